@@ -1,0 +1,60 @@
+/* status.c - thread-local error messages behind spStatus. */
+#include "core/status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SP_ERRBUF 1024
+static _Thread_local char errbuf[SP_ERRBUF];
+
+spStatus sp_Error(spStatus s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+spStatus sp_Wrap(spStatus s, const char *fmt, ...)
+{
+    char prefix[SP_ERRBUF], old[SP_ERRBUF];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, errbuf, sizeof old);
+    if (old[0])
+        snprintf(errbuf, sizeof errbuf, "%s: %s", prefix, old);
+    else
+        snprintf(errbuf, sizeof errbuf, "%s", prefix);
+    return s;
+}
+
+const char *sp_LastError(void) { return errbuf; }
+void sp_ClearError(void) { errbuf[0] = '\0'; }
+
+const char *sp_StatusName(spStatus s)
+{
+    switch (s) {
+    case SP_OK: return "ok";
+    case SP_ERR_INVALID: return "invalid";
+    case SP_ERR_AUTH: return "unauthenticated";
+    case SP_ERR_NOT_FOUND: return "not_found";
+    case SP_ERR_CONFLICT: return "conflict";
+    case SP_ERR_TOO_LARGE: return "too_large";
+    case SP_ERR_FORMAT: return "format";
+    case SP_ERR_UNAVAILABLE: return "unavailable";
+    case SP_ERR_TIMEOUT: return "timeout";
+    case SP_ERR_IO: return "io";
+    case SP_ERR_NOMEM: return "nomem";
+    case SP_ERR_INTERNAL: return "internal";
+    }
+    return "unknown";
+}
+
+int sp_IsRetryable(spStatus s)
+{
+    return s == SP_ERR_UNAVAILABLE || s == SP_ERR_TIMEOUT;
+}

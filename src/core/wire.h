@@ -1,0 +1,75 @@
+/* wire.h - the binary format of every tensor that crosses a process boundary.
+ *
+ * Layout (all integers little-endian), 24-byte header then payload:
+ *   off  size  field
+ *     0     4  magic   "SPT\x01"
+ *     4     2  version (WIRE_VERSION)
+ *     6     2  dtype   (wire_dtype)
+ *     8     8  count   number of elements
+ *    16     4  crc32c  of the payload bytes
+ *    20     4  reserved, must be 0
+ *    24     .  payload: count elements of dtype, little-endian
+ * A sparse update (MLLESS) is encoded as dtype WIRE_SPARSE_F32: count pairs,
+ * each a uint32 index followed by a float32 value, plus the dense length in
+ * the reserved field.
+ * Floats never travel as JSON text: JSON requests carry Redis keys, and the
+ * blobs behind those keys are in this format. */
+#ifndef SPIRT_WIRE_H
+#define SPIRT_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+#define WIRE_MAGIC "SPT\x01"
+#define WIRE_VERSION 1
+#define WIRE_HEADER_SIZE 24
+/* No tensor in spirt is larger than this; a header claiming more is corrupt. */
+#define WIRE_MAX_COUNT ((uint64_t)1 << 31)
+
+typedef enum {
+    WIRE_F32 = 1,        /* dense float32 */
+    WIRE_U8 = 2,         /* raw bytes (dataset pixels) */
+    WIRE_I32 = 3,        /* int32 (labels) */
+    WIRE_SPARSE_F32 = 4  /* (uint32 index, float32 value) pairs */
+} wire_dtype;
+
+typedef struct {
+    wire_dtype dtype;
+    uint64_t count;      /* elements (pairs for sparse) */
+    uint32_t crc;
+    uint32_t extra;      /* dense length for sparse tensors, else 0 */
+    const uint8_t *payload;
+    size_t payload_len;
+} wire_view;
+
+/* Bytes per element of a dtype (8 for a sparse pair); 0 if unknown. */
+size_t wire_ElemSize(wire_dtype dt);
+/* Total encoded size of `count` elements of `dt`. */
+size_t wire_EncodedSize(wire_dtype dt, uint64_t count);
+
+/* Writes header + payload into `buf` (capacity `cap`, at least
+ * wire_EncodedSize). `data` holds count elements in host order. */
+spStatus wire_EncodeInto(uint8_t *buf, size_t cap, wire_dtype dt, const void *data,
+                         uint64_t count, uint32_t extra);
+/* Allocates and encodes; caller frees *out with free(). */
+spStatus wire_Encode(wire_dtype dt, const void *data, uint64_t count, uint32_t extra,
+                     uint8_t **out, size_t *out_len);
+
+/* Validates a blob without copying: magic, version, known dtype, count within
+ * WIRE_MAX_COUNT, exact length, reserved bits, checksum. Fills `v` to point
+ * into `buf`. Every failure is SP_ERR_FORMAT with a message saying which. */
+spStatus wire_Parse(const uint8_t *buf, size_t len, wire_view *v);
+
+/* Parses and copies a dense float32 tensor into a new array. If
+ * expect_count != 0 a different count is SP_ERR_INVALID. Rejects NaN/Inf
+ * when `reject_nonfinite` is set. */
+spStatus wire_DecodeF32(const uint8_t *buf, size_t len, uint64_t expect_count,
+                        int reject_nonfinite, float **out, size_t *count);
+
+/* Recomputes the checksum of a header+payload in place after the payload was
+ * modified directly (used by the Redis module after in-place averaging). */
+void wire_Reseal(uint8_t *buf, size_t len);
+
+#endif

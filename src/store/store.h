@@ -1,0 +1,88 @@
+/* store.h - the Redis store: binary tensors in a peer's (or the shared) Redis.
+ *
+ * One `store` is one hiredis connection and is NOT thread-safe; step handlers
+ * get theirs from store_Cached(), a per-thread cache keyed by address, so a
+ * function server thread reuses its connections across requests. Every
+ * command runs with the address's timeout; a dead server is
+ * SP_ERR_UNAVAILABLE (retryable), never a hang.
+ *
+ * Keys are namespaced by job: store_Key(buf, cap, job, "grad:%d:%ld", ...)
+ * gives "{job}:grad:...". Tensors are stored in the wire format (core/wire.h)
+ * and verified (checksum, size, finiteness) when read back. */
+#ifndef SPIRT_STORE_H
+#define SPIRT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+typedef struct {
+    char host[256];
+    int port;
+    char user[64];       /* ACL user; "" = default user */
+    char password[128];  /* "" = no AUTH */
+    int timeout_ms;      /* connect and per-command timeout; 0 = 5000 */
+} store_addr;
+
+typedef struct store store;
+
+/* "host:port" (port defaults to 6379). Credentials are filled separately. */
+spStatus store_ParseAddr(const char *s, store_addr *out);
+
+spStatus store_Connect(const store_addr *a, store **out);
+void store_Destroy(store *s);
+/* A per-thread cached connection to `a` (reconnects if the last one failed).
+ * The cache owns it: do not destroy. */
+spStatus store_Cached(const store_addr *a, store **out);
+/* Drops this thread's cached connections (call at thread exit). */
+void store_ReleaseCached(void);
+
+/* Formats "{job}:<fmt...>" into buf; SP_ERR_INVALID if it does not fit or the
+ * job name has characters outside [A-Za-z0-9_.-]. */
+spStatus store_Key(char *buf, size_t cap, const char *job, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+spStatus store_Ping(store *s);
+/* True when the server has the spirt module (SPIRT.AVG) loaded. */
+int store_HasModule(store *s);
+
+/* Dense float32 tensors. ttl_s > 0 sets an expiry (iteration-scoped keys). */
+spStatus store_PutTensor(store *s, const char *key, const float *x, size_t n, int ttl_s);
+/* expect_n = 0 accepts any length. Missing key: SP_ERR_NOT_FOUND. Corrupt
+ * blob: SP_ERR_FORMAT. *out is malloc'd. */
+spStatus store_GetTensor(store *s, const char *key, size_t expect_n, float **out, size_t *n);
+/* Pipelined fetch of k tensors of expect_n floats into caller buffers
+ * outs[i] (each expect_n floats). ok[i] (optional) reports per-key success;
+ * the call fails only if the connection fails or, when ok is NULL, any key. */
+spStatus store_GetTensorsInto(store *s, const char *const *keys, int k, size_t expect_n,
+                              float *const *outs, int *ok);
+
+/* Raw wire blobs (any dtype) and plain bytes. */
+spStatus store_PutBlob(store *s, const char *key, const void *data, size_t len, int ttl_s);
+spStatus store_GetBlob(store *s, const char *key, uint8_t **out, size_t *len);
+spStatus store_Delete(store *s, const char *key);
+spStatus store_Exists(store *s, const char *key, int *exists);
+
+/* dst = mean of the k tensors at srcs, inside Redis when the module is
+ * loaded (SPIRT.AVG), else fetched, averaged here and stored back.
+ * *in_db reports which path ran. */
+spStatus store_Average(store *s, const char *dst, const char *const *srcs, int k, int ttl_s,
+                       int *in_db);
+
+/* params -= lr * v, v = momentum * v + g + weight_decay * params, with v at
+ * mom_key (created as zeros when absent; NULL when momentum == 0), inside
+ * Redis when the module is loaded (SPIRT.UPDATE), else client-side. */
+spStatus store_Update(store *s, const char *params_key, const char *grad_key,
+                      const char *mom_key, float lr, float momentum, float weight_decay,
+                      int *in_db);
+
+/* Bytes sent and received on this connection since it was opened. */
+uint64_t store_BytesOut(const store *s);
+uint64_t store_BytesIn(const store *s);
+
+/* Escape hatch for commands without a wrapper (SET NX, INCR, EVAL ...): a
+ * redisContext*, typed void* so this header does not pull in hiredis. */
+void *store_Raw(store *s);
+
+#endif
