@@ -1,2 +1,46 @@
-/* placeholder until the CLI lands */
-int main(void) { return 0; }
+/* main.c - `spirt`: train models across serverless workers, or compare how
+ * four architectures do it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: spirt <command> [options]\n"
+            "\n"
+            "Serverless distributed training: every step of an iteration is its own\n"
+            "HTTP function; Redis holds state, NATS synchronizes.\n"
+            "\n"
+            "commands:\n"
+            "  train     train a model (--arch single|spirt|mlless|scatter-reduce|all-reduce)\n"
+            "  compare   run the four distributed architectures on the same job\n"
+            "  version   print the version\n"
+            "\n"
+            "Run 'spirt <command> --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("spirt %s\n", SPIRT_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "train") == 0)
+        return cmd_Train(argc, argv);
+    if (strcmp(cmd, "compare") == 0)
+        return cmd_Compare(argc, argv);
+    fprintf(stderr, "spirt: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

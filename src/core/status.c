@@ -19,16 +19,25 @@ spStatus sp_Error(spStatus s, const char *fmt, ...)
 
 spStatus sp_Wrap(spStatus s, const char *fmt, ...)
 {
-    char prefix[SP_ERRBUF], old[SP_ERRBUF];
+    char old[SP_ERRBUF];
     va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
     memcpy(old, errbuf, sizeof old);
-    if (old[0])
-        snprintf(errbuf, sizeof errbuf, "%s: %s", prefix, old);
-    else
-        snprintf(errbuf, sizeof errbuf, "%s", prefix);
+    va_start(ap, fmt);
+    int n = vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+    va_end(ap);
+    /* Append ": <old message>" in what room is left; truncation is fine. */
+    size_t used = n < 0 ? 0 : (size_t)n >= sizeof errbuf ? sizeof errbuf - 1 : (size_t)n;
+    if (old[0] && used + 3 < sizeof errbuf) {
+        size_t room = sizeof errbuf - used - 1;
+        size_t k = strlen(old);
+        errbuf[used++] = ':';
+        errbuf[used++] = ' ';
+        room -= 2;
+        if (k > room)
+            k = room;
+        memcpy(errbuf + used, old, k);
+        errbuf[used + k] = '\0';
+    }
     return s;
 }
 

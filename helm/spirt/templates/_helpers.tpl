@@ -1,0 +1,201 @@
+{{/* Chart name, overridable. */}}
+{{- define "spirt.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Fully qualified name: the prefix of every object. Capped at 40 characters so
+that "<fullname>-<step>" Knative Services and "<fullname>-redis-<n>" pods stay
+valid DNS labels.
+*/}}
+{{- define "spirt.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "spirt.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Standard labels; call with (dict "ctx" $ "component" "redis-peer"). */}}
+{{- define "spirt.labels" -}}
+helm.sh/chart: {{ include "spirt.chart" .ctx }}
+{{ include "spirt.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: spirt
+{{- end -}}
+
+{{- define "spirt.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "spirt.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Kubernetes form of a step name: chunk_reduce -> chunk-reduce. */}}
+{{- define "spirt.stepName" -}}
+{{- . | replace "_" "-" -}}
+{{- end -}}
+
+{{/* Image reference; call with (dict "ctx" $ "name" "driver"). */}}
+{{- define "spirt.image" -}}
+{{- $img := .ctx.Values.image -}}
+{{- $tag := default .ctx.Chart.AppVersion $img.tag -}}
+{{- if $img.registry -}}
+{{- printf "%s/spirt-%s:%s" $img.registry .name $tag -}}
+{{- else -}}
+{{- printf "spirt-%s:%s" .name $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "spirt.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "spirt.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "spirt.secretName" -}}
+{{- default (printf "%s-auth" (include "spirt.fullname" .)) .Values.auth.existingSecret -}}
+{{- end -}}
+
+{{/*
+One base64 Secret value: the given one, else the value already stored in the
+release's Secret (so generated credentials survive upgrades), else a new
+random one. Call with (list $ "SPIRT_TOKEN" .Values.auth.token).
+*/}}
+{{- define "spirt.secretValue" -}}
+{{- $ctx := index . 0 -}}
+{{- $key := index . 1 -}}
+{{- $given := index . 2 -}}
+{{- if $given -}}
+{{- $given | toString | b64enc -}}
+{{- else -}}
+{{- $existing := lookup "v1" "Secret" $ctx.Release.Namespace (include "spirt.secretName" $ctx) -}}
+{{- if and $existing $existing.data (hasKey $existing.data $key) -}}
+{{- index $existing.data $key -}}
+{{- else -}}
+{{- randAlphaNum 40 | b64enc -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* env entry read from the auth Secret; call with (list $ "SPIRT_TOKEN"). */}}
+{{- define "spirt.secretEnv" -}}
+- name: {{ index . 1 }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "spirt.secretName" (index . 0) }}
+      key: {{ index . 1 }}
+{{- end -}}
+
+{{/* env lists; no leading newline, so use them with nindent. */}}
+{{- define "spirt.redisAuthEnv" -}}
+{{- if .Values.auth.enabled -}}
+{{ include "spirt.secretEnv" (list . "SPIRT_REDIS_USER") }}
+{{ include "spirt.secretEnv" (list . "SPIRT_REDIS_PASSWORD") }}
+{{- end -}}
+{{- end -}}
+
+{{- define "spirt.natsAuthEnv" -}}
+{{- if .Values.auth.enabled -}}
+{{ include "spirt.secretEnv" (list . "SPIRT_NATS_USER") }}
+{{ include "spirt.secretEnv" (list . "SPIRT_NATS_PASSWORD") }}
+{{- end -}}
+{{- end -}}
+
+{{/* Everything a client of the whole system (function, driver) needs. */}}
+{{- define "spirt.clientAuthEnv" -}}
+{{- if .Values.auth.enabled -}}
+{{ include "spirt.secretEnv" (list . "SPIRT_TOKEN") }}
+{{ include "spirt.redisAuthEnv" . }}
+{{ include "spirt.natsAuthEnv" . }}
+{{- else -}}
+- name: SPIRT_AUTH
+  value: "off"
+{{- end -}}
+{{- end -}}
+
+{{- define "spirt.clusterDomain" -}}svc.cluster.local{{- end -}}
+
+{{/* Addresses the driver and the functions are pointed at. */}}
+{{- define "spirt.peerService" -}}{{ include "spirt.fullname" . }}-redis{{- end -}}
+{{- define "spirt.sharedRedisService" -}}{{ include "spirt.fullname" . }}-redis-shared{{- end -}}
+{{- define "spirt.natsService" -}}{{ include "spirt.fullname" . }}-nats{{- end -}}
+
+{{- define "spirt.peers" -}}
+{{- $svc := include "spirt.peerService" . -}}
+{{- $out := list -}}
+{{- range $i := until (int .Values.peers) -}}
+{{- $out = append $out (printf "%s-%d.%s.%s.%s:6379" $svc $i $svc $.Release.Namespace (include "spirt.clusterDomain" $)) -}}
+{{- end -}}
+{{- join "," $out -}}
+{{- end -}}
+
+{{- define "spirt.sharedRedis" -}}
+{{- printf "%s.%s.%s:6379" (include "spirt.sharedRedisService" .) .Release.Namespace (include "spirt.clusterDomain" .) -}}
+{{- end -}}
+
+{{- define "spirt.natsUrl" -}}
+{{- printf "nats://%s.%s.%s:4222" (include "spirt.natsService" .) .Release.Namespace (include "spirt.clusterDomain" .) -}}
+{{- end -}}
+
+{{/* URL template of the step functions; the driver replaces {step}. */}}
+{{- define "spirt.functionsUrl" -}}
+{{- printf "http://%s-{step}.%s.%s" (include "spirt.fullname" .) .Release.Namespace (include "spirt.clusterDomain" .) -}}
+{{- end -}}
+
+{{/* Container securityContext (the same for every container). */}}
+{{- define "spirt.securityContext" -}}
+{{- toYaml .Values.securityContext -}}
+{{- end -}}
+
+{{/* Pod-level scheduling settings shared by the chart's workloads. */}}
+{{- define "spirt.podScheduling" -}}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.image.pullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+A step's settings: functions.defaults with functions.overrides.<step> merged
+over it one level deep (so an override may set 0 or false, and
+overrides.<step>.autoscaling.maxScale keeps the default minScale).
+Call with (list $ "gradient"); returns YAML (use fromYaml).
+*/}}
+{{- define "spirt.stepSettings" -}}
+{{- $ctx := index . 0 -}}
+{{- $step := index . 1 -}}
+{{- $s := deepCopy $ctx.Values.functions.defaults -}}
+{{- $over := index ($ctx.Values.functions.overrides | default dict) $step | default dict -}}
+{{- range $k, $v := $over -}}
+{{- if and (kindIs "map" $v) (kindIs "map" (index $s $k)) -}}
+{{- $m := deepCopy (index $s $k) -}}
+{{- range $k2, $v2 := $v -}}
+{{- $_ := set $m $k2 $v2 -}}
+{{- end -}}
+{{- $_ := set $s $k $m -}}
+{{- else -}}
+{{- $_ := set $s $k $v -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $s -}}
+{{- end -}}

@@ -1,0 +1,159 @@
+/* cmd_avg.c - SPIRT.AVG dst ttl_ms src1 [src2 ...]
+ *
+ * dst = elementwise mean of the source tensors, computed on the values in
+ * place (direct access, no copies) and written straight into dst. dst may be
+ * one of the sources; a source named twice counts twice. Every source is
+ * validated (type, dtype, checksum, equal counts) before dst is touched. */
+#include <string.h>
+
+#include "commands.h"
+#include "core/wire.h"
+#include "kernels.h"
+#include "mod_tensor.h"
+
+/* Sources are grouped by name with a quadratic scan; real calls average a
+ * few dozen tensors, and the cap keeps a hostile call cheap. */
+#define AVG_MAX_SOURCES 4096
+/* Far beyond any useful expiry, and small enough that now + ttl cannot
+ * overflow inside the server. */
+#define AVG_MAX_TTL_MS (1LL << 42)
+
+typedef struct {
+    mod_tensor *u;        /* distinct sources; u[0] is dst when dst is a source */
+    float *weight;        /* occurrences of each distinct source */
+    const ufloat **in;    /* payload pointers, filled just before computing */
+    int nu;
+    int dst_is_src;
+    mod_tensor dst;       /* used when dst is not a source */
+} avg_job;
+
+/* Groups the k sources by name; moves dst's group to the front so the
+ * kernel's in-place output aliases only its first input. */
+static void avg_Group(avg_job *j, RedisModuleString *dst, RedisModuleString **srcs, int k)
+{
+    for (int i = 0; i < k; i++) {
+        int g = 0;
+        while (g < j->nu && !mod_SameName(j->u[g].name, srcs[i]))
+            g++;
+        if (g == j->nu) {
+            memset(&j->u[g], 0, sizeof j->u[g]);
+            j->u[g].name = srcs[i];
+            j->weight[g] = 0.0f;
+            j->nu++;
+        }
+        j->weight[g] += 1.0f;
+    }
+    for (int g = 0; g < j->nu; g++) {
+        if (mod_SameName(j->u[g].name, dst)) {
+            mod_tensor t = j->u[0];
+            float w = j->weight[0];
+            j->u[0] = j->u[g];
+            j->weight[0] = j->weight[g];
+            j->u[g] = t;
+            j->weight[g] = w;
+            j->dst_is_src = 1;
+            break;
+        }
+    }
+}
+
+static int avg_Validate(RedisModuleCtx *ctx, avg_job *j, mod_err *e)
+{
+    char a[96], b[96];
+    for (int g = 0; g < j->nu; g++) {
+        int mode = REDISMODULE_READ | (g == 0 && j->dst_is_src ? REDISMODULE_WRITE : 0);
+        if (mod_OpenTensor(ctx, &j->u[g], mode, e) != REDISMODULE_OK)
+            return REDISMODULE_ERR;
+        if (j->u[g].count != j->u[0].count) {
+            mod_SetErr(e, "ERR", "size mismatch: '%s' has %llu elements, '%s' %llu",
+                       mod_Printable(j->u[0].name, a, sizeof a),
+                       (unsigned long long)j->u[0].count,
+                       mod_Printable(j->u[g].name, b, sizeof b),
+                       (unsigned long long)j->u[g].count);
+            return REDISMODULE_ERR;
+        }
+    }
+    return REDISMODULE_OK;
+}
+
+/* Returns the writable dst buffer (header in place), or NULL with `e` set. */
+static uint8_t *avg_Target(RedisModuleCtx *ctx, avg_job *j, mod_err *e)
+{
+    char a[96];
+    size_t len = j->u[0].len;
+    mod_tensor *t = j->dst_is_src ? &j->u[0] : &j->dst;
+    if (!j->dst_is_src) {
+        int exists;
+        if (mod_OpenTarget(ctx, t, &exists, e) != REDISMODULE_OK)
+            return NULL;
+    }
+    uint8_t *out = mod_Writable(t, len);
+    if (!out) {
+        mod_SetErr(e, "ERR", "cannot write %zu bytes to '%s'", len,
+                   mod_Printable(t->name, a, sizeof a));
+        return NULL;
+    }
+    if (!j->dst_is_src)
+        memcpy(out, j->u[0].buf, WIRE_HEADER_SIZE); /* same dtype and count */
+    return out;
+}
+
+static int avg_Run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, avg_job *j)
+{
+    mod_err e;
+    long long ttl;
+    if (mod_ArgMillis(argv[2], &ttl) != REDISMODULE_OK || ttl > AVG_MAX_TTL_MS) {
+        mod_SetErr(&e, "ERR", "ttl_ms must be an integer from 0 to %lld", AVG_MAX_TTL_MS);
+        return RM.ReplyWithError(ctx, e.text);
+    }
+    j->dst.name = argv[1];
+    avg_Group(j, argv[1], argv + 3, argc - 3);
+    uint8_t *out;
+    if (avg_Validate(ctx, j, &e) != REDISMODULE_OK || !(out = avg_Target(ctx, j, &e)))
+        return RM.ReplyWithError(ctx, e.text);
+    /* Pointers are taken only now: making dst writable may move u[0]. */
+    for (int g = 0; g < j->nu; g++)
+        j->in[g] = (const ufloat *)((g == 0 && j->dst_is_src ? out : j->u[g].buf) +
+                                    WIRE_HEADER_SIZE);
+    kern_WeightedMean((ufloat *)(out + WIRE_HEADER_SIZE), j->in, j->weight, j->nu,
+                      j->u[0].count, 1.0f / (float)(argc - 3));
+    size_t len = j->u[0].len;
+    wire_Reseal(out, len);
+    mod_tensor *t = j->dst_is_src ? &j->u[0] : &j->dst;
+    /* Like SET: a new value carries only the expiry asked for now. */
+    RM.SetExpire(t->key, ttl > 0 ? ttl : REDISMODULE_NO_EXPIRE);
+    RM.ReplicateVerbatim(ctx);
+    return RM.ReplyWithLongLong(ctx, (long long)j->u[0].count);
+}
+
+int cmd_Avg(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
+{
+    if (RM.IsKeysPositionRequest(ctx)) {
+        if (argc > 1)
+            RM.KeyAtPos(ctx, 1);
+        for (int i = 3; i < argc; i++)
+            RM.KeyAtPos(ctx, i);
+        return REDISMODULE_OK;
+    }
+    if (argc < 4)
+        return RM.WrongArity(ctx);
+    int k = argc - 3;
+    if (k > AVG_MAX_SOURCES) {
+        mod_err e;
+        mod_SetErr(&e, "ERR", "%d sources, at most %d", k, AVG_MAX_SOURCES);
+        return RM.ReplyWithError(ctx, e.text);
+    }
+    avg_job j;
+    memset(&j, 0, sizeof j);
+    j.u = RM.Alloc(sizeof *j.u * (size_t)k);
+    j.weight = RM.Alloc(sizeof *j.weight * (size_t)k);
+    j.in = RM.Alloc(sizeof *j.in * (size_t)k);
+    int rc = avg_Run(ctx, argv, argc, &j);
+    for (int g = 0; g < j.nu; g++)
+        mod_Close(&j.u[g]);
+    mod_Close(&j.dst);
+    RM.Free(j.u);
+    RM.Free(j.weight);
+    RM.Free(j.in);
+    return rc;
+}

@@ -1,0 +1,133 @@
+/* cmd_update.c - SPIRT.UPDATE params grad lr momentum weight_decay [mom_key]
+ *
+ * SGD with momentum and weight decay, in place on the params value:
+ *   v = momentum * v + g + wd * w;  w -= lr * v      (with mom_key)
+ *   w -= lr * (g + wd * w)                            (momentum 0, no mom_key)
+ * The momentum buffer is created as zeros on first use. Every key and
+ * argument is validated before anything is written. */
+#include <string.h>
+
+#include "commands.h"
+#include "core/wire.h"
+#include "kernels.h"
+#include "mod_tensor.h"
+
+typedef struct {
+    mod_tensor w, g, v;
+    float lr, mom, wd;
+    int has_v;
+    int v_exists;
+} upd_job;
+
+static int upd_Args(RedisModuleString **argv, int argc, upd_job *j, mod_err *e)
+{
+    static const char *names[] = {"lr", "momentum", "weight_decay"};
+    float *dst[] = {&j->lr, &j->mom, &j->wd};
+    for (int i = 0; i < 3; i++) {
+        if (mod_ArgFloat(argv[3 + i], dst[i]) != REDISMODULE_OK) {
+            mod_SetErr(e, "ERR", "%s is not a finite number", names[i]);
+            return REDISMODULE_ERR;
+        }
+    }
+    j->w.name = argv[1];
+    j->g.name = argv[2];
+    j->has_v = argc == 7;
+    if (j->has_v)
+        j->v.name = argv[6];
+    if (j->mom != 0.0f && !j->has_v) {
+        mod_SetErr(e, "ERR", "momentum %g needs a mom_key", (double)j->mom);
+        return REDISMODULE_ERR;
+    }
+    /* One handle per key: aliasing params, grad and momentum is refused. */
+    if (mod_SameName(j->w.name, j->g.name) ||
+        (j->has_v && (mod_SameName(j->v.name, j->w.name) || mod_SameName(j->v.name, j->g.name)))) {
+        mod_SetErr(e, "ERR", "params, grad and mom_key must be distinct keys");
+        return REDISMODULE_ERR;
+    }
+    return REDISMODULE_OK;
+}
+
+static int upd_Validate(RedisModuleCtx *ctx, upd_job *j, mod_err *e)
+{
+    char a[96];
+    if (mod_OpenTensor(ctx, &j->w, REDISMODULE_READ | REDISMODULE_WRITE, e) != REDISMODULE_OK ||
+        mod_OpenTensor(ctx, &j->g, REDISMODULE_READ, e) != REDISMODULE_OK)
+        return REDISMODULE_ERR;
+    if (j->g.count != j->w.count) {
+        mod_SetErr(e, "ERR", "size mismatch: params has %llu elements, grad %llu",
+                   (unsigned long long)j->w.count, (unsigned long long)j->g.count);
+        return REDISMODULE_ERR;
+    }
+    if (!j->has_v)
+        return REDISMODULE_OK;
+    if (mod_OpenTarget(ctx, &j->v, &j->v_exists, e) != REDISMODULE_OK)
+        return REDISMODULE_ERR;
+    if (!j->v_exists)
+        return REDISMODULE_OK;
+    mod_Close(&j->v);
+    if (mod_OpenTensor(ctx, &j->v, REDISMODULE_READ | REDISMODULE_WRITE, e) != REDISMODULE_OK)
+        return REDISMODULE_ERR;
+    if (j->v.count != j->w.count) {
+        mod_SetErr(e, "ERR", "size mismatch: params has %llu elements, momentum '%s' %llu",
+                   (unsigned long long)j->w.count, mod_Printable(j->v.name, a, sizeof a),
+                   (unsigned long long)j->v.count);
+        return REDISMODULE_ERR;
+    }
+    return REDISMODULE_OK;
+}
+
+static int upd_Run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, upd_job *j)
+{
+    mod_err e;
+    if (upd_Args(argv, argc, j, &e) != REDISMODULE_OK ||
+        upd_Validate(ctx, j, &e) != REDISMODULE_OK)
+        return RM.ReplyWithError(ctx, e.text);
+    size_t len = j->w.len;
+    uint8_t *w = mod_Writable(&j->w, len);
+    uint8_t *v = NULL;
+    if (w && j->has_v) {
+        v = mod_Writable(&j->v, len);
+        if (v && !j->v_exists) {
+            memcpy(v, w, WIRE_HEADER_SIZE); /* same dtype and count as params */
+            memset(v + WIRE_HEADER_SIZE, 0, len - WIRE_HEADER_SIZE);
+        }
+    }
+    if (!w || (j->has_v && !v)) {
+        mod_SetErr(&e, "ERR", "cannot get write access to the tensors");
+        return RM.ReplyWithError(ctx, e.text);
+    }
+    /* Only the grad pointer from validation is still current (read-only). */
+    const ufloat *g = (const ufloat *)(j->g.buf + WIRE_HEADER_SIZE);
+    if (j->has_v)
+        kern_SgdMomentum((ufloat *)(w + WIRE_HEADER_SIZE), g, (ufloat *)(v + WIRE_HEADER_SIZE),
+                         j->w.count, j->lr, j->mom, j->wd);
+    else
+        kern_Sgd((ufloat *)(w + WIRE_HEADER_SIZE), g, j->w.count, j->lr, j->wd);
+    wire_Reseal(w, len);
+    if (v)
+        wire_Reseal(v, len);
+    RM.ReplicateVerbatim(ctx);
+    return RM.ReplyWithSimpleString(ctx, "OK");
+}
+
+int cmd_Update(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
+{
+    if (RM.IsKeysPositionRequest(ctx)) {
+        if (argc > 1)
+            RM.KeyAtPos(ctx, 1);
+        if (argc > 2)
+            RM.KeyAtPos(ctx, 2);
+        if (argc > 6)
+            RM.KeyAtPos(ctx, 6);
+        return REDISMODULE_OK;
+    }
+    if (argc != 6 && argc != 7)
+        return RM.WrongArity(ctx);
+    upd_job j;
+    memset(&j, 0, sizeof j);
+    int rc = upd_Run(ctx, argv, argc, &j);
+    mod_Close(&j.w);
+    mod_Close(&j.g);
+    mod_Close(&j.v);
+    return rc;
+}

@@ -1,0 +1,57 @@
+/* mod_tensor.h - opening and validating wire-format tensors held in keys.
+ *
+ * A command first opens and validates every key it touches, and only then
+ * changes anything, so a failed call leaves every key as it was. Each
+ * distinct key name is opened exactly once per command: two handles on one
+ * key would go stale when either unshares the value for direct access. */
+#ifndef SPIRT_MODULE_TENSOR_H
+#define SPIRT_MODULE_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "redismodule_api.h"
+
+typedef struct {
+    RedisModuleString *name;
+    RedisModuleKey *key;   /* NULL until opened */
+    uint8_t *buf;          /* the value's bytes (direct access) */
+    size_t len;
+    uint64_t count;        /* float32 elements */
+} mod_tensor;
+
+/* Reply error texts are built here: "<CODE> spirt: <message>". */
+#define MOD_ERRLEN 512
+typedef struct {
+    char text[MOD_ERRLEN];
+} mod_err;
+
+MOD_LOCAL void mod_SetErr(mod_err *e, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A printable, bounded rendering of a key name for error messages (key
+ * names are binary and must not inject CR/LF into a reply). */
+MOD_LOCAL const char *mod_Printable(const RedisModuleString *s, char *buf, size_t cap);
+
+MOD_LOCAL int mod_SameName(const RedisModuleString *a, const RedisModuleString *b);
+
+/* Opens t->name with `mode` (READ, possibly | WRITE) and validates it as a
+ * dense float32 wire tensor with a correct checksum. On failure fills `e`
+ * and returns REDISMODULE_ERR (t->key may be open: mod_Close it). */
+MOD_LOCAL int mod_OpenTensor(RedisModuleCtx *ctx, mod_tensor *t, int mode, mod_err *e);
+
+/* Opens t->name for writing a new value; fails on a non-string key. Sets
+ * t->buf = NULL; *exists reports whether it held a value. */
+MOD_LOCAL int mod_OpenTarget(RedisModuleCtx *ctx, mod_tensor *t, int *exists, mod_err *e);
+
+/* Gives t exactly `len` bytes and returns writable direct access to them
+ * (creating the key if empty), or NULL. Refreshes t->buf / t->len. */
+MOD_LOCAL uint8_t *mod_Writable(mod_tensor *t, size_t len);
+
+MOD_LOCAL void mod_Close(mod_tensor *t);
+
+/* Parses a finite float / a non-negative integer argument. */
+MOD_LOCAL int mod_ArgFloat(const RedisModuleString *s, float *out);
+MOD_LOCAL int mod_ArgMillis(const RedisModuleString *s, long long *out);
+
+#endif

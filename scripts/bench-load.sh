@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# A bounded load test of one real step function: starts redis-server, loads
+# a small slice of Fashion-MNIST through the real init and minibatch
+# functions, then hammers spirt-fn-gradient from many concurrent keep-alive
+# connections with valid gradient invocations, /readyz probes and invalid
+# requests (bench/load.c), and prints requests, errors, p50/p99 latency,
+# throughput and the function's RSS at start, middle and end. Loopback only.
+# It prints numbers; it asserts nothing about speed. It exits non-zero if any
+# request got a wrong answer or the function did not drain and exit cleanly.
+#   scripts/bench-load.sh [--threads N] [--requests N] [--max-seconds S] [--build-dir DIR]
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+usage: scripts/bench-load.sh [--threads N] [--requests N] [--max-seconds S]
+                             [--function-threads N] [--build-dir DIR] [--mix SPEC]
+
+  --threads N           concurrent client connections (default 64)
+  --requests N          requests per connection (default 100)
+  --max-seconds S       stop the load after S seconds (default 300)
+  --function-threads N  the function's worker threads (SPIRT_THREADS; default: its own)
+  --build-dir DIR       spirt build to test (default: build, or $SPIRT_BUILD_DIR);
+                        built with scripts/setup.sh when it has no functions yet
+  --mix SPEC            request mix, default
+                        valid=60,readyz=20,bad-json=10,invalid=5,unauthorized=5
+SPIRT_BENCH_KEEP=1 keeps the temp dir with the servers' logs.
+USAGE
+}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build="${SPIRT_BUILD_DIR:-$root/build}"
+threads=64
+requests=100
+max_seconds=300
+fn_threads=""
+mix="valid=60,readyz=20,bad-json=10,invalid=5,unauthorized=5"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --threads) threads="${2:?}"; shift ;;
+    --requests) requests="${2:?}"; shift ;;
+    --max-seconds) max_seconds="${2:?}"; shift ;;
+    --function-threads) fn_threads="${2:?}"; shift ;;
+    --build-dir) build="${2:?}"; shift ;;
+    --mix) mix="${2:?}"; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "bench-load.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+
+build=$(cd "$build" 2>/dev/null && pwd || echo "$build")
+for tool in curl jq; do
+  if ! command -v "$tool" >/dev/null; then
+    sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq curl jq >/dev/null
+    break
+  fi
+done
+if [ ! -x "$build/bin/spirt-fn-gradient" ]; then
+  "$root/scripts/setup.sh" --build-dir "$build"
+fi
+for f in init minibatch gradient; do
+  [ -x "$build/bin/spirt-fn-$f" ] || { echo "bench-load: $build/bin/spirt-fn-$f missing" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/spirt-bench-load-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -n "${SPIRT_BENCH_KEEP:-}" ]; then
+    echo "bench-load: logs kept in $work"
+  else
+    rm -rf "$work"
+  fi
+}
+trap cleanup EXIT
+
+cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread "$root/bench/load.c" -o "$work/load"
+
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  echo "bench-load: no free port" >&2
+  return 1
+}
+
+wait_http() { # wait_http PORT PATH: until it answers 200 (10 s)
+  for _ in $(seq 1 200); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1$2" || true)" = 200 ] && return 0
+    sleep 0.05
+  done
+  echo "bench-load: nothing answers on 127.0.0.1:$1$2" >&2
+  return 1
+}
+
+password="bench-$RANDOM$RANDOM"
+token="tok-$RANDOM$RANDOM"
+redis_port=$(free_port)
+module=()
+[ -f "$build/lib/spirt_redis.so" ] && module=(--loadmodule "$build/lib/spirt_redis.so")
+redis-server --port "$redis_port" --bind 127.0.0.1 --requirepass "$password" --save "" \
+  --appendonly no --dir "$work" "${module[@]}" >"$work/redis.log" 2>&1 &
+pids+=($!)
+redis_up=0
+for _ in $(seq 1 100); do
+  if redis-cli -p "$redis_port" -a "$password" --no-auth-warning ping 2>/dev/null | grep -q PONG; then
+    redis_up=1
+    break
+  fi
+  sleep 0.05
+done
+if [ "$redis_up" -ne 1 ]; then
+  echo "bench-load: redis-server did not start:" >&2
+  tail -5 "$work/redis.log" >&2
+  exit 1
+fi
+
+fn_env=(SPIRT_TOKEN="$token" SPIRT_REDIS_PASSWORD="$password" SPIRT_BIND=127.0.0.1
+        SPIRT_READY_REDIS="127.0.0.1:$redis_port")
+[ -n "$fn_threads" ] && fn_env+=(SPIRT_THREADS="$fn_threads")
+start_fn() { # start_fn STEP PORT -> pid in $fn_pid
+  env "${fn_env[@]}" "$build/bin/spirt-fn-$1" --port "$2" >"$work/fn-$1.log" 2>&1 &
+  fn_pid=$!
+  pids+=("$fn_pid")
+  wait_http "$2" /healthz
+}
+invoke() { # invoke PORT BODY_FILE -> answer on stdout; fails on non-200
+  local code
+  code=$(curl -s -o "$work/answer.json" -w '%{http_code}' -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' --data-binary "@$2" "http://127.0.0.1:$1/")
+  if [ "$code" != 200 ]; then
+    echo "bench-load: setup call answered $code: $(cat "$work/answer.json")" >&2
+    return 1
+  fi
+  cat "$work/answer.json"
+}
+
+# A small job: the gradient of one 32-sample minibatch of an MLP.
+data_dir="${SPIRT_DATA_DIR:-/usr/share/datasets/fashion-mnist}"
+addr="127.0.0.1:$redis_port"
+jq -n --arg ds "$data_dir" --arg addr "$addr" '{
+  job: {id: "bench-load", arch: "spirt", model: "mlp", hidden: [128], dataset: $ds,
+        train_samples: 2048, test_samples: 256, workers: 1, minibatches: 4, batch: 32,
+        epochs: 1, lr: 0.05, seed: "7"},
+  iteration: 0, epoch: 1, peer: 0, peers: [$addr], shared: $addr}' >"$work/base.json"
+
+echo "bench-load: loading data through spirt-fn-init and spirt-fn-minibatch"
+port=$(free_port)
+start_fn init "$port"
+init_pid=$fn_pid
+invoke "$port" "$work/base.json" >"$work/init.json"
+kill -TERM "$init_pid"
+jq -c --argjson shape "$(jq -c .shape "$work/init.json")" '. + {shape: $shape}' \
+  "$work/base.json" >"$work/shaped.json"
+port=$(free_port)
+start_fn minibatch "$port"
+mb_pid=$fn_pid
+for m in 0 1 2 3; do
+  jq -c --argjson m "$m" '. + {m: $m}' "$work/shaped.json" >"$work/mb.json"
+  invoke "$port" "$work/mb.json" >/dev/null
+done
+kill -TERM "$mb_pid"
+jq -c '. + {m: 0}' "$work/shaped.json" >"$work/valid.json"
+
+port=$(free_port)
+start_fn gradient "$port"
+grad_pid=$fn_pid
+wait_http "$port" /readyz
+# One call first, so "start" RSS includes the model and connections a
+# function has after its first request, not just after exec.
+invoke "$port" "$work/valid.json" >/dev/null
+
+echo "bench-load: spirt-fn-gradient pid $grad_pid on 127.0.0.1:$port," \
+  "$threads connections x $requests requests"
+status=0
+"$work/load" --port "$port" --pid "$grad_pid" --token "$token" --valid "$work/valid.json" \
+  --threads "$threads" --requests "$requests" --max-seconds "$max_seconds" --mix "$mix" || status=$?
+
+# The function must still drain and exit 0 on SIGTERM after the load.
+kill -TERM "$grad_pid"
+fn_status=0
+for _ in $(seq 1 300); do
+  kill -0 "$grad_pid" 2>/dev/null || break
+  sleep 0.05
+done
+wait "$grad_pid" || fn_status=$?
+echo "bench-load: spirt-fn-gradient exited with status $fn_status after SIGTERM"
+if [ "$fn_status" -ne 0 ] || [ "$status" -ne 0 ]; then
+  echo "bench-load: FAILED; last lines of the function's log:"
+  tail -30 "$work/fn-gradient.log"
+  exit 1
+fi

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# bench-module.sh - throughput of the spirt Redis module's SPIRT.AVG.
+#
+# Starts two throw-away redis-servers on free loopback ports (one with the
+# module, one without, for the client-side fallback), builds
+# scripts/bench_module.c against the build tree's libspirt_core.a, runs it,
+# and stops the servers. Prints SPIRT.AVG of K x N float32 in GB/s of source
+# bytes read, server-side and round-trip, next to memcpy.
+#
+# Usage: scripts/bench-module.sh [N] [K] [REPS]   (defaults 1000000 4 30)
+# Env:   BUILD_DIR  build tree holding lib/spirt_redis.so and libspirt_core.a
+#                   (default: <repo>/build)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+build="${BUILD_DIR:-$repo/build}"
+n="${1:-1000000}"
+k="${2:-4}"
+reps="${3:-30}"
+
+module="$build/lib/spirt_redis.so"
+core="$build/libspirt_core.a"
+for f in "$module" "$core"; do
+    if [[ ! -f "$f" ]]; then
+        echo "bench-module: $f not found; build first (cmake --build $build)" >&2
+        exit 1
+    fi
+done
+
+work="$(mktemp -d /tmp/spirt-bench-XXXXXX)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_redis PORT DIR [--loadmodule PATH]
+start_redis() {
+    local port="$1" dir="$2"
+    shift 2
+    mkdir -p "$dir"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
+        "$@" >"$dir/redis.log" 2>&1 &
+    pids+=("$!")
+    for _ in $(seq 100); do
+        if redis-cli -p "$port" PING 2>/dev/null | grep -q PONG; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "bench-module: redis-server on port $port did not start:" >&2
+    cat "$dir/redis.log" >&2
+    exit 1
+}
+
+mod_port="$(free_port)"
+start_redis "$mod_port" "$work/mod" --loadmodule "$module"
+plain_port="$(free_port)"
+start_redis "$plain_port" "$work/plain"
+
+read -ra libs <<<"$(pkg-config --cflags --libs hiredis openblas)"
+cc -std=c11 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$repo/src" "$here/bench_module.c" "$core" \
+    "${libs[@]}" -lm -lpthread -o "$work/bench_module"
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+"$work/bench_module" "$mod_port" "$plain_port" "$n" "$k" "$reps"

@@ -1,0 +1,234 @@
+/* options.c - the option table behind `spirt train`. */
+#include "cli/options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef spStatus (*opt_setter)(job_config *j, const char *v);
+
+typedef struct {
+    const char *name;    /* without leading dashes */
+    const char *metavar; /* NULL for flags */
+    const char *help;
+    opt_setter set;
+} option_def;
+
+static spStatus parse_long(const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return sp_Error(SP_ERR_INVALID, "'%s' is not an integer in [%ld, %ld]", v, lo, hi);
+    *out = x;
+    return SP_OK;
+}
+
+static spStatus parse_float(const char *v, float *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(x))
+        return sp_Error(SP_ERR_INVALID, "'%s' is not a finite number", v);
+    *out = (float)x;
+    return SP_OK;
+}
+
+static spStatus parse_int(const char *v, int lo, int hi, int *out)
+{
+    long x;
+    spStatus st = parse_long(v, lo, hi, &x);
+    if (st == SP_OK)
+        *out = (int)x;
+    return st;
+}
+
+static spStatus copy_str(const char *v, char *dst, size_t cap)
+{
+    if (strlen(v) >= cap)
+        return sp_Error(SP_ERR_INVALID, "value is longer than %zu characters", cap - 1);
+    memcpy(dst, v, strlen(v) + 1);
+    return SP_OK;
+}
+
+/* One setter per option keeps the table declarative. */
+static spStatus set_arch(job_config *j, const char *v) { return job_ParseArch(v, &j->arch); }
+static spStatus set_job(job_config *j, const char *v) { return copy_str(v, j->id, sizeof j->id); }
+static spStatus set_model(job_config *j, const char *v) { return model_ParseKind(v, &j->model.kind); }
+static spStatus set_hidden(job_config *j, const char *v) { return model_ParseHidden(v, &j->model); }
+static spStatus set_dataset(job_config *j, const char *v) { return copy_str(v, j->dataset, sizeof j->dataset); }
+static spStatus set_train_samples(job_config *j, const char *v) { return parse_long(v, 0, 100000000, &j->train_samples); }
+static spStatus set_test_samples(job_config *j, const char *v) { return parse_long(v, 0, 100000000, &j->test_samples); }
+static spStatus set_workers(job_config *j, const char *v) { return parse_int(v, 1, 256, &j->workers); }
+static spStatus set_minibatches(job_config *j, const char *v) { return parse_int(v, 1, 64, &j->minibatches); }
+static spStatus set_epochs(job_config *j, const char *v) { return parse_int(v, 1, 10000, &j->epochs); }
+static spStatus set_batch(job_config *j, const char *v) { return parse_int(v, 1, 65536, &j->batch); }
+static spStatus set_lr(job_config *j, const char *v) { return parse_float(v, &j->optim.lr); }
+static spStatus set_momentum(job_config *j, const char *v) { return parse_float(v, &j->optim.momentum); }
+static spStatus set_wd(job_config *j, const char *v) { return parse_float(v, &j->optim.weight_decay); }
+static spStatus set_aggregator(job_config *j, const char *v) { return agg_ParseKind(v, &j->agg.kind); }
+static spStatus set_trim(job_config *j, const char *v) { return parse_int(v, 0, 1000, &j->agg.trim); }
+static spStatus set_byzantine(job_config *j, const char *v) { return parse_int(v, 0, 1000, &j->agg.f); }
+static spStatus set_sync_timeout(job_config *j, const char *v) { return parse_int(v, 10, 3600000, &j->sync_timeout_ms); }
+static spStatus set_significance(job_config *j, const char *v) { return parse_float(v, &j->significance); }
+static spStatus set_target_loss(job_config *j, const char *v) { return parse_float(v, &j->target_loss); }
+static spStatus set_functions(job_config *j, const char *v) { return copy_str(v, j->functions, sizeof j->functions); }
+static spStatus set_peers(job_config *j, const char *v) { return copy_str(v, j->peers, sizeof j->peers); }
+static spStatus set_shared(job_config *j, const char *v) { return copy_str(v, j->shared_redis, sizeof j->shared_redis); }
+static spStatus set_nats(job_config *j, const char *v) { return copy_str(v, j->nats, sizeof j->nats); }
+static spStatus set_report(job_config *j, const char *v) { return copy_str(v, j->report, sizeof j->report); }
+
+static spStatus set_optimizer(job_config *j, const char *v)
+{
+    float lr = j->optim.lr, mom = j->optim.momentum, wd = j->optim.weight_decay;
+    optim_kind k;
+    spStatus st = optim_ParseKind(v, &k);
+    if (st)
+        return st;
+    optim_Defaults(&j->optim, k);
+    /* Keep an explicitly chosen lr / weight decay; momentum follows the kind. */
+    j->optim.lr = lr;
+    j->optim.weight_decay = wd;
+    if (k != OPTIM_MOMENTUM)
+        j->optim.momentum = mom;
+    return SP_OK;
+}
+
+static spStatus set_seed(job_config *j, const char *v)
+{
+    char *end;
+    errno = 0;
+    unsigned long long s = strtoull(v, &end, 10);
+    if (errno || end == v || *end || v[0] == '-')
+        return sp_Error(SP_ERR_INVALID, "'%s' is not a non-negative integer", v);
+    j->seed = s;
+    return SP_OK;
+}
+
+static spStatus set_transport(job_config *j, const char *v)
+{
+    if (strcmp(v, "http") == 0)
+        j->transport_inproc = 0;
+    else if (strcmp(v, "inproc") == 0)
+        j->transport_inproc = 1;
+    else
+        return sp_Error(SP_ERR_INVALID, "'%s' is not a transport (http or inproc)", v);
+    return SP_OK;
+}
+
+static spStatus set_scale_in(job_config *j, const char *v) { (void)v; j->scale_in = 1; return SP_OK; }
+static spStatus set_quiet(job_config *j, const char *v) { (void)v; j->quiet = 1; return SP_OK; }
+
+static const option_def options[] = {
+    {"arch", "ARCH", "single | spirt | mlless | scatter-reduce | all-reduce (default single)", set_arch},
+    {"model", "MODEL", "logreg | mlp | cnn (default mlp)", set_model},
+    {"hidden", "SIZES", "MLP hidden layer sizes, e.g. 128 or 256,128 (default 128)", set_hidden},
+    {"dataset", "NAME|PATH", "fashion-mnist, mnist, an IDX directory, a .svm or .csv file", set_dataset},
+    {"epochs", "N", "passes over the training set (default 1)", set_epochs},
+    {"batch", "N", "samples per minibatch (default 64)", set_batch},
+    {"lr", "RATE", "learning rate (default 0.05)", set_lr},
+    {"optimizer", "NAME", "sgd | momentum | adam (default sgd)", set_optimizer},
+    {"momentum", "MU", "momentum coefficient (default 0; 0.9 with --optimizer momentum)", set_momentum},
+    {"weight-decay", "WD", "L2 weight decay (default 0)", set_wd},
+    {"seed", "N", "seed for init and shuffling (default 42)", set_seed},
+    {"workers", "N", "peers or workers (default 1)", set_workers},
+    {"minibatches", "M", "SPIRT: minibatches per peer per iteration (default 1)", set_minibatches},
+    {"aggregator", "RULE", "SPIRT: mean | trimmed-mean | median | krum | multi-krum", set_aggregator},
+    {"trim", "B", "trimmed mean: values dropped at each end (default 1)", set_trim},
+    {"byzantine", "F", "Krum: number of Byzantine peers tolerated (default 1)", set_byzantine},
+    {"sync-timeout", "MS", "barrier timeout before a peer counts as failed (default 30000)", set_sync_timeout},
+    {"significance", "V", "MLLESS: significance threshold v (default 0.01)", set_significance},
+    {"scale-in", NULL, "MLLESS: let the supervisor remove workers when loss flattens", set_scale_in},
+    {"target-loss", "L", "stop once the training loss is below L (default off)", set_target_loss},
+    {"train-samples", "N", "use only the first N training samples (default all)", set_train_samples},
+    {"test-samples", "N", "evaluate on the first N test samples (default all)", set_test_samples},
+    {"transport", "T", "http (each step a function process, default) | inproc", set_transport},
+    {"functions", "URL", "use running functions: URL template with {step}", set_functions},
+    {"peers", "LIST", "use running per-peer Redis: host:port,host:port,...", set_peers},
+    {"shared-redis", "ADDR", "use a running shared Redis host:port", set_shared},
+    {"nats", "URL", "use a running NATS server nats://host:port", set_nats},
+    {"job", "NAME", "job name, namespaces keys and subjects (default spirt)", set_job},
+    {"report", "FILE", "write a JSON report to FILE", set_report},
+    {"quiet", NULL, "no progress output", set_quiet},
+};
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+static const option_def *find_option(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static spStatus apply_env(job_config *j)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        char var[64] = "SPIRT_";
+        size_t k = strlen(var);
+        for (const char *p = options[i].name; *p && k + 1 < sizeof var; p++)
+            var[k++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+        var[k] = '\0';
+        const char *v = getenv(var);
+        if (!v || !v[0])
+            continue;
+        if (!options[i].metavar && (strcmp(v, "0") == 0 || strcmp(v, "false") == 0))
+            continue;
+        spStatus st = options[i].set(j, v);
+        if (st)
+            return sp_Wrap(st, "environment %s", var);
+    }
+    return SP_OK;
+}
+
+spStatus options_Parse(int argc, char **argv, int first, job_config *j, int *help)
+{
+    *help = 0;
+    spStatus st = apply_env(j);
+    if (st)
+        return st;
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            *help = 1;
+            return SP_OK;
+        }
+        if (strncmp(a, "--", 2) != 0)
+            return sp_Error(SP_ERR_INVALID, "unexpected argument '%s' (options start with --)", a);
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const option_def *o = find_option(name, len);
+        if (!o)
+            return sp_Error(SP_ERR_INVALID, "unknown option '--%.*s' (see --help)", (int)len, name);
+        const char *val = NULL;
+        if (o->metavar) {
+            if (eq)
+                val = eq + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else
+                return sp_Error(SP_ERR_INVALID, "option --%s needs a value (%s)", o->name, o->metavar);
+        } else if (eq) {
+            return sp_Error(SP_ERR_INVALID, "option --%s takes no value", o->name);
+        }
+        if ((st = o->set(j, val)))
+            return sp_Wrap(st, "--%s", o->name);
+    }
+    return job_Validate(j);
+}
+
+void options_PrintHelp(FILE *f)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        char left[48];
+        snprintf(left, sizeof left, "--%s%s%s", options[i].name, options[i].metavar ? " " : "",
+                 options[i].metavar ? options[i].metavar : "");
+        fprintf(f, "  %-26s %s\n", left, options[i].help);
+    }
+    fprintf(f, "\nEvery option can also be set in the environment as SPIRT_<OPTION>\n"
+               "(e.g. SPIRT_WORKERS=4); the command line wins.\n");
+}

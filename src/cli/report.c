@@ -1,0 +1,57 @@
+/* report.c - the run report as JSON. */
+#include "cli/report.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+cJSON *report_Build(const job_config *job, const train_result *res)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "arch", job_ArchName(job->arch));
+    cJSON_AddStringToObject(r, "model", model_KindName(job->model.kind));
+    cJSON_AddStringToObject(r, "dataset", job->dataset);
+    cJSON_AddNumberToObject(r, "workers", job->workers);
+    cJSON_AddNumberToObject(r, "minibatches", job->minibatches);
+    cJSON_AddNumberToObject(r, "epochs", res->epochs_run);
+    cJSON_AddNumberToObject(r, "batch", job->batch);
+    cJSON_AddNumberToObject(r, "lr", job->optim.lr);
+    cJSON_AddStringToObject(r, "optimizer", optim_KindName(job->optim.kind));
+    cJSON_AddNumberToObject(r, "momentum", job->optim.momentum);
+    cJSON_AddNumberToObject(r, "seed", (double)job->seed);
+    cJSON_AddNumberToObject(r, "iterations", (double)res->iterations);
+    cJSON_AddNumberToObject(r, "samples", (double)res->samples);
+    cJSON_AddNumberToObject(r, "setup_seconds", res->setup_seconds);
+    cJSON_AddNumberToObject(r, "train_seconds", res->train_seconds);
+    cJSON_AddNumberToObject(r, "test_accuracy", res->test_accuracy);
+    cJSON_AddNumberToObject(r, "test_loss", res->test_loss);
+    cJSON_AddNumberToObject(r, "final_loss", res->final_loss);
+    cJSON_AddNumberToObject(r, "samples_per_second", res->samples_per_second);
+    if (res->details)
+        cJSON_AddItemToObject(r, "details", cJSON_Duplicate(res->details, 1));
+    if (res->history)
+        cJSON_AddItemToObject(r, "history", cJSON_Duplicate(res->history, 1));
+    return r;
+}
+
+spStatus report_Write(const char *path, const cJSON *report)
+{
+    char *text = cJSON_Print(report);
+    if (!text)
+        return sp_Error(SP_ERR_NOMEM, "cannot render the report");
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        free(text);
+        return sp_Error(SP_ERR_IO, "cannot write report %s: %m", tmp);
+    }
+    int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    ok = (fclose(f) == 0) && ok;
+    free(text);
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return sp_Error(SP_ERR_IO, "cannot write report %s", path);
+    }
+    return SP_OK;
+}

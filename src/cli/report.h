@@ -1,0 +1,17 @@
+/* report.h - the JSON report of a training run. */
+#ifndef SPIRT_REPORT_H
+#define SPIRT_REPORT_H
+
+#include <cJSON.h>
+
+#include "driver/job.h"
+#include "driver/train.h"
+
+/* Builds the report object: the job's settings, the results, the
+ * architecture's details and the curve. Caller deletes it. */
+cJSON *report_Build(const job_config *job, const train_result *res);
+/* Writes JSON to path atomically (temp file + rename): a crash never leaves
+ * half a report behind. */
+spStatus report_Write(const char *path, const cJSON *report);
+
+#endif

@@ -1,0 +1,69 @@
+/* job.h - a training job's configuration: what to train, how, and where.
+ *
+ * One struct serves the CLI, the driver and (as JSON) every step function,
+ * so all four architectures train with literally the same settings. Filled
+ * from command-line options with SPIRT_<OPTION> environment fallbacks
+ * (cli/options.c) and validated here with messages that name the option. */
+#ifndef SPIRT_JOB_H
+#define SPIRT_JOB_H
+
+#include <stdint.h>
+
+#include <cJSON.h>
+
+#include "core/status.h"
+#include "ml/aggregate.h"
+#include "ml/model.h"
+#include "ml/optim.h"
+
+typedef enum {
+    ARCH_SINGLE = 1,
+    ARCH_SPIRT = 2,
+    ARCH_MLLESS = 3,
+    ARCH_SCATTER_REDUCE = 4,
+    ARCH_ALL_REDUCE = 5
+} arch_kind;
+
+typedef struct {
+    /* what */
+    arch_kind arch;
+    char id[64];              /* job name: namespaces Redis keys and NATS subjects */
+    model_spec model;
+    char dataset[512];        /* name ("fashion-mnist") or path */
+    long train_samples;       /* 0 = all; else use the first N (quick runs) */
+    long test_samples;        /* 0 = all */
+    /* how */
+    int workers;              /* peers (SPIRT) or workers (others) */
+    int minibatches;          /* SPIRT: M gradient invocations per peer per iteration */
+    int epochs;
+    int batch;                /* samples per minibatch */
+    optim_config optim;
+    agg_config agg;           /* SPIRT: how peers' averages are combined */
+    uint64_t seed;
+    int sync_timeout_ms;      /* barrier timeout before a peer is declared failed */
+    float significance;       /* MLLESS v */
+    int scale_in;             /* MLLESS auto-tuner on/off */
+    float target_loss;        /* stop when the training loss falls below (0 = off) */
+    /* where */
+    int transport_inproc;     /* 1: call steps in-process, 0: over HTTP */
+    char functions[512];      /* URL template with {step}; "" = start locally */
+    char peers[2048];         /* comma-separated host:port per peer; "" = local */
+    char shared_redis[256];
+    char nats[256];
+    /* output */
+    char report[512];         /* JSON report path ("" = none) */
+    int quiet;
+} job_config;
+
+void job_Defaults(job_config *j);
+spStatus job_ParseArch(const char *name, arch_kind *out);
+const char *job_ArchName(arch_kind a);
+/* Cross-field validation (ranges, model vs dataset shape is checked later). */
+spStatus job_Validate(const job_config *j);
+
+/* The subset step functions need, as JSON (model, optimizer, aggregator,
+ * batch, seed, dataset, job id); and back, validating every field. */
+cJSON *job_ToJson(const job_config *j);
+spStatus job_FromJson(const cJSON *o, job_config *j);
+
+#endif

@@ -1,0 +1,405 @@
+/* runner.c - starting and stopping the local system. */
+#include "driver/runner.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "runtime/http_client.h"
+#include "store/store.h"
+
+/* ---- processes ------------------------------------------------------- */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static int port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static pid_t spawn(char *const argv[], char *const env[], const char *log_path)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    /* The child dies with the driver even if the driver is SIGKILLed. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(127);
+    setpgid(0, 0); /* Ctrl-C in the terminal reaches the driver only */
+    for (int i = 0; env && env[i]; i++)
+        putenv(env[i]);
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+    }
+    int null = open("/dev/null", O_RDONLY);
+    if (null >= 0)
+        dup2(null, 0);
+    execvp(argv[0], argv);
+    fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* Signal path: the pids we must not leave behind. */
+static volatile pid_t live_pids[RUNNER_MAX_PROCS];
+
+static void track(runner *r, pid_t pid, int port, const char *name)
+{
+    runner_proc *p = &r->procs[r->n_procs];
+    p->pid = pid;
+    p->port = port;
+    snprintf(p->name, sizeof p->name, "%s", name);
+    live_pids[r->n_procs] = pid;
+    r->n_procs++;
+}
+
+static spStatus wait_started(runner *r, int idx, int timeout_ms)
+{
+    runner_proc *p = &r->procs[idx];
+    int64_t end = clock_NowMs() + timeout_ms;
+    while (clock_NowMs() < end) {
+        int st;
+        if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+            p->pid = 0;
+            return sp_Error(SP_ERR_UNAVAILABLE, "%s exited during start-up (see %s/%s.log)",
+                            p->name, r->dir, p->name);
+        }
+        if (port_open(p->port))
+            return SP_OK;
+        sleep_ms(20);
+    }
+    return sp_Error(SP_ERR_TIMEOUT, "%s did not listen on port %d within %d ms (see %s/%s.log)",
+                    p->name, p->port, timeout_ms, r->dir, p->name);
+}
+
+static spStatus start_proc(runner *r, const char *name, int port, char *const argv[],
+                           char *const env[])
+{
+    if (r->n_procs >= RUNNER_MAX_PROCS)
+        return sp_Error(SP_ERR_INVALID, "too many processes for the local runner");
+    char log[400];
+    snprintf(log, sizeof log, "%s/%s.log", r->dir, name);
+    pid_t pid = spawn(argv, env, log);
+    if (pid < 0)
+        return sp_Error(SP_ERR_IO, "fork for %s failed: %s", name, strerror(errno));
+    track(r, pid, port, name);
+    return wait_started(r, r->n_procs - 1, 15000);
+}
+
+/* ---- secrets and paths ----------------------------------------------- */
+
+static spStatus random_hex(char *out, size_t chars)
+{
+    unsigned char buf[64];
+    size_t n = chars / 2;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || n > sizeof buf || read(fd, buf, n) != (ssize_t)n) {
+        if (fd >= 0)
+            close(fd);
+        return sp_Error(SP_ERR_IO, "cannot read /dev/urandom for local secrets");
+    }
+    close(fd);
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", buf[i]);
+    out[2 * n] = '\0';
+    return SP_OK;
+}
+
+const char *runner_BinDir(void)
+{
+    static char dir[512];
+    if (dir[0])
+        return dir;
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    if (n <= 0) {
+        snprintf(dir, sizeof dir, ".");
+        return dir;
+    }
+    dir[n] = '\0';
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    return dir;
+}
+
+static const char *module_Path(void)
+{
+    static char path[600];
+    const char *env = getenv("SPIRT_MODULE");
+    if (env && env[0])
+        return access(env, R_OK) == 0 ? env : NULL;
+    snprintf(path, sizeof path, "%s/../lib/spirt_redis.so", runner_BinDir());
+    return access(path, R_OK) == 0 ? path : NULL;
+}
+
+/* ---- servers ----------------------------------------------------------- */
+
+static spStatus start_redis(runner *r, const char *name, int appendonly, int *port_out)
+{
+    int port = free_port();
+    char sport[16], dir[400];
+    snprintf(sport, sizeof sport, "%d", port);
+    snprintf(dir, sizeof dir, "%s/%s", r->dir, name);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return sp_Error(SP_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
+    const char *module = module_Path();
+    char *argv[24];
+    int n = 0;
+    argv[n++] = "redis-server";
+    argv[n++] = "--port"; argv[n++] = sport;
+    argv[n++] = "--bind"; argv[n++] = "127.0.0.1";
+    argv[n++] = "--dir"; argv[n++] = dir;
+    argv[n++] = "--save"; argv[n++] = "";
+    argv[n++] = "--appendonly"; argv[n++] = appendonly ? "yes" : "no";
+    argv[n++] = "--requirepass"; argv[n++] = r->redis_password;
+    if (module) {
+        argv[n++] = "--loadmodule";
+        argv[n++] = (char *)module;
+    }
+    argv[n] = NULL;
+    r->module_loaded = module != NULL;
+    *port_out = port;
+    spStatus st = start_proc(r, name, port, argv, NULL);
+    if (st)
+        return sp_Wrap(st, "starting redis-server (is the redis-server package installed?)");
+    return SP_OK;
+}
+
+static spStatus start_nats(runner *r)
+{
+    int port = free_port();
+    char sport[16], store[400];
+    snprintf(sport, sizeof sport, "%d", port);
+    snprintf(store, sizeof store, "%s/nats", r->dir);
+    char *argv[] = {"nats-server", "-a", "127.0.0.1", "-p", sport, "-js", "-sd", store,
+                    "--user", r->nats_user, "--pass", r->nats_password, NULL};
+    r->nats_port = port;
+    spStatus st = start_proc(r, "nats", port, argv, NULL);
+    if (st)
+        return sp_Wrap(st, "starting nats-server (is the nats-server package installed?)");
+    return SP_OK;
+}
+
+static spStatus start_function(runner *r, const char *step)
+{
+    int port = free_port();
+    char bin[700], name[48];
+    snprintf(bin, sizeof bin, "%s/spirt-fn-%s", runner_BinDir(), step);
+    if (access(bin, X_OK) != 0)
+        return sp_Error(SP_ERR_NOT_FOUND, "function binary %s is missing (build spirt first)", bin);
+    snprintf(name, sizeof name, "fn-%s", step);
+    char e_port[32], e_token[128], e_pw[128], e_nats[128], e_nuser[96], e_npw[128], e_ready[96];
+    snprintf(e_port, sizeof e_port, "PORT=%d", port);
+    snprintf(e_token, sizeof e_token, "SPIRT_TOKEN=%s", r->token);
+    snprintf(e_pw, sizeof e_pw, "SPIRT_REDIS_PASSWORD=%s", r->redis_password);
+    snprintf(e_nats, sizeof e_nats, "SPIRT_NATS_URL=nats://127.0.0.1:%d", r->nats_port);
+    snprintf(e_nuser, sizeof e_nuser, "SPIRT_NATS_USER=%s", r->nats_user);
+    snprintf(e_npw, sizeof e_npw, "SPIRT_NATS_PASSWORD=%s", r->nats_password);
+    snprintf(e_ready, sizeof e_ready, "SPIRT_READY_REDIS=127.0.0.1:%d", r->shared_port);
+    /* A function serves many requests at once on its own threads; OpenBLAS
+     * threads on top of those only fight over the cores. */
+    char e_blas[] = "OPENBLAS_NUM_THREADS=1";
+    char *env[] = {e_port, e_token, e_pw, e_nats, e_nuser, e_npw, e_ready, e_blas, NULL};
+    char *argv[] = {bin, NULL};
+    spStatus st = start_proc(r, name, port, argv, env);
+    if (st)
+        return st;
+    snprintf(r->functions[r->n_functions].step, sizeof r->functions[0].step, "%s", step);
+    r->functions[r->n_functions].port = port;
+    r->n_functions++;
+    return SP_OK;
+}
+
+/* A function is ready when /readyz says its Redis and NATS answer. */
+static spStatus wait_ready(runner *r)
+{
+    for (int i = 0; i < r->n_functions; i++) {
+        char url[128];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/readyz", r->functions[i].port);
+        int64_t end = clock_NowMs() + 15000;
+        for (;;) {
+            http_response resp = {0};
+            spStatus st = http_Get(url, NULL, 2000, &resp);
+            int code = resp.status;
+            http_ResponseFree(&resp);
+            if (st == SP_OK && code == 200)
+                break;
+            if (clock_NowMs() > end)
+                return sp_Error(SP_ERR_TIMEOUT, "function %s not ready (see %s/fn-%s.log)",
+                                r->functions[i].step, r->dir, r->functions[i].step);
+            sleep_ms(30);
+        }
+    }
+    http_CloseCached();
+    return SP_OK;
+}
+
+spStatus runner_Start(runner *r, const runner_options *o)
+{
+    memset(r, 0, sizeof *r);
+    if (o->peers < 1 || o->peers > 64)
+        return sp_Error(SP_ERR_INVALID, "the local runner supports 1 to 64 peers, not %d",
+                        o->peers);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(r->dir, sizeof r->dir, "%s/spirt-run-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (!mkdtemp(r->dir))
+        return sp_Error(SP_ERR_IO, "cannot create a temp dir under %s: %s",
+                        tmp && tmp[0] ? tmp : "/tmp", strerror(errno));
+    spStatus st;
+    snprintf(r->nats_user, sizeof r->nats_user, "spirt");
+    if ((st = random_hex(r->token, 64)) || (st = random_hex(r->redis_password, 64)) ||
+        (st = random_hex(r->nats_password, 64)))
+        goto fail;
+    r->n_peers = o->peers;
+    for (int p = 0; p < o->peers; p++) {
+        char name[32];
+        snprintf(name, sizeof name, "redis-peer-%d", p);
+        if ((st = start_redis(r, name, o->appendonly, &r->peer_ports[p])))
+            goto fail;
+    }
+    if ((st = start_redis(r, "redis-shared", 0, &r->shared_port)) || (st = start_nats(r)))
+        goto fail;
+    for (int i = 0; i < o->n_steps; i++)
+        if ((st = start_function(r, o->steps[i])))
+            goto fail;
+    if ((st = wait_ready(r)))
+        goto fail;
+    return SP_OK;
+fail:
+    runner_Stop(r);
+    return st;
+}
+
+static void stop_proc(runner_proc *p)
+{
+    if (p->pid <= 0)
+        return;
+    kill(p->pid, SIGTERM);
+    int64_t end = clock_NowMs() + 5000;
+    int st;
+    while (waitpid(p->pid, &st, WNOHANG) == 0) {
+        if (clock_NowMs() > end) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &st, 0);
+            break;
+        }
+        sleep_ms(5);
+    }
+    p->pid = 0;
+}
+
+static void remove_dir(const char *dir)
+{
+    if (!strstr(dir, "/spirt-run-"))
+        return; /* only ever remove what runner_Start created */
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", dir, (char *)NULL);
+        _exit(127);
+    }
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+}
+
+void runner_Stop(runner *r)
+{
+    /* Functions first (they drain), then the servers they use. */
+    for (int i = r->n_procs - 1; i >= 0; i--) {
+        stop_proc(&r->procs[i]);
+        live_pids[i] = 0;
+    }
+    r->n_procs = 0;
+    if (r->dir[0] && !getenv("SPIRT_KEEP_RUN_DIR"))
+        remove_dir(r->dir);
+    r->dir[0] = '\0';
+}
+
+static runner_proc *find_proc(runner *r, const char *name)
+{
+    for (int i = 0; i < r->n_procs; i++)
+        if (strcmp(r->procs[i].name, name) == 0)
+            return &r->procs[i];
+    return NULL;
+}
+
+spStatus runner_KillPeer(runner *r, int peer)
+{
+    char name[32];
+    snprintf(name, sizeof name, "redis-peer-%d", peer);
+    runner_proc *p = find_proc(r, name);
+    if (!p || p->pid <= 0)
+        return sp_Error(SP_ERR_NOT_FOUND, "peer %d has no running redis-server", peer);
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+    p->pid = 0;
+    return SP_OK;
+}
+
+spStatus runner_RestartPeer(runner *r, int peer)
+{
+    char name[32];
+    snprintf(name, sizeof name, "redis-peer-%d", peer);
+    runner_proc *p = find_proc(r, name);
+    if (!p)
+        return sp_Error(SP_ERR_NOT_FOUND, "peer %d is unknown", peer);
+    char sport[16], dir[400];
+    snprintf(sport, sizeof sport, "%d", p->port);
+    snprintf(dir, sizeof dir, "%s/%s", r->dir, name);
+    const char *module = module_Path();
+    char *argv[] = {"redis-server", "--port", sport, "--bind", "127.0.0.1", "--dir", dir,
+                    "--save", "", "--appendonly", "yes", "--requirepass", r->redis_password,
+                    module ? "--loadmodule" : NULL, (char *)module, NULL};
+    char log[400];
+    snprintf(log, sizeof log, "%s/%s.log", r->dir, name);
+    p->pid = spawn(argv, NULL, log);
+    live_pids[p - r->procs] = p->pid;
+    return wait_started(r, (int)(p - r->procs), 15000);
+}
+
+/* Called from a signal handler: only async-signal-safe work. */
+void runner_KillAllFromSignal(void)
+{
+    for (int i = 0; i < RUNNER_MAX_PROCS; i++)
+        if (live_pids[i] > 0)
+            kill(live_pids[i], SIGTERM);
+}

@@ -1,0 +1,65 @@
+/* runner.h - the local runner: the whole system on one machine.
+ *
+ * Starts, on free 127.0.0.1 ports under one temp dir: a redis-server per peer
+ * (spirt module loaded, password set), a shared redis-server (dataset store),
+ * nats-server with JetStream (user + password), and every step function as
+ * its own process (bearer token required). runner_Stop ends every process it
+ * started and removes the temp dir; it is also run from the signal path, and
+ * children die with the driver (PR_SET_PDEATHSIG), so nothing is orphaned. */
+#ifndef SPIRT_RUNNER_H
+#define SPIRT_RUNNER_H
+
+#include <sys/types.h>
+
+#include "core/status.h"
+
+#define RUNNER_MAX_PROCS 96
+
+typedef struct {
+    pid_t pid;
+    int port;
+    char name[48];
+} runner_proc;
+
+typedef struct {
+    char dir[256];
+    runner_proc procs[RUNNER_MAX_PROCS];
+    int n_procs;
+    int n_peers;
+    int peer_ports[64];
+    int shared_port;
+    int nats_port;
+    int module_loaded;
+    char token[65];
+    char redis_password[65];
+    char nats_user[32];
+    char nats_password[65];
+    struct {
+        char step[32];
+        int port;
+    } functions[32];
+    int n_functions;
+} runner;
+
+typedef struct {
+    int peers;                 /* per-peer Redis servers to start */
+    const char *const *steps;  /* function processes to start (may be 0) */
+    int n_steps;
+    int appendonly;            /* AOF persistence for peer Redis */
+    int quiet;
+} runner_options;
+
+spStatus runner_Start(runner *r, const runner_options *o);
+void runner_Stop(runner *r);
+
+/* Kills (SIGKILL) / restarts a peer's redis-server: fault injection. */
+spStatus runner_KillPeer(runner *r, int peer);
+spStatus runner_RestartPeer(runner *r, int peer);
+
+/* Async-signal-safe: SIGTERM to every process any runner started. */
+void runner_KillAllFromSignal(void);
+
+/* Where the spirt binaries are: the directory of this executable. */
+const char *runner_BinDir(void);
+
+#endif

@@ -1,0 +1,113 @@
+/* train_single.c - the reference: one process, no distribution.
+ *
+ * Every distributed architecture is measured against this loop, so it uses
+ * the same data order (shard 0 of 1), model, init and optimizer code. */
+#include "driver/train.h"
+
+#include <stdlib.h>
+
+#include "core/clock.h"
+#include "core/tensor.h"
+#include "ml/optim.h"
+
+typedef struct {
+    model *m;
+    float *params, *grad, *state, *x;
+    int32_t *y;
+    uint32_t *order;
+} single_state;
+
+static void single_Free(single_state *s)
+{
+    model_Destroy(s->m);
+    free(s->params);
+    free(s->grad);
+    free(s->state);
+    free(s->x);
+    free(s->y);
+    free(s->order);
+}
+
+static spStatus single_Alloc(single_state *s, const model_spec *spec, const job_config *job,
+                             const dataset *train)
+{
+    spStatus st = model_Create(spec, &s->m);
+    if (st)
+        return st;
+    size_t p = model_ParamCount(s->m);
+    int sf = optim_StateFactor(&job->optim);
+    s->params = tensor_Alloc(p);
+    s->grad = tensor_Alloc(p);
+    s->state = tensor_Alloc(sf ? (size_t)sf * p : 1);
+    s->x = tensor_Alloc((size_t)job->batch * train->dim);
+    s->y = malloc(sizeof(int32_t) * (size_t)job->batch);
+    s->order = malloc(sizeof(uint32_t) * (train->n ? train->n : 1));
+    if (!s->params || !s->grad || !s->state || !s->x || !s->y || !s->order)
+        return sp_Error(SP_ERR_NOMEM, "out of memory for a model of %zu parameters", p);
+    model_Init(s->m, s->params, job->seed);
+    return SP_OK;
+}
+
+spStatus train_Single(const job_config *job, const train_observer *obs, train_result *res)
+{
+    double t0 = clock_Now();
+    dataset train = {0}, test = {0};
+    model_spec spec;
+    single_state s = {0};
+    spStatus st = train_OpenData(job, &train, &test, &spec);
+    if (st == SP_OK)
+        st = single_Alloc(&s, &spec, job, &train);
+    if (st)
+        goto out;
+    res->setup_seconds = clock_Now() - t0;
+
+    long iters = (long)((train.n + (size_t)job->batch - 1) / (size_t)job->batch);
+    double start = clock_Now();
+    float smooth = -1;
+    long step = 0;
+    double eval_seconds = 0; /* excluded from throughput */
+    for (int epoch = 1; epoch <= job->epochs; epoch++) {
+        dataset_EpochOrder(train.n, job->seed, epoch, 0, s.order);
+        for (long it = 0; it < iters; it++) {
+            size_t off = (size_t)it * (size_t)job->batch;
+            int b = (int)(train.n - off < (size_t)job->batch ? train.n - off : (size_t)job->batch);
+            float loss;
+            dataset_Gather(&train, 0, s.order + off, b, s.x, s.y);
+            if ((st = model_LossGrad(s.m, s.params, s.x, s.y, b, s.grad, &loss)))
+                goto out;
+            optim_Step(&job->optim, model_ParamCount(s.m), s.params, s.grad, s.state, ++step);
+            smooth = smooth < 0 ? loss : 0.95f * smooth + 0.05f * loss;
+            res->samples += b;
+            if (obs && obs->on_iteration)
+                obs->on_iteration(obs->ctx, epoch, it + 1, iters, smooth, res->samples);
+            if (it % 50 == 0)
+                train_RecordPoint(res, clock_Now() - start, epoch, step, smooth, -1);
+        }
+        float tl, acc;
+        double train_time = clock_Now() - start, e0 = clock_Now();
+        if ((st = train_Evaluate(s.m, s.params, &test, &tl, &acc)))
+            goto out;
+        eval_seconds += clock_Now() - e0;
+        res->epochs_run = epoch;
+        res->test_accuracy = acc;
+        res->test_loss = tl;
+        train_RecordPoint(res, clock_Now() - start, epoch, step, smooth, acc);
+        if (obs && obs->on_epoch)
+            obs->on_epoch(obs->ctx, epoch, acc, tl, train_time);
+        if (job->target_loss > 0 && smooth < job->target_loss) {
+            train_Notify(obs, "training loss %.4f below target %.4f: stopping", smooth,
+                         job->target_loss);
+            break;
+        }
+    }
+    res->iterations = step;
+    res->final_loss = smooth;
+    res->train_seconds = clock_Now() - start;
+    double compute = res->train_seconds - eval_seconds;
+    res->samples_per_second = compute > 0 ? res->samples / compute : 0;
+out:
+    single_Free(&s);
+    dataset_Free(&train);
+    dataset_Free(&test);
+    return st;
+}

@@ -1,0 +1,238 @@
+/* model.c - the model API: spec parsing and validation, parameter init,
+ * argument checks, the loss, and chunked forward/backward over the kinds in
+ * logreg.c, mlp.c and cnn.c. */
+#include "ml/model.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ml/layers.h"
+#include "ml/model_internal.h"
+
+#define MODEL_MAX_CLASSES 65536
+#define MODEL_MAX_INPUT (1 << 24)
+#define MODEL_MAX_PARAMS ((size_t)1 << 30)
+#define MODEL_MAX_HIDDEN_SIZE 65536
+
+static const struct {
+    model_kind kind;
+    const char *name;
+    const model_ops *ops;
+} kinds[] = {
+    {MODEL_LOGREG, "logreg", &logreg_ops},
+    {MODEL_MLP, "mlp", &mlp_ops},
+    {MODEL_CNN, "cnn", &cnn_ops},
+};
+#define N_KINDS (sizeof kinds / sizeof kinds[0])
+
+spStatus model_ParseKind(const char *name, model_kind *out)
+{
+    if (!name || !out)
+        return sp_Error(SP_ERR_INVALID, "model kind: missing name");
+    for (size_t i = 0; i < N_KINDS; i++)
+        if (strcasecmp(name, kinds[i].name) == 0) {
+            *out = kinds[i].kind;
+            return SP_OK;
+        }
+    return sp_Error(SP_ERR_INVALID, "unknown model \"%s\" (want logreg, mlp or cnn)", name);
+}
+
+const char *model_KindName(model_kind k)
+{
+    for (size_t i = 0; i < N_KINDS; i++)
+        if (kinds[i].kind == k)
+            return kinds[i].name;
+    return "unknown";
+}
+
+spStatus model_ParseHidden(const char *list, model_spec *spec)
+{
+    if (!list || !spec)
+        return sp_Error(SP_ERR_INVALID, "hidden sizes: missing list");
+    int sizes[MODEL_MAX_HIDDEN], n = 0;
+    const char *p = list;
+    for (;;) {
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!isdigit((unsigned char)*p))
+            return sp_Error(SP_ERR_INVALID, "hidden sizes \"%s\": expected a number at offset %d",
+                            list, (int)(p - list));
+        errno = 0;
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (errno || v < 1 || v > MODEL_MAX_HIDDEN_SIZE)
+            return sp_Error(SP_ERR_INVALID, "hidden sizes \"%s\": size out of range 1..%d", list,
+                            MODEL_MAX_HIDDEN_SIZE);
+        if (n == MODEL_MAX_HIDDEN)
+            return sp_Error(SP_ERR_INVALID, "hidden sizes \"%s\": more than %d layers", list,
+                            MODEL_MAX_HIDDEN);
+        sizes[n++] = (int)v;
+        p = end;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p == '\0')
+            break;
+        if (*p != ',')
+            return sp_Error(SP_ERR_INVALID, "hidden sizes \"%s\": unexpected '%c'", list, *p);
+        p++;
+    }
+    spec->n_hidden = n;
+    memcpy(spec->hidden, sizes, (size_t)n * sizeof(int));
+    return SP_OK;
+}
+
+static const model_ops *ops_For(model_kind k)
+{
+    for (size_t i = 0; i < N_KINDS; i++)
+        if (kinds[i].kind == k)
+            return kinds[i].ops;
+    return NULL;
+}
+
+static spStatus spec_Check(const model_spec *s, const model_ops **ops)
+{
+    *ops = ops_For(s->kind);
+    if (!*ops)
+        return sp_Error(SP_ERR_INVALID, "unknown model kind %d", (int)s->kind);
+    if (s->in_c < 1 || s->in_h < 1 || s->in_w < 1 ||
+        (long long)s->in_c * s->in_h * s->in_w > MODEL_MAX_INPUT)
+        return sp_Error(SP_ERR_INVALID, "%s: bad input shape %dx%dx%d", model_KindName(s->kind),
+                        s->in_c, s->in_h, s->in_w);
+    if (s->classes < 2 || s->classes > MODEL_MAX_CLASSES)
+        return sp_Error(SP_ERR_INVALID, "%s: classes must be in 2..%d, got %d",
+                        model_KindName(s->kind), MODEL_MAX_CLASSES, s->classes);
+    spStatus st = (*ops)->check(s);
+    if (st != SP_OK)
+        return st;
+    /* Bound the size so every product of widths stays well inside int/size_t. */
+    size_t np = (*ops)->param_count(s);
+    if (np > MODEL_MAX_PARAMS)
+        return sp_Error(SP_ERR_INVALID, "%s: %zu parameters is more than the %zu supported",
+                        model_KindName(s->kind), np, MODEL_MAX_PARAMS);
+    return SP_OK;
+}
+
+spStatus model_Create(const model_spec *spec, model **out)
+{
+    if (!spec || !out)
+        return sp_Error(SP_ERR_INVALID, "model_Create: missing spec or output");
+    const model_ops *ops;
+    spStatus st = spec_Check(spec, &ops);
+    if (st != SP_OK)
+        return st;
+    model *m = calloc(1, sizeof *m);
+    if (!m)
+        return sp_Error(SP_ERR_NOMEM, "model_Create: out of memory");
+    m->spec = *spec;
+    if (spec->kind != MODEL_MLP) {
+        m->spec.n_hidden = 0;
+        memset(m->spec.hidden, 0, sizeof m->spec.hidden);
+    }
+    m->ops = ops;
+    m->nparams = ops->param_count(&m->spec);
+    *out = m;
+    return SP_OK;
+}
+
+void model_Destroy(model *m)
+{
+    if (!m)
+        return;
+    free(m->scratch);
+    free(m);
+}
+
+size_t model_ParamCount(const model *m) { return m->nparams; }
+const model_spec *model_Spec(const model *m) { return &m->spec; }
+
+size_t model_InputDim(const model *m)
+{
+    return (size_t)m->spec.in_c * (size_t)m->spec.in_h * (size_t)m->spec.in_w;
+}
+
+void model_Init(const model *m, float *params, uint64_t seed)
+{
+    m->ops->init(&m->spec, params, seed);
+}
+
+/* Grows the scratch to fit n samples; keeps the old buffer on failure. */
+static spStatus scratch_Reserve(model *m, int n)
+{
+    size_t need = m->ops->scratch_floats(&m->spec, n);
+    if (need <= m->scratch_floats)
+        return SP_OK;
+    size_t bytes = (need * sizeof(float) + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes);
+    if (!p)
+        return sp_Error(SP_ERR_NOMEM, "%s: cannot allocate %zu bytes of scratch",
+                        model_KindName(m->spec.kind), bytes);
+    free(m->scratch);
+    m->scratch = p;
+    m->scratch_floats = need;
+    return SP_OK;
+}
+
+static spStatus args_Check(model *m, const float *params, const float *x, const int32_t *y,
+                           int b)
+{
+    if (!m || !params || !x || !y)
+        return sp_Error(SP_ERR_INVALID, "model: missing params, inputs or labels");
+    if (b <= 0)
+        return sp_Error(SP_ERR_INVALID, "%s: batch size must be positive, got %d",
+                        model_KindName(m->spec.kind), b);
+    for (int i = 0; i < b; i++)
+        if (y[i] < 0 || y[i] >= m->spec.classes)
+            return sp_Error(SP_ERR_INVALID, "%s: label %d of sample %d is outside 0..%d",
+                            model_KindName(m->spec.kind), (int)y[i], i, m->spec.classes - 1);
+    int chunk = b < m->ops->chunk ? b : m->ops->chunk;
+    return scratch_Reserve(m, chunk);
+}
+
+spStatus model_LossGrad(model *m, const float *params, const float *x, const int32_t *y,
+                        int b, float *grad, float *loss)
+{
+    if (!grad || !loss)
+        return sp_Error(SP_ERR_INVALID, "model_LossGrad: missing grad or loss output");
+    spStatus st = args_Check(m, params, x, y, b);
+    if (st != SP_OK)
+        return st;
+    size_t dim = model_InputDim(m);
+    double total = 0.0;
+    /* Every chunk's dlogits carry 1/b, so the chunks' summed gradients are
+     * the mean over the whole batch. */
+    float scale = 1.0f / (float)b;
+    for (int off = 0; off < b; off += m->ops->chunk) {
+        int n = b - off < m->ops->chunk ? b - off : m->ops->chunk;
+        const float *xc = x + (size_t)off * dim;
+        float *logits = m->ops->forward(m, params, xc, n);
+        total += layer_SoftmaxXent(logits, y + off, n, m->spec.classes, scale, NULL);
+        m->ops->backward(m, params, xc, n, grad, off > 0);
+    }
+    *loss = (float)(total / b);
+    return SP_OK;
+}
+
+spStatus model_Evaluate(model *m, const float *params, const float *x, const int32_t *y,
+                        int b, float *loss, int *correct)
+{
+    spStatus st = args_Check(m, params, x, y, b);
+    if (st != SP_OK)
+        return st;
+    size_t dim = model_InputDim(m);
+    double total = 0.0;
+    int hits = 0;
+    for (int off = 0; off < b; off += m->ops->chunk) {
+        int n = b - off < m->ops->chunk ? b - off : m->ops->chunk, h;
+        float *logits = m->ops->forward(m, params, x + (size_t)off * dim, n);
+        total += layer_SoftmaxXent(logits, y + off, n, m->spec.classes, 0.0f, &h);
+        hits += h;
+    }
+    if (loss)
+        *loss = (float)(total / b);
+    if (correct)
+        *correct = hits;
+    return SP_OK;
+}

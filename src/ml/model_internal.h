@@ -1,0 +1,42 @@
+/* model_internal.h - what model.c shares with the per-kind files
+ * (logreg.c, mlp.c, cnn.c). Not part of the public API.
+ *
+ * model.c owns validation of the call arguments, the loss, chunking of large
+ * batches and scratch growth; a kind only maps a chunk of inputs to logits
+ * (forward) and the logits' gradient back to parameter gradients (backward),
+ * using scratch laid out by itself as a pure function of the chunk size. */
+#ifndef SPIRT_MODEL_INTERNAL_H
+#define SPIRT_MODEL_INTERNAL_H
+
+#include "ml/model.h"
+
+typedef struct model_ops {
+    /* Kind-specific spec checks (model.c has already checked the common fields). */
+    spStatus (*check)(const model_spec *s);
+    size_t (*param_count)(const model_spec *s);
+    void (*init)(const model_spec *s, float *params, uint64_t seed);
+    /* Floats of scratch needed to forward+backward n samples. */
+    size_t (*scratch_floats)(const model_spec *s, int n);
+    /* Returns the n x classes logits, stored inside scratch. */
+    float *(*forward)(model *m, const float *params, const float *x, int n);
+    /* dlogits (n x classes, already scaled) sit where forward put the logits.
+     * accumulate=0 overwrites grad, 1 adds to it (later chunks of a batch). */
+    void (*backward)(model *m, const float *params, const float *x, int n, float *grad,
+                     int accumulate);
+    /* Largest chunk one pass handles: bounds scratch memory for big batches. */
+    int chunk;
+} model_ops;
+
+struct model {
+    model_spec spec;
+    const model_ops *ops;
+    size_t nparams;
+    float *scratch;          /* 64-byte aligned */
+    size_t scratch_floats;   /* current capacity */
+};
+
+extern const model_ops logreg_ops;
+extern const model_ops mlp_ops;
+extern const model_ops cnn_ops;
+
+#endif

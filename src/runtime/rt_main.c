@@ -1,0 +1,230 @@
+/* rt_main.c - runtime_Main: configuration from argv and env, serve, drain.
+ *
+ * Exit codes: 0 after a clean drain or --help; 2 for bad usage or
+ * configuration (the process never listened); 1 when the server could not
+ * start (port in use). */
+#include "runtime/runtime.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOKEN_MAX 4096
+
+typedef struct {
+    rt_options opt;
+    char token[TOKEN_MAX];
+    const char *prog;
+    const char *name;
+} main_config;
+
+static void usage(FILE *f, const char *prog, const char *name)
+{
+    fprintf(f,
+            "usage: %s [--port N] [--no-auth] [--help]\n"
+            "Serves the spirt step \"%s\" over HTTP: POST / invokes it with a JSON object;\n"
+            "GET /healthz, /readyz and /metrics report liveness, readiness and Prometheus\n"
+            "metrics.\n"
+            "\n"
+            "options:\n"
+            "  --port N     listen on port N (overrides $PORT)\n"
+            "  --no-auth    accept invocations without a bearer token (local debugging only)\n"
+            "  --help       print this text\n"
+            "\n"
+            "environment:\n"
+            "  PORT               listen port (default 8080)\n"
+            "  SPIRT_TOKEN        bearer token required on POST / (Authorization: Bearer ...)\n"
+            "  SPIRT_TOKEN_FILE   file holding that token, e.g. a mounted Secret (trimmed)\n"
+            "  SPIRT_AUTH=off     same as --no-auth\n"
+            "  SPIRT_MAX_BODY     largest request body in bytes (default 4194304)\n"
+            "  SPIRT_TIMEOUT_MS   per-request deadline and shutdown drain bound (default 120000)\n"
+            "  SPIRT_THREADS      worker threads (default 8)\n"
+            "  SPIRT_BIND         listen address (default 0.0.0.0)\n"
+            "\n"
+            "SIGTERM or SIGINT stops accepting, finishes in-flight requests and exits 0.\n",
+            prog, name);
+}
+
+static int fail(const main_config *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints one "spirt <name>: ..." line and returns the usage exit code. */
+static int fail(const main_config *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "spirt %s: %s\n", c->name, msg);
+    return 2;
+}
+
+/* A whole-string integer in [lo, hi]; 0 on success. */
+static int parse_Long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int is_Space(char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; }
+
+/* Reads a token file (Kubernetes Secrets often end in a newline), trims
+ * surrounding whitespace and refuses control characters inside. */
+static int token_FromFile(main_config *c, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fail(c, "cannot read SPIRT_TOKEN_FILE %s: %s", path, strerror(errno));
+    char buf[TOKEN_MAX + 1];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    if (n > TOKEN_MAX)
+        return fail(c, "SPIRT_TOKEN_FILE %s is longer than %d bytes", path, TOKEN_MAX);
+    size_t a = 0, b = n;
+    while (a < b && is_Space(buf[a]))
+        a++;
+    while (b > a && is_Space(buf[b - 1]))
+        b--;
+    for (size_t i = a; i < b; i++)
+        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+            return fail(c, "SPIRT_TOKEN_FILE %s holds control characters", path);
+    memcpy(c->token, buf + a, b - a);
+    c->token[b - a] = '\0';
+    if (!c->token[0])
+        return fail(c, "SPIRT_TOKEN_FILE %s is empty", path);
+    return 0;
+}
+
+static int config_Env(main_config *c)
+{
+    const char *v;
+    long n;
+    if ((v = getenv("PORT")) && v[0]) {
+        if (parse_Long(v, 1, 65535, &n))
+            return fail(c, "PORT=%s is not a port number (1..65535)", v);
+        c->opt.port = (int)n;
+    }
+    if ((v = getenv("SPIRT_MAX_BODY")) && v[0]) {
+        if (parse_Long(v, 1, LONG_MAX, &n))
+            return fail(c, "SPIRT_MAX_BODY=%s is not a positive byte count", v);
+        c->opt.max_body = (size_t)n;
+    }
+    if ((v = getenv("SPIRT_TIMEOUT_MS")) && v[0]) {
+        if (parse_Long(v, 1, INT_MAX, &n))
+            return fail(c, "SPIRT_TIMEOUT_MS=%s is not a positive number of ms", v);
+        c->opt.timeout_ms = (int)n;
+    }
+    if ((v = getenv("SPIRT_THREADS")) && v[0]) {
+        if (parse_Long(v, 1, 1024, &n))
+            return fail(c, "SPIRT_THREADS=%s is not in 1..1024", v);
+        c->opt.threads = (int)n;
+    }
+    if ((v = getenv("SPIRT_BIND")) && v[0])
+        c->opt.bind = v;
+    if ((v = getenv("SPIRT_AUTH")) && v[0]) {
+        if (strcmp(v, "off") && strcmp(v, "on"))
+            return fail(c, "SPIRT_AUTH=%s: only \"off\" or \"on\"", v);
+        c->opt.auth_off = !strcmp(v, "off");
+    }
+    const char *tok = getenv("SPIRT_TOKEN"), *file = getenv("SPIRT_TOKEN_FILE");
+    if (tok && tok[0] && file && file[0])
+        return fail(c, "set SPIRT_TOKEN or SPIRT_TOKEN_FILE, not both");
+    if (file && file[0])
+        return token_FromFile(c, file);
+    if (tok && tok[0]) {
+        if (strlen(tok) >= TOKEN_MAX)
+            return fail(c, "SPIRT_TOKEN is longer than %d bytes", TOKEN_MAX - 1);
+        strcpy(c->token, tok);
+    }
+    return 0;
+}
+
+/* Returns -1 to go on, else the exit code. */
+static int config_Args(main_config *c, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout, c->prog, c->name);
+            return 0;
+        } else if (!strcmp(a, "--no-auth")) {
+            c->opt.auth_off = 1;
+        } else if (!strcmp(a, "--port") || !strncmp(a, "--port=", 7)) {
+            const char *v = a[6] == '=' ? a + 7 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v || parse_Long(v, 1, 65535, &n))
+                return fail(c, "--port needs a port number (1..65535), got %s", v ? v : "nothing");
+            c->opt.port = (int)n;
+        } else {
+            fail(c, "unknown option %s (try %s --help)", a, c->prog);
+            return 2;
+        }
+    }
+    return -1;
+}
+
+/* Blocks until SIGTERM or SIGINT; the signals are blocked in every thread,
+ * so sigwait here is the only place they are delivered. */
+static int wait_Signal(const sigset_t *set)
+{
+    int sig = 0;
+    while (sigwait(set, &sig) != 0)
+        ;
+    return sig;
+}
+
+int runtime_Main(const rt_function *fn, int argc, char **argv)
+{
+    main_config c = {.opt = {.port = 8080}};
+    c.name = fn && fn->name ? fn->name : "function";
+    c.prog = argc > 0 && argv[0] ? argv[0] : c.name;
+    int rc = config_Env(&c);
+    if (rc)
+        return rc;
+    if ((rc = config_Args(&c, argc, argv)) >= 0)
+        return rc;
+    if (c.opt.auth_off) {
+        c.opt.token = NULL;
+    } else if (!c.token[0]) {
+        return fail(&c, "refusing to start without a token: set SPIRT_TOKEN or SPIRT_TOKEN_FILE, "
+                        "or SPIRT_AUTH=off / --no-auth for local debugging");
+    } else {
+        c.opt.token = c.token;
+    }
+
+    /* Block before MHD starts so its threads inherit the mask. */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    signal(SIGPIPE, SIG_IGN);
+
+    rt_server *srv;
+    int port;
+    if (runtime_Start(fn, &c.opt, &srv, &port) != SP_OK) {
+        fprintf(stderr, "spirt %s: %s\n", c.name, sp_LastError());
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return 1;
+    }
+    fprintf(stderr, "spirt %s: listening on %s:%d (auth %s, max body %zu bytes, timeout %d ms)\n",
+            c.name, c.opt.bind ? c.opt.bind : "0.0.0.0", port, c.opt.auth_off ? "OFF" : "on",
+            c.opt.max_body ? c.opt.max_body : (size_t)4 << 20,
+            c.opt.timeout_ms ? c.opt.timeout_ms : 120000);
+    int sig = wait_Signal(&set);
+    int64_t t0 = rt_NowMs();
+    runtime_Stop(srv);
+    fprintf(stderr, "spirt %s: %s: stopped accepting, drained in %lld ms, exiting\n", c.name,
+            sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)(rt_NowMs() - t0));
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return 0;
+}

@@ -1,0 +1,199 @@
+/* aggregate.c - fetches every live peer's average for iteration t straight
+ * from that peer's Redis, combines them with the job's rule and stores the
+ * result as agg:p:t in the caller's Redis.
+ *
+ * The caller's own average must be good (else the step fails). Another
+ * peer whose average cannot be used - its Redis is down, the key expired,
+ * the blob is corrupt, the wrong size or not finite - is left out and
+ * reported under "rejected", as the barrier leaves out a late peer: one bad
+ * peer must not stop the others. A robust rule that cannot run with the
+ * inputs left (Krum with fewer than f+3, trimmed mean with 2*trim >= k)
+ * falls back to the coordinate median (the mean below 3 inputs) and says so
+ * under "fallback". */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/tensor.h"
+#include "ml/aggregate.h"
+#include "steps/step_util.h"
+#include "steps/steps.h"
+
+typedef struct {
+    int *live, n_live;
+    float **xs;       /* n_live slots; NULL for rejected peers */
+    int *used;        /* peer indices of the inputs used, in xs order */
+    float **inputs;
+    int k;
+} agg_inputs;
+
+static void inputs_Free(agg_inputs *a)
+{
+    for (int i = 0; a->xs && i < a->n_live; i++)
+        free(a->xs[i]);
+    free(a->xs);
+    free(a->used);
+    free(a->inputs);
+    free(a->live);
+}
+
+/* Failures that mean "this peer's average is unusable", as opposed to
+ * failures of this process (memory, bugs) that must fail the step. */
+static int is_PeerFault(spStatus st)
+{
+    return st == SP_ERR_NOT_FOUND || st == SP_ERR_UNAVAILABLE || st == SP_ERR_TIMEOUT ||
+           st == SP_ERR_INVALID || st == SP_ERR_FORMAT || st == SP_ERR_AUTH;
+}
+
+static spStatus agg_FetchOne(const step_req *q, int peer, float **out, step_io *io)
+{
+    char key[160];
+    store *s;
+    size_t n;
+    spStatus st;
+    if ((st = req_Key(q, key, "avg:%d:%ld", peer, q->iteration)) ||
+        (st = req_PeerStore(q, peer, &s)))
+        return st;
+    io_snap snap = io_Snap(s);
+    st = store_GetTensor(s, key, q->n_params, out, &n);
+    io_Account(io, &snap);
+    if (st == SP_OK && !tensor_AllFinite(n, *out))
+        st = sp_Error(SP_ERR_INVALID, "not finite");
+    return st ? sp_Wrap(st, "%s on peer %d", key, peer) : SP_OK;
+}
+
+static spStatus agg_Fetch(const step_req *q, agg_inputs *a, cJSON *rejected, step_io *io)
+{
+    a->xs = calloc((size_t)a->n_live, sizeof *a->xs);
+    a->used = calloc((size_t)a->n_live, sizeof *a->used);
+    a->inputs = calloc((size_t)a->n_live, sizeof *a->inputs);
+    if (!a->xs || !a->used || !a->inputs)
+        return sp_Error(SP_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < a->n_live; i++) {
+        int peer = a->live[i];
+        spStatus st = agg_FetchOne(q, peer, &a->xs[i], io);
+        if (st && (peer == q->peer || !is_PeerFault(st)))
+            return st;
+        if (st) {
+            free(a->xs[i]);
+            a->xs[i] = NULL;
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddNumberToObject(r, "peer", peer);
+            cJSON_AddStringToObject(r, "code", sp_StatusName(st));
+            cJSON_AddStringToObject(r, "reason", sp_LastError());
+            cJSON_AddItemToArray(rejected, r);
+            sp_ClearError();
+            continue;
+        }
+        a->used[a->k] = peer;
+        a->inputs[a->k++] = a->xs[i];
+    }
+    return SP_OK;
+}
+
+/* The job's rule, or the fallback when it cannot run with k inputs. */
+static agg_config agg_Choose(const job_config *job, int k, char *why, size_t cap)
+{
+    agg_config c = job->agg;
+    const char *name = agg_KindName(c.kind);
+    why[0] = 0;
+    int ok = 1;
+    if (c.kind == AGG_TRIMMED_MEAN && 2 * c.trim >= k) {
+        ok = 0;
+        snprintf(why, cap, "%s with trim %d needs more than %d inputs, got %d", name, c.trim,
+                 2 * c.trim, k);
+    } else if ((c.kind == AGG_KRUM || c.kind == AGG_MULTI_KRUM) && k < c.f + 3) {
+        ok = 0;
+        snprintf(why, cap, "%s with f=%d needs at least %d inputs, got %d", name, c.f, c.f + 3,
+                 k);
+    }
+    if (!ok) {
+        c.kind = k >= 3 ? AGG_MEDIAN : AGG_MEAN;
+        size_t len = strlen(why);
+        snprintf(why + len, cap - len, ": used %s", agg_KindName(c.kind));
+    }
+    return c;
+}
+
+static spStatus agg_Combine(const step_req *q, agg_inputs *a, cJSON *res, float *out,
+                            step_io *io)
+{
+    char why[256];
+    agg_config c = agg_Choose(&q->job, a->k, why, sizeof why);
+    int *selected = calloc((size_t)a->k, sizeof *selected);
+    if (!selected)
+        return sp_Error(SP_ERR_NOMEM, "out of memory");
+    double t0 = io_NowMs();
+    spStatus st = agg_Apply(&c, q->n_params, a->k, (const float *const *)a->inputs, out, selected);
+    io_Add(&io->compute_ms, t0);
+    if (st == SP_OK && !tensor_AllFinite(q->n_params, out))
+        st = sp_Error(SP_ERR_INVALID, "the aggregate is not finite; nothing stored");
+    if (st == SP_OK) {
+        cJSON_AddStringToObject(res, "aggregator", agg_KindName(c.kind));
+        if (why[0])
+            cJSON_AddStringToObject(res, "fallback", why);
+        if (c.kind == AGG_KRUM || c.kind == AGG_MULTI_KRUM) {
+            cJSON *sel = cJSON_AddArrayToObject(res, "selected");
+            for (int i = 0; i < a->k; i++)
+                if (selected[i])
+                    cJSON_AddItemToArray(sel, cJSON_CreateNumber(a->used[i]));
+        }
+    }
+    free(selected);
+    return st;
+}
+
+spStatus step_Aggregate(const rt_request *req, cJSON *res, void *ctx)
+{
+    (void)ctx;
+    step_req q;
+    step_io io;
+    agg_inputs a = {0};
+    float *out = NULL;
+    store *own;
+    char key[160];
+    int self = 0;
+    io_Init(&io);
+    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER | REQ_PEERS, &q);
+    if (st)
+        return st;
+    if ((st = req_GetPeerList(q.body, "live", q.n_peers, 0, &a.live, &a.n_live)))
+        goto out;
+    for (int i = 0; i < a.n_live; i++)
+        self |= a.live[i] == q.peer;
+    if (!self) {
+        st = sp_Error(SP_ERR_INVALID, "\"live\" must include the calling peer %d", q.peer);
+        goto out;
+    }
+    cJSON *rejected = cJSON_CreateArray();
+    double t0 = io_NowMs();
+    st = agg_Fetch(&q, &a, rejected, &io);
+    io_Add(&io.transfer_ms, t0);
+    if (st == SP_OK && !(out = tensor_Alloc(q.n_params)))
+        st = sp_Error(SP_ERR_NOMEM, "out of memory for the aggregate");
+    if (st == SP_OK)
+        st = agg_Combine(&q, &a, res, out, &io);
+    if (st) {
+        cJSON_Delete(rejected);
+        goto out;
+    }
+    cJSON *used = cJSON_AddArrayToObject(res, "used");
+    for (int i = 0; i < a.k; i++)
+        cJSON_AddItemToArray(used, cJSON_CreateNumber(a.used[i]));
+    cJSON_AddItemToObject(res, "rejected", rejected);
+    t0 = io_NowMs();
+    if ((st = req_Key(&q, key, "agg:%d:%ld", q.peer, q.iteration)) ||
+        (st = req_PeerStore(&q, q.peer, &own)))
+        goto out;
+    io_snap snap = io_Snap(own);
+    if ((st = store_PutTensor(own, key, out, q.n_params, STEPS_TTL_S)))
+        goto out;
+    io_Account(&io, &snap);
+    io_Add(&io.store_ms, t0);
+    io_Answer(res, &io);
+out:
+    free(out);
+    inputs_Free(&a);
+    req_Free(&q);
+    return st;
+}

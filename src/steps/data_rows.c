@@ -1,0 +1,277 @@
+/* data_rows.c - the dataset in the shared Redis: one key per row
+ * ({job}:data:<split>:<i>, wire F32 of dim features then the label) and a
+ * meta record ({job}:data:meta, JSON) written last, so its presence means
+ * the upload is complete. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "core/clock.h"
+#include "core/wire.h"
+#include "steps/step_util.h"
+
+/* Keys per MGET / SETs per pipeline flush: large enough to amortise round
+ * trips, small enough to bound the client's buffers (~3 MB for 28x28). */
+#define ROWS_CHUNK 1000
+#define ROWS_KEY_CAP 160
+
+/* ---- meta ---------------------------------------------------------------- */
+
+static spStatus meta_Field(const cJSON *o, const char *name, double lo, double hi, double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi)
+        return sp_Error(SP_ERR_FORMAT, "dataset meta: field \"%s\" missing or out of range",
+                        name);
+    *out = v->valuedouble;
+    return SP_OK;
+}
+
+static spStatus meta_Parse(const cJSON *o, data_meta *m)
+{
+    double v[9];
+    static const char *names[9] = {"n_train", "n_test", "dim", "c", "h", "w",
+                                   "classes", "train_samples", "test_samples"};
+    for (int i = 0; i < 9; i++) {
+        spStatus st = meta_Field(o, names[i], 0, 1e12, &v[i]);
+        if (st)
+            return st;
+    }
+    m->n_train = (size_t)v[0];
+    m->n_test = (size_t)v[1];
+    m->dim = (size_t)v[2];
+    m->c = (int)v[3];
+    m->h = (int)v[4];
+    m->w = (int)v[5];
+    m->classes = (int)v[6];
+    m->train_samples = (long)v[7];
+    m->test_samples = (long)v[8];
+    if (m->dim == 0 || m->dim != (size_t)m->c * (size_t)m->h * (size_t)m->w || m->classes < 1)
+        return sp_Error(SP_ERR_FORMAT, "dataset meta: inconsistent shape");
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(o, "dataset");
+    const cJSON *nonce = cJSON_GetObjectItemCaseSensitive(o, "nonce");
+    if (!cJSON_IsString(ds) || strlen(ds->valuestring) >= sizeof m->dataset ||
+        !cJSON_IsString(nonce) || strlen(nonce->valuestring) >= sizeof m->nonce)
+        return sp_Error(SP_ERR_FORMAT, "dataset meta: \"dataset\" or \"nonce\" missing");
+    strcpy(m->dataset, ds->valuestring);
+    strcpy(m->nonce, nonce->valuestring);
+    return SP_OK;
+}
+
+spStatus meta_Read(store *shared, const char *job, data_meta *m, int *exists)
+{
+    char key[ROWS_KEY_CAP];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    memset(m, 0, sizeof *m);
+    *exists = 0;
+    spStatus st = store_Key(key, sizeof key, job, "data:meta");
+    if (st)
+        return st;
+    st = store_GetBlob(shared, key, &buf, &len);
+    if (st == SP_ERR_NOT_FOUND) {
+        sp_ClearError();
+        return SP_OK;
+    }
+    if (st)
+        return sp_Wrap(st, "reading %s", key);
+    cJSON *o = cJSON_ParseWithLength((const char *)buf, len);
+    free(buf);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return sp_Error(SP_ERR_FORMAT, "%s is not a JSON object (re-run init with "
+                                       "\"dataset_reload\": true)", key);
+    }
+    st = meta_Parse(o, m);
+    cJSON_Delete(o);
+    if (st)
+        return sp_Wrap(st, "%s", key);
+    *exists = 1;
+    return SP_OK;
+}
+
+static void meta_NewNonce(char *buf, size_t cap)
+{
+    static atomic_uint counter;
+    unsigned n = atomic_fetch_add(&counter, 1);
+    snprintf(buf, cap, "%llx-%x-%x", (unsigned long long)(clock_Now() * 1e9), (unsigned)getpid(),
+             n);
+}
+
+spStatus meta_Write(store *shared, const char *job, const data_meta *m)
+{
+    char key[ROWS_KEY_CAP], nonce[sizeof m->nonce];
+    spStatus st = store_Key(key, sizeof key, job, "data:meta");
+    if (st)
+        return st;
+    meta_NewNonce(nonce, sizeof nonce);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "n_train", (double)m->n_train);
+    cJSON_AddNumberToObject(o, "n_test", (double)m->n_test);
+    cJSON_AddNumberToObject(o, "dim", (double)m->dim);
+    cJSON_AddNumberToObject(o, "c", m->c);
+    cJSON_AddNumberToObject(o, "h", m->h);
+    cJSON_AddNumberToObject(o, "w", m->w);
+    cJSON_AddNumberToObject(o, "classes", m->classes);
+    cJSON_AddStringToObject(o, "dataset", m->dataset);
+    cJSON_AddNumberToObject(o, "train_samples", (double)m->train_samples);
+    cJSON_AddNumberToObject(o, "test_samples", (double)m->test_samples);
+    cJSON_AddStringToObject(o, "nonce", nonce);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text)
+        return sp_Error(SP_ERR_NOMEM, "out of memory for the dataset meta");
+    st = store_PutBlob(shared, key, text, strlen(text), 0);
+    free(text);
+    return st ? sp_Wrap(st, "writing %s", key) : SP_OK;
+}
+
+spStatus meta_CheckShape(const data_meta *m, const step_req *q)
+{
+    if (q->dim != m->dim || q->spec.classes < m->classes)
+        return sp_Error(SP_ERR_INVALID,
+                        "\"shape\" [%d,%d,%d,%d] does not match the dataset loaded by init "
+                        "([%d,%d,%d,%d])",
+                        q->spec.in_c, q->spec.in_h, q->spec.in_w, q->spec.classes, m->c, m->h,
+                        m->w, m->classes);
+    return SP_OK;
+}
+
+/* ---- rows ---------------------------------------------------------------- */
+
+static spStatus rows_Chunk(store *s, redisContext *c, char (*keys)[ROWS_KEY_CAP], int k,
+                           size_t dim, float *rows, uint64_t *bytes_in)
+{
+    const char *argv[ROWS_CHUNK + 1];
+    size_t argl[ROWS_CHUNK + 1];
+    argv[0] = "MGET";
+    argl[0] = 4;
+    for (int i = 0; i < k; i++) {
+        argv[i + 1] = keys[i];
+        argl[i + 1] = strlen(keys[i]);
+    }
+    redisReply *r = redisCommandArgv(c, k + 1, argv, argl);
+    spStatus st = raw_Status(s, r, "MGET dataset rows");
+    if (st == SP_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)k))
+        st = sp_Error(SP_ERR_INTERNAL, "MGET dataset rows: unexpected reply");
+    for (int i = 0; st == SP_OK && i < k; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING) {
+            st = sp_Error(SP_ERR_NOT_FOUND, "dataset row %s is missing (was init run for this "
+                                            "job and shared redis?)", keys[i]);
+            break;
+        }
+        *bytes_in += e->len;
+        float *row;
+        size_t n;
+        st = wire_DecodeF32((const uint8_t *)e->str, e->len, dim + 1, 1, &row, &n);
+        if (st) {
+            st = sp_Wrap(st, "dataset row %s", keys[i]);
+            break;
+        }
+        memcpy(rows + (size_t)i * (dim + 1), row, sizeof(float) * (dim + 1));
+        free(row);
+    }
+    freeReplyObject(r);
+    return st;
+}
+
+spStatus rows_Fetch(store *shared, const char *job, const char *split, const size_t *idx,
+                    size_t b, size_t dim, float *rows, uint64_t *bytes_in)
+{
+    redisContext *c = store_Raw(shared);
+    if (!c)
+        return sp_Error(SP_ERR_UNAVAILABLE, "shared redis: no connection");
+    char(*keys)[ROWS_KEY_CAP] = malloc(sizeof *keys * ROWS_CHUNK);
+    if (!keys)
+        return sp_Error(SP_ERR_NOMEM, "out of memory");
+    spStatus st = SP_OK;
+    for (size_t off = 0; st == SP_OK && off < b; off += ROWS_CHUNK) {
+        int k = (int)(b - off < ROWS_CHUNK ? b - off : ROWS_CHUNK);
+        for (int i = 0; st == SP_OK && i < k; i++)
+            st = store_Key(keys[i], ROWS_KEY_CAP, job, "data:%s:%zu", split, idx[off + i]);
+        if (st == SP_OK)
+            st = rows_Chunk(shared, c, keys, k, dim, rows + off * (dim + 1), bytes_in);
+    }
+    free(keys);
+    return st;
+}
+
+spStatus rows_Split(const float *rows, size_t b, size_t dim, int classes, float *x, int32_t *y)
+{
+    for (size_t i = 0; i < b; i++) {
+        const float *r = rows + i * (dim + 1);
+        float label = r[dim];
+        if (!(label >= 0 && label < (float)classes) || label != (float)(int32_t)label)
+            return sp_Error(SP_ERR_INVALID, "row %zu: label %g is not a class in [0, %d)", i,
+                            (double)label, classes);
+        memcpy(x + i * dim, r, sizeof(float) * dim);
+        y[i] = (int32_t)label;
+    }
+    return SP_OK;
+}
+
+/* Reads the replies of `pending` pipelined SETs. */
+static spStatus upload_Drain(store *s, redisContext *c, int pending)
+{
+    spStatus st = SP_OK;
+    for (int i = 0; i < pending; i++) {
+        void *rep = NULL;
+        if (redisGetReply(c, &rep) != REDIS_OK)
+            return raw_Status(s, NULL, "SET dataset rows");
+        if (st == SP_OK)
+            st = raw_Status(s, rep, "SET dataset rows");
+        freeReplyObject(rep);
+    }
+    return st;
+}
+
+spStatus rows_Upload(store *s, const char *job, const char *split, const dataset *d,
+                     uint64_t *bytes_out)
+{
+    redisContext *c = store_Raw(s);
+    if (!c)
+        return sp_Error(SP_ERR_UNAVAILABLE, "shared redis: no connection");
+    size_t cap = wire_EncodedSize(WIRE_F32, d->dim + 1);
+    uint8_t *blob = malloc(cap);
+    float *row = malloc(sizeof(float) * (d->dim + 1));
+    if (!blob || !row) {
+        free(blob);
+        free(row);
+        return sp_Error(SP_ERR_NOMEM, "out of memory");
+    }
+    spStatus st = SP_OK;
+    int pending = 0;
+    for (size_t i = 0; st == SP_OK && i < d->n; i++) {
+        char key[ROWS_KEY_CAP];
+        memcpy(row, d->x + i * d->dim, sizeof(float) * d->dim);
+        row[d->dim] = (float)d->y[i];
+        if ((st = store_Key(key, sizeof key, job, "data:%s:%zu", split, i)) ||
+            (st = wire_EncodeInto(blob, cap, WIRE_F32, row, d->dim + 1, 0)))
+            break;
+        const char *argv[3] = {"SET", key, (const char *)blob};
+        size_t argl[3] = {3, strlen(key), cap};
+        /* hiredis copies the arguments into its output buffer. */
+        if (redisAppendCommandArgv(c, 3, argv, argl) != REDIS_OK) {
+            st = raw_Status(s, NULL, "SET dataset rows");
+            break;
+        }
+        *bytes_out += cap;
+        if (++pending == ROWS_CHUNK) {
+            st = upload_Drain(s, c, pending);
+            pending = 0;
+        }
+    }
+    if (pending) {
+        spStatus st2 = upload_Drain(s, c, pending);
+        if (st == SP_OK)
+            st = st2;
+    }
+    free(blob);
+    free(row);
+    return st;
+}

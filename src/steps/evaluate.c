@@ -1,0 +1,215 @@
+/* evaluate.c - test loss and accuracy of one peer's parameters.
+ *
+ * The test rows are re-read every epoch, so the decoded test set is kept in
+ * a small process-wide cache keyed by (shared Redis, job, upload nonce): a
+ * re-upload by init changes the nonce and the stale copy is dropped. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "steps/step_util.h"
+#include "steps/steps.h"
+
+#define EVAL_CHUNK 500
+#define EVAL_CACHE_MAX 2
+
+typedef struct testset {
+    char key[400];
+    char nonce[40];
+    size_t n, dim;
+    float *x;
+    int32_t *y;
+    int refs;
+    struct testset *next;
+} testset;
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static testset *g_head;
+
+static void set_Free(testset *t)
+{
+    free(t->x);
+    free(t->y);
+    free(t);
+}
+
+/* Drops t from the list; freed now or by its last user. Lock held. */
+static void set_Unlink(testset **link)
+{
+    testset *t = *link;
+    *link = t->next;
+    t->next = NULL;
+    if (--t->refs == 0)
+        set_Free(t);
+}
+
+static testset *cache_Get(const char *key, const char *nonce)
+{
+    pthread_mutex_lock(&g_mu);
+    testset *t = g_head;
+    while (t && !(strcmp(t->key, key) == 0 && strcmp(t->nonce, nonce) == 0))
+        t = t->next;
+    if (t)
+        t->refs++;
+    pthread_mutex_unlock(&g_mu);
+    return t;
+}
+
+/* Inserts t (refs 1 for the caller, +1 for the list), replacing entries of
+ * the same key and evicting beyond EVAL_CACHE_MAX. */
+static void cache_Put(testset *t)
+{
+    pthread_mutex_lock(&g_mu);
+    for (testset **l = &g_head; *l;)
+        if (strcmp((*l)->key, t->key) == 0)
+            set_Unlink(l);
+        else
+            l = &(*l)->next;
+    t->refs = 2;
+    t->next = g_head;
+    g_head = t;
+    int n = 0;
+    for (testset **l = &g_head; *l;)
+        if (++n > EVAL_CACHE_MAX)
+            set_Unlink(l);
+        else
+            l = &(*l)->next;
+    pthread_mutex_unlock(&g_mu);
+}
+
+static void cache_Release(testset *t)
+{
+    pthread_mutex_lock(&g_mu);
+    if (--t->refs == 0)
+        set_Free(t);
+    pthread_mutex_unlock(&g_mu);
+}
+
+static spStatus set_Load(const step_req *q, store *shared, const data_meta *m, testset **out,
+                         uint64_t *bytes_in)
+{
+    size_t n = m->n_test, dim = m->dim;
+    testset *t = calloc(1, sizeof *t);
+    size_t *idx = malloc(sizeof *idx * n);
+    float *rows = malloc(sizeof *rows * n * (dim + 1));
+    spStatus st = SP_OK;
+    if (!t || !idx || !rows || !(t->x = malloc(sizeof(float) * n * dim)) ||
+        !(t->y = malloc(sizeof(int32_t) * n)))
+        st = sp_Error(SP_ERR_NOMEM, "out of memory for %zu test rows", n);
+    for (size_t i = 0; st == SP_OK && i < n; i++)
+        idx[i] = i;
+    if (st == SP_OK)
+        st = rows_Fetch(shared, q->job.id, "test", idx, n, dim, rows, bytes_in);
+    if (st == SP_OK)
+        st = rows_Split(rows, n, dim, q->spec.classes, t->x, t->y);
+    free(idx);
+    free(rows);
+    if (st) {
+        if (t)
+            set_Free(t);
+        return st;
+    }
+    t->n = n;
+    t->dim = dim;
+    *out = t;
+    return SP_OK;
+}
+
+static spStatus eval_TestSet(const step_req *q, store *shared, const data_meta *m, testset **out,
+                             int *cached, uint64_t *bytes_in)
+{
+    testset *t;
+    char key[400];
+    snprintf(key, sizeof key, "%s:%d/%s", q->shared.host, q->shared.port, q->job.id);
+    *cached = 1;
+    if ((*out = cache_Get(key, m->nonce)))
+        return SP_OK;
+    *cached = 0;
+    spStatus st = set_Load(q, shared, m, &t, bytes_in);
+    if (st)
+        return st;
+    snprintf(t->key, sizeof t->key, "%s", key);
+    snprintf(t->nonce, sizeof t->nonce, "%s", m->nonce);
+    cache_Put(t);
+    *out = t;
+    return SP_OK;
+}
+
+static spStatus eval_Run(const step_req *q, const float *params, const testset *t, cJSON *res)
+{
+    model *m;
+    double loss_sum = 0;
+    long correct = 0;
+    spStatus st = steps_Model(&q->spec, &m);
+    for (size_t off = 0; st == SP_OK && off < t->n; off += EVAL_CHUNK) {
+        int b = (int)(t->n - off < EVAL_CHUNK ? t->n - off : EVAL_CHUNK);
+        float l;
+        int c;
+        st = model_Evaluate(m, params, t->x + off * t->dim, t->y + off, b, &l, &c);
+        loss_sum += (double)l * b;
+        correct += c;
+    }
+    if (st)
+        return st;
+    cJSON_AddNumberToObject(res, "accuracy", (double)correct / (double)t->n);
+    cJSON_AddNumberToObject(res, "loss", loss_sum / (double)t->n);
+    cJSON_AddNumberToObject(res, "samples", (double)t->n);
+    return SP_OK;
+}
+
+spStatus step_Evaluate(const rt_request *req, cJSON *res, void *ctx)
+{
+    (void)ctx;
+    step_req q;
+    step_io io;
+    data_meta meta;
+    store *shared, *src;
+    testset *t = NULL;
+    float *params = NULL;
+    int have, source, cached = 0;
+    size_t n;
+    char key[160];
+    io_Init(&io);
+    spStatus st = req_Parse(req, REQ_SHAPE | REQ_PEERS | REQ_SHARED, &q);
+    if (st)
+        return st;
+    if ((st = req_GetInt(q.body, "source", 0, q.n_peers - 1, 0, q.peer >= 0 ? q.peer : 0,
+                         &source)) ||
+        (st = req_Shared(&q, &shared)) || (st = req_PeerStore(&q, source, &src)))
+        goto out;
+    double t0 = io_NowMs();
+    io_snap s1 = io_Snap(shared), s2 = io_Snap(src);
+    if ((st = meta_Read(shared, q.job.id, &meta, &have)))
+        goto out;
+    if (!have || meta.n_test == 0) {
+        st = sp_Error(have ? SP_ERR_INVALID : SP_ERR_NOT_FOUND,
+                      "no test rows for job %s in the shared redis (run init)", q.job.id);
+        goto out;
+    }
+    if ((st = meta_CheckShape(&meta, &q)) ||
+        (st = eval_TestSet(&q, shared, &meta, &t, &cached, &io.bytes_in)) ||
+        (st = req_Key(&q, key, "params")))
+        goto out;
+    if ((st = store_GetTensor(src, key, q.n_params, &params, &n))) {
+        st = sp_Wrap(st, "%s on peer %d", key, source);
+        goto out;
+    }
+    io_Account(&io, &s1);
+    if (src != shared)
+        io_Account(&io, &s2);
+    io_Add(&io.transfer_ms, t0);
+    t0 = io_NowMs();
+    if ((st = eval_Run(&q, params, t, res)))
+        goto out;
+    io_Add(&io.compute_ms, t0);
+    cJSON_AddNumberToObject(res, "source", source);
+    cJSON_AddBoolToObject(res, "test_set_cached", cached);
+    io_Answer(res, &io);
+out:
+    if (t)
+        cache_Release(t);
+    free(params);
+    req_Free(&q);
+    return st;
+}

@@ -1,0 +1,319 @@
+/* request.c - parsing and checking the fields every step request carries. */
+#include "steps/request.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "steps/step_util.h"
+#include "steps/steps.h"
+
+/* Shapes beyond these are not images any model here handles; rejecting them
+ * early keeps c*h*w and the allocations derived from it small. */
+#define REQ_MAX_SIDE 4096
+#define REQ_MAX_DIM (1 << 22)
+#define REQ_MAX_CLASSES 65536
+#define REQ_MAX_ITERATION 1000000000000L
+
+static const char *json_TypeName(const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    if (cJSON_IsNull(v))
+        return "null";
+    if (cJSON_IsArray(v))
+        return "an array";
+    if (cJSON_IsObject(v))
+        return "an object";
+    return "a number";
+}
+
+static int json_IsInteger(const cJSON *v)
+{
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) &&
+           v->valuedouble == floor(v->valuedouble) && fabs(v->valuedouble) < 9.0e15;
+}
+
+spStatus req_GetLong(const cJSON *o, const char *name, long lo, long hi, int required, long def,
+                     long *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!v) {
+        if (required)
+            return sp_Error(SP_ERR_INVALID, "missing field \"%s\"", name);
+        *out = def;
+        return SP_OK;
+    }
+    if (!cJSON_IsNumber(v))
+        return sp_Error(SP_ERR_INVALID, "\"%s\": expected an integer, got %s", name,
+                        json_TypeName(v));
+    if (!json_IsInteger(v))
+        return sp_Error(SP_ERR_INVALID, "\"%s\": expected an integer, got %g", name,
+                        v->valuedouble);
+    if (v->valuedouble < (double)lo || v->valuedouble > (double)hi)
+        return sp_Error(SP_ERR_INVALID, "\"%s\": %.0f is out of range [%ld, %ld]", name,
+                        v->valuedouble, lo, hi);
+    *out = (long)v->valuedouble;
+    return SP_OK;
+}
+
+spStatus req_GetInt(const cJSON *o, const char *name, int lo, int hi, int required, int def,
+                    int *out)
+{
+    long l;
+    spStatus st = req_GetLong(o, name, lo, hi, required, def, &l);
+    if (st == SP_OK)
+        *out = (int)l;
+    return st;
+}
+
+spStatus req_GetBool(const cJSON *o, const char *name, int def, int *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!v) {
+        *out = def;
+        return SP_OK;
+    }
+    if (!cJSON_IsBool(v))
+        return sp_Error(SP_ERR_INVALID, "\"%s\": expected true or false, got %s", name,
+                        json_TypeName(v));
+    *out = cJSON_IsTrue(v);
+    return SP_OK;
+}
+
+spStatus req_GetNumber(const cJSON *o, const char *name, double *out, int *present)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    *present = 0;
+    if (!v)
+        return SP_OK;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+        return sp_Error(SP_ERR_INVALID, "\"%s\": expected a finite number, got %s", name,
+                        json_TypeName(v));
+    *out = v->valuedouble;
+    *present = 1;
+    return SP_OK;
+}
+
+spStatus req_GetString(const cJSON *o, const char *name, size_t cap, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    *out = NULL;
+    if (!v)
+        return SP_OK;
+    if (!cJSON_IsString(v))
+        return sp_Error(SP_ERR_INVALID, "\"%s\": expected a string, got %s", name,
+                        json_TypeName(v));
+    if (strlen(v->valuestring) >= cap)
+        return sp_Error(SP_ERR_INVALID, "\"%s\": longer than %zu bytes", name, cap - 1);
+    *out = v->valuestring;
+    return SP_OK;
+}
+
+spStatus req_GetPeerList(const cJSON *o, const char *name, int hi, int required, int **out,
+                         int *n)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    *out = NULL;
+    *n = 0;
+    if (!v && required)
+        return sp_Error(SP_ERR_INVALID, "missing field \"%s\"", name);
+    if (hi < 1)
+        return sp_Error(SP_ERR_INVALID, "\"%s\": no peers to choose from", name);
+    int k = v ? cJSON_GetArraySize(v) : hi;
+    if (v && !cJSON_IsArray(v))
+        return sp_Error(SP_ERR_INVALID, "\"%s\": expected an array of peer indices, got %s",
+                        name, json_TypeName(v));
+    if (k < 1 || k > hi)
+        return sp_Error(SP_ERR_INVALID, "\"%s\": expected 1 to %d peers, got %d", name, hi, k);
+    int *list = malloc(sizeof *list * (size_t)k);
+    if (!list)
+        return sp_Error(SP_ERR_NOMEM, "out of memory for \"%s\"", name);
+    for (int i = 0; i < k; i++) {
+        const cJSON *e = v ? cJSON_GetArrayItem(v, i) : NULL;
+        if (e && (!json_IsInteger(e) || e->valuedouble < 0 || e->valuedouble >= hi)) {
+            free(list);
+            return sp_Error(SP_ERR_INVALID, "\"%s\"[%d]: expected a peer index in [0, %d)", name,
+                            i, hi);
+        }
+        list[i] = e ? (int)e->valuedouble : i;
+        for (int j = 0; j < i; j++)
+            if (list[j] == list[i]) {
+                int dup = list[i];
+                free(list);
+                return sp_Error(SP_ERR_INVALID, "\"%s\": peer %d listed twice", name, dup);
+            }
+    }
+    *out = list;
+    *n = k;
+    return SP_OK;
+}
+
+/* "host:port" with the configured credentials. */
+static spStatus parse_Addr(const cJSON *v, const char *what, store_addr *a)
+{
+    if (!cJSON_IsString(v))
+        return sp_Error(SP_ERR_INVALID, "%s: expected a \"host:port\" string, got %s", what,
+                        json_TypeName(v));
+    const char *colon = strrchr(v->valuestring, ':');
+    if (!colon || colon == v->valuestring || !colon[1])
+        return sp_Error(SP_ERR_INVALID, "%s: \"%.64s\" is not host:port", what, v->valuestring);
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 1 || port > 65535)
+        return sp_Error(SP_ERR_INVALID, "%s: port in \"%.64s\" must be 1..65535", what,
+                        v->valuestring);
+    spStatus st = store_ParseAddr(v->valuestring, a);
+    if (st)
+        return sp_Wrap(st, "%s", what);
+    const steps_config *c = steps_Config();
+    steps_CopyStr(a->user, sizeof a->user, c->redis_user);
+    steps_CopyStr(a->password, sizeof a->password, c->redis_password);
+    a->timeout_ms = c->timeout_ms;
+    return SP_OK;
+}
+
+static spStatus parse_Peers(const cJSON *body, unsigned need, step_req *q)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "peers");
+    if (!v) {
+        if (need & REQ_PEERS)
+            return sp_Error(SP_ERR_INVALID, "missing field \"peers\"");
+        return SP_OK;
+    }
+    int n = cJSON_GetArraySize(v);
+    if (!cJSON_IsArray(v) || n < 1 || n > REQ_MAX_PEERS)
+        return sp_Error(SP_ERR_INVALID,
+                        "\"peers\": expected an array of 1 to %d \"host:port\" strings",
+                        REQ_MAX_PEERS);
+    q->peers = calloc((size_t)n, sizeof *q->peers);
+    if (!q->peers)
+        return sp_Error(SP_ERR_NOMEM, "out of memory for %d peers", n);
+    for (int i = 0; i < n; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "\"peers\"[%d]", i);
+        spStatus st = parse_Addr(cJSON_GetArrayItem(v, i), what, &q->peers[i]);
+        if (st)
+            return st;
+    }
+    q->n_peers = n;
+    return SP_OK;
+}
+
+static spStatus parse_Shape(const cJSON *body, step_req *q)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "shape");
+    if (!v)
+        return sp_Error(SP_ERR_INVALID, "missing field \"shape\" ([c, h, w, classes] from init)");
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 4)
+        return sp_Error(SP_ERR_INVALID, "\"shape\": expected [c, h, w, classes]");
+    static const char *names[4] = {"c", "h", "w", "classes"};
+    static const int hi[4] = {REQ_MAX_SIDE, REQ_MAX_SIDE, REQ_MAX_DIM, REQ_MAX_CLASSES};
+    int s[4];
+    for (int i = 0; i < 4; i++) {
+        const cJSON *e = cJSON_GetArrayItem(v, i);
+        if (!json_IsInteger(e) || e->valuedouble < 1 || e->valuedouble > hi[i])
+            return sp_Error(SP_ERR_INVALID, "\"shape\"[%d] (%s): expected an integer in [1, %d]",
+                            i, names[i], hi[i]);
+        s[i] = (int)e->valuedouble;
+    }
+    size_t dim = (size_t)s[0] * (size_t)s[1] * (size_t)s[2];
+    if (dim > REQ_MAX_DIM)
+        return sp_Error(SP_ERR_INVALID, "\"shape\": c*h*w = %zu is over %d features", dim,
+                        REQ_MAX_DIM);
+    q->spec = q->job.model;
+    q->spec.in_c = s[0];
+    q->spec.in_h = s[1];
+    q->spec.in_w = s[2];
+    q->spec.classes = s[3];
+    q->dim = dim;
+    model *m;
+    spStatus st = steps_Model(&q->spec, &m);
+    if (st)
+        return sp_Wrap(st, "\"shape\" does not fit model %s", model_KindName(q->spec.kind));
+    q->n_params = model_ParamCount(m);
+    return SP_OK;
+}
+
+static spStatus parse_Common(const rt_request *r, unsigned need, step_req *q)
+{
+    const cJSON *body = r->body;
+    if (!cJSON_IsObject(body))
+        return sp_Error(SP_ERR_INVALID, "request body must be a JSON object");
+    const cJSON *job = cJSON_GetObjectItemCaseSensitive(body, "job");
+    if (!job)
+        return sp_Error(SP_ERR_INVALID, "missing field \"job\"");
+    spStatus st = job_FromJson(job, &q->job);
+    if (st)
+        return st;
+    long t;
+    if ((st = req_GetLong(body, "iteration", 0, REQ_MAX_ITERATION, need & REQ_ITERATION, -1,
+                          &t)))
+        return st;
+    q->iteration = t;
+    if ((st = req_GetInt(body, "epoch", 1, 1000000000, 0, 0, &q->epoch)))
+        return st;
+    if ((st = parse_Peers(body, need, q)))
+        return st;
+    int hi = q->n_peers ? q->n_peers - 1 : REQ_MAX_PEERS - 1;
+    if ((st = req_GetInt(body, "peer", 0, hi, need & REQ_PEER, -1, &q->peer)))
+        return st;
+    const cJSON *shared = cJSON_GetObjectItemCaseSensitive(body, "shared");
+    if (shared) {
+        if ((st = parse_Addr(shared, "\"shared\"", &q->shared)))
+            return st;
+        q->has_shared = 1;
+    } else if (need & REQ_SHARED) {
+        return sp_Error(SP_ERR_INVALID, "missing field \"shared\"");
+    }
+    if ((need & REQ_SHAPE) && (st = parse_Shape(body, q)))
+        return st;
+    return SP_OK;
+}
+
+spStatus req_Parse(const rt_request *r, unsigned need, step_req *q)
+{
+    memset(q, 0, sizeof *q);
+    job_Defaults(&q->job);
+    q->body = r->body;
+    q->iteration = -1;
+    q->peer = -1;
+    spStatus st = parse_Common(r, need, q);
+    if (st)
+        req_Free(q);
+    return st;
+}
+
+void req_Free(step_req *q)
+{
+    free(q->peers);
+    q->peers = NULL;
+    q->n_peers = 0;
+}
+
+spStatus req_Shared(const step_req *q, store **out)
+{
+    if (!q->has_shared)
+        return sp_Error(SP_ERR_INVALID, "missing field \"shared\"");
+    spStatus st = store_Cached(&q->shared, out);
+    return st ? sp_Wrap(st, "shared redis %s:%d", q->shared.host, q->shared.port) : SP_OK;
+}
+
+spStatus req_PeerStore(const step_req *q, int i, store **out)
+{
+    if (i < 0 || i >= q->n_peers)
+        return sp_Error(SP_ERR_INVALID, "peer %d: the request lists %d peers", i, q->n_peers);
+    spStatus st = store_Cached(&q->peers[i], out);
+    return st ? sp_Wrap(st, "redis of peer %d (%s:%d)", i, q->peers[i].host, q->peers[i].port)
+              : SP_OK;
+}
+
+spStatus req_OwnStore(const step_req *q, store **out)
+{
+    if (q->n_peers)
+        return req_PeerStore(q, q->peer, out);
+    return req_Shared(q, out);
+}

@@ -1,0 +1,166 @@
+/* step_util.c - timings/bytes of an answer and the per-thread model cache. */
+#include "steps/step_util.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "steps/steps.h"
+
+void steps_CopyStr(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
+void io_Init(step_io *io)
+{
+    io->compute_ms = io->store_ms = io->sync_ms = io->transfer_ms = -1;
+    io->bytes_in = io->bytes_out = 0;
+}
+
+double io_NowMs(void)
+{
+    return clock_Now() * 1000.0;
+}
+
+void io_Add(double *slot, double t0)
+{
+    if (*slot < 0)
+        *slot = 0;
+    *slot += io_NowMs() - t0;
+}
+
+io_snap io_Snap(const store *s)
+{
+    io_snap n = {s, s ? store_BytesIn(s) : 0, s ? store_BytesOut(s) : 0};
+    return n;
+}
+
+void io_Account(step_io *io, const io_snap *snap)
+{
+    if (!snap->s)
+        return;
+    uint64_t in = store_BytesIn(snap->s), out = store_BytesOut(snap->s);
+    /* A reconnect in between resets the counters: count from zero then. */
+    io->bytes_in += in >= snap->in ? in - snap->in : in;
+    io->bytes_out += out >= snap->out ? out - snap->out : out;
+}
+
+static void add_Ms(cJSON *o, const char *name, double ms)
+{
+    if (ms >= 0)
+        cJSON_AddNumberToObject(o, name, (double)(long long)(ms * 1000.0 + 0.5) / 1000.0);
+}
+
+void io_Answer(cJSON *res, const step_io *io)
+{
+    cJSON *t = cJSON_AddObjectToObject(res, "timings");
+    add_Ms(t, "compute_ms", io->compute_ms);
+    add_Ms(t, "store_ms", io->store_ms);
+    add_Ms(t, "sync_ms", io->sync_ms);
+    add_Ms(t, "transfer_ms", io->transfer_ms);
+    cJSON *b = cJSON_AddObjectToObject(res, "bytes");
+    cJSON_AddNumberToObject(b, "in", (double)io->bytes_in);
+    cJSON_AddNumberToObject(b, "out", (double)io->bytes_out);
+}
+
+/* ---- per-thread model cache ---------------------------------------------
+ * A function server thread handles one request at a time, so one model per
+ * thread is enough; it is rebuilt only when a request names another spec.
+ * The key's destructor frees it when the thread exits. */
+typedef struct {
+    model *m;
+    model_spec spec;
+} model_slot;
+
+static pthread_key_t g_model_key;
+static pthread_once_t g_model_once = PTHREAD_ONCE_INIT;
+
+static void slot_Free(void *p)
+{
+    model_slot *s = p;
+    model_Destroy(s->m);
+    free(s);
+}
+
+static void key_Create(void)
+{
+    pthread_key_create(&g_model_key, slot_Free);
+}
+
+static int spec_Same(const model_spec *a, const model_spec *b)
+{
+    if (a->kind != b->kind || a->in_c != b->in_c || a->in_h != b->in_h || a->in_w != b->in_w ||
+        a->classes != b->classes || a->n_hidden != b->n_hidden)
+        return 0;
+    for (int i = 0; i < a->n_hidden && i < MODEL_MAX_HIDDEN; i++)
+        if (a->hidden[i] != b->hidden[i])
+            return 0;
+    return 1;
+}
+
+spStatus steps_Model(const model_spec *spec, model **out)
+{
+    pthread_once(&g_model_once, key_Create);
+    model_slot *s = pthread_getspecific(g_model_key);
+    if (s && s->m && spec_Same(&s->spec, spec)) {
+        *out = s->m;
+        return SP_OK;
+    }
+    model *m;
+    spStatus st = model_Create(spec, &m);
+    if (st)
+        return st;
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) {
+            model_Destroy(m);
+            return sp_Error(SP_ERR_NOMEM, "out of memory for the model cache");
+        }
+        pthread_setspecific(g_model_key, s);
+    }
+    model_Destroy(s->m);
+    s->m = m;
+    s->spec = *spec;
+    *out = m;
+    return SP_OK;
+}
+
+/* ---- NATS ----------------------------------------------------------------- */
+
+static const char *nats_Url(const step_req *q)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(q->body, "nats");
+    if (cJSON_IsString(v) && v->valuestring[0])
+        return v->valuestring;
+    return steps_Config()->nats_url;
+}
+
+int steps_HasNats(const step_req *q)
+{
+    return nats_Url(q)[0] != 0;
+}
+
+spStatus steps_Nats(const step_req *q, sync_conn **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(q->body, "nats");
+    if (v && (!cJSON_IsString(v) || strlen(v->valuestring) >= sizeof(((sync_addr *)0)->url)))
+        return sp_Error(SP_ERR_INVALID, "\"nats\": expected a nats://host:port string");
+    const steps_config *c = steps_Config();
+    const char *url = nats_Url(q);
+    if (!url[0])
+        return sp_Error(SP_ERR_INVALID, "no NATS server: the request has no \"nats\" field and "
+                                        "SPIRT_NATS_URL is not set");
+    sync_addr a;
+    memset(&a, 0, sizeof a);
+    steps_CopyStr(a.url, sizeof a.url, url);
+    steps_CopyStr(a.user, sizeof a.user, c->nats_user);
+    steps_CopyStr(a.password, sizeof a.password, c->nats_password);
+    a.timeout_ms = c->timeout_ms;
+    spStatus st = sync_Cached(&a, out);
+    return st ? sp_Wrap(st, "nats %s", url) : SP_OK;
+}

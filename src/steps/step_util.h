@@ -1,0 +1,101 @@
+/* step_util.h - what the step handlers share: timings and byte counts for
+ * the answer, a per-thread model cache, the dataset's meta record and row
+ * fetching from the shared Redis. Internal to src/steps. */
+#ifndef SPIRT_STEP_UTIL_H
+#define SPIRT_STEP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cJSON.h>
+
+#include "core/status.h"
+#include "data/dataset.h"
+#include "ml/model.h"
+#include "steps/request.h"
+#include "store/store.h"
+#include "sync/sync.h"
+
+/* Iteration-scoped keys (minibatches, gradients, averages, aggregates)
+ * expire after this long: far longer than any iteration, short enough that
+ * an abandoned job does not fill the databases. */
+#define STEPS_TTL_S 600
+
+/* Copies src into dst (capacity cap), truncating, always NUL-terminated. */
+void steps_CopyStr(char *dst, size_t cap, const char *src);
+
+/* ---- timings and bytes ------------------------------------------------ */
+typedef struct {
+    double compute_ms, store_ms, sync_ms, transfer_ms; /* < 0: not applicable */
+    uint64_t bytes_in, bytes_out;
+} step_io;
+
+typedef struct {
+    const store *s;
+    uint64_t in, out;
+} io_snap;
+
+void io_Init(step_io *io);
+double io_NowMs(void);
+/* *slot += now - t0 (a slot still at -1 starts from 0). */
+void io_Add(double *slot, double t0);
+io_snap io_Snap(const store *s);
+/* Adds what the connection moved since the snapshot. */
+void io_Account(step_io *io, const io_snap *snap);
+/* Adds "timings" and "bytes" to an answer. */
+void io_Answer(cJSON *res, const step_io *io);
+
+/* ---- models ------------------------------------------------------------ */
+/* This thread's model object for spec (created on first use, reused while
+ * the spec stays the same, so its scratch buffers are reused). */
+spStatus steps_Model(const model_spec *spec, model **out);
+
+/* ---- dataset meta ({job}:data:meta on the shared Redis) --------------- */
+typedef struct {
+    size_t n_train, n_test, dim;
+    int c, h, w, classes;
+    char dataset[512];
+    long train_samples, test_samples;   /* the limits it was loaded with */
+    char nonce[40];                     /* changes on every upload */
+} data_meta;
+
+/* *exists = 0 (and SP_OK) when there is no meta; a corrupt one is
+ * SP_ERR_FORMAT. */
+spStatus meta_Read(store *shared, const char *job, data_meta *m, int *exists);
+spStatus meta_Write(store *shared, const char *job, const data_meta *m);
+/* The request's shape must describe the dataset that was loaded. */
+spStatus meta_CheckShape(const data_meta *m, const step_req *q);
+
+/* Fetches rows idx[0..b-1] of split ("train"/"test") into rows (b*(dim+1)
+ * floats: features then label) with chunked MGETs, verifying each blob. */
+spStatus rows_Fetch(store *shared, const char *job, const char *split, const size_t *idx,
+                    size_t b, size_t dim, float *rows, uint64_t *bytes_in);
+/* Splits packed rows into features and labels; a label that is not an
+ * integer in [0, classes) is SP_ERR_INVALID. */
+spStatus rows_Split(const float *rows, size_t b, size_t dim, int classes, float *x,
+                    int32_t *y);
+
+/* Stores every row of d as {job}:data:<split>:<i>, pipelined. */
+spStatus rows_Upload(store *s, const char *job, const char *split, const dataset *d,
+                     uint64_t *bytes_out);
+
+/* ---- NATS ---------------------------------------------------------------- */
+/* The NATS connection of a step: the request's optional "nats" URL, else
+ * steps_Config()->nats_url, with the configured credentials. No URL at all
+ * is SP_ERR_INVALID (the request could have named one). */
+spStatus steps_Nats(const step_req *q, sync_conn **out);
+/* 1 when a NATS server is configured or named by the request. */
+int steps_HasNats(const step_req *q);
+
+/* ---- raw commands ------------------------------------------------------ */
+/* STRLEN of k keys in one round trip; a missing key gives 0. */
+spStatus raw_StrLens(store *s, const char *const *keys, int k, long long *lens);
+/* Checks that each key holds a dense float32 tensor of n elements (by its
+ * length): missing -> SP_ERR_NOT_FOUND, other size -> SP_ERR_INVALID, both
+ * naming the key and the step that should have written it. */
+spStatus raw_CheckTensors(store *s, const char *const *keys, int k, size_t n,
+                          const char *writer);
+/* Maps a failed hiredis call / error reply to a status. */
+spStatus raw_Status(store *s, const void *reply, const char *what);
+
+#endif

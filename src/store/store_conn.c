@@ -1,0 +1,339 @@
+/* store_conn.c - one hiredis connection: connect, AUTH, timeouts, byte
+ * accounting and the mapping of every failure to an spStatus.
+ *
+ * Only RESP2 is spoken (hiredis 0.14 cannot parse RESP3), so no HELLO is
+ * ever sent. The context is blocking with SO_RCVTIMEO/SO_SNDTIMEO set by
+ * redisSetTimeout, so a stalled server turns into SP_ERR_TIMEOUT instead of
+ * a hang; after any I/O failure the context is dead and every later call
+ * fails fast until store_Cached replaces it. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_internal.h"
+
+#define STORE_DEFAULT_TIMEOUT_MS 5000
+
+const char *store_Name(const store *s)
+{
+    static _Thread_local char buf[300];
+    snprintf(buf, sizeof buf, "%s:%d", s->addr.host, s->addr.port);
+    return buf;
+}
+
+/* Decimal digits of v, for the exact RESP size of a reply. */
+static uint64_t digits(long long v)
+{
+    uint64_t n = v < 0 ? 2 : 1;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    while (u >= 10) {
+        u /= 10;
+        n++;
+    }
+    return n;
+}
+
+/* Bytes the server sent for this reply, recomputed from its RESP2 shape so
+ * the count is exact without touching hiredis's reader internals. */
+static uint64_t reply_Bytes(const redisReply *r)
+{
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+        return 1 + digits((long long)r->len) + 2 + r->len + 2;
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        return 1 + r->len + 2;
+    case REDIS_REPLY_INTEGER:
+        return 1 + digits(r->integer) + 2;
+    case REDIS_REPLY_NIL:
+        return 5;
+    case REDIS_REPLY_ARRAY: {
+        uint64_t n = 1 + digits((long long)r->elements) + 2;
+        for (size_t i = 0; i < r->elements; i++)
+            n += reply_Bytes(r->element[i]);
+        return n;
+    }
+    }
+    return 0;
+}
+
+/* A dead connection: timeouts are SP_ERR_TIMEOUT, everything else
+ * (refused, reset, EOF) SP_ERR_UNAVAILABLE. Both are retryable. */
+static spStatus conn_Error(const store *s, const redisContext *c, const char *what)
+{
+    int timeout = c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK ||
+                                             errno == ETIMEDOUT || errno == EINPROGRESS);
+    if (strstr(c->errstr, "timed out") || strstr(c->errstr, "temporarily unavailable"))
+        timeout = 1;
+    if (c->err == REDIS_ERR_EOF)
+        timeout = 0;
+    return sp_Error(timeout ? SP_ERR_TIMEOUT : SP_ERR_UNAVAILABLE, "redis %s: %s: %s%s",
+                    store_Name(s), what, c->errstr[0] ? c->errstr : "connection failed",
+                    timeout ? " (timeout)" : "");
+}
+
+static spStatus store_Dead(const store *s)
+{
+    if (!s || !s->c)
+        return sp_Error(SP_ERR_INVALID, "redis: no connection");
+    if (s->c->err)
+        return sp_Error(SP_ERR_UNAVAILABLE, "redis %s: connection failed earlier: %s",
+                        store_Name(s), s->c->errstr);
+    return SP_OK;
+}
+
+static spStatus store_VAppend(store *s, const char *fmt, va_list ap)
+{
+    spStatus st = store_Dead(s);
+    if (st != SP_OK)
+        return st;
+    size_t before = sdslen(s->c->obuf);
+    if (redisvAppendCommand(s->c, fmt, ap) != REDIS_OK)
+        return sp_Error(SP_ERR_NOMEM, "redis %s: cannot queue a command: %s", store_Name(s),
+                        s->c->errstr);
+    s->bytes_out += sdslen(s->c->obuf) - before;
+    return SP_OK;
+}
+
+spStatus store_Append(store *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    spStatus st = store_VAppend(s, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+spStatus store_AppendArgv(store *s, int argc, const char **argv, const size_t *lens)
+{
+    spStatus st = store_Dead(s);
+    if (st != SP_OK)
+        return st;
+    size_t before = sdslen(s->c->obuf);
+    if (redisAppendCommandArgv(s->c, argc, argv, lens) != REDIS_OK)
+        return sp_Error(SP_ERR_NOMEM, "redis %s: cannot queue a command: %s", store_Name(s),
+                        s->c->errstr);
+    s->bytes_out += sdslen(s->c->obuf) - before;
+    return SP_OK;
+}
+
+spStatus store_Read(store *s, redisReply **out)
+{
+    *out = NULL;
+    spStatus st = store_Dead(s);
+    if (st != SP_OK)
+        return st;
+    void *r = NULL;
+    errno = 0;
+    if (redisGetReply(s->c, &r) != REDIS_OK || !r) {
+        if (r)
+            freeReplyObject(r);
+        return conn_Error(s, s->c, "command failed");
+    }
+    s->bytes_in += reply_Bytes(r);
+    *out = r;
+    return SP_OK;
+}
+
+spStatus store_ReadN(store *s, redisReply **replies, int n)
+{
+    for (int i = 0; i < n; i++)
+        replies[i] = NULL;
+    for (int i = 0; i < n; i++) {
+        spStatus st = store_Read(s, &replies[i]);
+        if (st != SP_OK) {
+            store_FreeN(replies, i);
+            return st;
+        }
+    }
+    return SP_OK;
+}
+
+void store_FreeN(redisReply **replies, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (replies[i])
+            freeReplyObject(replies[i]);
+        replies[i] = NULL;
+    }
+}
+
+static int starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+spStatus store_ReplyError(const store *s, const redisReply *r, const char *what)
+{
+    const char *m = r->str ? r->str : "";
+    spStatus st = SP_ERR_INVALID;
+    if (starts(m, "NOAUTH") || starts(m, "WRONGPASS") || starts(m, "NOPERM"))
+        st = SP_ERR_AUTH;
+    else if (starts(m, "LOADING") || starts(m, "BUSY") || starts(m, "MASTERDOWN") ||
+             starts(m, "TRYAGAIN") || starts(m, "CLUSTERDOWN") || starts(m, "OOM"))
+        st = SP_ERR_UNAVAILABLE;
+    else if (starts(m, "ERR spirt: no such key"))
+        st = SP_ERR_NOT_FOUND;
+    else if (starts(m, "ERR spirt: corrupt"))
+        st = SP_ERR_FORMAT;
+    return sp_Error(st, "redis %s: %s: %s", store_Name(s), what, m);
+}
+
+spStatus store_Unexpected(const store *s, const redisReply *r, const char *what)
+{
+    return sp_Error(SP_ERR_INTERNAL, "redis %s: %s: unexpected reply type %d", store_Name(s),
+                    what, r ? r->type : -1);
+}
+
+spStatus store_Exec(store *s, redisReply **out, const char *fmt, ...)
+{
+    *out = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    spStatus st = store_VAppend(s, fmt, ap);
+    va_end(ap);
+    if (st != SP_OK)
+        return st;
+    redisReply *r;
+    if ((st = store_Read(s, &r)) != SP_OK)
+        return st;
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* The command name is the format's first word: enough context. */
+        char what[32];
+        snprintf(what, sizeof what, "%.*s", (int)strcspn(fmt, " "), fmt);
+        st = store_ReplyError(s, r, what);
+        freeReplyObject(r);
+        return st;
+    }
+    *out = r;
+    return SP_OK;
+}
+
+static spStatus store_Auth(store *s)
+{
+    const store_addr *a = &s->addr;
+    if (!a->password[0])
+        return SP_OK;
+    redisReply *r = NULL;
+    spStatus st = a->user[0] ? store_Append(s, "AUTH %s %s", a->user, a->password)
+                             : store_Append(s, "AUTH %s", a->password);
+    if (st == SP_OK)
+        st = store_Read(s, &r);
+    if (st != SP_OK)
+        return st;
+    /* Any refusal of AUTH is a credentials problem, whatever its code. */
+    if (r->type == REDIS_REPLY_ERROR)
+        st = sp_Error(SP_ERR_AUTH, "redis %s: AUTH%s%s failed: %s", store_Name(s),
+                      a->user[0] ? " as " : "", a->user, r->str);
+    freeReplyObject(r);
+    return st;
+}
+
+static spStatus addr_Check(const store_addr *a)
+{
+    if (!a || !a->host[0] || !memchr(a->host, '\0', sizeof a->host))
+        return sp_Error(SP_ERR_INVALID, "redis: missing host");
+    if (a->port <= 0 || a->port > 65535)
+        return sp_Error(SP_ERR_INVALID, "redis %s: port %d out of range", a->host, a->port);
+    if (a->timeout_ms < 0)
+        return sp_Error(SP_ERR_INVALID, "redis %s:%d: negative timeout %d", a->host, a->port,
+                        a->timeout_ms);
+    return SP_OK;
+}
+
+/* hiredis writes with write(2): a server that vanished mid-pipeline would
+ * otherwise kill the whole process with SIGPIPE instead of failing one
+ * call with EPIPE. Only a default disposition is changed, never a handler
+ * the program installed itself. */
+static void sigpipe_Ignore(void)
+{
+    struct sigaction old;
+    if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+}
+
+spStatus store_Connect(const store_addr *a, store **out)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sigpipe_Ignore);
+    *out = NULL;
+    spStatus st = addr_Check(a);
+    if (st != SP_OK)
+        return st;
+    int ms = a->timeout_ms ? a->timeout_ms : STORE_DEFAULT_TIMEOUT_MS;
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    store *s = calloc(1, sizeof *s);
+    if (!s)
+        return sp_Error(SP_ERR_NOMEM, "redis: out of memory");
+    s->addr = *a;
+    s->module = -1;
+    errno = 0;
+    s->c = redisConnectWithTimeout(a->host, a->port, tv);
+    if (!s->c) {
+        free(s);
+        return sp_Error(SP_ERR_NOMEM, "redis %s:%d: cannot allocate a context", a->host, a->port);
+    }
+    if (s->c->err)
+        st = conn_Error(s, s->c, "connect");
+    else if (redisSetTimeout(s->c, tv) != REDIS_OK)
+        st = conn_Error(s, s->c, "setting the command timeout");
+    else
+        st = store_Auth(s);
+    if (st != SP_OK) {
+        store_Destroy(s);
+        return st;
+    }
+    *out = s;
+    return SP_OK;
+}
+
+void store_Destroy(store *s)
+{
+    if (!s)
+        return;
+    if (s->c)
+        redisFree(s->c);
+    free(s);
+}
+
+int store_IsBroken(const store *s) { return !s->c || s->c->err != 0; }
+
+spStatus store_Ping(store *s)
+{
+    redisReply *r;
+    spStatus st = store_Exec(s, &r, "PING");
+    if (st != SP_OK)
+        return st;
+    if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0)
+        st = store_Unexpected(s, r, "PING");
+    freeReplyObject(r);
+    return st;
+}
+
+int store_HasModule(store *s)
+{
+    if (s->module >= 0)
+        return s->module;
+    redisReply *r;
+    spStatus st = store_Exec(s, &r, "COMMAND INFO spirt.avg");
+    if (st != SP_OK) {
+        /* A dead connection says nothing about the server: ask again later.
+         * A refused COMMAND (ACL) means use the portable path. */
+        if (!store_IsBroken(s))
+            s->module = 0;
+        return 0;
+    }
+    /* One entry per name asked: an array for a known command, nil if not. */
+    s->module = r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                r->element[0]->type == REDIS_REPLY_ARRAY;
+    freeReplyObject(r);
+    return s->module;
+}
+
+uint64_t store_BytesOut(const store *s) { return s ? s->bytes_out : 0; }
+uint64_t store_BytesIn(const store *s) { return s ? s->bytes_in : 0; }
+void *store_Raw(store *s) { return s ? s->c : NULL; }

@@ -1,0 +1,56 @@
+/* store_internal.h - what the store's files share: the connection struct and
+ * the command helpers that account bytes and map failures to spStatus. */
+#ifndef SPIRT_STORE_INTERNAL_H
+#define SPIRT_STORE_INTERNAL_H
+
+#include <hiredis/hiredis.h>
+
+#include "store/store.h"
+
+struct store {
+    redisContext *c;
+    store_addr addr;
+    uint64_t bytes_in, bytes_out;
+    int module; /* -1 not probed yet, 0 absent, 1 SPIRT.* commands present */
+};
+
+/* Queues one command (hiredis format, "%b" for binary) without sending it. */
+spStatus store_Append(store *s, const char *fmt, ...);
+/* Queues one command given as argv/lengths (binary-safe). */
+spStatus store_AppendArgv(store *s, int argc, const char **argv, const size_t *lens);
+/* Reads the next reply. Fails only when the connection does (the context is
+ * then dead); an error reply is returned as a reply for the caller to map. */
+spStatus store_Read(store *s, redisReply **out);
+/* Append + Read, and an error reply becomes a status (reply freed). */
+spStatus store_Exec(store *s, redisReply **out, const char *fmt, ...);
+
+/* Maps a server error reply to a status with a message naming the server
+ * and `what` ("GET {job}:x"). */
+spStatus store_ReplyError(const store *s, const redisReply *r, const char *what);
+/* A reply of an unexpected type: a protocol-level surprise. */
+spStatus store_Unexpected(const store *s, const redisReply *r, const char *what);
+
+/* Reads n replies, keeping them all (NULL-free on success); on a connection
+ * failure frees what was read and fails. */
+spStatus store_ReadN(store *s, redisReply **replies, int n);
+void store_FreeN(redisReply **replies, int n);
+
+/* True once the connection failed (the context must be replaced). */
+int store_IsBroken(const store *s);
+
+/* "host:port" of this connection for messages. */
+const char *store_Name(const store *s);
+
+/* Checks that a GET reply holds a dense float32 wire tensor (expect_n != 0:
+ * of exactly that length) and reports its element count. NOT_FOUND for a
+ * nil reply, FORMAT for a corrupt blob, INVALID for a wrong dtype/length. */
+spStatus store_CheckTensor(const store *s, const char *key, const redisReply *r,
+                           uint64_t expect_n, uint64_t *count);
+/* Copies a checked reply's n floats into out; with reject_nonfinite a NaN
+ * or Inf is SP_ERR_INVALID. */
+spStatus store_CopyTensor(const store *s, const char *key, const redisReply *r, float *out,
+                          uint64_t n, int reject_nonfinite);
+/* SET with KEEPTTL: rewrites a value in place the way the module does. */
+spStatus store_PutTensorKeepTtl(store *s, const char *key, const float *x, size_t n);
+
+#endif

@@ -1,0 +1,248 @@
+/* store_tensor.c - tensors and blobs: SET/GET with validation on the way
+ * back, and the pipelined multi-get the aggregation steps use. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/tensor.h"
+#include "core/wire.h"
+#include "store/store_internal.h"
+
+static spStatus check_Key(const char *key)
+{
+    if (!key || !*key)
+        return sp_Error(SP_ERR_INVALID, "redis: empty key");
+    return SP_OK;
+}
+
+spStatus store_CheckTensor(const store *s, const char *key, const redisReply *r,
+                           uint64_t expect_n, uint64_t *count)
+{
+    if (r->type == REDIS_REPLY_NIL)
+        return sp_Error(SP_ERR_NOT_FOUND, "redis %s: key '%s' not found", store_Name(s), key);
+    if (r->type == REDIS_REPLY_ERROR)
+        return store_ReplyError(s, r, "GET");
+    if (r->type != REDIS_REPLY_STRING)
+        return store_Unexpected(s, r, "GET");
+    wire_view v;
+    spStatus st = wire_Parse((const uint8_t *)r->str, r->len, &v);
+    if (st != SP_OK)
+        return sp_Wrap(st, "redis %s: key '%s'", store_Name(s), key);
+    if (v.dtype != WIRE_F32)
+        return sp_Error(SP_ERR_INVALID, "redis %s: key '%s' holds dtype %d, not float32",
+                        store_Name(s), key, (int)v.dtype);
+    if (expect_n && v.count != expect_n)
+        return sp_Error(SP_ERR_INVALID, "redis %s: key '%s' holds %llu elements, expected %llu",
+                        store_Name(s), key, (unsigned long long)v.count,
+                        (unsigned long long)expect_n);
+    *count = v.count;
+    return SP_OK;
+}
+
+spStatus store_CopyTensor(const store *s, const char *key, const redisReply *r, float *out,
+                          uint64_t n, int reject_nonfinite)
+{
+    const uint8_t *p = (const uint8_t *)r->str + WIRE_HEADER_SIZE;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(out, p, (size_t)n * sizeof(float));
+#else
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t w = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
+                     (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
+        memcpy(&out[i], &w, 4);
+    }
+#endif
+    if (reject_nonfinite && !tensor_AllFinite((size_t)n, out)) {
+        uint64_t i = 0;
+        while (i < n && isfinite(out[i]))
+            i++;
+        return sp_Error(SP_ERR_INVALID, "redis %s: key '%s' has a non-finite value at index %llu",
+                        store_Name(s), key, (unsigned long long)i);
+    }
+    return SP_OK;
+}
+
+spStatus store_PutBlob(store *s, const char *key, const void *data, size_t len, int ttl_s)
+{
+    spStatus st = check_Key(key);
+    if (st != SP_OK)
+        return st;
+    if (ttl_s < 0)
+        return sp_Error(SP_ERR_INVALID, "redis: negative ttl %d for '%s'", ttl_s, key);
+    if (!data && len)
+        return sp_Error(SP_ERR_INVALID, "redis: NULL data for '%s'", key);
+    redisReply *r;
+    const char *d = data ? data : "";
+    if (ttl_s > 0)
+        st = store_Exec(s, &r, "SET %b %b EX %d", key, strlen(key), d, len, ttl_s);
+    else
+        st = store_Exec(s, &r, "SET %b %b", key, strlen(key), d, len);
+    if (st != SP_OK)
+        return sp_Wrap(st, "storing '%s'", key);
+    if (r->type != REDIS_REPLY_STATUS)
+        st = store_Unexpected(s, r, "SET");
+    freeReplyObject(r);
+    return st;
+}
+
+spStatus store_PutTensor(store *s, const char *key, const float *x, size_t n, int ttl_s)
+{
+    uint8_t *blob;
+    size_t len;
+    spStatus st = wire_Encode(WIRE_F32, x, n, 0, &blob, &len);
+    if (st != SP_OK)
+        return sp_Wrap(st, "encoding '%s'", key ? key : "");
+    st = store_PutBlob(s, key, blob, len, ttl_s);
+    free(blob);
+    return st;
+}
+
+spStatus store_PutTensorKeepTtl(store *s, const char *key, const float *x, size_t n)
+{
+    uint8_t *blob;
+    size_t len;
+    spStatus st = wire_Encode(WIRE_F32, x, n, 0, &blob, &len);
+    if (st != SP_OK)
+        return sp_Wrap(st, "encoding '%s'", key);
+    redisReply *r;
+    st = store_Exec(s, &r, "SET %b %b KEEPTTL", key, strlen(key), blob, len);
+    free(blob);
+    if (st != SP_OK)
+        return sp_Wrap(st, "storing '%s'", key);
+    if (r->type != REDIS_REPLY_STATUS)
+        st = store_Unexpected(s, r, "SET");
+    freeReplyObject(r);
+    return st;
+}
+
+static spStatus get_Reply(store *s, const char *key, redisReply **r)
+{
+    spStatus st = check_Key(key);
+    if (st == SP_OK)
+        st = store_Exec(s, r, "GET %b", key, strlen(key));
+    return st;
+}
+
+spStatus store_GetBlob(store *s, const char *key, uint8_t **out, size_t *len)
+{
+    redisReply *r;
+    spStatus st = get_Reply(s, key, &r);
+    if (st != SP_OK)
+        return st;
+    if (r->type == REDIS_REPLY_NIL) {
+        st = sp_Error(SP_ERR_NOT_FOUND, "redis %s: key '%s' not found", store_Name(s), key);
+    } else if (r->type != REDIS_REPLY_STRING) {
+        st = store_Unexpected(s, r, "GET");
+    } else {
+        /* hiredis 0.14 allocates reply strings with malloc: hand the buffer
+         * over instead of copying a multi-megabyte value. */
+        *out = (uint8_t *)r->str;
+        *len = r->len;
+        r->str = NULL;
+        r->len = 0;
+    }
+    freeReplyObject(r);
+    return st;
+}
+
+spStatus store_GetTensor(store *s, const char *key, size_t expect_n, float **out, size_t *n)
+{
+    redisReply *r;
+    spStatus st = get_Reply(s, key, &r);
+    if (st != SP_OK)
+        return st;
+    uint64_t count = 0;
+    float *x = NULL;
+    st = store_CheckTensor(s, key, r, expect_n, &count);
+    if (st == SP_OK && !(x = malloc(count ? (size_t)count * sizeof *x : 1)))
+        st = sp_Error(SP_ERR_NOMEM, "redis: cannot allocate %llu floats for '%s'",
+                      (unsigned long long)count, key);
+    if (st == SP_OK)
+        st = store_CopyTensor(s, key, r, x, count, 1);
+    freeReplyObject(r);
+    if (st != SP_OK) {
+        free(x);
+        return st;
+    }
+    *out = x;
+    *n = (size_t)count;
+    return SP_OK;
+}
+
+spStatus store_GetTensorsInto(store *s, const char *const *keys, int k, size_t expect_n,
+                              float *const *outs, int *ok)
+{
+    if (k < 0 || (k > 0 && (!keys || !outs)))
+        return sp_Error(SP_ERR_INVALID, "redis: bad multi-get arguments (k=%d)", k);
+    for (int i = 0; i < k; i++) {
+        spStatus st = check_Key(keys[i]);
+        if (st != SP_OK)
+            return st;
+        if (ok)
+            ok[i] = 0;
+    }
+    /* All GETs go out in one write; replies are read back in order. */
+    for (int i = 0; i < k; i++) {
+        spStatus st = store_Append(s, "GET %b", keys[i], strlen(keys[i]));
+        if (st != SP_OK)
+            return st;
+    }
+    spStatus first = SP_OK;
+    char first_msg[1024] = "";
+    for (int i = 0; i < k; i++) {
+        redisReply *r;
+        spStatus st = store_Read(s, &r);
+        if (st != SP_OK)
+            return st; /* connection gone: the rest of the replies with it */
+        uint64_t count = 0;
+        /* expect_n == 0 asks for empty tensors: CheckTensor's 0 means "any". */
+        st = store_CheckTensor(s, keys[i], r, expect_n, &count);
+        if (st == SP_OK && count != expect_n)
+            st = sp_Error(SP_ERR_INVALID, "redis %s: key '%s' holds %llu elements, expected %zu",
+                          store_Name(s), keys[i], (unsigned long long)count, expect_n);
+        if (st == SP_OK)
+            st = store_CopyTensor(s, keys[i], r, outs[i], expect_n, 1);
+        freeReplyObject(r);
+        if (ok)
+            ok[i] = st == SP_OK;
+        /* Later failures would overwrite the first one's message: save it. */
+        if (st != SP_OK && first == SP_OK) {
+            first = st;
+            snprintf(first_msg, sizeof first_msg, "%s", sp_LastError());
+        }
+    }
+    if (first != SP_OK)
+        sp_Error(first, "%s", first_msg);
+    return ok ? SP_OK : first;
+}
+
+spStatus store_Delete(store *s, const char *key)
+{
+    redisReply *r;
+    spStatus st = check_Key(key);
+    if (st == SP_OK)
+        st = store_Exec(s, &r, "DEL %b", key, strlen(key));
+    if (st != SP_OK)
+        return st;
+    if (r->type != REDIS_REPLY_INTEGER)
+        st = store_Unexpected(s, r, "DEL");
+    freeReplyObject(r);
+    return st;
+}
+
+spStatus store_Exists(store *s, const char *key, int *exists)
+{
+    redisReply *r;
+    spStatus st = check_Key(key);
+    if (st == SP_OK)
+        st = store_Exec(s, &r, "EXISTS %b", key, strlen(key));
+    if (st != SP_OK)
+        return st;
+    if (r->type != REDIS_REPLY_INTEGER)
+        st = store_Unexpected(s, r, "EXISTS");
+    else
+        *exists = r->integer > 0;
+    freeReplyObject(r);
+    return st;
+}

@@ -1,0 +1,46 @@
+/* sync_internal.h - what the src/sync sources share: the connection struct,
+ * NATS status mapping and the job/topic naming rules of sync.h. Not for use
+ * outside src/sync. */
+#ifndef SPIRT_SYNC_INTERNAL_H
+#define SPIRT_SYNC_INTERNAL_H
+
+#include <nats/nats.h>
+#include <stddef.h>
+
+#include "core/status.h"
+#include "sync/sync.h"
+
+#define SYNC_JOB_MAX 64          /* bytes of a job id */
+#define SYNC_TOPIC_MAX 32        /* bytes of a topic */
+#define SYNC_TOKEN_CAP (3 * SYNC_JOB_MAX + 1) /* escaped job token + NUL */
+#define SYNC_SUBJECT_CAP 384
+#define SYNC_PAYLOAD_MAX 65536
+
+struct sync_conn {
+    natsConnection *nc;
+    jsCtx *js;
+    int timeout_ms;
+    char url[256];               /* for messages, credentials removed */
+};
+
+/* Monotonic milliseconds: deadlines must not move with the wall clock. */
+long long sync_NowMs(void);
+
+/* Turns a failed libnats call into an spStatus with a message naming the
+ * server and the operation. jerr is the JetStream error code (0 if none). */
+spStatus sync_Fail(const sync_conn *c, natsStatus s, jsErrCode jerr, const char *what);
+
+/* Writes the one-to-one subject token of a job (see sync.h). */
+spStatus sync_JobToken(const char *job, char *out, size_t cap);
+spStatus sync_CheckTopic(const char *topic);
+/* "SPIRT_<token>" */
+spStatus sync_StreamName(const char *job, char *out, size_t cap);
+
+/* EnsureStream by token (the stream name and subject come from it). */
+spStatus sync_EnsureStreamToken(sync_conn *c, const char *token);
+
+/* Parses the decimal member id that ends a subject ("...<member>"); -1 if the
+ * last token is not a non-negative int. */
+int sync_SubjectMember(const char *subject);
+
+#endif
