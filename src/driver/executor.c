@@ -44,11 +44,13 @@ typedef struct {
     spStatus fatal;
     char fatal_msg[1024];
     double start, eval_seconds;
+    long eval_iteration;      /* the iteration the last evaluation saw */
     float loss;               /* smoothed training loss (first live worker) */
     long iterations;          /* completed iterations of the first live worker */
     long worker_iterations;   /* summed over workers */
     step_stats stats[MAX_STEPS];
     cJSON *failures;
+    cJSON *departures;        /* workers retired by the architecture */
 } exec_state;
 
 typedef struct {
@@ -146,8 +148,19 @@ static void *call_Run(void *arg)
 }
 
 /* Runs n invocations of a step in parallel (n-1 extra threads). */
+/* What an iteration's answers asked the executor to do. */
+typedef struct {
+    int leave;   /* this worker leaves the job (scaled in), not a failure */
+    int stop;    /* the job is done (e.g. the supervisor reached the target) */
+} iteration_flags;
+
+static int flag(const cJSON *resp, const char *k)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, k));
+}
+
 static spStatus step_Invoke(worker *wk, int s, cJSON *ctx, int epoch, long t, int n,
-                            float *loss_sum, int *loss_n)
+                            float *loss_sum, int *loss_n, iteration_flags *fl)
 {
     exec_state *x = wk->x;
     const arch_step *as = &x->plan->arch->steps[s];
@@ -190,6 +203,8 @@ static spStatus step_Invoke(worker *wk, int s, cJSON *ctx, int epoch, long t, in
             cJSON_DeleteItemFromObjectCaseSensitive(ctx, f->string);
             cJSON_AddItemToObject(ctx, f->string, cJSON_Duplicate(f, 1));
         }
+        fl->leave |= flag(calls[k].resp, "leave");
+        fl->stop |= flag(calls[k].resp, "stop");
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(calls[k].resp, "loss");
         if (cJSON_IsNumber(l)) {
             *loss_sum += (float)l->valuedouble;
@@ -214,7 +229,7 @@ static void live_FromContext(worker *wk, const cJSON *ctx)
     wk->n_live = n;
 }
 
-static spStatus iteration_Run(worker *wk, int epoch, long t, float *loss)
+static spStatus iteration_Run(worker *wk, int epoch, long t, float *loss, iteration_flags *fl)
 {
     exec_state *x = wk->x;
     const arch_def *arch = x->plan->arch;
@@ -236,7 +251,7 @@ static spStatus iteration_Run(worker *wk, int epoch, long t, float *loss)
                 continue;
         }
         int n = as->fan == FAN_MINIBATCH ? x->plan->job->minibatches : 1;
-        st = step_Invoke(wk, s, ctx, epoch, t, n, &loss_sum, &loss_n);
+        st = step_Invoke(wk, s, ctx, epoch, t, n, &loss_sum, &loss_n, fl);
     }
     int before = wk->n_live;
     if (!st)
@@ -278,6 +293,23 @@ static void worker_Fail(worker *wk, long t, spStatus st, const char *msg)
                      wk->w, t, msg);
 }
 
+/* A worker the architecture retired (MLLESS scale-in): it leaves the live
+ * set without counting as failed. */
+static void worker_Leave(worker *wk, long t)
+{
+    exec_state *x = wk->x;
+    pthread_mutex_lock(&x->lock);
+    x->alive[wk->w] = 0;
+    x->n_alive--;
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddNumberToObject(e, "worker", wk->w);
+    cJSON_AddNumberToObject(e, "iteration", (double)t);
+    cJSON_AddItemToArray(x->departures, e);
+    pthread_cond_broadcast(&x->cond);
+    pthread_mutex_unlock(&x->lock);
+    train_Notify(x->plan->obs, "worker %d left the job after iteration %ld (scale-in)", wk->w, t);
+}
+
 static void epoch_Evaluate(exec_state *x, int epoch)
 {
     const exec_plan *p = x->plan;
@@ -289,6 +321,7 @@ static void epoch_Evaluate(exec_state *x, int epoch)
     spStatus st = invoker_Call(p->inv, "evaluate", req, &resp, NULL);
     cJSON_Delete(req);
     double train_time = e0 - x->start - x->eval_seconds;
+    x->eval_iteration = x->iterations;
     if (st) {
         if (!x->fatal) {
             x->fatal = st;
@@ -376,14 +409,27 @@ static void *worker_Main(void *arg)
         for (long i = 0; i < p->iters_per_epoch; i++) {
             long t = (long)(epoch - 1) * p->iters_per_epoch + i;
             float loss;
+            iteration_flags fl = {0};
             if (x->stop || stop_requested)
                 goto out;
-            spStatus st = iteration_Run(wk, epoch, t, &loss);
+            spStatus st = iteration_Run(wk, epoch, t, &loss, &fl);
             if (st) {
                 worker_Fail(wk, t, st, sp_LastError());
                 return NULL;
             }
             progress_Report(wk, epoch, i, t, loss);
+            if (fl.stop) {
+                pthread_mutex_lock(&x->lock);
+                if (!x->stop)
+                    train_Notify(p->obs, "the job reached its goal at iteration %ld: stopping", t);
+                x->stop = 1;
+                pthread_cond_broadcast(&x->cond);
+                pthread_mutex_unlock(&x->lock);
+            }
+            if (fl.leave) {
+                worker_Leave(wk, t);
+                return NULL;
+            }
         }
         epoch_Gate(wk, epoch);
     }
@@ -434,7 +480,8 @@ static void details_Fill(exec_state *x)
                                               in_db == 0 ? "client-side (module absent)" : "mixed");
     cJSON_AddNumberToObject(d, "eval_seconds", x->eval_seconds);
     cJSON_AddItemToObject(d, "failed_peers", x->failures);
-    x->failures = NULL;
+    cJSON_AddItemToObject(d, "departed_workers", x->departures);
+    x->failures = x->departures = NULL;
 }
 
 spStatus executor_Run(const exec_plan *plan, train_result *res)
@@ -452,6 +499,7 @@ spStatus executor_Run(const exec_plan *plan, train_result *res)
     x->plan = plan;
     x->res = res;
     x->failures = cJSON_CreateArray();
+    x->departures = cJSON_CreateArray();
     pthread_mutex_init(&x->lock, NULL);
     pthread_cond_init(&x->cond, NULL);
     x->n_alive = job->workers;
@@ -480,6 +528,12 @@ spStatus executor_Run(const exec_plan *plan, train_result *res)
     }
     for (int w = 0; w < created; w++)
         pthread_join(th[w], NULL);
+    /* Stopped between epoch ends (target reached): evaluate the final model. */
+    if (!x->fatal && !stop_requested && x->iterations != x->eval_iteration &&
+        first_alive(x) >= 0) {
+        int epoch = (int)((x->iterations + plan->iters_per_epoch - 1) / plan->iters_per_epoch);
+        epoch_Evaluate(x, epoch);
+    }
     double elapsed = clock_Now() - x->start;
     res->train_seconds = elapsed - x->eval_seconds;
     res->iterations = x->iterations;
@@ -492,6 +546,7 @@ spStatus executor_Run(const exec_plan *plan, train_result *res)
     else if (st)
         sp_Error(st, "%s", x->fatal_msg);
     cJSON_Delete(x->failures);
+    cJSON_Delete(x->departures);
     pthread_mutex_destroy(&x->lock);
     pthread_cond_destroy(&x->cond);
     free(x), free(wk), free(th);

@@ -232,12 +232,13 @@ INLINE void wgrad_Block6(int K, const float *const *dz, const float *const *rows
 }
 
 /* One input channel at a time (kk = k*k rows), so the per-(row, filter)
- * vector partial sums fit a small stack array; they are folded into acc
- * (double, [K][F]) once per channel. */
+ * vector partial sums fit a small stack array; they are summed into
+ * dW [F][c*kk] once per channel. */
 SIMD_CLONES
 static void wgrad_All(const conv_geom *g, int n, int F, const float *dz, const float *phase,
-                      double *acc)
+                      float *dW, int accumulate)
 {
+    const int K = g->c * g->k * g->k;
     const int kk = g->k * g->k, P = g->ph * g->pw;
     const float *rows[CONV_DIRECT_MAX_K];
     const float *d[CONV_DIRECT_MAX_F];
@@ -262,25 +263,16 @@ static void wgrad_All(const conv_geom *g, int n, int F, const float *dz, const f
                 }
             }
         for (int r = 0; r < kk; r++)
-            for (int f = 0; f < F; f++)
-                acc[((size_t)c * (size_t)kk + (size_t)r) * (size_t)F + (size_t)f] +=
-                    vf_Sum(&part[(size_t)r * (size_t)F + (size_t)f]);
+            for (int f = 0; f < F; f++) {
+                float v = vf_Sum(&part[(size_t)r * (size_t)F + (size_t)f]);
+                float *o = dW + (size_t)f * (size_t)K + (size_t)c * (size_t)kk + (size_t)r;
+                *o = accumulate ? *o + v : v;
+            }
     }
 }
 
 void conv_DirectWeightGrad(const conv_geom *g, int n, int f, const float *dz,
                            const float *phase, float *dW, int accumulate)
 {
-    const int K = g->c * g->k * g->k;
-    /* Per-channel totals are added in double: a gradient here sums
-     * n*oh*ow products. */
-    double acc[CONV_DIRECT_MAX_F * CONV_DIRECT_MAX_K];
-    memset(acc, 0, (size_t)f * (size_t)K * sizeof acc[0]);
-    wgrad_All(g, n, f, dz, phase, acc);
-    for (int i = 0; i < f; i++)
-        for (int r = 0; r < K; r++) {
-            float v = (float)acc[(size_t)r * (size_t)f + (size_t)i];
-            float *o = dW + (size_t)i * (size_t)K + (size_t)r;
-            *o = accumulate ? *o + v : v;
-        }
+    wgrad_All(g, n, f, dz, phase, dW, accumulate);
 }

@@ -5,7 +5,9 @@
  * Convolution activations use a "CNHW" layout: channel-major across the whole
  * batch ([C][N][H][W]), so one conv layer over a batch is a single sgemm
  *   out[F x N*OH*OW] = W[F x C*K*K] * cols[C*K*K x N*OH*OW]
- * and bias, pooling and the weight gradient all walk contiguous arrays.
+ * (or, for layers with very few filters, a direct kernel over the same
+ * layout) and bias, pooling and the weight gradient all walk contiguous
+ * arrays.
  * The hot elementwise loops use GCC/Clang vector extensions, so they are
  * SIMD on any target without relying on the optimizer's cost model. */
 #ifndef SPIRT_LAYERS_H
@@ -66,6 +68,8 @@ typedef struct {
     int qh;          /* phase image rows: half the padded height, rounded up */
 } conv_geom;
 
+/* Stride-1 conv geometry; oh and ow must come out even (a pool follows)
+ * and w + 2*pad at most 1000 (phase rows are staged on the stack). */
 conv_geom conv_Geom(int c, int h, int w, int k, int pad);
 /* Floats of scratch conv_Im2col / conv_Col2im need for n samples. */
 size_t conv_PhaseFloats(const conv_geom *g, int n);

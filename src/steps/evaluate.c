@@ -189,7 +189,7 @@ spStatus step_Evaluate(const rt_request *req, cJSON *res, void *ctx)
     }
     if ((st = meta_CheckShape(&meta, &q)) ||
         (st = eval_TestSet(&q, shared, &meta, &t, &cached, &io.bytes_in)) ||
-        (st = req_Key(&q, key, "params")))
+        (st = req_Key(&q, key, "params:%d", source)))
         goto out;
     if ((st = store_GetTensor(src, key, q.n_params, &params, &n))) {
         st = sp_Wrap(st, "%s on peer %d", key, source);

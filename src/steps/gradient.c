@@ -27,7 +27,7 @@ static spStatus grad_Fetch(const step_req *q, store *s, int m, grad_bufs *b, siz
     char kp[160], kb[160];
     size_t n;
     spStatus st;
-    if ((st = req_Key(q, kp, "params")) ||
+    if ((st = req_Key(q, kp, "params:%d", q->peer)) ||
         (st = req_Key(q, kb, "mb:%d:%ld:%d", q->peer, q->iteration, m)))
         return st;
     if ((st = store_GetTensor(s, kp, q->n_params, &b->params, &n)))

@@ -102,12 +102,13 @@ static spStatus init_Peers(const step_req *q, const float *params, step_io *io)
 {
     char kp[160], km[160], ka[160];
     spStatus st;
-    if ((st = req_Key(q, kp, "params")) || (st = req_Key(q, km, "mom")))
-        return st;
     double t0 = io_NowMs();
+    /* Keys carry the peer index so architectures whose workers share one
+     * database (MLLESS, LambdaML) keep one model per worker too. */
     for (int i = 0; i < q->n_peers; i++) {
         store *s;
-        if ((st = req_Key(q, ka, "applied:%d", i)) || (st = req_PeerStore(q, i, &s)))
+        if ((st = req_Key(q, kp, "params:%d", i)) || (st = req_Key(q, km, "mom:%d", i)) ||
+            (st = req_Key(q, ka, "applied:%d", i)) || (st = req_PeerStore(q, i, &s)))
             return st;
         io_snap snap = io_Snap(s);
         if ((st = store_PutTensor(s, kp, params, q->n_params, 0)) ||

@@ -26,7 +26,9 @@
  * 600 s):
  *   {job}:data:meta                 (shared) JSON dataset meta, written last
  *   {job}:data:train:<i>, test:<i>  (shared) wire F32, dim features + label
- *   {job}:params, {job}:mom         model and momentum state of the peer
+ *   {job}:params:<p>, {job}:mom:<p> model and momentum state of peer p (the
+ *                                   index keeps workers apart when they
+ *                                   share one database)
  *   {job}:applied:<p>               last iteration update applied (retries)
  *   {job}:mb:<p>:<t>:<m>            minibatch m (wire F32 rows: dim+1 each)
  *   {job}:grad:<p>:<t>:<m>          gradient of minibatch m

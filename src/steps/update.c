@@ -45,9 +45,9 @@ static spStatus update_Apply(const step_req *q, store *s, int *in_db)
     char kp[160], kg[160], km[160];
     spStatus st;
     float momentum = q->job.optim.momentum;
-    if ((st = req_Key(q, kp, "params")) ||
+    if ((st = req_Key(q, kp, "params:%d", q->peer)) ||
         (st = req_Key(q, kg, "agg:%d:%ld", q->peer, q->iteration)) ||
-        (st = req_Key(q, km, "mom")))
+        (st = req_Key(q, km, "mom:%d", q->peer)))
         return st;
     const char *keys[2] = {kp, kg};
     if ((st = raw_CheckTensors(s, keys, 1, q->n_params, "init")) ||

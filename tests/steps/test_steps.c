@@ -258,7 +258,7 @@ static void test_init_puts_same_model_everywhere(void **state)
     model_Init(m, W.params0, W.job.seed);
     model_Destroy(m);
     for (int i = 0; i < N_PEERS; i++) {
-        float *p = get_tensor(W.db[i], "params");
+        float *p = get_tensor(W.db[i], "params:%d", i);
         assert_memory_equal(p, W.params0, sizeof(float) * W.P);
         free(p);
     }
@@ -454,7 +454,7 @@ static void test_update_applies_sgd_step(void **state)
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(res, "in_db")));
         assert_true(cJSON_IsFalse(cJSON_GetObjectItem(res, "duplicate")));
         cJSON_Delete(res);
-        float *params = get_tensor(W.db[p], "params");
+        float *params = get_tensor(W.db[p], "params:%d", p);
         for (size_t i = 0; i < W.P; i++)
             agg[i] = W.params0[i] - W.job.optim.lr * agg[i];
         assert_close(params, agg, W.P, 1e-6);
@@ -462,13 +462,13 @@ static void test_update_applies_sgd_step(void **state)
         assert_int_equal(call(step_Update, make_req(p, 0), &res), SP_OK);
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(res, "duplicate")));
         cJSON_Delete(res);
-        float *again = get_tensor(W.db[p], "params");
+        float *again = get_tensor(W.db[p], "params:%d", p);
         assert_memory_equal(again, params, sizeof(float) * W.P);
         free(again);
         free(params);
         free(agg);
     }
-    float *p0 = get_tensor(W.db[0], "params"), *p1 = get_tensor(W.db[1], "params");
+    float *p0 = get_tensor(W.db[0], "params:%d", 0), *p1 = get_tensor(W.db[1], "params:%d", 1);
     assert_close(p0, p1, W.P, 1e-7); /* both peers applied the same aggregate */
     assert_int_equal(memcmp(p0, W.params0, sizeof(float) * W.P) != 0, 1);
     free(p0);
@@ -487,7 +487,7 @@ static void test_evaluate_matches_local_evaluation(void **state)
     cJSON_Delete(res);
 
     model *m = test_model();
-    float *params = get_tensor(W.db[1], "params"), l;
+    float *params = get_tensor(W.db[1], "params:%d", 1), l;
     int correct;
     assert_int_equal(model_Evaluate(m, params, W.test.x, W.test.y, TEST_N, &l, &correct),
                      SP_OK);

@@ -319,17 +319,17 @@ static void test_gradient_rejects_bad_params(void **state)
     (void)state;
     minibatch(1, 62, 0);
     float *params = filled(W.P + 3, 0.0f);
-    put(W.db[1], params, W.P + 3, "params");
+    put(W.db[1], params, W.P + 3, "params:%d", 1);
     expect(step_Gradient, with_num(make_req(1, 62), "m", 0), SP_ERR_INVALID, "params");
     assert_false(exists(W.db[1], "grad:%d:%d:0", 1, 62));
     params[7] = NAN;
-    put(W.db[1], params, W.P, "params");
+    put(W.db[1], params, W.P, "params:%d", 1);
     expect(step_Gradient, with_num(make_req(1, 62), "m", 0), SP_ERR_INVALID, "params");
     assert_false(exists(W.db[1], "grad:%d:%d:0", 1, 62));
     /* Finite parameters that overflow: the gradient is not finite. */
     for (size_t i = 0; i < W.P; i++)
         params[i] = 3e38f;
-    put(W.db[1], params, W.P, "params");
+    put(W.db[1], params, W.P, "params:%d", 1);
     expect(step_Gradient, with_num(make_req(1, 62), "m", 0), SP_ERR_INVALID, "not finite");
     assert_false(exists(W.db[1], "grad:%d:%d:0", 1, 62));
     free(params);
