@@ -3,7 +3,9 @@
  * dst = elementwise mean of the source tensors, computed on the values in
  * place (direct access, no copies) and written straight into dst. dst may be
  * one of the sources; a source named twice counts twice. Every source is
- * validated (type, dtype, checksum, equal counts) before dst is touched. */
+ * validated (type, dtype, checksum, equal counts) before dst is touched,
+ * and so is the result: a mean holding NaN or Inf (a poisoned source, or a
+ * sum that overflows) is refused with an error and nothing is written. */
 #include <string.h>
 
 #include "commands.h"
@@ -76,6 +78,18 @@ static int avg_Validate(RedisModuleCtx *ctx, avg_job *j, mod_err *e)
     return REDISMODULE_OK;
 }
 
+/* 1 when no element is NaN or Inf (exponent bits all set). */
+static int avg_Finite(const float *x, uint64_t n)
+{
+    uint32_t bad = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, x + i, sizeof b);
+        bad |= (b & 0x7f800000u) == 0x7f800000u;
+    }
+    return !bad;
+}
+
 /* Returns the writable dst buffer (header in place), or NULL with `e` set. */
 static uint8_t *avg_Target(RedisModuleCtx *ctx, avg_job *j, mod_err *e)
 {
@@ -108,15 +122,29 @@ static int avg_Run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, avg_
     }
     j->dst.name = argv[1];
     avg_Group(j, argv[1], argv + 3, argc - 3);
-    uint8_t *out;
-    if (avg_Validate(ctx, j, &e) != REDISMODULE_OK || !(out = avg_Target(ctx, j, &e)))
+    if (avg_Validate(ctx, j, &e) != REDISMODULE_OK)
         return RM.ReplyWithError(ctx, e.text);
-    /* Pointers are taken only now: making dst writable may move u[0]. */
+    /* The mean goes to scratch first and is checked there, so a non-finite
+     * result leaves dst (possibly one of the sources) as it was. The extra
+     * copy costs far less than reading the k sources. */
+    uint64_t n = j->u[0].count;
+    float *mean = RM.Alloc(n ? (size_t)n * sizeof *mean : 1);
     for (int g = 0; g < j->nu; g++)
-        j->in[g] = (const ufloat *)((g == 0 && j->dst_is_src ? out : j->u[g].buf) +
-                                    WIRE_HEADER_SIZE);
-    kern_WeightedMean((ufloat *)(out + WIRE_HEADER_SIZE), j->in, j->weight, j->nu,
-                      j->u[0].count, 1.0f / (float)(argc - 3));
+        j->in[g] = (const ufloat *)(j->u[g].buf + WIRE_HEADER_SIZE);
+    kern_WeightedMean((ufloat *)mean, j->in, j->weight, j->nu, n, 1.0f / (float)(argc - 3));
+    uint8_t *out = NULL;
+    if (!avg_Finite(mean, n)) {
+        char a[96];
+        mod_SetErr(&e, "ERR", "not finite: the average for '%s' holds NaN or Inf (a source "
+                   "is not finite or the sum overflows); nothing written",
+                   mod_Printable(argv[1], a, sizeof a));
+    } else if ((out = avg_Target(ctx, j, &e)) != NULL) {
+        /* Making dst writable may move u[0]'s bytes: only now write them. */
+        memcpy(out + WIRE_HEADER_SIZE, mean, (size_t)n * sizeof *mean);
+    }
+    RM.Free(mean);
+    if (!out)
+        return RM.ReplyWithError(ctx, e.text);
     size_t len = j->u[0].len;
     wire_Reseal(out, len);
     mod_tensor *t = j->dst_is_src ? &j->u[0] : &j->dst;

@@ -14,6 +14,7 @@
  * prints test accuracy after every epoch. It switches OpenBLAS to its best
  * kernels for the CPU (ml/blas_tune.h) unless SPIRT_BLAS_TUNE=0; the JSON
  * names the kernel set ("blas_core") and OPENBLAS_NUM_THREADS applies. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ static double now_s(void)
 static int parse_Args(int argc, char **argv, bench_opts *o)
 {
     *o = (bench_opts){"mlp", "128", "sgd", "fashion-mnist", 64, 0, 0, 0.05f, -1.0f, 0.0f, 1};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             return -1;
@@ -59,7 +60,6 @@ static int parse_Args(int argc, char **argv, bench_opts *o)
         else if (!strcmp(a, "--wd")) o->wd = (float)atof(v);
         else if (!strcmp(a, "--seed")) o->seed = strtoul(v, NULL, 10);
         else return -1;
-        i++;
     }
     if (o->batch <= 0 || (o->epochs <= 0 && o->samples <= 0))
         return -1;

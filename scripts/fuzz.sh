@@ -68,7 +68,12 @@ fi
 echo "fuzz: building harnesses in $build"
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Release \
   -DSPIRT_FUZZ=ON -DSPIRT_SANITIZE=ON >/dev/null
-cmake --build "$build" --target fuzzers -j"$(nproc)" -- --no-print-directory >/dev/null
+if ! cmake --build "$build" --target fuzzers -j"$(nproc)" -- --no-print-directory \
+     >"$build/fuzz-build.log" 2>&1; then
+  tail -40 "$build/fuzz-build.log" >&2
+  echo "fuzz: build failed (full log: $build/fuzz-build.log)" >&2
+  exit 1
+fi
 
 harnesses=()
 for src in "$root"/fuzz/fuzz_*.c; do
@@ -149,7 +154,7 @@ for h in "${harnesses[@]}"; do
     result=ok
   else
     failed+=("$h")
-    result="FAILED (rc $rc): $(grep -m1 -E 'ERROR: |property failed|SUMMARY: ' "$log" || echo 'see log')"
+    result="FAILED (rc $rc): $(grep -m1 -E 'runtime error|ERROR: |property failed|SUMMARY: ' "$log" || echo 'see log')"
     [ -n "$findings" ] && result="$result [oom/timeout/crash $findings]"
   fi
   printf '%-20s %12s %10s %8s  %s\n' "$h" "${execs:-?}" "${rate:-?}" "$units" "$result"

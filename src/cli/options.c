@@ -73,6 +73,11 @@ static spStatus set_wd(job_config *j, const char *v) { return parse_float(v, &j-
 static spStatus set_aggregator(job_config *j, const char *v) { return agg_ParseKind(v, &j->agg.kind); }
 static spStatus set_trim(job_config *j, const char *v) { return parse_int(v, 0, 1000, &j->agg.trim); }
 static spStatus set_byzantine(job_config *j, const char *v) { return parse_int(v, 0, 1000, &j->agg.f); }
+static spStatus set_attack(job_config *j, const char *v) { return attack_ParseKind(v, &j->attack.kind); }
+static spStatus set_attackers(job_config *j, const char *v) { return attack_ParseList(v, &j->attack); }
+static spStatus set_attackers_count(job_config *j, const char *v) { return parse_int(v, 0, 256, &j->attack.count); }
+static spStatus set_attack_scale(job_config *j, const char *v) { return parse_float(v, &j->attack.scale); }
+static spStatus set_attack_sigma(job_config *j, const char *v) { return parse_float(v, &j->attack.sigma); }
 static spStatus set_sync_timeout(job_config *j, const char *v) { return parse_int(v, 10, 3600000, &j->sync_timeout_ms); }
 static spStatus set_significance(job_config *j, const char *v) { return parse_float(v, &j->significance); }
 static spStatus set_target_loss(job_config *j, const char *v) { return parse_float(v, &j->target_loss); }
@@ -122,6 +127,21 @@ static spStatus set_transport(job_config *j, const char *v)
 
 static spStatus set_scale_in(job_config *j, const char *v) { (void)v; j->scale_in = 1; return SP_OK; }
 static spStatus set_quiet(job_config *j, const char *v) { (void)v; j->quiet = 1; return SP_OK; }
+static spStatus set_heartbeat(job_config *j, const char *v) { return parse_int(v, 0, 3600000, &j->heartbeat_timeout_ms); }
+static spStatus set_kill_peer(job_config *j, const char *v) { return parse_int(v, 0, 255, &j->kill_peer); }
+static spStatus set_kill_at(job_config *j, const char *v) { return parse_long(v, 0, 1000000000L, &j->kill_at_iteration); }
+static spStatus set_resume(job_config *j, const char *v) { (void)v; j->resume = 1; return SP_OK; }
+
+static spStatus set_restart_after(job_config *j, const char *v)
+{
+    float s;
+    spStatus st = parse_float(v, &s);
+    if (st == SP_OK && !(s >= 0 && s <= 86400))
+        st = sp_Error(SP_ERR_INVALID, "'%s' is not a number of seconds in [0, 86400]", v);
+    if (st == SP_OK)
+        j->restart_after_s = s;
+    return st;
+}
 
 static const option_def options[] = {
     {"arch", "ARCH", "single | spirt | mlless | scatter-reduce | all-reduce (default single)", set_arch},
@@ -140,6 +160,11 @@ static const option_def options[] = {
     {"aggregator", "RULE", "SPIRT: mean | trimmed-mean | median | krum | multi-krum", set_aggregator},
     {"trim", "B", "trimmed mean: values dropped at each end (default 1)", set_trim},
     {"byzantine", "F", "Krum: number of Byzantine peers tolerated (default 1)", set_byzantine},
+    {"attack", "KIND", "SPIRT experiments: none | sign-flip | gaussian | label-flip | corrupt", set_attack},
+    {"attackers", "LIST", "peers that attack, e.g. 0,3", set_attackers},
+    {"attackers-count", "F", "the last F peers attack (instead of --attackers)", set_attackers_count},
+    {"attack-scale", "K", "sign-flip: publish -K times the average (default 4)", set_attack_scale},
+    {"attack-sigma", "S", "gaussian: publish N(0, S^2) noise (default 1)", set_attack_sigma},
     {"sync-timeout", "MS", "barrier timeout before a peer counts as failed (default 30000)", set_sync_timeout},
     {"significance", "V", "MLLESS: significance threshold v (default 0.01)", set_significance},
     {"scale-in", NULL, "MLLESS: let the supervisor remove workers when loss flattens", set_scale_in},
@@ -152,6 +177,11 @@ static const option_def options[] = {
     {"shared-redis", "ADDR", "use a running shared Redis host:port", set_shared},
     {"nats", "URL", "use a running NATS server nats://host:port", set_nats},
     {"job", "NAME", "job name, namespaces keys and subjects (default spirt)", set_job},
+    {"heartbeat-timeout", "MS", "SPIRT: exclude a peer whose heartbeat stopped this long (default 3000, 0 = off)", set_heartbeat},
+    {"kill-peer", "P", "fault injection: SIGKILL peer P's redis-server (local runs)", set_kill_peer},
+    {"at-iteration", "T", "... when peer P starts iteration T (default 0)", set_kill_at},
+    {"restart-after", "SECONDS", "... and restart it from its AOF after SECONDS; it rejoins", set_restart_after},
+    {"resume", NULL, "continue an interrupted job from the state in --peers/--shared-redis/--nats", set_resume},
     {"report", "FILE", "write a JSON report to FILE", set_report},
     {"quiet", NULL, "no progress output", set_quiet},
 };

@@ -5,6 +5,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The robust rule and the injected attack, so a report of an experiment
+ * says what was attacked and how it was defended. */
+static void report_Byzantine(cJSON *r, const job_config *job)
+{
+    if (job->arch == ARCH_SPIRT)
+        cJSON_AddStringToObject(r, "aggregator", agg_KindName(job->agg.kind));
+    if (job->attack.kind == ATTACK_NONE)
+        return;
+    const attack_config *a = &job->attack;
+    cJSON *x = cJSON_AddObjectToObject(r, "attack");
+    cJSON_AddStringToObject(x, "kind", attack_KindName(a->kind));
+    cJSON *l = cJSON_AddArrayToObject(x, "attackers");
+    for (int p = 0; p < job->workers; p++)
+        if (attack_IsAttacker(a, p, job->workers))
+            cJSON_AddItemToArray(l, cJSON_CreateNumber(p));
+    if (a->kind == ATTACK_SIGN_FLIP)
+        cJSON_AddNumberToObject(x, "scale", a->scale);
+    if (a->kind == ATTACK_GAUSSIAN)
+        cJSON_AddNumberToObject(x, "sigma", a->sigma);
+}
+
 cJSON *report_Build(const job_config *job, const train_result *res)
 {
     cJSON *r = cJSON_CreateObject();
@@ -19,6 +40,7 @@ cJSON *report_Build(const job_config *job, const train_result *res)
     cJSON_AddStringToObject(r, "optimizer", optim_KindName(job->optim.kind));
     cJSON_AddNumberToObject(r, "momentum", job->optim.momentum);
     cJSON_AddNumberToObject(r, "seed", (double)job->seed);
+    report_Byzantine(r, job);
     cJSON_AddNumberToObject(r, "iterations", (double)res->iterations);
     cJSON_AddNumberToObject(r, "samples", (double)res->samples);
     cJSON_AddNumberToObject(r, "setup_seconds", res->setup_seconds);

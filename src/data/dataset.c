@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -178,15 +179,42 @@ static spStatus open_TextFile(const char *path, const char *fmt, dataset *train,
     return s;
 }
 
+void dataset_Standardize(dataset *train, dataset *test)
+{
+    /* One mean and deviation over every training pixel, applied to both
+     * splits: centred inputs let plain SGD take larger useful steps. */
+    size_t n = train->n * train->dim;
+    if (n == 0)
+        return;
+    double sum = 0, sq = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum += train->x[i];
+        sq += (double)train->x[i] * train->x[i];
+    }
+    double mean = sum / (double)n, var = sq / (double)n - mean * mean;
+    float m = (float)mean, inv = var > 1e-12 ? (float)(1.0 / sqrt(var)) : 1.0f;
+    for (size_t i = 0; i < n; i++)
+        train->x[i] = (train->x[i] - m) * inv;
+    for (size_t i = 0; i < test->n * test->dim; i++)
+        test->x[i] = (test->x[i] - m) * inv;
+}
+
+static spStatus open_Images(spStatus st, dataset *train, dataset *test)
+{
+    if (st == SP_OK)
+        dataset_Standardize(train, test);
+    return st;
+}
+
 spStatus dataset_Open(const char *name_or_path, dataset *train, dataset *test)
 {
     if (!name_or_path || !*name_or_path)
         return sp_Error(SP_ERR_INVALID, "no dataset name or path given");
     const char *p = name_or_path;
     if (strcmp(p, "fashion-mnist") == 0 || strcmp(p, "mnist") == 0)
-        return open_Named(p, train, test);
+        return open_Images(open_Named(p, train, test), train, test);
     if (is_dir(p))
-        return open_IdxDir(p, train, test);
+        return open_Images(open_IdxDir(p, train, test), train, test);
     if (access(p, F_OK) != 0)
         return sp_Error(SP_ERR_NOT_FOUND,
                         "dataset %s: no such file or directory, and not a known name "

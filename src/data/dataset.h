@@ -31,7 +31,12 @@ spStatus dataset_LoadLibsvm(const char *path, size_t dim, dataset *out);
  * -1 = last); a first line that does not parse as numbers is a header. */
 spStatus dataset_LoadCsv(const char *path, int label_col, dataset *out);
 
-/* Opens a named dataset or a path, returning its train and test splits:
+/* Standardizes features in place: subtracts the training set's mean over
+ * every feature value and divides by its deviation, on both splits. */
+void dataset_Standardize(dataset *train, dataset *test);
+
+/* Opens a named dataset or a path, returning its train and test splits
+ * (image datasets standardized with dataset_Standardize):
  *  "fashion-mnist" / "mnist": IDX files in SPIRT_DATA_DIR or the Debian
  *      package location (/usr/share/datasets/<name>/);
  *  a directory: IDX files train-images-idx3-ubyte[.gz] etc. inside it;

@@ -16,8 +16,49 @@ static const arch_step spirt_steps[] = {
     {"update", FAN_WORKER, CAT_UPDATE},
 };
 
+/* MLLESS: significance-filtered sparse updates in the shared Redis, paced by
+ * a supervisor that runs as a step of the first live worker each iteration.
+ * The steps that mostly wait for the others count as synchronization. */
+static const arch_step mlless_steps[] = {
+    {"minibatch", FAN_MINIBATCH, CAT_COMPUTE},
+    {"gradient", FAN_MINIBATCH, CAT_COMPUTE},
+    {"average", FAN_WORKER, CAT_COMM},
+    {"sparsify", FAN_WORKER, CAT_COMM},
+    {"supervisor", FAN_LEADER, CAT_SYNC},
+    {"apply", FAN_WORKER, CAT_SYNC},
+    {"update", FAN_WORKER, CAT_UPDATE},
+};
+
+/* ScatterReduce (LambdaML): every worker owns one chunk of the gradient. */
+static const arch_step scatter_reduce_steps[] = {
+    {"minibatch", FAN_MINIBATCH, CAT_COMPUTE},
+    {"gradient", FAN_MINIBATCH, CAT_COMPUTE},
+    {"average", FAN_WORKER, CAT_COMM},
+    {"scatter", FAN_WORKER, CAT_COMM},
+    {"chunk_reduce", FAN_WORKER, CAT_SYNC},
+    {"chunk_gather", FAN_WORKER, CAT_COMM},
+    {"update", FAN_WORKER, CAT_UPDATE},
+};
+
+/* AllReduce (LambdaML): the master (first live worker) reduces for all. */
+static const arch_step all_reduce_steps[] = {
+    {"minibatch", FAN_MINIBATCH, CAT_COMPUTE},
+    {"gradient", FAN_MINIBATCH, CAT_COMPUTE},
+    {"average", FAN_WORKER, CAT_COMM},
+    {"notify", FAN_WORKER, CAT_SYNC},
+    {"master_reduce", FAN_LEADER, CAT_COMM},
+    {"fetch_reduced", FAN_WORKER, CAT_SYNC},
+    {"update", FAN_WORKER, CAT_UPDATE},
+};
+
+#define ARCH_N(a) (int)(sizeof a / sizeof a[0])
+
 static const arch_def archs[] = {
     {ARCH_SPIRT, spirt_steps, sizeof spirt_steps / sizeof spirt_steps[0], 1, 1},
+    /* One shared database for every worker; a lost worker stops the job. */
+    {ARCH_MLLESS, mlless_steps, ARCH_N(mlless_steps), 0, 0},
+    {ARCH_SCATTER_REDUCE, scatter_reduce_steps, ARCH_N(scatter_reduce_steps), 0, 0},
+    {ARCH_ALL_REDUCE, all_reduce_steps, ARCH_N(all_reduce_steps), 0, 0},
 };
 
 const arch_def *arch_Get(arch_kind k)

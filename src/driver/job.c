@@ -24,9 +24,13 @@ void job_Defaults(job_config *j)
     j->agg.kind = AGG_MEAN;
     j->agg.trim = 1;
     j->agg.f = 1;
+    attack_Defaults(&j->attack);
     j->seed = 42;
     j->sync_timeout_ms = 30000;
     j->significance = 0.01f;
+    j->heartbeat_timeout_ms = 3000;
+    j->kill_peer = -1;
+    j->restart_after_s = -1;
 }
 
 static const struct {
@@ -95,11 +99,48 @@ spStatus job_Validate(const job_config *j)
     if (j->sync_timeout_ms < 10)
         return sp_Error(SP_ERR_INVALID, "--sync-timeout %d ms: must be at least 10",
                         j->sync_timeout_ms);
+    if (j->heartbeat_timeout_ms < 0)
+        return sp_Error(SP_ERR_INVALID, "--heartbeat-timeout %d ms: must be >= 0 (0 = off)",
+                        j->heartbeat_timeout_ms);
+    if (j->kill_peer >= j->workers)
+        return sp_Error(SP_ERR_INVALID, "--kill-peer %d: there are only %d peers", j->kill_peer,
+                        j->workers);
+    if (j->kill_peer < 0 && j->restart_after_s >= 0)
+        return sp_Error(SP_ERR_INVALID, "--restart-after needs --kill-peer");
     if (!(j->significance >= 0) || !isfinite(j->significance))
         return sp_Error(SP_ERR_INVALID, "--significance %g: must be >= 0", j->significance);
     if (j->agg.trim < 0 || j->agg.f < 0)
         return sp_Error(SP_ERR_INVALID, "--trim and --byzantine must be >= 0");
+    spStatus st = attack_Validate(&j->attack, j->workers);
+    if (st)
+        return st;
+    /* The poisoning lives in the gradient and average steps every
+     * distributed architecture shares; only SPIRT's aggregate leaves a
+     * corrupt input out (elsewhere the reader of a corrupt blob fails). */
+    if (j->attack.kind != ATTACK_NONE && j->arch == ARCH_SINGLE)
+        return sp_Error(SP_ERR_INVALID, "--attack needs a distributed --arch (peers to poison)");
+    if (j->attack.kind == ATTACK_CORRUPT && j->arch != ARCH_SPIRT)
+        return sp_Error(SP_ERR_INVALID, "--attack corrupt is available with --arch spirt only");
     return SP_OK;
+}
+
+/* "attack": {"kind","attackers":[...] | "attackers_count","scale","sigma"},
+ * only when an attack is configured, so honest requests stay as they were. */
+static void attack_ToJson(cJSON *o, const attack_config *a)
+{
+    if (a->kind == ATTACK_NONE)
+        return;
+    cJSON *x = cJSON_AddObjectToObject(o, "attack");
+    cJSON_AddStringToObject(x, "kind", attack_KindName(a->kind));
+    if (a->n_listed > 0) {
+        cJSON *l = cJSON_AddArrayToObject(x, "attackers");
+        for (int i = 0; i < a->n_listed; i++)
+            cJSON_AddItemToArray(l, cJSON_CreateNumber(a->listed[i]));
+    } else {
+        cJSON_AddNumberToObject(x, "attackers_count", a->count);
+    }
+    cJSON_AddNumberToObject(x, "scale", a->scale);
+    cJSON_AddNumberToObject(x, "sigma", a->sigma);
 }
 
 cJSON *job_ToJson(const job_config *j)
@@ -130,7 +171,12 @@ cJSON *job_ToJson(const job_config *j)
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)j->seed);
     cJSON_AddStringToObject(o, "seed", seed);
     cJSON_AddNumberToObject(o, "significance", j->significance);
+    /* MLLESS's supervisor decides scale-in and stopping in a step. */
+    cJSON_AddBoolToObject(o, "scale_in", j->scale_in);
+    cJSON_AddNumberToObject(o, "target_loss", j->target_loss);
     cJSON_AddNumberToObject(o, "sync_timeout_ms", j->sync_timeout_ms);
+    cJSON_AddNumberToObject(o, "heartbeat_timeout_ms", j->heartbeat_timeout_ms);
+    attack_ToJson(o, &j->attack);
     return o;
 }
 
@@ -167,6 +213,17 @@ static spStatus get_float(const cJSON *o, const char *k, float *out)
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
         return sp_Error(SP_ERR_INVALID, "job.%s: expected a finite number", k);
     *out = (float)v->valuedouble;
+    return SP_OK;
+}
+
+static spStatus get_bool(const cJSON *o, const char *k, int *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!v)
+        return SP_OK;
+    if (!cJSON_IsBool(v))
+        return sp_Error(SP_ERR_INVALID, "job.%s: expected true or false", k);
+    *out = cJSON_IsTrue(v);
     return SP_OK;
 }
 
@@ -222,6 +279,42 @@ static spStatus get_hidden(const cJSON *o, job_config *j)
     return SP_OK;
 }
 
+static spStatus get_attack(const cJSON *o, attack_config *a)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, "attack");
+    if (!x)
+        return SP_OK;
+    if (!cJSON_IsObject(x))
+        return sp_Error(SP_ERR_INVALID, "job.attack: expected an object");
+    char kind[32] = "";
+    spStatus st;
+    if ((st = get_str(x, "kind", kind, sizeof kind)) ||
+        (kind[0] && (st = attack_ParseKind(kind, &a->kind))) ||
+        (st = get_int(x, "attackers_count", 0, 256, &a->count)) ||
+        (st = get_float(x, "scale", &a->scale)) || (st = get_float(x, "sigma", &a->sigma)))
+        return sp_Wrap(st, "job.attack");
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(x, "attackers");
+    if (!l)
+        return SP_OK;
+    int n = cJSON_GetArraySize(l);
+    if (!cJSON_IsArray(l) || n > ATTACK_MAX_LISTED)
+        return sp_Error(SP_ERR_INVALID, "job.attack.attackers: expected at most %d peer indices",
+                        ATTACK_MAX_LISTED);
+    for (int i = 0; i < n; i++) {
+        const cJSON *v = cJSON_GetArrayItem(l, i);
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 255) ||
+            v->valuedouble != floor(v->valuedouble))
+            return sp_Error(SP_ERR_INVALID, "job.attack.attackers[%d]: expected a peer index", i);
+        a->listed[i] = (int)v->valuedouble;
+        for (int k = 0; k < i; k++)
+            if (a->listed[k] == a->listed[i])
+                return sp_Error(SP_ERR_INVALID, "job.attack.attackers: peer %d listed twice",
+                                a->listed[i]);
+    }
+    a->n_listed = n;
+    return SP_OK;
+}
+
 spStatus job_FromJson(const cJSON *o, job_config *j)
 {
     if (!cJSON_IsObject(o))
@@ -242,8 +335,11 @@ spStatus job_FromJson(const cJSON *o, job_config *j)
         (st = get_int(o, "trim", 0, 1000, &j->agg.trim)) ||
         (st = get_int(o, "byzantine", 0, 1000, &j->agg.f)) ||
         (st = get_float(o, "significance", &j->significance)) ||
+        (st = get_bool(o, "scale_in", &j->scale_in)) ||
+        (st = get_float(o, "target_loss", &j->target_loss)) ||
         (st = get_int(o, "sync_timeout_ms", 10, 3600000, &j->sync_timeout_ms)) ||
-        (st = get_str(o, "seed", seed, sizeof seed)))
+        (st = get_int(o, "heartbeat_timeout_ms", 0, 3600000, &j->heartbeat_timeout_ms)) ||
+        (st = get_str(o, "seed", seed, sizeof seed)) || (st = get_attack(o, &j->attack)))
         return st;
     if (seed[0]) {
         char *end;

@@ -13,6 +13,7 @@
 
 #include "core/status.h"
 #include "ml/aggregate.h"
+#include "ml/attack.h"
 #include "ml/model.h"
 #include "ml/optim.h"
 
@@ -39,11 +40,18 @@ typedef struct {
     int batch;                /* samples per minibatch */
     optim_config optim;
     agg_config agg;           /* SPIRT: how peers' averages are combined */
+    attack_config attack;     /* Byzantine peers injected for experiments (ml/attack.h) */
     uint64_t seed;
     int sync_timeout_ms;      /* barrier timeout before a peer is declared failed */
     float significance;       /* MLLESS v */
     int scale_in;             /* MLLESS auto-tuner on/off */
     float target_loss;        /* stop when the training loss falls below (0 = off) */
+    /* fault tolerance (SPIRT) */
+    int heartbeat_timeout_ms; /* a peer unheard this long is excluded at the barrier (0 = off) */
+    int kill_peer;            /* fault injection: SIGKILL this peer's Redis (-1 = none) */
+    long kill_at_iteration;   /* ... when that peer starts this iteration */
+    double restart_after_s;   /* ... and restart it (AOF) this much later (< 0 = never) */
+    int resume;               /* continue the job whose state is in the running services */
     /* where */
     int transport_inproc;     /* 1: call steps in-process, 0: over HTTP */
     char functions[512];      /* URL template with {step}; "" = start locally */

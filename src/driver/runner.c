@@ -174,6 +174,19 @@ static const char *module_Path(void)
 
 /* ---- servers ----------------------------------------------------------- */
 
+/* Redis ACL: the default user (no name, so any client that only sends a
+ * password) is switched off, and the one user the steps log in as has the
+ * run's random password. Appends the config arguments to argv; `pass`
+ * holds the ">password" rule and must outlive the call that uses argv. */
+static int redis_AclArgs(const runner *r, char **argv, int n, char *pass, size_t cap)
+{
+    snprintf(pass, cap, ">%s", r->redis_password);
+    argv[n++] = "--user"; argv[n++] = "default"; argv[n++] = "off";
+    argv[n++] = "--user"; argv[n++] = (char *)r->redis_user; argv[n++] = "on";
+    argv[n++] = pass; argv[n++] = "~*"; argv[n++] = "&*"; argv[n++] = "+@all";
+    return n;
+}
+
 static spStatus start_redis(runner *r, const char *name, int appendonly, int *port_out)
 {
     int port = free_port();
@@ -183,7 +196,7 @@ static spStatus start_redis(runner *r, const char *name, int appendonly, int *po
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return sp_Error(SP_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
     const char *module = module_Path();
-    char *argv[24];
+    char *argv[40], pass[80];
     int n = 0;
     argv[n++] = "redis-server";
     argv[n++] = "--port"; argv[n++] = sport;
@@ -191,7 +204,12 @@ static spStatus start_redis(runner *r, const char *name, int appendonly, int *po
     argv[n++] = "--dir"; argv[n++] = dir;
     argv[n++] = "--save"; argv[n++] = "";
     argv[n++] = "--appendonly"; argv[n++] = appendonly ? "yes" : "no";
-    argv[n++] = "--requirepass"; argv[n++] = r->redis_password;
+    /* Fault tolerance: a SIGKILLed peer must not lose an acknowledged
+     * update, so every write is on disk before Redis answers. */
+    if (appendonly) {
+        argv[n++] = "--appendfsync"; argv[n++] = "always";
+    }
+    n = redis_AclArgs(r, argv, n, pass, sizeof pass);
     if (module) {
         argv[n++] = "--loadmodule";
         argv[n++] = (char *)module;
@@ -229,9 +247,13 @@ static spStatus start_function(runner *r, const char *step)
         return sp_Error(SP_ERR_NOT_FOUND, "function binary %s is missing (build spirt first)", bin);
     snprintf(name, sizeof name, "fn-%s", step);
     char e_port[32], e_token[128], e_pw[128], e_nats[128], e_nuser[96], e_npw[128], e_ready[96];
+    char e_user[64], e_auth[96];
     snprintf(e_port, sizeof e_port, "PORT=%d", port);
     snprintf(e_token, sizeof e_token, "SPIRT_TOKEN=%s", r->token);
     snprintf(e_pw, sizeof e_pw, "SPIRT_REDIS_PASSWORD=%s", r->redis_password);
+    snprintf(e_user, sizeof e_user, "SPIRT_REDIS_USER=%s", r->redis_user);
+    /* Only the verifier of joining peers holds the master key. */
+    snprintf(e_auth, sizeof e_auth, "SPIRT_AUTH_KEY=%s", r->auth_key);
     snprintf(e_nats, sizeof e_nats, "SPIRT_NATS_URL=nats://127.0.0.1:%d", r->nats_port);
     snprintf(e_nuser, sizeof e_nuser, "SPIRT_NATS_USER=%s", r->nats_user);
     snprintf(e_npw, sizeof e_npw, "SPIRT_NATS_PASSWORD=%s", r->nats_password);
@@ -239,7 +261,8 @@ static spStatus start_function(runner *r, const char *step)
     /* A function serves many requests at once on its own threads; OpenBLAS
      * threads on top of those only fight over the cores. */
     char e_blas[] = "OPENBLAS_NUM_THREADS=1";
-    char *env[] = {e_port, e_token, e_pw, e_nats, e_nuser, e_npw, e_ready, e_blas, NULL};
+    char *env[] = {e_port, e_token, e_pw, e_user, e_nats, e_nuser, e_npw, e_ready, e_blas,
+                   strcmp(step, "join") == 0 ? e_auth : NULL, NULL};
     char *argv[] = {bin, NULL};
     spStatus st = start_proc(r, name, port, argv, env);
     if (st)
@@ -287,8 +310,9 @@ spStatus runner_Start(runner *r, const runner_options *o)
                         tmp && tmp[0] ? tmp : "/tmp", strerror(errno));
     spStatus st;
     snprintf(r->nats_user, sizeof r->nats_user, "spirt");
+    snprintf(r->redis_user, sizeof r->redis_user, "spirt");
     if ((st = random_hex(r->token, 64)) || (st = random_hex(r->redis_password, 64)) ||
-        (st = random_hex(r->nats_password, 64)))
+        (st = random_hex(r->nats_password, 64)) || (st = random_hex(r->auth_key, 64)))
         goto fail;
     r->n_peers = o->peers;
     for (int p = 0; p < o->peers; p++) {
@@ -386,9 +410,18 @@ spStatus runner_RestartPeer(runner *r, int peer)
     snprintf(sport, sizeof sport, "%d", p->port);
     snprintf(dir, sizeof dir, "%s/%s", r->dir, name);
     const char *module = module_Path();
-    char *argv[] = {"redis-server", "--port", sport, "--bind", "127.0.0.1", "--dir", dir,
-                    "--save", "", "--appendonly", "yes", "--requirepass", r->redis_password,
-                    module ? "--loadmodule" : NULL, (char *)module, NULL};
+    char *argv[40], pass[80];
+    int n = 0;
+    char *head[] = {"redis-server", "--port", sport, "--bind", "127.0.0.1", "--dir", dir,
+                    "--save", "", "--appendonly", "yes", "--appendfsync", "always"};
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+        argv[n++] = head[i];
+    n = redis_AclArgs(r, argv, n, pass, sizeof pass);
+    if (module) {
+        argv[n++] = "--loadmodule";
+        argv[n++] = (char *)module;
+    }
+    argv[n] = NULL;
     char log[400];
     snprintf(log, sizeof log, "%s/%s.log", r->dir, name);
     p->pid = spawn(argv, NULL, log);

@@ -1,7 +1,8 @@
 /* runner.h - the local runner: the whole system on one machine.
  *
  * Starts, on free 127.0.0.1 ports under one temp dir: a redis-server per peer
- * (spirt module loaded, password set), a shared redis-server (dataset store),
+ * (spirt module loaded; the default user disabled, one ACL user with a random
+ * password), a shared redis-server (dataset store, same ACL),
  * nats-server with JetStream (user + password), and every step function as
  * its own process (bearer token required). runner_Stop ends every process it
  * started and removes the temp dir; it is also run from the signal path, and
@@ -31,7 +32,9 @@ typedef struct {
     int nats_port;
     int module_loaded;
     char token[65];
+    char redis_user[32];       /* the ACL user every client logs in as */
     char redis_password[65];
+    char auth_key[65];         /* master key of peer authentication (hex) */
     char nats_user[32];
     char nats_password[65];
     struct {

@@ -11,9 +11,14 @@
 #include <cblas.h>
 
 #include "core/clock.h"
+#include "auth/auth.h"
 #include "driver/arch.h"
 #include "driver/executor.h"
+#include "driver/faults.h"
 #include "driver/invoke.h"
+#include "driver/liveness.h"
+#include "driver/peer_check.h"
+#include "driver/resume.h"
 #include "driver/runner.h"
 #include "runtime/http_client.h"
 #include "steps/steps.h"
@@ -30,6 +35,14 @@ typedef struct {
     int n_peers;
     char shared[256];
     char nats[256];
+    /* fault tolerance */
+    steps_config creds;      /* what steps (and the driver's probes) log in with */
+    store_addr peer_addrs[64];
+    liveness *live;
+    faults *faults;
+    exec_hooks hooks;
+    int down[256];           /* resume: peers whose database did not answer */
+    long start;              /* resume: first iteration to run */
 } dist_run;
 
 static void on_signal(int sig)
@@ -68,12 +81,23 @@ static spStatus cluster_Endpoints(dist_run *d)
     return SP_OK;
 }
 
-/* The distinct steps an architecture needs, plus init and evaluate. */
+/* Failed peers rejoin where each peer owns its database (SPIRT). */
+static int rejoin_Enabled(const arch_def *a)
+{
+    return a->per_peer_databases && a->tolerates_failures;
+}
+
+/* The distinct steps an architecture needs, plus init and evaluate (and
+ * rejoin where failed peers come back). */
 static int steps_Needed(const arch_def *a, const char **out)
 {
     int n = 0;
     out[n++] = "init";
     out[n++] = "evaluate";
+    if (rejoin_Enabled(a)) {
+        out[n++] = "rejoin";
+        out[n++] = "join"; /* verifies a rejoining peer's identity (auth) */
+    }
     for (int s = 0; s < a->n_steps; s++) {
         int seen = 0;
         for (int k = 0; k < n; k++)
@@ -89,13 +113,22 @@ static spStatus local_Start(dist_run *d, const train_observer *obs)
     const job_config *j = d->job;
     const char *steps[32];
     int n = steps_Needed(d->arch, steps);
+    /* A peer killed by fault injection restarts from its AOF. */
     runner_options o = {.peers = d->arch->per_peer_databases ? j->workers : 1,
-                        .steps = steps, .n_steps = j->transport_inproc ? 0 : n};
+                        .steps = steps, .n_steps = j->transport_inproc ? 0 : n,
+                        .appendonly = j->kill_peer >= 0};
     spStatus st = runner_Start(&d->run, &o);
     if (st)
         return st;
     d->local = 1;
     runner *r = &d->run;
+    /* The driver derives each peer's key from the run's master key to
+     * answer join challenges for it (driver/join_auth.h); in-process, the
+     * join step verifies with it too. */
+    auth_key master;
+    if ((st = auth_KeyFromHex(r->auth_key, &master)))
+        return st;
+    auth_Configure(&master);
     for (int p = 0; p < r->n_peers; p++)
         snprintf(d->peers[p], sizeof d->peers[0], "127.0.0.1:%d", r->peer_ports[p]);
     d->n_peers = r->n_peers;
@@ -115,15 +148,18 @@ static spStatus local_Start(dist_run *d, const train_observer *obs)
     return SP_OK;
 }
 
-/* In-process steps read their credentials from here instead of the env. */
-static void inproc_Configure(dist_run *d)
+/* The credentials steps use: the runner's secrets, or the environment's
+ * when the services run elsewhere. In-process steps are configured with
+ * them; the driver's own probes (liveness, peer check) use them too. */
+static void creds_Build(dist_run *d)
 {
     steps_config c;
     memset(&c, 0, sizeof c);
     const char *pw = d->local ? d->run.redis_password : getenv("SPIRT_REDIS_PASSWORD");
     const char *user = getenv("SPIRT_REDIS_USER");
     snprintf(c.redis_password, sizeof c.redis_password, "%s", pw ? pw : "");
-    snprintf(c.redis_user, sizeof c.redis_user, "%s", d->local ? "" : (user ? user : ""));
+    snprintf(c.redis_user, sizeof c.redis_user, "%s",
+             d->local ? d->run.redis_user : (user ? user : ""));
     snprintf(c.nats_url, sizeof c.nats_url, "%s", d->nats);
     const char *nu = d->local ? d->run.nats_user : getenv("SPIRT_NATS_USER");
     const char *np = d->local ? d->run.nats_password : getenv("SPIRT_NATS_PASSWORD");
@@ -132,7 +168,13 @@ static void inproc_Configure(dist_run *d)
     const char *dd = getenv("SPIRT_DATA_DIR");
     snprintf(c.data_dir, sizeof c.data_dir, "%s", dd ? dd : "");
     c.timeout_ms = 10000;
-    steps_Configure(&c);
+    d->creds = c;
+}
+
+/* In-process steps read their credentials from here instead of the env. */
+static void inproc_Configure(dist_run *d)
+{
+    steps_Configure(&d->creds);
 }
 
 static cJSON *base_Build(dist_run *d)
@@ -152,13 +194,18 @@ static cJSON *base_Build(dist_run *d)
 }
 
 /* init loads the dataset and the initial model; its answer fixes the shape
- * and how many iterations make an epoch. */
-static spStatus job_Init(dist_run *d, long *iters)
+ * and how many iterations make an epoch. A resumed run keeps the models and
+ * gets init's "applied" (*applied, caller deletes). */
+static spStatus job_Init(dist_run *d, long *iters, cJSON **applied)
 {
-    cJSON *resp = NULL;
-    spStatus st = invoker_Call(&d->inv, "init", d->base, &resp, NULL);
+    cJSON *resp = NULL, *req = d->job->resume ? cJSON_Duplicate(d->base, 1) : NULL;
+    if (req)
+        cJSON_AddBoolToObject(req, "resume", 1);
+    spStatus st = invoker_Call(&d->inv, "init", req ? req : d->base, &resp, NULL);
+    cJSON_Delete(req);
     if (st)
         return st;
+    *applied = cJSON_DetachItemFromObjectCaseSensitive(resp, "applied");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(resp, "shape");
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(resp, "train_samples");
     if (!cJSON_IsArray(shape) || !cJSON_IsNumber(n)) {
@@ -175,6 +222,107 @@ static spStatus job_Init(dist_run *d, long *iters)
                         "iteration's %d minibatch(es) of %d", shard, j->minibatches, j->batch);
     cJSON_AddNumberToObject(d->base, "iters_per_epoch", (double)*iters);
     return SP_OK;
+}
+
+/* ---- fault tolerance ------------------------------------------------------ */
+
+static void hook_Hold(void *ctx, long t)
+{
+    faults_Inject(((dist_run *)ctx)->faults, t);
+}
+
+static void hook_Member(void *ctx, int w, int in_job)
+{
+    liveness_SetMember(((dist_run *)ctx)->live, w, in_job);
+}
+
+static int hook_PeerUp(void *ctx, int w)
+{
+    return liveness_DbUp(((dist_run *)ctx)->live, w);
+}
+
+/* What a run may ask for, checked before anything starts. */
+static spStatus ft_Check(const dist_run *d)
+{
+    const job_config *j = d->job;
+    if (j->resume && !cluster_Mode(j))
+        return sp_Error(SP_ERR_INVALID, "--resume continues a job in running services: give "
+                        "--peers, --shared-redis and --nats (a local run's servers are gone)");
+    if (j->resume && !rejoin_Enabled(d->arch))
+        return sp_Error(SP_ERR_INVALID, "--resume is available for architectures whose peers "
+                        "own their databases (spirt)");
+    if (j->kill_peer >= 0 && (cluster_Mode(j) || !d->arch->per_peer_databases))
+        return sp_Error(SP_ERR_INVALID, "--kill-peer needs a local run (it SIGKILLs a "
+                        "redis-server the runner started) of an architecture with per-peer "
+                        "databases (spirt)");
+    return SP_OK;
+}
+
+/* Heartbeats of the live peers and the probes a failed peer waits on to
+ * rejoin; then fault injection. Without heartbeats (NATS unreachable) the
+ * job still runs: a dead peer is excluded at the sync timeout instead. */
+static spStatus ft_Start(dist_run *d, const train_observer *obs)
+{
+    const job_config *j = d->job;
+    for (int p = 0; p < d->n_peers; p++) {
+        spStatus st = store_ParseAddr(d->peers[p], &d->peer_addrs[p]);
+        if (st)
+            return sp_Wrap(st, "peer %d address", p);
+        snprintf(d->peer_addrs[p].user, sizeof d->peer_addrs[p].user, "%s", d->creds.redis_user);
+        snprintf(d->peer_addrs[p].password, sizeof d->peer_addrs[p].password, "%s",
+                 d->creds.redis_password);
+        d->peer_addrs[p].timeout_ms = 2000;
+    }
+    if (rejoin_Enabled(d->arch)) {
+        sync_addr na;
+        memset(&na, 0, sizeof na);
+        snprintf(na.url, sizeof na.url, "%s", d->nats);
+        snprintf(na.user, sizeof na.user, "%s", d->creds.nats_user);
+        snprintf(na.password, sizeof na.password, "%s", d->creds.nats_password);
+        na.timeout_ms = 2000;
+        /* The barrier trusts silence only with 4 beats per timeout. */
+        int hb = j->heartbeat_timeout_ms > 0 ? j->heartbeat_timeout_ms : 2000;
+        liveness_config lc = {.job = j->id, .nats = &na, .peers = d->peer_addrs,
+                              .n_peers = j->workers, .interval_ms = hb / 4 > 10 ? hb / 4 : 10};
+        if (liveness_Start(&lc, &d->live) != SP_OK) {
+            train_Notify(obs, "no heartbeats (%s): failed peers are excluded at the sync "
+                         "timeout and cannot rejoin", sp_LastError());
+            sp_ClearError();
+        }
+    }
+    spStatus st = faults_Start(j, d->local ? &d->run : NULL, obs, &d->faults);
+    d->hooks = (exec_hooks){.ctx = d, .hold_at = faults_At(d->faults),
+                            .on_hold = d->faults ? hook_Hold : NULL, .member = hook_Member,
+                            .peer_up = d->live ? hook_PeerUp : NULL};
+    return st;
+}
+
+/* The report's fault-tolerance evidence, then everything stops. The model
+ * check comes first: a restarted peer's redis-server dies with the fault
+ * injection thread. */
+static void ft_Finish(dist_run *d, train_result *res)
+{
+    cJSON *det = res->details;
+    const cJSON *alive = cJSON_GetObjectItemCaseSensitive(det, "live_at_end");
+    if (d->live && cJSON_IsArray(alive)) {
+        int which[64], n = 0, agree;
+        for (const cJSON *v = alive->child; v && n < 64; v = v->next)
+            which[n++] = (int)v->valuedouble;
+        cJSON_AddItemToObject(det, "final_models",
+                              peercheck_Models(d->peer_addrs, which, n, d->job->id, &agree));
+        cJSON_AddBoolToObject(det, "models_agree", agree);
+    }
+    if (d->live) {
+        cJSON *hb = cJSON_AddArrayToObject(det, "heartbeats");
+        for (int w = 0; w < d->job->workers; w++)
+            cJSON_AddItemToArray(hb, cJSON_CreateNumber((double)liveness_Beats(d->live, w)));
+    }
+    if (d->faults)
+        cJSON_AddItemToObject(det, "faults", faults_Events(d->faults));
+    faults_Stop(d->faults);
+    liveness_Stop(d->live);
+    d->faults = NULL;
+    d->live = NULL;
 }
 
 spStatus train_Distributed(const job_config *job, const train_observer *obs, train_result *res)
@@ -196,26 +344,43 @@ spStatus train_Distributed(const job_config *job, const train_observer *obs, tra
     if (!d->arch)
         st = sp_Error(SP_ERR_INVALID, "architecture '%s' is not available in this build",
                       job_ArchName(job->arch));
+    else if ((st = ft_Check(d)))
+        ;
     else if (cluster_Mode(job))
         st = cluster_Endpoints(d);
     else
         st = local_Start(d, obs);
     long iters = 0;
+    cJSON *applied = NULL;
     if (!st) {
+        creds_Build(d);
         if (job->transport_inproc) {
             inproc_Configure(d);
             /* Worker threads already use the cores; see the runner's env. */
             openblas_set_num_threads(1);
         }
         d->base = base_Build(d);
-        st = job_Init(d, &iters);
+        st = job_Init(d, &iters, &applied);
     }
+    if (!st && job->resume)
+        st = resume_Plan(&d->inv, d->base, applied, job->workers, obs, &d->start, d->down,
+                         res->details);
+    cJSON_Delete(applied);
+    if (!st)
+        st = ft_Start(d, obs);
     if (!st) {
         res->setup_seconds = clock_Now() - t0;
         exec_plan plan = {.job = job, .arch = d->arch, .inv = &d->inv, .base = d->base,
-                          .iters_per_epoch = iters, .obs = obs};
+                          .iters_per_epoch = iters, .obs = obs,
+                          .start_iteration = d->start, .down = job->resume ? d->down : NULL,
+                          .rejoin = d->live && rejoin_Enabled(d->arch), .hooks = &d->hooks};
         st = executor_Run(&plan, res);
     }
+    char ft_msg[1024];
+    snprintf(ft_msg, sizeof ft_msg, "%s", sp_LastError());
+    ft_Finish(d, res);
+    if (st)
+        sp_Error(st, "%s", ft_msg);
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", sp_LastError());
     http_CloseCached();

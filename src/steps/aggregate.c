@@ -16,6 +16,7 @@
 
 #include "core/tensor.h"
 #include "ml/aggregate.h"
+#include "steps/poison.h"
 #include "steps/step_util.h"
 #include "steps/steps.h"
 
@@ -72,7 +73,10 @@ static spStatus agg_Fetch(const step_req *q, agg_inputs *a, cJSON *rejected, ste
     for (int i = 0; i < a->n_live; i++) {
         int peer = a->live[i];
         spStatus st = agg_FetchOne(q, peer, &a->xs[i], io);
-        if (st && (peer == q->peer || !is_PeerFault(st)))
+        /* A Byzantine peer (--attack) that damaged its own published average
+         * leaves it out like everyone else does, instead of failing. */
+        int own_fatal = peer == q->peer && !poison_OnAverage(q);
+        if (st && (own_fatal || !is_PeerFault(st)))
             return st;
         if (st) {
             free(a->xs[i]);

@@ -5,6 +5,7 @@
  * and aggregate rejects a non-finite average when it leaves the database. */
 #include <stdio.h>
 
+#include "steps/poison.h"
 #include "steps/step_util.h"
 #include "steps/steps.h"
 
@@ -40,6 +41,9 @@ spStatus step_Average(const rt_request *req, cJSON *res, void *ctx)
         goto out;
     io_Account(&io, &snap);
     io_Add(&io.store_ms, t0);
+    /* A Byzantine peer (--attack) publishes a poisoned average instead. */
+    if ((st = poison_Average(&q, s, dst, &io)))
+        goto out;
     cJSON_AddBoolToObject(res, "in_db", in_db);
     cJSON_AddNumberToObject(res, "inputs", M);
     cJSON_AddStringToObject(res, "key", dst);

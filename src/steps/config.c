@@ -65,6 +65,17 @@ static const step_def g_steps[] = {
     {"aggregate", step_Aggregate, 1},
     {"update", step_Update, 1},
     {"evaluate", step_Evaluate, 1},
+    /* Not idempotent: verify consumes its nonce, so a retry would be a replay. */
+    {"join", step_Join, 0},
+    {"rejoin", step_Rejoin, 1},
+    {"sparsify", step_Sparsify, 1},
+    {"supervisor", step_Supervisor, 1},
+    {"apply", step_Apply, 1},
+    {"scatter", step_Scatter, 1},
+    {"chunk_reduce", step_ChunkReduce, 1},
+    {"chunk_gather", step_ChunkGather, 1},
+    {"master_reduce", step_MasterReduce, 1},
+    {"fetch_reduced", step_FetchReduced, 1},
 };
 
 const step_def *steps_All(int *n)

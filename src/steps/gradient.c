@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "core/tensor.h"
+#include "steps/poison.h"
 #include "steps/step_util.h"
 #include "steps/steps.h"
 
@@ -56,8 +57,12 @@ static spStatus grad_Compute(const step_req *q, grad_bufs *b, size_t rows, float
     b->grad = tensor_Alloc(q->n_params);
     if (!b->x || !b->y || !b->grad)
         return sp_Error(SP_ERR_NOMEM, "out of memory for the gradient");
-    if ((st = rows_Split(b->rows, rows, q->dim, q->spec.classes, b->x, b->y)) ||
-        (st = model_LossGrad(m, b->params, b->x, b->y, (int)rows, b->grad, loss)))
+    if ((st = rows_Split(b->rows, rows, q->dim, q->spec.classes, b->x, b->y)))
+        return st;
+    /* A label-flipping Byzantine peer (--attack label-flip) learns y -> C-1-y. */
+    if (poison_FlipsLabels(q))
+        attack_FlipLabels(q->spec.classes, b->y, rows);
+    if ((st = model_LossGrad(m, b->params, b->x, b->y, (int)rows, b->grad, loss)))
         return st;
     if (!tensor_AllFinite(q->n_params, b->grad) || !tensor_AllFinite(1, loss))
         return sp_Error(SP_ERR_INVALID,

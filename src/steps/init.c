@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "core/tensor.h"
+#include "steps/applied.h"
 #include "steps/step_util.h"
 #include "steps/steps.h"
 
@@ -97,30 +98,71 @@ static spStatus init_Dataset(const step_req *q, int reload, data_meta *meta, int
     return st;
 }
 
-/* Every peer starts from the same seeded parameters and zero momentum. */
-static spStatus init_Peers(const step_req *q, const float *params, step_io *io)
+/* Resume: a peer keeps a model of the right size and reports the last
+ * iteration it applied; one without (new, or its database lost it) gets
+ * the initial model (-1). *kept says which happened. */
+static spStatus init_PeerResume(const step_req *q, store *s, int i, long *applied, int *kept)
 {
-    char kp[160], km[160], ka[160];
+    char kp[160];
+    const char *keys[1] = {kp};
+    spStatus st = req_Key(q, kp, "params:%d", i);
+    if (st)
+        return st;
+    st = raw_CheckTensors(s, keys, 1, q->n_params, "init");
+    if (st == SP_OK)
+        st = applied_Read(s, q, i, applied);
+    *kept = st == SP_OK;
+    if (st == SP_ERR_NOT_FOUND || st == SP_ERR_INVALID || st == SP_ERR_FORMAT) {
+        sp_ClearError();
+        st = SP_OK;
+    }
+    return st;
+}
+
+/* Every peer starts from the same seeded parameters and zero momentum -
+ * unless the run resumes (see init_PeerResume). applied[i] gets the peer's
+ * last applied iteration (-1: none); with resume, a peer whose database
+ * does not answer is left alone and marked unreachable (-2) so the driver
+ * can start without it. */
+static spStatus init_Peers(const step_req *q, const float *params, int resume, long *applied,
+                           step_io *io)
+{
+    char kp[160], km[160];
     spStatus st;
     double t0 = io_NowMs();
     /* Keys carry the peer index so architectures whose workers share one
      * database (MLLESS, LambdaML) keep one model per worker too. */
     for (int i = 0; i < q->n_peers; i++) {
         store *s;
-        if ((st = req_Key(q, kp, "params:%d", i)) || (st = req_Key(q, km, "mom:%d", i)) ||
-            (st = req_Key(q, ka, "applied:%d", i)) || (st = req_PeerStore(q, i, &s)))
+        int kept = 0;
+        applied[i] = -1;
+        if ((st = req_Key(q, kp, "params:%d", i)) || (st = req_Key(q, km, "mom:%d", i)))
             return st;
-        io_snap snap = io_Snap(s);
-        if ((st = store_PutTensor(s, kp, params, q->n_params, 0)) ||
-            (st = store_Delete(s, km)) || (st = store_Delete(s, ka)))
-            return sp_Wrap(st, "init of peer %d", i);
+        st = req_PeerStore(q, i, &s);
+        io_snap snap = st ? (io_snap){0} : io_Snap(s);
+        if (st == SP_OK && resume)
+            st = init_PeerResume(q, s, i, &applied[i], &kept);
+        if (resume && st && sp_IsRetryable(st)) {
+            sp_ClearError();
+            applied[i] = -2;
+            continue;
+        }
+        /* The marker goes first: a driver that dies part-way must not
+         * leave a fresh model under an old run's marker (--resume). */
+        if (st == SP_OK && !kept &&
+            ((st = applied_Write(s, q, i, -1)) ||
+             (st = store_PutTensor(s, kp, params, q->n_params, 0)) ||
+             (st = store_Delete(s, km))))
+            st = sp_Wrap(st, "init of peer %d", i);
+        if (st)
+            return st;
         io_Account(io, &snap);
     }
     io_Add(&io->store_ms, t0);
     return SP_OK;
 }
 
-static spStatus init_Stream(const step_req *q, step_io *io, int *reset)
+static spStatus init_Stream(const step_req *q, int resume, step_io *io, int *reset)
 {
     *reset = 0;
     if (!steps_HasNats(q))
@@ -128,12 +170,15 @@ static spStatus init_Stream(const step_req *q, step_io *io, int *reset)
     sync_conn *c;
     double t0 = io_NowMs();
     /* Announcements of an earlier run of the same job id would satisfy this
-     * run's barriers: every run starts with an empty stream. */
+     * run's barriers: every run starts with an empty stream. A resumed run
+     * is the same run: its announcements stay. */
     spStatus st = steps_Nats(q, &c);
-    if (st == SP_OK && (st = sync_DeleteStream(c, q->job.id)) == SP_OK)
+    if (st == SP_OK && !resume && (st = sync_DeleteStream(c, q->job.id)) == SP_OK)
+        st = sync_EnsureStream(c, q->job.id);
+    else if (st == SP_OK && resume)
         st = sync_EnsureStream(c, q->job.id);
     io_Add(&io->sync_ms, t0);
-    *reset = st == SP_OK;
+    *reset = st == SP_OK && !resume;
     return st;
 }
 
@@ -151,20 +196,35 @@ static void init_Answer(cJSON *res, const data_meta *m, size_t n_params, int upl
     cJSON_AddBoolToObject(res, "stream_reset", reset);
 }
 
+/* "applied": the last iteration each peer's model holds (-1 none, null
+ * when its database did not answer; only with resume). */
+static void init_AnswerResume(cJSON *res, int resume, const long *applied, int n)
+{
+    cJSON_AddBoolToObject(res, "resumed", resume);
+    if (!resume)
+        return;
+    cJSON *a = cJSON_AddArrayToObject(res, "applied");
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, applied[i] >= -1 ? cJSON_CreateNumber((double)applied[i])
+                                                 : cJSON_CreateNull());
+}
+
 spStatus step_Init(const rt_request *req, cJSON *res, void *ctx)
 {
     (void)ctx;
     step_req q;
     step_io io;
     data_meta meta;
-    int reload, uploaded = 0, reset = 0;
+    int reload, resume, uploaded = 0, reset = 0;
     float *params = NULL;
+    long *applied = NULL;
     model *m;
     io_Init(&io);
     spStatus st = req_Parse(req, REQ_PEERS | REQ_SHARED, &q);
     if (st)
         return st;
     if ((st = req_GetBool(q.body, "dataset_reload", 0, &reload)) ||
+        (st = req_GetBool(q.body, "resume", 0, &resume)) ||
         (st = init_Dataset(&q, reload, &meta, &uploaded, &io)))
         goto out;
     q.spec = q.job.model;
@@ -179,19 +239,23 @@ spStatus step_Init(const rt_request *req, cJSON *res, void *ctx)
         goto out;
     }
     q.n_params = model_ParamCount(m);
-    if (!(params = tensor_Alloc(q.n_params))) {
+    if (!(params = tensor_Alloc(q.n_params)) ||
+        !(applied = calloc((size_t)q.n_peers, sizeof *applied))) {
         st = sp_Error(SP_ERR_NOMEM, "out of memory for %zu parameters", q.n_params);
         goto out;
     }
     double t0 = io_NowMs();
     model_Init(m, params, q.job.seed);
     io_Add(&io.compute_ms, t0);
-    if ((st = init_Peers(&q, params, &io)) || (st = init_Stream(&q, &io, &reset)))
+    if ((st = init_Peers(&q, params, resume, applied, &io)) ||
+        (st = init_Stream(&q, resume, &io, &reset)))
         goto out;
     init_Answer(res, &meta, q.n_params, uploaded, reset);
+    init_AnswerResume(res, resume, applied, q.n_peers);
     io_Answer(res, &io);
 out:
     free(params);
+    free(applied);
     req_Free(&q);
     return st;
 }

@@ -63,11 +63,14 @@
  *              defaults to t/I + 1.
  *   gradient   shape, iteration, peer; {"m","minibatches"}
  *              -> {"loss","samples","key"}. A non-finite gradient is 400 and
- *              nothing is stored.
+ *              nothing is stored. A label-flipping attacker (job.attack,
+ *              ml/attack.h) computes on labels y -> classes-1-y.
  *   average    shape, iteration, peer; {"minibatches":M} -> {"in_db":bool,
  *              "inputs","key"}. Each grad's size is checked first (STRLEN);
- *              the values are not scanned (they never leave the database) -
- *              a non-finite average is caught by aggregate.
+ *              the values are not scanned (they never leave the database);
+ *              SPIRT.AVG refuses a non-finite mean (400, nothing written).
+ *              A job.attack attacker then publishes a poisoned average
+ *              instead (sign flip, Gaussian noise, a flipped byte).
  *   notify     iteration, peer; {"loss"} optional, sent as the payload -> {}
  *   barrier    iteration, peer; {"live":[p...] (default all), "timeout_ms"
  *              (default job.sync_timeout_ms, capped by the request deadline)}
@@ -80,7 +83,8 @@
  *              code,reason}],"aggregator","fallback"?,"selected"? (Krum)}.
  *              Fetches avg:q:t from each live peer's Redis, applies
  *              job.aggregator, stores agg:p:t. The caller's own average must
- *              be good (else the step fails); another peer's that is missing,
+ *              be good (else the step fails; an attacker that poisons its
+ *              average leaves its own out instead); another peer's that is missing,
  *              unreachable, corrupt, mis-sized or non-finite is left out and
  *              reported in "rejected". A rule that cannot run with the inputs
  *              left (Krum/multi-Krum with k < f+3, trimmed mean with
@@ -96,9 +100,80 @@
  *              "test_set_cached"} on the test set with that peer's params.
  *              The decoded test set is cached per (shared Redis, job,
  *              upload) in the process.
+ *   rejoin     shape, iteration t, peer p, peers, shared; {"ticket" (from
+ *              join's verify), "source": q, "announce" (default true)} ->
+ *              {"authenticated","source","joined_at","restored_applied",
+ *              "params","momentum","announced"}. Peer p, excluded after a
+ *              failure, comes back at t: its ticket must be p's current one
+ *              (else 401, auth_CheckTicket), then it checks that q
+ *              applied exactly t-1 (else 409), copies params:q and mom:q from
+ *              q's Redis into params:p / mom:p on its own, sets applied:p =
+ *              t-1 and announces "join" for t on NATS. "restored_applied" is
+ *              what p's own database held before (e.g. from its AOF).
+ * Fault tolerance (SPIRT): the driver publishes each live peer's heartbeat
+ * (sync/heartbeat.h) while its database answers. The barrier takes
+ * "joiners": [p...] (peers outside "live" that announced "join" for t are
+ * waited for too) and, with job.heartbeat_timeout_ms shorter than its
+ * wait, gives up on members whose heartbeat stopped (see barrier.c); it
+ * answers "excluded": [{"peer","reason"}] ("heartbeat lost" / "missed the
+ * barrier") and "joined": [...]. init takes {"resume": true}: peers keep a
+ * model of the right size (else get the initial one), the stream is kept,
+ * and the answer adds "resumed" and "applied": [last applied iteration per
+ * peer, -1 none, null when its Redis did not answer].
  * Every step is idempotent (safe to retry on 503 / timeout): keys are
  * overwritten with the same values, announcements are de-duplicated, and
  * update detects a repeated iteration.
+ *
+ * MLLESS, ScatterReduce and AllReduce run on the same minibatch, gradient,
+ * average and update steps with one shared Redis as every worker's database
+ * ("peers" = [shared]*N, model keys per worker). Their own steps take
+ * shape, iteration, peer and {"live":[w...]} (default all; sorted; must
+ * include the caller; ranks below are positions in it); every wait is a
+ * NATS announcement (sync_Await bounded by "timeout_ms", default
+ * job.sync_timeout_ms; a worker that does not announce makes the step 503
+ * naming it), never polling. Keys of finished iterations are unlinked by
+ * the first step that knows nobody will read them again (the caller's own
+ * mb/grad/avg/agg of t-1 in scatter, fetch_reduced and sparsify), all with
+ * the 600 s TTL as a backstop.
+ *   AllReduce: minibatch, gradient, average, notify ("avg"), then
+ *   master_reduce  (first live worker only) waits for "avg" of every live
+ *              worker, fetches their avg:w:t, stores the MEAN as
+ *              {job}:reduced:<t>, announces "reduced"; unlinks reduced:<t-1>
+ *              -> {"inputs","key"}
+ *   fetch_reduced  waits for "reduced" from live[0], copies reduced:<t>
+ *              (through the function: the worker's download of the result)
+ *              to agg:p:t -> {"master"}; then update.
+ *   ScatterReduce: minibatch, gradient, average, then (P params, N live;
+ *   chunk r = [(P/N)*r + min(P%N, r), + P/N + (r < P%N)), steps/chunks.h)
+ *   scatter    avg:p:t split into N chunks: {job}:chunk:<c>:<p>:<t> for
+ *              owner rank c; announces "scattered" -> {"chunks"}
+ *   chunk_reduce  owner r = the caller's rank: waits for "scattered" of all
+ *              live, averages chunk:r:w:t over them into {job}:merged:<r>:<t>,
+ *              announces "merged"; unlinks its chunks and merged of t-1
+ *              -> {"chunk","offset","length","key"}
+ *   chunk_gather  waits for "merged" of all live, concatenates merged:c:t
+ *              into agg:p:t -> {"chunks","key"}; then update.
+ *   MLLESS (significance filter and policy: steps/mlless.h): minibatch,
+ *   gradient, average, then
+ *   sparsify   acc = acc:p:<t-1> (zeros at t = 0; with job.scale_in plus the
+ *              accumulator of a worker the decision of t-1 removed, when the
+ *              caller is its heir) + avg:p:t; significant coordinates
+ *              (|lr*acc_i| > v/sqrt(t+1) * |w_i|, v = job.significance, w =
+ *              params:p) go to {job}:sparse:<p>:<t> (wire WIRE_SPARSE_F32,
+ *              only when there are any) and are reset; the rest is stored as
+ *              {job}:acc:<p>:<t>. Announces "report" {"loss" (the request's
+ *              "loss", the iteration's mean gradient loss),"has_update",
+ *              "sent"} -> {"sent","params","threshold","inherited_from"?}
+ *   supervisor (first live worker only) waits for "report" of all live,
+ *              decides and announces "updates" with the decision {"t",
+ *              "workers","updates":[w...],"live":[...],"remove","heir",
+ *              "stop","loss","smoothed"} (also {job}:decision:<t>; state in
+ *              {job}:supervisor; stop when the smoothed loss < job.target_loss;
+ *              scale-in with job.scale_in) -> {"decision","duplicate"}
+ *   apply      waits for "updates" from live[0], sums the listed sparse:w:t,
+ *              divides by "workers", stores agg:p:t -> {"updates","pairs",
+ *              "workers"}, context {"live"}, "leave": true for the removed
+ *              worker, "stop": true when the supervisor stops; then update.
  */
 #ifndef SPIRT_STEPS_H
 #define SPIRT_STEPS_H
@@ -148,5 +223,28 @@ spStatus step_Barrier(const rt_request *req, cJSON *res, void *ctx);
 spStatus step_Aggregate(const rt_request *req, cJSON *res, void *ctx);
 spStatus step_Update(const rt_request *req, cJSON *res, void *ctx);
 spStatus step_Evaluate(const rt_request *req, cJSON *res, void *ctx);
+/* Peer authentication (auth/auth.h), the verifier of a joining peer:
+ *   join  peer, shared; {"action":"challenge", "ttl_ms" (default 30000)}
+ *         -> {"nonce","ttl_ms"}: a fresh single-use nonce kept in the shared
+ *         Redis; {"action":"verify","nonce","response"} -> {"admitted":true,
+ *         "peer","ticket","ticket_ttl_ms"}: consumes the nonce, checks
+ *         response = HMAC-SHA256(
+ *         key_p, ...) with key_p derived from SPIRT_AUTH_KEY; a replayed,
+ *         expired, foreign or wrong response is 401. The ticket admits
+ *         the peer for a minute (auth_CheckTicket; rejoin can require it).
+ *         Not idempotent (never retried): after a failure, start over with
+ *         a new challenge. */
+spStatus step_Join(const rt_request *req, cJSON *res, void *ctx);
+/* SPIRT fault tolerance: a failed peer comes back (see the comment above). */
+spStatus step_Rejoin(const rt_request *req, cJSON *res, void *ctx);
+/* MLLESS, ScatterReduce and AllReduce (see the comment above). */
+spStatus step_Sparsify(const rt_request *req, cJSON *res, void *ctx);
+spStatus step_Supervisor(const rt_request *req, cJSON *res, void *ctx);
+spStatus step_Apply(const rt_request *req, cJSON *res, void *ctx);
+spStatus step_Scatter(const rt_request *req, cJSON *res, void *ctx);
+spStatus step_ChunkReduce(const rt_request *req, cJSON *res, void *ctx);
+spStatus step_ChunkGather(const rt_request *req, cJSON *res, void *ctx);
+spStatus step_MasterReduce(const rt_request *req, cJSON *res, void *ctx);
+spStatus step_FetchReduced(const rt_request *req, cJSON *res, void *ctx);
 
 #endif

@@ -40,7 +40,7 @@ static spStatus avg_Fetch(store *s, const char *const *srcs, int k, float **xs, 
             *n = c;
         if (st == SP_OK && !(xs[i] = malloc(c ? (size_t)c * sizeof(float) : 1)))
             st = sp_Error(SP_ERR_NOMEM, "redis: out of memory");
-        /* The module does not police values, so neither does its stand-in. */
+        /* Values are policed on the result, as the module does. */
         if (st == SP_OK)
             st = store_CopyTensor(s, srcs[i], r[i], xs[i], c, 0);
     }
@@ -65,7 +65,13 @@ static spStatus avg_Local(store *s, const char *dst, const char *const *srcs, in
                 acc[i] += xs[j][i];
         for (uint64_t i = 0; i < n; i++)
             acc[i] *= inv;
-        st = store_PutTensor(s, dst, acc, (size_t)n, ttl_s);
+        /* Like SPIRT.AVG: a NaN/Inf mean is refused and nothing written. */
+        for (uint64_t i = 0; i < n && st == SP_OK; i++)
+            if (!isfinite(acc[i]))
+                st = sp_Error(SP_ERR_INVALID, "redis %s: SPIRT.AVG: not finite: the average "
+                              "for '%s' holds NaN or Inf; nothing written", store_Name(s), dst);
+        if (st == SP_OK)
+            st = store_PutTensor(s, dst, acc, (size_t)n, ttl_s);
     }
     for (int j = 0; j < k; j++)
         free(xs[j]);

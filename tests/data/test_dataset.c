@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,15 +116,42 @@ static void test_fashion_mnist_real(void **state)
     assert_int_equal(tr.c, 1);
     assert_int_equal(tr.classes, 10);
     assert_int_equal(te.classes, 10);
-    float lo = 1, hi = 0;
+    /* dataset_Open standardizes images with the training set's statistics:
+     * mean 0 and unit deviation over every training pixel. */
+    double sum = 0, sq = 0;
     for (size_t i = 0; i < tr.n * tr.dim; i++) {
-        if (tr.x[i] < lo)
-            lo = tr.x[i];
-        if (tr.x[i] > hi)
-            hi = tr.x[i];
+        sum += tr.x[i];
+        sq += (double)tr.x[i] * tr.x[i];
+    }
+    double mean = sum / (double)(tr.n * tr.dim);
+    assert_true(fabs(mean) < 1e-3);
+    assert_true(fabs(sq / (double)(tr.n * tr.dim) - mean * mean - 1.0) < 1e-3);
+    /* The raw loader keeps pixels in [0, 1]. */
+    dataset raw = {0};
+    char images[512], labels[512];
+    snprintf(images, sizeof images, "%s/t10k-images-idx3-ubyte.gz", fx_DatasetDir());
+    snprintf(labels, sizeof labels, "%s/t10k-labels-idx1-ubyte.gz", fx_DatasetDir());
+    assert_int_equal(dataset_LoadIdx(images, labels, &raw), SP_OK);
+    float lo = 1, hi = 0;
+    for (size_t i = 0; i < raw.n * raw.dim; i++) {
+        if (raw.x[i] < lo)
+            lo = raw.x[i];
+        if (raw.x[i] > hi)
+            hi = raw.x[i];
     }
     assert_true(lo == 0.0f);
     assert_true(hi == 1.0f);
+    /* The test split went through the same affine map: te = a * raw + b. */
+    size_t j = 1;
+    while (j < raw.n * raw.dim && raw.x[j] == raw.x[0])
+        j++;
+    assert_true(j < raw.n * raw.dim);
+    float a = (te.x[j] - te.x[0]) / (raw.x[j] - raw.x[0]);
+    float b = te.x[0] - a * raw.x[0];
+    assert_true(a > 0);
+    for (size_t i = 0; i < raw.n * raw.dim; i += 997)
+        assert_true(fabsf(te.x[i] - (a * raw.x[i] + b)) < 1e-4f);
+    dataset_Free(&raw);
     /* Fashion-MNIST is balanced: 6000 train and 1000 test images per class. */
     size_t per[10] = {0}, per_te[10] = {0};
     for (size_t i = 0; i < tr.n; i++) {

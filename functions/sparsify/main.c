@@ -1,0 +1,10 @@
+/* spirt-fn-sparsify - the MLLESS significance filter step as an HTTP function
+ * (see steps/steps.h). */
+#include "runtime/runtime.h"
+#include "steps/steps.h"
+
+int main(int argc, char **argv)
+{
+    const rt_function fn = {"sparsify", step_Sparsify, steps_Ready, NULL};
+    return runtime_Main(&fn, argc, argv);
+}

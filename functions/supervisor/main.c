@@ -1,0 +1,10 @@
+/* spirt-fn-supervisor - the MLLESS supervisor step as an HTTP function
+ * (see steps/steps.h). */
+#include "runtime/runtime.h"
+#include "steps/steps.h"
+
+int main(int argc, char **argv)
+{
+    const rt_function fn = {"supervisor", step_Supervisor, steps_Ready, NULL};
+    return runtime_Main(&fn, argc, argv);
+}

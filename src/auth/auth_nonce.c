@@ -1,0 +1,175 @@
+/* auth_nonce.c - the verifier's side of the handshake: single-use nonces in
+ * Redis and the check of a peer's response. */
+#include "auth/auth.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "core/sha256.h"
+
+#define AUTH_MAX_TTL_MS 3600000
+
+/* A failed hiredis call or error reply as a status: a dead or slow server
+ * is retryable, a refused password is not. */
+static spStatus auth_RedisStatus(store *s, const redisReply *r, const char *what)
+{
+    const redisContext *c = store_Raw(s);
+    if (!r) {
+        int slow = c && c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+        return sp_Error(slow ? SP_ERR_TIMEOUT : SP_ERR_UNAVAILABLE, "auth: %s: redis: %s",
+                        what, c && c->errstr[0] ? c->errstr : "no connection");
+    }
+    const char *e = r->str ? r->str : "";
+    if (!strncmp(e, "NOAUTH", 6) || !strncmp(e, "WRONGPASS", 9) || !strncmp(e, "NOPERM", 6))
+        return sp_Error(SP_ERR_AUTH, "auth: %s: redis refused: %s", what, e);
+    return sp_Error(SP_ERR_UNAVAILABLE, "auth: %s: redis error: %s", what, e);
+}
+
+static spStatus nonce_Key(char *buf, size_t cap, const char *job, int peer, const char *nonce)
+{
+    return store_Key(buf, cap, job, "auth:nonce:%d:%s", peer, nonce);
+}
+
+static int hex64_Valid(const char *nonce)
+{
+    if (!nonce || strlen(nonce) != 2 * AUTH_NONCE_SIZE)
+        return 0;
+    for (const char *p = nonce; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return 0;
+    return 1;
+}
+
+spStatus auth_Challenge(store *s, const char *job, int peer, int ttl_ms,
+                        char nonce[AUTH_HEX_SIZE])
+{
+    if (peer < 0)
+        return sp_Error(SP_ERR_INVALID, "auth: peer %d", peer);
+    if (ttl_ms <= 0)
+        ttl_ms = AUTH_DEFAULT_TTL_MS;
+    if (ttl_ms > AUTH_MAX_TTL_MS)
+        return sp_Error(SP_ERR_INVALID, "auth: a nonce lives at most %d ms", AUTH_MAX_TTL_MS);
+    auth_key r; /* 32 random bytes, hex-encoded like a key */
+    spStatus st = auth_NewKey(&r);
+    if (st)
+        return st;
+    auth_KeyToHex(&r, nonce);
+    char key[256];
+    if ((st = nonce_Key(key, sizeof key, job, peer, nonce)))
+        return st;
+    redisContext *c = store_Raw(s);
+    if (!c)
+        return sp_Error(SP_ERR_UNAVAILABLE, "auth: challenge: no redis connection");
+    redisReply *rep = redisCommand(c, "SET %s 1 NX PX %d", key, ttl_ms);
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        st = auth_RedisStatus(s, rep, "challenge");
+    } else if (rep->type != REDIS_REPLY_STATUS) {
+        /* NX refused: 256 random bits collided - never in practice. */
+        st = sp_Error(SP_ERR_INTERNAL, "auth: challenge: nonce already issued");
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return st;
+}
+
+/* DEL of the nonce: 1 when this call consumed it, 0 when it was not there
+ * (never issued, expired or used). */
+static spStatus nonce_Consume(store *s, const char *key, int *consumed)
+{
+    redisContext *c = store_Raw(s);
+    if (!c)
+        return sp_Error(SP_ERR_UNAVAILABLE, "auth: verify: no redis connection");
+    redisReply *rep = redisCommand(c, "DEL %s", key);
+    spStatus st = SP_OK;
+    if (!rep || rep->type != REDIS_REPLY_INTEGER)
+        st = auth_RedisStatus(s, rep, "verify");
+    else
+        *consumed = rep->integer == 1;
+    if (rep)
+        freeReplyObject(rep);
+    return st;
+}
+
+spStatus auth_Verify(store *s, const auth_key *master, const char *job, int peer,
+                     const char *nonce, const char *mac)
+{
+    if (peer < 0)
+        return sp_Error(SP_ERR_INVALID, "auth: peer %d", peer);
+    if (!hex64_Valid(nonce))
+        return sp_Error(SP_ERR_AUTH, "auth: peer %d: not a nonce this verifier issues", peer);
+    char key[256];
+    int consumed = 0;
+    spStatus st = nonce_Key(key, sizeof key, job, peer, nonce);
+    if (st || (st = nonce_Consume(s, key, &consumed)))
+        return st;
+    if (!consumed)
+        return sp_Error(SP_ERR_AUTH, "auth: peer %d: unknown, expired or already used nonce "
+                        "(ask for a new challenge)", peer);
+    auth_key kp;
+    char want[AUTH_HEX_SIZE];
+    auth_PeerKey(master, job, peer, &kp);
+    auth_Respond(&kp, job, peer, nonce, want);
+    memset(&kp, 0, sizeof kp);
+    int ok = mac && strlen(mac) == 2 * SHA256_SIZE && hmac_Equal(mac, want, 2 * SHA256_SIZE);
+    if (!ok)
+        return sp_Error(SP_ERR_AUTH, "auth: peer %d: wrong response to the challenge", peer);
+    return SP_OK;
+}
+
+/* ---- admission tickets ------------------------------------------------- */
+
+spStatus auth_Admit(store *s, const char *job, int peer, int ttl_ms,
+                    char ticket[AUTH_HEX_SIZE])
+{
+    if (peer < 0)
+        return sp_Error(SP_ERR_INVALID, "auth: peer %d", peer);
+    if (ttl_ms <= 0)
+        ttl_ms = AUTH_TICKET_TTL_MS;
+    if (ttl_ms > AUTH_MAX_TTL_MS)
+        return sp_Error(SP_ERR_INVALID, "auth: a ticket lives at most %d ms", AUTH_MAX_TTL_MS);
+    auth_key r;
+    char key[256];
+    spStatus st = auth_NewKey(&r);
+    if (st || (st = store_Key(key, sizeof key, job, "auth:ticket:%d", peer)))
+        return st;
+    auth_KeyToHex(&r, ticket);
+    redisContext *c = store_Raw(s);
+    if (!c)
+        return sp_Error(SP_ERR_UNAVAILABLE, "auth: admit: no redis connection");
+    redisReply *rep = redisCommand(c, "SET %s %s PX %d", key, ticket, ttl_ms);
+    if (!rep || rep->type != REDIS_REPLY_STATUS)
+        st = auth_RedisStatus(s, rep, "admit");
+    if (rep)
+        freeReplyObject(rep);
+    return st;
+}
+
+spStatus auth_CheckTicket(store *s, const char *job, int peer, const char *ticket)
+{
+    char key[256];
+    spStatus st;
+    if (peer < 0)
+        return sp_Error(SP_ERR_INVALID, "auth: peer %d", peer);
+    if (!hex64_Valid(ticket))
+        return sp_Error(SP_ERR_AUTH, "auth: peer %d: no valid admission ticket (authenticate "
+                        "with the join step first)", peer);
+    if ((st = store_Key(key, sizeof key, job, "auth:ticket:%d", peer)))
+        return st;
+    redisContext *c = store_Raw(s);
+    if (!c)
+        return sp_Error(SP_ERR_UNAVAILABLE, "auth: ticket: no redis connection");
+    redisReply *rep = redisCommand(c, "GET %s", key);
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        st = auth_RedisStatus(s, rep, "ticket");
+    } else if (rep->type != REDIS_REPLY_STRING || rep->len != 2 * AUTH_KEY_SIZE ||
+               !hmac_Equal(rep->str, ticket, 2 * AUTH_KEY_SIZE)) {
+        st = sp_Error(SP_ERR_AUTH, "auth: peer %d: the admission ticket is unknown or "
+                      "expired (authenticate with the join step again)", peer);
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return st;
+}

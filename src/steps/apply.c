@@ -1,0 +1,144 @@
+/* apply.c - MLLESS steps 6-7 on every worker: waits for the supervisor's
+ * "updates" decision of iteration t (supervisor.c), fetches the sparse
+ * updates it lists, averages them over the workers that reported (a worker
+ * without an update contributes zeros) and stores the dense result as
+ * agg:<p>:<t>, which update applies with the job's optimizer in the
+ * database.
+ *
+ * The answer carries the decision to the executor: context {"live": [...]}
+ * (the workers left after a scale-in), "leave": true for the worker the
+ * supervisor removed, "stop": true when the supervisor stops the job. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/tensor.h"
+#include "steps/collective.h"
+#include "steps/mlless.h"
+#include "steps/steps.h"
+
+typedef struct {
+    cJSON *root;
+    const cJSON *updates, *live;
+    int workers, remove, stop;
+} decision;
+
+static spStatus decision_Parse(const step_req *q, const char *text, decision *d)
+{
+    int hi = q->n_peers ? q->n_peers : q->job.workers;
+    d->root = text ? cJSON_Parse(text) : NULL;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(d->root, "t");
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(d->root, "workers");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(d->root, "remove");
+    d->updates = cJSON_GetObjectItemCaseSensitive(d->root, "updates");
+    d->live = cJSON_GetObjectItemCaseSensitive(d->root, "live");
+    if (!cJSON_IsNumber(t) || t->valuedouble != (double)q->iteration || !cJSON_IsNumber(w) ||
+        w->valuedouble < 1 || w->valuedouble > hi || !cJSON_IsNumber(r) ||
+        !cJSON_IsArray(d->updates) || !cJSON_IsArray(d->live) ||
+        cJSON_GetArraySize(d->live) < 1)
+        return sp_Error(SP_ERR_FORMAT, "the supervisor's decision for iteration %ld is malformed",
+                        q->iteration);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, d->updates)
+        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= hi)
+            return sp_Error(SP_ERR_FORMAT, "decision %ld: bad worker in \"updates\"",
+                            q->iteration);
+    cJSON_ArrayForEach(e, d->live)
+        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= hi)
+            return sp_Error(SP_ERR_FORMAT, "decision %ld: bad worker in \"live\"", q->iteration);
+    d->workers = (int)w->valuedouble;
+    d->remove = (int)r->valuedouble;
+    d->stop = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d->root, "stop"));
+    return SP_OK;
+}
+
+/* Sum of the listed sparse updates / workers into dense. */
+static spStatus apply_Sum(const step_req *q, store *s, const decision *d, float *dense,
+                          size_t *pairs, step_io *io)
+{
+    char key[160];
+    const cJSON *e;
+    spStatus st = SP_OK;
+    float scale = 1.0f / (float)d->workers;
+    *pairs = 0;
+    double t0 = io_NowMs();
+    io_snap snap = io_Snap(s);
+    cJSON_ArrayForEach(e, d->updates) {
+        uint8_t *blob = NULL;
+        size_t len = 0, k = 0;
+        int w = (int)e->valuedouble;
+        if ((st = req_Key(q, key, "sparse:%d:%ld", w, q->iteration)) ||
+            (st = store_GetBlob(s, key, &blob, &len)))
+            break;
+        st = sparse_AddInto(blob, len, q->n_params, scale, dense, &k);
+        free(blob);
+        if (st) {
+            st = sp_Wrap(st, "%s", key);
+            break;
+        }
+        *pairs += k;
+    }
+    io_Account(io, &snap);
+    io_Add(&io->transfer_ms, t0);
+    return st;
+}
+
+static void apply_Answer(cJSON *res, const step_req *q, const decision *d, size_t pairs)
+{
+    cJSON_AddNumberToObject(res, "updates", cJSON_GetArraySize(d->updates));
+    cJSON_AddNumberToObject(res, "pairs", (double)pairs);
+    cJSON_AddNumberToObject(res, "workers", d->workers);
+    cJSON *c = cJSON_AddObjectToObject(res, "context");
+    cJSON_AddItemToObject(c, "live", cJSON_Duplicate(d->live, 1));
+    if (d->remove == q->peer)
+        cJSON_AddBoolToObject(res, "leave", 1);
+    if (d->stop)
+        cJSON_AddBoolToObject(res, "stop", 1);
+}
+
+spStatus step_Apply(const rt_request *req, cJSON *res, void *ctx)
+{
+    (void)ctx;
+    step_req q;
+    step_io io;
+    decision d = {0};
+    sync_arrival *arr = NULL;
+    store *s;
+    float *dense = NULL;
+    size_t pairs = 0;
+    int *live = NULL, n = 0, rank;
+    char key[160];
+    io_Init(&io);
+    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
+    if (st)
+        return st;
+    if ((st = live_Get(&q, &live, &n, &rank)) || (st = req_OwnStore(&q, &s)) ||
+        (st = collective_Await(req, &q, "updates", q.iteration, live, 1, &arr, &io)) ||
+        (st = decision_Parse(&q, arr[0].payload, &d)))
+        goto out;
+    if (!(dense = tensor_Alloc(q.n_params))) {
+        st = sp_Error(SP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((st = apply_Sum(&q, s, &d, dense, &pairs, &io)))
+        goto out;
+    if (!tensor_AllFinite(q.n_params, dense)) {
+        st = sp_Error(SP_ERR_INVALID, "the averaged sparse updates are not finite");
+        goto out;
+    }
+    double t0 = io_NowMs();
+    io_snap snap = io_Snap(s);
+    if ((st = req_Key(&q, key, "agg:%d:%ld", q.peer, q.iteration)) ||
+        (st = store_PutTensor(s, key, dense, q.n_params, STEPS_TTL_S)))
+        goto out;
+    io_Account(&io, &snap);
+    io_Add(&io.store_ms, t0);
+    apply_Answer(res, &q, &d, pairs);
+    io_Answer(res, &io);
+out:
+    cJSON_Delete(d.root);
+    collective_FreeArrivals(arr, 1);
+    free(dense);
+    free(live);
+    req_Free(&q);
+    return st;
+}

@@ -1,0 +1,112 @@
+/* chunk_reduce.c - ScatterReduce (LambdaML) steps 4-5: the calling worker
+ * owns chunk r (its rank among the live workers). It waits until every
+ * live worker announced "scattered", fetches chunk r from each (one
+ * pipelined round trip: all have the same length), averages them, stores
+ * {job}:merged:<r>:<t> and announces "merged".
+ *
+ * Recomputed from the same inputs on a retry. When every worker has
+ * scattered iteration t, all of them finished iteration t-1 (gathered the
+ * merged chunks), so this owner's chunks and merged chunk of t-1 are
+ * unlinked here. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/tensor.h"
+#include "steps/chunks.h"
+#include "steps/collective.h"
+#include "steps/steps.h"
+
+static spStatus reduce_Chunk(const step_req *q, store *s, const int *live, int n, int r,
+                             size_t len, float *mean, step_io *io)
+{
+    char names[REQ_MAX_PEERS][160];
+    const char *keys[REQ_MAX_PEERS];
+    float *outs[REQ_MAX_PEERS];
+    spStatus st = SP_OK;
+    float *buf = tensor_Alloc(len * (size_t)n + 1);
+    if (!buf)
+        return sp_Error(SP_ERR_NOMEM, "out of memory for %d chunks of %zu", n, len);
+    for (int i = 0; i < n && !st; i++) {
+        st = req_Key(q, names[i], "chunk:%d:%d:%ld", r, live[i], q->iteration);
+        keys[i] = names[i];
+        outs[i] = buf + (size_t)i * len;
+    }
+    double t0 = io_NowMs();
+    io_snap snap = io_Snap(s);
+    if (!st && len > 0)
+        st = store_GetTensorsInto(s, keys, n, len, outs, NULL);
+    io_Account(io, &snap);
+    io_Add(&io->transfer_ms, t0);
+    if (!st) {
+        t0 = io_NowMs();
+        tensor_Mean(len, n, (const float *const *)outs, mean);
+        io_Add(&io->compute_ms, t0);
+        if (!tensor_AllFinite(len, mean))
+            st = sp_Error(SP_ERR_INVALID, "merged chunk %d is not finite; nothing stored", r);
+    }
+    free(buf);
+    return st ? sp_Wrap(st, "chunk_reduce of chunk %d", r) : SP_OK;
+}
+
+/* Chunks sent to this owner and its merged chunk, of iteration t. */
+static spStatus reduce_Drop(const step_req *q, store *s, const int *live, int n, int r, long t,
+                            step_io *io)
+{
+    char names[REQ_MAX_PEERS + 1][160];
+    const char *keys[REQ_MAX_PEERS + 1];
+    spStatus st = req_Key(q, names[n], "merged:%d:%ld", r, t);
+    keys[n] = names[n];
+    for (int i = 0; i < n && !st; i++) {
+        st = req_Key(q, names[i], "chunk:%d:%d:%ld", r, live[i], t);
+        keys[i] = names[i];
+    }
+    return st ? st : keys_Unlink(s, keys, n + 1, io);
+}
+
+spStatus step_ChunkReduce(const rt_request *req, cJSON *res, void *ctx)
+{
+    (void)ctx;
+    step_req q;
+    step_io io;
+    sync_arrival *arr = NULL;
+    store *s;
+    float *mean = NULL;
+    int *live = NULL, n = 0, r;
+    size_t off, len;
+    char key[160];
+    io_Init(&io);
+    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
+    if (st)
+        return st;
+    if ((st = live_Get(&q, &live, &n, &r)) || (st = req_OwnStore(&q, &s)) ||
+        (st = collective_Await(req, &q, "scattered", q.iteration, live, n, &arr, &io)))
+        goto out;
+    chunk_Range(q.n_params, n, r, &off, &len);
+    if (!(mean = tensor_Alloc(len + 1))) {
+        st = sp_Error(SP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((st = reduce_Chunk(&q, s, live, n, r, len, mean, &io)) ||
+        (st = req_Key(&q, key, "merged:%d:%ld", r, q.iteration)))
+        goto out;
+    double t0 = io_NowMs();
+    io_snap snap = io_Snap(s);
+    st = store_PutTensor(s, key, mean, len, STEPS_TTL_S);
+    io_Account(&io, &snap);
+    io_Add(&io.store_ms, t0);
+    if (st || (st = collective_Announce(&q, "merged", q.iteration, NULL, &io)))
+        goto out;
+    if (q.iteration > 0 && (st = reduce_Drop(&q, s, live, n, r, q.iteration - 1, &io)))
+        goto out;
+    cJSON_AddNumberToObject(res, "chunk", r);
+    cJSON_AddNumberToObject(res, "offset", (double)off);
+    cJSON_AddNumberToObject(res, "length", (double)len);
+    cJSON_AddStringToObject(res, "key", key);
+    io_Answer(res, &io);
+out:
+    collective_FreeArrivals(arr, n);
+    free(mean);
+    free(live);
+    req_Free(&q);
+    return st;
+}

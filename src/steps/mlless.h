@@ -1,0 +1,88 @@
+/* mlless.h - the pure parts of MLLESS (no Redis, no NATS): the significance
+ * filter, the sparse wire encoding of what it sends, and the supervisor's
+ * stopping / scale-in policy. The steps sparsify, supervisor and apply wrap
+ * them with storage and synchronization.
+ *
+ * Significance filter. A worker keeps an accumulator acc of the raw
+ * gradients it has not sent yet (acc += g every iteration). Coordinate i is
+ * significant at iteration t when the change it would make to its weight,
+ * relative to the weight, passes the threshold:
+ *     |lr * acc_i / w_i| > v / sqrt(t + 1)        (v = --significance)
+ * evaluated as |lr * acc_i| > thr * |w_i| so a zero weight makes any nonzero
+ * acc_i significant. Significant coordinates are sent as (index, acc_i) and
+ * reset to 0; the rest keep accumulating. acc holds gradients, not lr*g, so
+ * what is sent goes through the same optimizer update (lr, momentum, weight
+ * decay, in the database) as every other architecture; lr appears only in
+ * the test so that v is a relative weight change. v = 0 sends every nonzero
+ * coordinate every iteration (plain synchronous SGD). */
+#ifndef SPIRT_STEPS_MLLESS_H
+#define SPIRT_STEPS_MLLESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+/* v / sqrt(t + 1). */
+float mlless_Threshold(float v, long t);
+
+/* acc += g (g may be NULL: filter only), then moves every significant
+ * coordinate into idx/val (ascending indices; capacity n each) and zeroes
+ * it in acc. Returns how many were sent. */
+size_t mlless_Filter(float *acc, const float *g, const float *w, size_t n, float lr, float thr,
+                     uint32_t *idx, float *val);
+
+/* ---- sparse updates on the wire (core/wire.h dtype WIRE_SPARSE_F32) ------
+ * count (index, value) pairs, dense length n in the header's extra field. */
+spStatus sparse_Encode(const uint32_t *idx, const float *val, size_t k, size_t n, uint8_t **out,
+                       size_t *len);
+/* Decodes into malloc'd idx/val (k pairs). The blob must be a valid sparse
+ * tensor of dense length n with strictly increasing indices below n and
+ * finite values: else SP_ERR_FORMAT (not a sparse tensor / corrupt) or
+ * SP_ERR_INVALID (wrong length, bad index or value). */
+spStatus sparse_Decode(const uint8_t *blob, size_t len, size_t n, uint32_t **idx, float **val,
+                       size_t *k);
+/* dense[idx_j] += scale * val_j for every pair, with the same checks as
+ * sparse_Decode (dense is untouched when the blob is rejected). */
+spStatus sparse_AddInto(const uint8_t *blob, size_t len, size_t n, float scale, float *dense,
+                        size_t *k);
+
+/* ---- supervisor policy --------------------------------------------------
+ * Stop: the smoothed loss (exponential moving average, weight
+ * MLLESS_EMA_WEIGHT on the newest iteration's mean reported loss) is below
+ * the target (target > 0).
+ * Scale-in ("the loss curve flattens"): the mean loss over consecutive,
+ * non-overlapping windows of MLLESS_WINDOW iterations; when a window's mean
+ * improved on the previous window's by less than MLLESS_MIN_GAIN (relative),
+ * one worker is removed - the highest-numbered live one, never the
+ * supervisor's (live[0]) - and its unsent accumulator goes to the next
+ * lower live worker (the heir). After a removal the comparison restarts, so
+ * removals are at least two windows apart; the last worker is never
+ * removed. */
+#define MLLESS_WINDOW 20
+#define MLLESS_MIN_GAIN 0.01
+#define MLLESS_EMA_WEIGHT 0.1
+
+typedef struct {
+    long t;              /* last iteration decided; -1 before the first */
+    double smoothed;     /* EMA of the loss; < 0 until a loss was seen */
+    double window_sum;   /* losses of the current window */
+    int window_n;
+    double prev_window;  /* mean of the last complete window; < 0 none */
+} mlless_state;
+
+typedef struct {
+    int remove;          /* worker removed after this iteration, -1 none */
+    int heir;            /* who receives its accumulator, -1 none */
+    int stop;
+    double smoothed;
+} mlless_decision;
+
+void mlless_StateInit(mlless_state *s);
+/* Feeds iteration t's mean reported loss (has_loss = 0: no worker sent
+ * one; the loss curve is then not advanced) for the n live workers (sorted
+ * ascending) and decides. */
+void mlless_Decide(mlless_state *s, long t, double loss, int has_loss, const int *live, int n,
+                   int scale_in, double target_loss, mlless_decision *d);
+
+#endif

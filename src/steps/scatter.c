@@ -1,0 +1,73 @@
+/* scatter.c - ScatterReduce (LambdaML) step 3: splits this worker's
+ * average avg:<p>:<t> into one chunk per live worker (steps/chunks.h) and
+ * stores chunk c for its owner, the c-th live worker, as
+ * {job}:chunk:<c>:<p>:<t>; then announces "scattered".
+ *
+ * A retry stores the same chunks again. This worker's keys of iteration t-1
+ * (minibatches, gradients, average, aggregate) have no reader left once
+ * its update t-1 ran, so they are unlinked here. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/tensor.h"
+#include "steps/chunks.h"
+#include "steps/collective.h"
+#include "steps/steps.h"
+
+static spStatus scatter_Store(const step_req *q, store *s, const float *g, int n, step_io *io)
+{
+    char key[160];
+    spStatus st = SP_OK;
+    double t0 = io_NowMs();
+    io_snap snap = io_Snap(s);
+    for (int c = 0; c < n && !st; c++) {
+        size_t off, len;
+        chunk_Range(q->n_params, n, c, &off, &len);
+        if (!(st = req_Key(q, key, "chunk:%d:%d:%ld", c, q->peer, q->iteration)))
+            st = store_PutTensor(s, key, g + off, len, STEPS_TTL_S);
+    }
+    io_Account(io, &snap);
+    io_Add(&io->store_ms, t0);
+    return st;
+}
+
+spStatus step_Scatter(const rt_request *req, cJSON *res, void *ctx)
+{
+    (void)ctx;
+    step_req q;
+    step_io io;
+    store *s;
+    float *g = NULL;
+    size_t got;
+    int *live = NULL, n = 0, rank, M;
+    char key[160];
+    io_Init(&io);
+    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
+    if (st)
+        return st;
+    if ((st = req_GetInt(q.body, "minibatches", 1, 64, 0, q.job.minibatches, &M)) ||
+        (st = live_Get(&q, &live, &n, &rank)) || (st = req_OwnStore(&q, &s)) ||
+        (st = req_Key(&q, key, "avg:%d:%ld", q.peer, q.iteration)))
+        goto out;
+    double t0 = io_NowMs();
+    io_snap snap = io_Snap(s);
+    st = store_GetTensor(s, key, q.n_params, &g, &got);
+    io_Account(&io, &snap);
+    io_Add(&io.transfer_ms, t0);
+    if (st) {
+        st = sp_Wrap(st, "scatter (has average run?)");
+        goto out;
+    }
+    if ((st = scatter_Store(&q, s, g, n, &io)) ||
+        (st = collective_Announce(&q, "scattered", q.iteration, NULL, &io)))
+        goto out;
+    if (q.iteration > 0 && (st = keys_DropIteration(&q, s, q.peer, q.iteration - 1, M, &io)))
+        goto out;
+    cJSON_AddNumberToObject(res, "chunks", n);
+    io_Answer(res, &io);
+out:
+    free(g);
+    free(live);
+    req_Free(&q);
+    return st;
+}

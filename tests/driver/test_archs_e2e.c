@@ -1,0 +1,191 @@
+/* ctest-label: slow */
+/* test_archs_e2e.c - MLLESS, ScatterReduce and AllReduce end to end on
+ * Fashion-MNIST, as a user runs them: `spirt train --arch X` with the
+ * shared redis-server, nats-server and every step as its own function
+ * process. Each, with 4 workers, must reach within 1.5 points of
+ * single-process training with the same total batch (workers x minibatches
+ * x batch) after 2 epochs; and the bytes each architecture's own steps
+ * report must be the volume its algorithm moves (P float32 parameters, N
+ * workers; a tensor blob is 4P bytes plus a 24-byte header).
+ * MLLESS runs with --significance 0.01: with lr 0.1 a coordinate is sent
+ * once its accumulated step is 1% of its weight (decaying with
+ * 1/sqrt(t+1)); about two thirds of the coordinates go out per iteration
+ * here, so it converges like the dense architectures. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cli.h"
+#include "ml/model.h"
+
+#define WORKERS 4
+
+static char dir[256];
+static double single_acc;
+static double P_BLOB; /* bytes of one parameter-sized tensor blob */
+
+static int setup(void **state)
+{
+    (void)state;
+    cli_TempDir(dir, sizeof dir);
+    model_spec spec = {.kind = MODEL_MLP, .n_hidden = 1, .hidden = {128}, .in_c = 1, .in_h = 28,
+                       .in_w = 28, .classes = 10};
+    model *m;
+    if (model_Create(&spec, &m) != SP_OK)
+        return -1;
+    P_BLOB = 4.0 * (double)model_ParamCount(m) + 24;
+    model_Destroy(m);
+    return dir[0] ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cli_RemoveDir(dir);
+    return 0;
+}
+
+static cJSON *train(const char *arch, const char *workers, const char *m, const char *batch,
+                    const char *extra_opt, const char *extra_val)
+{
+    char report[400];
+    snprintf(report, sizeof report, "%s/%s.json", dir, arch);
+    const char *args[] = {"train", "--arch", arch, "--workers", workers, "--minibatches", m,
+                          "--batch", batch, "--transport", "http", "--epochs", "2",
+                          "--model", "mlp", "--hidden", "128", "--lr", "0.1",
+                          "--report", report, extra_opt, extra_val, NULL};
+    int rc = cli_Run(dir, 1500, args);
+    if (rc != 0)
+        print_error("spirt train (%s) exited %d:\n%s\n", arch, rc, cli_Log(dir));
+    assert_int_equal(rc, 0);
+    cJSON *r = cli_ReadJson(report);
+    assert_non_null(r);
+    return r;
+}
+
+static const cJSON *steps_of(const cJSON *r)
+{
+    return cJSON_GetObjectItem(cJSON_GetObjectItem(r, "details"), "steps");
+}
+
+/* Bytes a step moved per worker per iteration. */
+static double step_bytes(const cJSON *r, const char *step)
+{
+    const cJSON *s = cJSON_GetObjectItem(steps_of(r), step);
+    assert_non_null(s);
+    return cli_Num(s, "bytes");
+}
+
+/* Measured within 1% of the derived volume (the rest is Redis protocol). */
+static void assert_volume(const cJSON *r, const char *step, double blobs, double extra)
+{
+    double got = step_bytes(r, step), want = blobs * P_BLOB + extra;
+    print_message("  %-14s %10.0f bytes/worker/iteration, derived %10.0f\n", step, got, want);
+    assert_true(fabs(got - want) <= 0.01 * want);
+}
+
+static void check_run(cJSON *r, const char *arch, const char *const *names, int n)
+{
+    double acc = cli_Num(r, "test_accuracy");
+    print_message("%s, %d workers: accuracy %.4f (single %.4f)\n", arch, WORKERS, acc,
+                  single_acc);
+    assert_true(fabs(acc - single_acc) <= 0.015);
+    assert_int_equal((int)cli_Num(r, "workers"), WORKERS);
+    assert_int_equal((int)cli_Num(r, "epochs"), 2);
+    const cJSON *d = cJSON_GetObjectItem(r, "details");
+    assert_string_equal(cJSON_GetObjectItem(d, "transport")->valuestring, "http");
+    assert_string_equal(cJSON_GetObjectItem(d, "tensor_math")->valuestring, "in-database");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "failed_peers")), 0);
+    for (int i = 0; i < n; i++)
+        assert_non_null(cJSON_GetObjectItem(steps_of(r), names[i]));
+    /* Retries (503s, timeouts) are part of normal operation; shown, since
+     * many of them would explain a slow run. */
+    const cJSON *s;
+    cJSON_ArrayForEach(s, steps_of(r))
+        if (cli_Num(s, "retries") > 0)
+            print_message("  %s: %.0f retried call(s)\n", s->string, cli_Num(s, "retries"));
+}
+
+static void single_reference(void **state)
+{
+    (void)state;
+    char report[400];
+    snprintf(report, sizeof report, "%s/single.json", dir);
+    const char *args[] = {"train", "--arch", "single", "--batch", "256", "--epochs", "2",
+                          "--model", "mlp", "--hidden", "128", "--lr", "0.1",
+                          "--report", report, NULL};
+    assert_int_equal(cli_Run(dir, 600, args), 0);
+    cJSON *r = cli_ReadJson(report);
+    assert_non_null(r);
+    single_acc = cli_Num(r, "test_accuracy");
+    print_message("single, batch 256: accuracy %.4f\n", single_acc);
+    assert_true(single_acc > 0.78);
+    cJSON_Delete(r);
+}
+
+static void all_reduce_4_workers(void **state)
+{
+    (void)state;
+    cJSON *r = train("all-reduce", "4", "2", "32", NULL, NULL);
+    const char *names[] = {"minibatch", "gradient", "average", "notify", "master_reduce",
+                           "fetch_reduced", "update"};
+    check_run(r, "all-reduce", names, 7);
+    /* The master fetches N averages and stores 1 (spread over N workers);
+     * every worker downloads the mean and stores it as its aggregate. */
+    assert_volume(r, "master_reduce", (WORKERS + 1.0) / WORKERS, 0);
+    assert_volume(r, "fetch_reduced", 2, 0);
+    cJSON_Delete(r);
+}
+
+static void scatter_reduce_4_workers(void **state)
+{
+    (void)state;
+    cJSON *r = train("scatter-reduce", "4", "2", "32", NULL, NULL);
+    const char *names[] = {"minibatch", "gradient", "average", "scatter", "chunk_reduce",
+                           "chunk_gather", "update"};
+    check_run(r, "scatter-reduce", names, 7);
+    /* scatter: its average in, N chunks (P/N each) out; chunk_reduce: N
+     * chunks of its own in, the merged chunk out; chunk_gather: N merged
+     * chunks in, the aggregate out. Each chunk blob has its own header. */
+    double hdr = 24.0 * (WORKERS - 1);
+    assert_volume(r, "scatter", 2, hdr);
+    assert_volume(r, "chunk_reduce", 1.0 + 1.0 / WORKERS, hdr);
+    assert_volume(r, "chunk_gather", 2, hdr);
+    cJSON_Delete(r);
+}
+
+static void mlless_4_workers(void **state)
+{
+    (void)state;
+    cJSON *r = train("mlless", "4", "2", "32", "--significance", "0.01");
+    const char *names[] = {"minibatch", "gradient", "average", "sparsify", "supervisor",
+                           "apply", "update"};
+    check_run(r, "mlless", names, 7);
+    /* sparsify reads params, the average and the accumulator (none at
+     * t = 0) and writes the accumulator: 4 blobs, less the first read; the
+     * rest is its sparse update, 8 bytes a coordinate. apply reads every
+     * worker's sparse update and writes the aggregate. */
+    double iters = cli_Num(r, "iterations");
+    double sparse = step_bytes(r, "sparsify") - (4 - 1 / iters) * P_BLOB;
+    print_message("  sparse update: %.0f bytes (%.0f%% of the coordinates)\n", sparse,
+                  100 * sparse / 8 / ((P_BLOB - 24) / 4));
+    assert_true(sparse > 0 && sparse < 2 * P_BLOB);
+    assert_volume(r, "apply", 1, WORKERS * sparse);
+    cJSON_Delete(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(single_reference),
+        cmocka_unit_test(all_reduce_4_workers),
+        cmocka_unit_test(scatter_reduce_4_workers),
+        cmocka_unit_test(mlless_4_workers),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

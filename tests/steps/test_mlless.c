@@ -1,0 +1,584 @@
+/* test_mlless.c - MLLESS: the significance filter (what is sent, what keeps
+ * accumulating, sent coordinates reset), the sparse wire encoding (round
+ * trip and rejection of bad blobs), the supervisor's policy (stop at the
+ * target loss, scale-in when the loss curve flattens) and the steps
+ * sparsify, supervisor and apply in-process against a real redis-server
+ * and nats-server - including a scale-in that hands the removed worker's
+ * accumulator to its heir. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/wire.h"
+#include "driver/job.h"
+#include "fixture.h"
+#include "ml/model.h"
+#include "steps/mlless.h"
+#include "steps/steps.h"
+#include "store/store.h"
+#include "sync/sync.h"
+
+#define PASSWORD "mlless-secret"
+#define N_WORKERS 3
+
+/* ---- the filter ------------------------------------------------------------ */
+
+static void test_filter_sends_significant_and_accumulates_the_rest(void **state)
+{
+    (void)state;
+    /* lr 0.1, thr 0.01: sent when |0.1 * acc_i| > 0.01 * |w_i|. */
+    float w[6] = {1.0f, 1.0f, -2.0f, 0.0f, 10.0f, 0.5f};
+    float acc[6] = {0.05f, 0.0f, -0.1f, 0.0f, 0.5f, 0.0f};
+    float g[6] = {0.06f, 0.09f, -0.2f, 1e-6f, 0.4f, -0.02f};
+    uint32_t idx[6];
+    float val[6];
+    size_t k = mlless_Filter(acc, g, w, 6, 0.1f, 0.01f, idx, val);
+    /* acc+g = {0.11, 0.09, -0.3, 1e-6, 0.9, -0.02}; thresholds |w|*0.1 =
+     * {0.1, 0.1, 0.2, 0, 1.0, 0.05}: 0, 2 and 3 (zero weight) pass. */
+    assert_int_equal(k, 3);
+    assert_int_equal(idx[0], 0);
+    assert_int_equal(idx[1], 2);
+    assert_int_equal(idx[2], 3);
+    assert_true(fabsf(val[0] - 0.11f) < 1e-7f);
+    assert_true(fabsf(val[1] + 0.3f) < 1e-7f);
+    assert_true(val[2] == 1e-6f);
+    /* Sent coordinates reset; the others keep the sum. */
+    assert_true(acc[0] == 0 && acc[2] == 0 && acc[3] == 0);
+    assert_true(fabsf(acc[1] - 0.09f) < 1e-7f);
+    assert_true(fabsf(acc[4] - 0.9f) < 1e-7f);
+    assert_true(fabsf(acc[5] + 0.02f) < 1e-7f);
+    /* Accumulated long enough, coordinate 1 goes out too (0.09 + 0.02). */
+    float g2[6] = {0, 0.02f, 0, 0, 0, 0};
+    k = mlless_Filter(acc, g2, w, 6, 0.1f, 0.01f, idx, val);
+    assert_int_equal(k, 1);
+    assert_int_equal(idx[0], 1);
+    assert_true(fabsf(val[0] - 0.11f) < 1e-6f);
+    assert_true(acc[1] == 0 && fabsf(acc[4] - 0.9f) < 1e-7f);
+}
+
+static void test_threshold_decays_and_zero_sends_everything(void **state)
+{
+    (void)state;
+    assert_true(fabsf(mlless_Threshold(0.5f, 0) - 0.5f) < 1e-7f);
+    assert_true(fabsf(mlless_Threshold(0.5f, 3) - 0.25f) < 1e-7f);
+    assert_true(fabsf(mlless_Threshold(0.5f, 99) - 0.05f) < 1e-7f);
+    /* v = 0: every nonzero coordinate is sent at once (plain SGD). */
+    float w[4] = {1, 2, 3, 4}, acc[4] = {0}, g[4] = {1e-9f, 0, -1e-9f, 5};
+    uint32_t idx[4];
+    float val[4];
+    assert_int_equal(mlless_Filter(acc, g, w, 4, 0.1f, mlless_Threshold(0, 5), idx, val), 3);
+    assert_true(acc[0] == 0 && acc[1] == 0 && acc[2] == 0 && acc[3] == 0);
+}
+
+/* ---- the sparse wire encoding --------------------------------------------------- */
+
+static void test_sparse_round_trip(void **state)
+{
+    (void)state;
+    uint32_t idx[3] = {2, 7, 99};
+    float val[3] = {0.5f, -1.25f, 3e-8f};
+    uint8_t *blob;
+    size_t len;
+    assert_int_equal(sparse_Encode(idx, val, 3, 100, &blob, &len), SP_OK);
+    /* 24-byte header + 8 bytes per pair; dtype and dense length on the wire. */
+    assert_int_equal(len, 24 + 3 * 8);
+    wire_view v;
+    assert_int_equal(wire_Parse(blob, len, &v), SP_OK);
+    assert_int_equal(v.dtype, WIRE_SPARSE_F32);
+    assert_int_equal(v.count, 3);
+    assert_int_equal(v.extra, 100);
+    uint32_t *ix;
+    float *vx;
+    size_t k;
+    assert_int_equal(sparse_Decode(blob, len, 100, &ix, &vx, &k), SP_OK);
+    assert_int_equal(k, 3);
+    assert_memory_equal(ix, idx, sizeof idx);
+    assert_memory_equal(vx, val, sizeof val);
+    free(ix);
+    free(vx);
+    float dense[100] = {0};
+    dense[7] = 1.0f;
+    assert_int_equal(sparse_AddInto(blob, len, 100, 0.5f, dense, &k), SP_OK);
+    assert_true(dense[2] == 0.25f && dense[7] == 1.0f - 0.625f && dense[99] == 1.5e-8f);
+    /* The wrong dense length is refused, the dense vector untouched. */
+    assert_int_equal(sparse_AddInto(blob, len, 101, 1.0f, dense, &k), SP_ERR_INVALID);
+    assert_true(dense[2] == 0.25f);
+    /* A flipped payload byte fails the checksum. */
+    blob[30] ^= 0x40;
+    assert_int_equal(sparse_Decode(blob, len, 100, &ix, &vx, &k), SP_ERR_FORMAT);
+    free(blob);
+    /* An empty update is valid. */
+    assert_int_equal(sparse_Encode(idx, val, 0, 100, &blob, &len), SP_OK);
+    assert_int_equal(sparse_AddInto(blob, len, 100, 1.0f, dense, &k), SP_OK);
+    assert_int_equal(k, 0);
+    free(blob);
+}
+
+static void test_sparse_rejects_bad_pairs(void **state)
+{
+    (void)state;
+    uint8_t *blob;
+    size_t len, k;
+    float dense[10] = {0};
+    /* Encoded by hand: (index, value) pairs straight into the wire format. */
+    uint32_t out_of_range[2] = {10, 0x3f800000u};          /* index 10 of 10 */
+    uint32_t repeated[4] = {3, 0x3f800000u, 3, 0x3f800000u};
+    uint32_t nan[2] = {1, 0x7fc00000u};
+    const uint32_t *cases[3] = {out_of_range, repeated, nan};
+    const uint64_t counts[3] = {1, 2, 1};
+    for (int c = 0; c < 3; c++) {
+        assert_int_equal(wire_Encode(WIRE_SPARSE_F32, cases[c], counts[c], 10, &blob, &len),
+                         SP_OK);
+        assert_int_equal(sparse_AddInto(blob, len, 10, 1.0f, dense, &k), SP_ERR_INVALID);
+        free(blob);
+    }
+    for (int i = 0; i < 10; i++)
+        assert_true(dense[i] == 0);
+    /* A dense tensor is not a sparse update. */
+    float x[10] = {0};
+    assert_int_equal(wire_Encode(WIRE_F32, x, 10, 0, &blob, &len), SP_OK);
+    assert_int_equal(sparse_AddInto(blob, len, 10, 1.0f, dense, &k), SP_ERR_INVALID);
+    free(blob);
+}
+
+/* ---- the supervisor's policy ------------------------------------------------------ */
+
+static void run_policy(mlless_state *s, long from, long to, double (*loss)(long), const int *live,
+                       int n, int scale_in, double target, long *removed_at,
+                       mlless_decision *last)
+{
+    *removed_at = -1;
+    for (long t = from; t < to; t++) {
+        mlless_Decide(s, t, loss(t), 1, live, n, scale_in, target, last);
+        if (last->remove >= 0) {
+            *removed_at = t;
+            return;
+        }
+    }
+}
+
+static double flat(long t) { (void)t; return 1.0; }
+static double falling(long t) { return 2.0 * pow(0.97, (double)t); }
+
+static void test_policy_scales_in_when_flat_and_stops_at_target(void **state)
+{
+    (void)state;
+    int live[4] = {0, 1, 2, 3};
+    mlless_state s;
+    mlless_decision d;
+    long at;
+    /* A falling loss (3% per iteration) never flattens. */
+    mlless_StateInit(&s);
+    run_policy(&s, 0, 10 * MLLESS_WINDOW, falling, live, 4, 1, 0, &at, &d);
+    assert_int_equal(at, -1);
+    assert_false(d.stop);
+    /* A flat one: the second complete window shows no gain. */
+    mlless_StateInit(&s);
+    run_policy(&s, 0, 10 * MLLESS_WINDOW, flat, live, 4, 1, 0, &at, &d);
+    assert_int_equal(at, 2 * MLLESS_WINDOW - 1);
+    assert_int_equal(d.remove, 3);
+    assert_int_equal(d.heir, 2);
+    /* The next removal needs two fresh windows. */
+    run_policy(&s, at + 1, 10 * MLLESS_WINDOW, flat, live, 3, 1, 0, &at, &d);
+    assert_int_equal(at, 4 * MLLESS_WINDOW - 1);
+    assert_int_equal(d.remove, 2);
+    /* Scale-in off, or a single worker left: nobody is removed. */
+    mlless_StateInit(&s);
+    run_policy(&s, 0, 10 * MLLESS_WINDOW, flat, live, 4, 0, 0, &at, &d);
+    assert_int_equal(at, -1);
+    mlless_StateInit(&s);
+    run_policy(&s, 0, 10 * MLLESS_WINDOW, flat, live, 1, 1, 0, &at, &d);
+    assert_int_equal(at, -1);
+    /* Stop once the smoothed loss is below the target, not before. */
+    mlless_StateInit(&s);
+    mlless_Decide(&s, 0, 2.0, 1, live, 4, 0, 0.5, &d);
+    assert_false(d.stop);
+    long t = 1;
+    for (; t < 1000 && !d.stop; t++)
+        mlless_Decide(&s, t, 0.1, 1, live, 4, 0, 0.5, &d);
+    assert_true(d.stop);
+    assert_true(d.smoothed < 0.5 && t > 2);
+}
+
+/* ---- the steps against real servers -------------------------------------------- */
+
+typedef struct {
+    fx_server redis, nats;
+    job_config job;
+    size_t P;
+    store *db;
+    float *params[N_WORKERS];
+} world;
+
+static world W;
+
+static cJSON *make_req(int peer, long t, const int *live, int n_live)
+{
+    cJSON *o = cJSON_CreateObject();
+    char addr[64];
+    cJSON_AddItemToObject(o, "job", job_ToJson(&W.job));
+    cJSON *shape = cJSON_AddArrayToObject(o, "shape");
+    int s[4] = {1, 28, 28, 10};
+    for (int i = 0; i < 4; i++)
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber(s[i]));
+    cJSON_AddNumberToObject(o, "iteration", (double)t);
+    cJSON_AddNumberToObject(o, "peer", peer);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", W.redis.port);
+    cJSON *peers = cJSON_AddArrayToObject(o, "peers");
+    for (int i = 0; i < N_WORKERS; i++)
+        cJSON_AddItemToArray(peers, cJSON_CreateString(addr));
+    cJSON_AddStringToObject(o, "shared", addr);
+    cJSON_AddNumberToObject(o, "minibatches", 1);
+    cJSON *l = cJSON_AddArrayToObject(o, "live");
+    for (int i = 0; i < n_live; i++)
+        cJSON_AddItemToArray(l, cJSON_CreateNumber(live[i]));
+    return o;
+}
+
+static spStatus call(rt_handler h, cJSON *body, cJSON **res)
+{
+    rt_request r = {.body = body};
+    cJSON *out = cJSON_CreateObject();
+    spStatus st = h(&r, out, NULL);
+    if (st != SP_OK) {
+        fprintf(stderr, "  (step answered %s: %s)\n", sp_StatusName(st), sp_LastError());
+        cJSON_Delete(out);
+        out = NULL;
+    }
+    cJSON_Delete(body);
+    if (res)
+        *res = out;
+    else
+        cJSON_Delete(out);
+    return st;
+}
+
+static void key_of(char *key, size_t cap, const char *fmt, ...)
+{
+    char suffix[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(suffix, sizeof suffix, fmt, ap);
+    va_end(ap);
+    assert_int_equal(store_Key(key, cap, W.job.id, "%s", suffix), SP_OK);
+}
+
+static void put(const float *x, const char *fmt, int w, long t)
+{
+    char suffix[64], key[192];
+    snprintf(suffix, sizeof suffix, fmt, w, t);
+    key_of(key, sizeof key, "%s", suffix);
+    assert_int_equal(store_PutTensor(W.db, key, x, W.P, 600), SP_OK);
+}
+
+static float *get(const char *fmt, int w, long t)
+{
+    char suffix[64], key[192];
+    float *x = NULL;
+    size_t n;
+    snprintf(suffix, sizeof suffix, fmt, w, t);
+    key_of(key, sizeof key, "%s", suffix);
+    if (store_GetTensor(W.db, key, W.P, &x, &n) != SP_OK)
+        fail_msg("GET %s: %s", key, sp_LastError());
+    return x;
+}
+
+static int exists(const char *fmt, int w, long t)
+{
+    char suffix[64], key[192];
+    int e = 0;
+    snprintf(suffix, sizeof suffix, fmt, w, t);
+    key_of(key, sizeof key, "%s", suffix);
+    assert_int_equal(store_Exists(W.db, key, &e), SP_OK);
+    return e;
+}
+
+/* A deterministic gradient per (worker, iteration). */
+static void gradient_of(int w, long t, float *g)
+{
+    uint32_t s = 99u + (uint32_t)w * 7919u + (uint32_t)t * 104729u;
+    for (size_t i = 0; i < W.P; i++) {
+        s = s * 1664525u + 1013904223u;
+        g[i] = ((float)((s >> 8) & 0xffff) / 65536.0f - 0.5f) * 0.2f;
+    }
+}
+
+static int world_Up(void **state)
+{
+    (void)state;
+    memset(&W, 0, sizeof W);
+    if (fx_StartRedis(&W.redis, PASSWORD, 1, 0) != 0 || fx_StartNats(&W.nats, NULL, NULL) != 0)
+        return -1;
+    steps_config c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.redis_password, sizeof c.redis_password, "%s", PASSWORD);
+    snprintf(c.nats_url, sizeof c.nats_url, "nats://127.0.0.1:%d", W.nats.port);
+    c.timeout_ms = 5000;
+    steps_Configure(&c);
+
+    job_Defaults(&W.job);
+    snprintf(W.job.id, sizeof W.job.id, "mlless-test");
+    W.job.arch = ARCH_MLLESS;
+    W.job.model.kind = MODEL_LOGREG;
+    W.job.workers = N_WORKERS;
+    W.job.optim.lr = 0.1f;
+    W.job.significance = 0.05f;
+    W.job.sync_timeout_ms = 3000;
+    model_spec spec = W.job.model;
+    spec.in_c = 1;
+    spec.in_h = spec.in_w = 28;
+    spec.classes = 10;
+    model *m;
+    if (model_Create(&spec, &m) != SP_OK)
+        return -1;
+    W.P = model_ParamCount(m);
+    for (int w = 0; w < N_WORKERS; w++) {
+        W.params[w] = malloc(sizeof(float) * W.P);
+        model_Init(m, W.params[w], 5);
+        /* Nonzero weights everywhere, so the threshold matters for all. */
+        for (size_t i = 0; i < W.P; i++)
+            W.params[w][i] += 0.05f;
+    }
+    model_Destroy(m);
+    store_addr a;
+    char s[64];
+    snprintf(s, sizeof s, "127.0.0.1:%d", W.redis.port);
+    if (store_ParseAddr(s, &a) != SP_OK)
+        return -1;
+    snprintf(a.password, sizeof a.password, "%s", PASSWORD);
+    return store_Connect(&a, &W.db) == SP_OK ? 0 : -1;
+}
+
+static int world_Down(void **state)
+{
+    (void)state;
+    for (int w = 0; w < N_WORKERS; w++)
+        free(W.params[w]);
+    store_Destroy(W.db);
+    store_ReleaseCached();
+    sync_CachedCloseAll();
+    fx_Stop(&W.redis);
+    fx_Stop(&W.nats);
+    return 0;
+}
+
+/* sparsify for every live worker (gradient_of as avg), the supervisor, then
+ * apply for every live worker; returns the apply answers (caller frees). */
+static void mlless_Iteration(long t, const int *live, int n, double loss, cJSON **applied)
+{
+    float *g = malloc(sizeof(float) * W.P);
+    for (int i = 0; i < n; i++) {
+        int w = live[i];
+        if (t == 0)
+            put(W.params[w], "params:%d", w, 0);
+        gradient_of(w, t, g);
+        put(g, "avg:%d:%ld", w, t);
+        cJSON *req = make_req(w, t, live, n);
+        cJSON_AddNumberToObject(req, "loss", loss);
+        assert_int_equal(call(step_Sparsify, req, NULL), SP_OK);
+    }
+    free(g);
+    assert_int_equal(call(step_Supervisor, make_req(live[0], t, live, n), NULL), SP_OK);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(call(step_Apply, make_req(live[i], t, live, n), &applied[i]), SP_OK);
+}
+
+static void free_all(cJSON **a, int n)
+{
+    for (int i = 0; i < n; i++)
+        cJSON_Delete(a[i]);
+}
+
+static void test_iteration_sends_filtered_updates_and_averages_them(void **state)
+{
+    (void)state;
+    int live[N_WORKERS] = {0, 1, 2};
+    cJSON *ans[N_WORKERS];
+    float thr0 = mlless_Threshold(W.job.significance, 0);
+    mlless_Iteration(0, live, N_WORKERS, 2.0, ans);
+    /* Expected per worker: the filter on zeros + g. */
+    float *want_agg = calloc(W.P, sizeof(float)), *acc = malloc(sizeof(float) * W.P);
+    uint32_t *idx = malloc(sizeof(uint32_t) * W.P);
+    float *val = malloc(sizeof(float) * W.P);
+    size_t total = 0;
+    for (int w = 0; w < N_WORKERS; w++) {
+        memset(acc, 0, sizeof(float) * W.P);
+        float *g = malloc(sizeof(float) * W.P);
+        gradient_of(w, 0, g);
+        size_t k = mlless_Filter(acc, g, W.params[w], W.P, W.job.optim.lr, thr0, idx, val);
+        assert_true(k > 0 && k < W.P); /* some sent, some kept: the test means something */
+        total += k;
+        for (size_t j = 0; j < k; j++)
+            want_agg[idx[j]] += val[j] / N_WORKERS;
+        /* What stayed behind is the residual accumulator. */
+        float *stored = get("acc:%d:%ld", w, 0);
+        assert_memory_equal(stored, acc, sizeof(float) * W.P);
+        free(stored);
+        /* The sparse update holds exactly the sent pairs. */
+        char key[192];
+        uint8_t *blob;
+        size_t len, kk;
+        uint32_t *ix;
+        float *vx;
+        key_of(key, sizeof key, "sparse:%d:0", w);
+        assert_int_equal(store_GetBlob(W.db, key, &blob, &len), SP_OK);
+        assert_int_equal(sparse_Decode(blob, len, W.P, &ix, &vx, &kk), SP_OK);
+        assert_int_equal(kk, k);
+        assert_memory_equal(ix, idx, k * sizeof(uint32_t));
+        assert_memory_equal(vx, val, k * sizeof(float));
+        free(ix);
+        free(vx);
+        free(blob);
+        free(g);
+    }
+    for (int w = 0; w < N_WORKERS; w++) {
+        float *agg = get("agg:%d:%ld", w, 0);
+        for (size_t i = 0; i < W.P; i++)
+            assert_true(fabsf(agg[i] - want_agg[i]) < 1e-6f);
+        free(agg);
+        assert_int_equal((int)cJSON_GetObjectItem(ans[w], "pairs")->valuedouble, (int)total);
+        assert_null(cJSON_GetObjectItem(ans[w], "leave"));
+        assert_null(cJSON_GetObjectItem(ans[w], "stop"));
+        const cJSON *l = cJSON_GetObjectItem(cJSON_GetObjectItem(ans[w], "context"), "live");
+        assert_int_equal(cJSON_GetArraySize(l), N_WORKERS);
+    }
+    free_all(ans, N_WORKERS);
+    /* Iteration 1 starts from the residual: acc:w:1 + sent = acc:w:0 + g1. */
+    mlless_Iteration(1, live, N_WORKERS, 2.0, ans);
+    free_all(ans, N_WORKERS);
+    float *a0 = get("acc:%d:%ld", 1, 0), *a1 = get("acc:%d:%ld", 1, 1);
+    float *g1 = malloc(sizeof(float) * W.P);
+    gradient_of(1, 1, g1);
+    memcpy(acc, a0, sizeof(float) * W.P);
+    size_t k = mlless_Filter(acc, g1, W.params[1], W.P, W.job.optim.lr,
+                             mlless_Threshold(W.job.significance, 1), idx, val);
+    assert_true(k > 0);
+    assert_memory_equal(a1, acc, sizeof(float) * W.P);
+    free(a0);
+    free(a1);
+    free(g1);
+    free(want_agg);
+    free(acc);
+    free(idx);
+    free(val);
+    /* A retried supervisor call answers the decision it already made. */
+    cJSON *res;
+    assert_int_equal(call(step_Supervisor, make_req(0, 1, live, N_WORKERS), &res), SP_OK);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(res, "duplicate")));
+    cJSON_Delete(res);
+    /* Only the first live worker supervises; a skipped iteration is 409. */
+    assert_int_equal(call(step_Supervisor, make_req(1, 2, live, N_WORKERS), NULL),
+                     SP_ERR_INVALID);
+    assert_int_equal(call(step_Supervisor, make_req(0, 5, live, N_WORKERS), NULL),
+                     SP_ERR_CONFLICT);
+}
+
+static void test_scale_in_hands_the_accumulator_to_the_heir(void **state)
+{
+    (void)state;
+    /* A fresh run (a new job id: its own NATS stream) with a flat loss and
+     * a high threshold, so most of every gradient stays accumulated. */
+    snprintf(W.job.id, sizeof W.job.id, "mlless-scale-in");
+    W.job.scale_in = 1;
+    W.job.significance = 5.0f;
+    int live[N_WORKERS] = {0, 1, 2};
+    cJSON *ans[N_WORKERS];
+    long t = 0, removed = -1;
+    for (; t < 4 * MLLESS_WINDOW && removed < 0; t++) {
+        mlless_Iteration(t, live, N_WORKERS, 1.0, ans);
+        for (int i = 0; i < N_WORKERS; i++)
+            if (cJSON_IsTrue(cJSON_GetObjectItem(ans[i], "leave"))) {
+                assert_int_equal(i, 2); /* the highest-numbered worker leaves */
+                removed = t;
+            }
+        if (removed >= 0)
+            for (int i = 0; i < N_WORKERS; i++) {
+                const cJSON *c = cJSON_GetObjectItem(ans[i], "context");
+                const cJSON *l = cJSON_GetObjectItem(c, "live");
+                assert_int_equal(cJSON_GetArraySize(l), 2);
+                assert_int_equal((int)cJSON_GetArrayItem(l, 1)->valuedouble, 1);
+            }
+        free_all(ans, N_WORKERS);
+    }
+    assert_int_equal(removed, 2 * MLLESS_WINDOW - 1);
+    /* The next iteration: worker 1 (the heir) starts from its own residual
+     * plus worker 2's, and says so. */
+    float *own = get("acc:%d:%ld", 1, removed), *gone = get("acc:%d:%ld", 2, removed);
+    float *g = malloc(sizeof(float) * W.P);
+    gradient_of(1, t, g);
+    put(g, "avg:%d:%ld", 1, t);
+    int live2[2] = {0, 1};
+    cJSON *req = make_req(1, t, live2, 2), *res;
+    assert_int_equal(call(step_Sparsify, req, &res), SP_OK);
+    assert_int_equal((int)cJSON_GetObjectItem(res, "inherited_from")->valuedouble, 2);
+    size_t sent = (size_t)cJSON_GetObjectItem(res, "sent")->valuedouble;
+    cJSON_Delete(res);
+    for (size_t i = 0; i < W.P; i++)
+        own[i] += gone[i];
+    uint32_t *idx = malloc(sizeof(uint32_t) * W.P);
+    float *val = malloc(sizeof(float) * W.P);
+    size_t k = mlless_Filter(own, g, W.params[1], W.P, W.job.optim.lr,
+                             mlless_Threshold(W.job.significance, t), idx, val);
+    assert_int_equal(k, sent);
+    float *now = get("acc:%d:%ld", 1, t);
+    for (size_t i = 0; i < W.P; i++)
+        assert_true(fabsf(now[i] - own[i]) < 1e-6f);
+    /* Worker 0 inherits nothing. */
+    gradient_of(0, t, g);
+    put(g, "avg:%d:%ld", 0, t);
+    assert_int_equal(call(step_Sparsify, make_req(0, t, live2, 2), &res), SP_OK);
+    assert_null(cJSON_GetObjectItem(res, "inherited_from"));
+    cJSON_Delete(res);
+    free(now);
+    free(own);
+    free(gone);
+    free(g);
+    free(idx);
+    free(val);
+    W.job.scale_in = 0;
+    W.job.significance = 0.05f;
+}
+
+static void test_target_loss_stops_every_worker(void **state)
+{
+    (void)state;
+    snprintf(W.job.id, sizeof W.job.id, "mlless-target");
+    W.job.target_loss = 1.5f;
+    int live[N_WORKERS] = {0, 1, 2};
+    cJSON *ans[N_WORKERS];
+    mlless_Iteration(0, live, N_WORKERS, 1.0, ans);
+    for (int i = 0; i < N_WORKERS; i++)
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(ans[i], "stop")));
+    free_all(ans, N_WORKERS);
+    /* Sparse updates of an iteration are gone once the next one is decided. */
+    assert_true(exists("sparse:%d:%ld", 1, 0) || exists("sparse:%d:%ld", 0, 0));
+    mlless_Iteration(1, live, N_WORKERS, 1.0, ans);
+    free_all(ans, N_WORKERS);
+    for (int w = 0; w < N_WORKERS; w++)
+        assert_false(exists("sparse:%d:%ld", w, 0));
+    W.job.target_loss = 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest pure[] = {
+        cmocka_unit_test(test_filter_sends_significant_and_accumulates_the_rest),
+        cmocka_unit_test(test_threshold_decays_and_zero_sends_everything),
+        cmocka_unit_test(test_sparse_round_trip),
+        cmocka_unit_test(test_sparse_rejects_bad_pairs),
+        cmocka_unit_test(test_policy_scales_in_when_flat_and_stops_at_target),
+    };
+    const struct CMUnitTest steps[] = {
+        cmocka_unit_test(test_iteration_sends_filtered_updates_and_averages_them),
+        cmocka_unit_test(test_scale_in_hands_the_accumulator_to_the_heir),
+        cmocka_unit_test(test_target_loss_stops_every_worker),
+    };
+    int failed = cmocka_run_group_tests(pure, NULL, NULL);
+    return failed + cmocka_run_group_tests(steps, world_Up, world_Down);
+}

@@ -1,0 +1,538 @@
+/* test_rejoin.c - the fault-tolerance side of SPIRT's steps, in-process,
+ * against real redis-servers and a real nats-server: init resuming a run,
+ * the rejoin step copying a live peer's model, and the barrier excluding a
+ * peer whose heartbeat stopped (but never because NATS itself went quiet)
+ * and including a peer that announced it rejoins. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "auth/auth.h"
+#include "driver/job.h"
+#include "fixture.h"
+#include "steps/steps.h"
+#include "store/store.h"
+#include "sync/heartbeat.h"
+#include "sync/sync.h"
+
+#define PASSWORD "rejoin-secret"
+#define N_PEERS 3
+#define HB_MS 400
+
+typedef struct {
+    fx_server peer[N_PEERS], shared, nats;
+    job_config job;
+    cJSON *shape;
+    size_t P;
+    store *db[N_PEERS];
+    sync_conn *nc;
+    auth_key master;
+} world;
+
+static world W;
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static store *connect_to(int port)
+{
+    store_addr a;
+    char s[64];
+    snprintf(s, sizeof s, "127.0.0.1:%d", port);
+    assert_int_equal(store_ParseAddr(s, &a), SP_OK);
+    snprintf(a.password, sizeof a.password, "%s", PASSWORD);
+    store *st;
+    assert_int_equal(store_Connect(&a, &st), SP_OK);
+    return st;
+}
+
+static cJSON *make_req(int peer, long t)
+{
+    cJSON *o = cJSON_CreateObject();
+    char addr[64];
+    cJSON_AddItemToObject(o, "job", job_ToJson(&W.job));
+    if (W.shape)
+        cJSON_AddItemToObject(o, "shape", cJSON_Duplicate(W.shape, 1));
+    if (t >= 0)
+        cJSON_AddNumberToObject(o, "iteration", (double)t);
+    if (peer >= 0)
+        cJSON_AddNumberToObject(o, "peer", peer);
+    cJSON *peers = cJSON_AddArrayToObject(o, "peers");
+    for (int i = 0; i < N_PEERS; i++) {
+        snprintf(addr, sizeof addr, "127.0.0.1:%d", W.peer[i].port);
+        cJSON_AddItemToArray(peers, cJSON_CreateString(addr));
+    }
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", W.shared.port);
+    cJSON_AddStringToObject(o, "shared", addr);
+    return o;
+}
+
+static spStatus call(rt_handler h, cJSON *body, cJSON **res)
+{
+    rt_request r = {.body = body};
+    cJSON *out = cJSON_CreateObject();
+    spStatus st = h(&r, out, NULL);
+    if (st != SP_OK) {
+        fprintf(stderr, "  (step answered %s: %s)\n", sp_StatusName(st), sp_LastError());
+        cJSON_Delete(out);
+        out = NULL;
+    }
+    cJSON_Delete(body);
+    if (res)
+        *res = out;
+    else
+        cJSON_Delete(out);
+    return st;
+}
+
+static void key(char *buf, size_t cap, const char *fmt, int p)
+{
+    char suffix[64];
+    snprintf(suffix, sizeof suffix, fmt, p);
+    assert_int_equal(store_Key(buf, cap, W.job.id, "%s", suffix), SP_OK);
+}
+
+static float *get_params(int p, const char *what)
+{
+    char k[128], fmt[32];
+    snprintf(fmt, sizeof fmt, "%s:%%d", what);
+    key(k, sizeof k, fmt, p);
+    float *x = NULL;
+    size_t n;
+    assert_int_equal(store_GetTensor(W.db[p], k, W.P, &x, &n), SP_OK);
+    return x;
+}
+
+static void put_params(int p, const char *what, float v)
+{
+    char k[128], fmt[32];
+    snprintf(fmt, sizeof fmt, "%s:%%d", what);
+    key(k, sizeof k, fmt, p);
+    float *x = malloc(sizeof(float) * W.P);
+    for (size_t i = 0; i < W.P; i++)
+        x[i] = v + (float)i * 1e-6f;
+    assert_int_equal(store_PutTensor(W.db[p], k, x, W.P, 0), SP_OK);
+    free(x);
+}
+
+static void set_applied(int p, long t)
+{
+    char k[128], v[32];
+    key(k, sizeof k, "applied:%d", p);
+    if (t < 0) {
+        assert_int_equal(store_Delete(W.db[p], k), SP_OK);
+        return;
+    }
+    snprintf(v, sizeof v, "%ld", t);
+    assert_int_equal(store_PutBlob(W.db[p], k, v, strlen(v), 0), SP_OK);
+}
+
+static long get_applied(int p)
+{
+    char k[128], text[32];
+    uint8_t *b = NULL;
+    size_t n = 0;
+    key(k, sizeof k, "applied:%d", p);
+    if (store_GetBlob(W.db[p], k, &b, &n) != SP_OK) {
+        sp_ClearError();
+        return -1;
+    }
+    snprintf(text, sizeof text, "%.*s", (int)n, (const char *)b);
+    free(b);
+    return atol(text);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- heartbeats ----------------------------------------------------------- */
+
+/* Publishes the heartbeats of the members flagged in `beat` every HB_MS/4
+ * until stopped, as the driver's liveness threads do. */
+typedef struct {
+    int beat[N_PEERS];
+    volatile int stop;
+    pthread_t th;
+} beater;
+
+static void *beater_Main(void *arg)
+{
+    beater *b = arg;
+    while (!b->stop) {
+        for (int p = 0; p < N_PEERS; p++)
+            if (b->beat[p] && sync_Heartbeat(W.nc, W.job.id, p) != SP_OK)
+                sp_ClearError(); /* a lost beat looks like silence: the safe side */
+        sleep_ms(HB_MS / 4);
+    }
+    return NULL;
+}
+
+static void beater_Start(beater *b)
+{
+    b->stop = 0;
+    assert_int_equal(pthread_create(&b->th, NULL, beater_Main, b), 0);
+}
+
+static void beater_Stop(beater *b)
+{
+    b->stop = 1;
+    pthread_join(b->th, NULL);
+}
+
+static void notify(int p, long t)
+{
+    assert_int_equal(call(step_Notify, make_req(p, t), NULL), SP_OK);
+}
+
+static cJSON *barrier(int p, long t, int timeout_ms, cJSON *joiners)
+{
+    cJSON *req = make_req(p, t), *res;
+    cJSON_AddNumberToObject(req, "timeout_ms", timeout_ms);
+    if (joiners)
+        cJSON_AddItemToObject(req, "joiners", joiners);
+    assert_int_equal(call(step_Barrier, req, &res), SP_OK);
+    return res;
+}
+
+/* The reason the barrier gave for excluding peer q, or NULL. */
+static const char *excluded_reason(const cJSON *res, int q)
+{
+    const cJSON *ex = cJSON_GetObjectItem(res, "excluded");
+    for (const cJSON *e = ex ? ex->child : NULL; e; e = e->next)
+        if (cJSON_GetObjectItem(e, "peer")->valueint == q)
+            return cJSON_GetObjectItem(e, "reason")->valuestring;
+    return NULL;
+}
+
+static int in_array(const cJSON *a, int v)
+{
+    for (const cJSON *e = a ? a->child : NULL; e; e = e->next)
+        if (e->valueint == v)
+            return 1;
+    return 0;
+}
+
+/* ---- setup ----------------------------------------------------------------- */
+
+static int world_Up(void **state)
+{
+    (void)state;
+    memset(&W, 0, sizeof W);
+    for (int i = 0; i < N_PEERS; i++)
+        if (fx_StartRedis(&W.peer[i], PASSWORD, 1, 0) != 0)
+            return -1;
+    if (fx_StartRedis(&W.shared, PASSWORD, 0, 0) != 0 || fx_StartNats(&W.nats, NULL, NULL) != 0)
+        return -1;
+    steps_config c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.redis_password, sizeof c.redis_password, "%s", PASSWORD);
+    snprintf(c.nats_url, sizeof c.nats_url, "nats://127.0.0.1:%d", W.nats.port);
+    c.timeout_ms = 5000;
+    steps_Configure(&c);
+    if (auth_NewKey(&W.master) != SP_OK)
+        return -1;
+    auth_Configure(&W.master);
+    sync_addr na;
+    memset(&na, 0, sizeof na);
+    snprintf(na.url, sizeof na.url, "%s", c.nats_url);
+    if (sync_Connect(&na, &W.nc) != SP_OK)
+        return -1;
+
+    job_Defaults(&W.job);
+    snprintf(W.job.id, sizeof W.job.id, "rejoin-test");
+    W.job.arch = ARCH_SPIRT;
+    W.job.model.kind = MODEL_LOGREG;
+    snprintf(W.job.dataset, sizeof W.job.dataset, "%s", fx_DatasetDir());
+    W.job.train_samples = 600;
+    W.job.test_samples = 100;
+    W.job.workers = N_PEERS;
+    W.job.heartbeat_timeout_ms = HB_MS;
+    for (int i = 0; i < N_PEERS; i++)
+        W.db[i] = connect_to(W.peer[i].port);
+    return 0;
+}
+
+static int world_Down(void **state)
+{
+    (void)state;
+    for (int i = 0; i < N_PEERS; i++) {
+        store_Destroy(W.db[i]);
+        fx_Stop(&W.peer[i]);
+    }
+    store_ReleaseCached();
+    sync_Destroy(W.nc);
+    sync_CachedCloseAll();
+    fx_Stop(&W.shared);
+    fx_Stop(&W.nats);
+    cJSON_Delete(W.shape);
+    return 0;
+}
+
+/* ---- init: fresh run and resumed run ------------------------------------- */
+
+static void test_init_resume_keeps_models_and_reports_applied(void **state)
+{
+    (void)state;
+    cJSON *res;
+    assert_int_equal(call(step_Init, make_req(-1, -1), &res), SP_OK);
+    W.shape = cJSON_Duplicate(cJSON_GetObjectItem(res, "shape"), 1);
+    W.P = (size_t)cJSON_GetObjectItem(res, "params")->valuedouble;
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(res, "resumed")));
+    cJSON_Delete(res);
+
+    /* A run got as far as: peer 0 applied 7, peer 1 applied 6 (the driver
+     * died between their updates), peer 2 lost its model. */
+    put_params(0, "params", 1.0f);
+    set_applied(0, 7);
+    put_params(1, "params", 2.0f);
+    set_applied(1, 6);
+    char k[128];
+    key(k, sizeof k, "params:%d", 2);
+    assert_int_equal(store_Delete(W.db[2], k), SP_OK);
+    set_applied(2, 5);
+
+    cJSON *req = make_req(-1, -1);
+    cJSON_AddBoolToObject(req, "resume", 1);
+    assert_int_equal(call(step_Init, req, &res), SP_OK);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(res, "resumed")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(res, "stream_reset")));
+    const cJSON *applied = cJSON_GetObjectItem(res, "applied");
+    assert_int_equal(cJSON_GetArraySize(applied), N_PEERS);
+    assert_int_equal(cJSON_GetArrayItem(applied, 0)->valueint, 7);
+    assert_int_equal(cJSON_GetArrayItem(applied, 1)->valueint, 6);
+    /* The peer without a model got the initial one and no marker. */
+    assert_int_equal(cJSON_GetArrayItem(applied, 2)->valueint, -1);
+    assert_int_equal(get_applied(2), -1);
+    cJSON_Delete(res);
+    float *p0 = get_params(0, "params");
+    assert_true(p0[0] == 1.0f); /* kept */
+    free(p0);
+
+    /* A fresh (not resumed) init resets everything. */
+    assert_int_equal(call(step_Init, make_req(-1, -1), &res), SP_OK);
+    cJSON_Delete(res);
+    assert_int_equal(get_applied(0), -1);
+    p0 = get_params(0, "params");
+    float *p1 = get_params(1, "params");
+    assert_memory_equal(p0, p1, sizeof(float) * W.P);
+    free(p0);
+    free(p1);
+}
+
+static void test_init_resume_reports_unreachable_peer(void **state)
+{
+    (void)state;
+    fx_Kill(&W.peer[2], SIGKILL, 1);
+    cJSON *req = make_req(-1, -1), *res;
+    cJSON_AddBoolToObject(req, "resume", 1);
+    assert_int_equal(call(step_Init, req, &res), SP_OK);
+    const cJSON *applied = cJSON_GetObjectItem(res, "applied");
+    assert_true(cJSON_IsNumber(cJSON_GetArrayItem(applied, 0)));
+    assert_true(cJSON_IsNull(cJSON_GetArrayItem(applied, 2)));
+    cJSON_Delete(res);
+    assert_int_equal(fx_RestartRedis(&W.peer[2], PASSWORD, 1, 0), 0);
+    store_Destroy(W.db[2]);
+    W.db[2] = connect_to(W.peer[2].port);
+    /* It lost everything (no AOF here): init puts the initial model back. */
+    assert_int_equal(call(step_Init, make_req(-1, -1), &res), SP_OK);
+    cJSON_Delete(res);
+}
+
+/* ---- rejoin ------------------------------------------------------------------ */
+
+/* Peer p's side of the handshake with the join step: its admission ticket. */
+static void authenticate(int p, char ticket[AUTH_HEX_SIZE])
+{
+    cJSON *req = make_req(p, -1), *res;
+    cJSON_AddStringToObject(req, "action", "challenge");
+    assert_int_equal(call(step_Join, req, &res), SP_OK);
+    char nonce[AUTH_HEX_SIZE], mac[AUTH_HEX_SIZE];
+    snprintf(nonce, sizeof nonce, "%s", cJSON_GetObjectItem(res, "nonce")->valuestring);
+    cJSON_Delete(res);
+    auth_key key;
+    auth_PeerKey(&W.master, W.job.id, p, &key);
+    auth_Respond(&key, W.job.id, p, nonce, mac);
+    req = make_req(p, -1);
+    cJSON_AddStringToObject(req, "action", "verify");
+    cJSON_AddStringToObject(req, "nonce", nonce);
+    cJSON_AddStringToObject(req, "response", mac);
+    assert_int_equal(call(step_Join, req, &res), SP_OK);
+    snprintf(ticket, AUTH_HEX_SIZE, "%s", cJSON_GetObjectItem(res, "ticket")->valuestring);
+    cJSON_Delete(res);
+}
+
+static cJSON *rejoin_With(int p, int source, long t, const char *ticket, spStatus want)
+{
+    cJSON *req = make_req(p, t), *res;
+    cJSON_AddNumberToObject(req, "source", source);
+    if (ticket)
+        cJSON_AddStringToObject(req, "ticket", ticket);
+    assert_int_equal(call(step_Rejoin, req, &res), want);
+    return res;
+}
+
+static cJSON *rejoin(int p, int source, long t, spStatus want)
+{
+    char ticket[AUTH_HEX_SIZE];
+    authenticate(p, ticket);
+    return rejoin_With(p, source, t, ticket, want);
+}
+
+static void test_rejoin_copies_the_live_peers_model(void **state)
+{
+    (void)state;
+    put_params(0, "params", 3.0f);
+    put_params(0, "mom", 0.5f);
+    set_applied(0, 11);
+    /* Peer 2 came back from its AOF with the model of iteration 4. */
+    put_params(2, "params", -1.0f);
+    set_applied(2, 4);
+    cJSON *res = rejoin(2, 0, 12, SP_OK);
+    assert_int_equal(cJSON_GetObjectItem(res, "joined_at")->valueint, 12);
+    assert_int_equal(cJSON_GetObjectItem(res, "restored_applied")->valueint, 4);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(res, "momentum")));
+    cJSON_Delete(res);
+    float *a = get_params(0, "params"), *b = get_params(2, "params");
+    assert_memory_equal(a, b, sizeof(float) * W.P);
+    free(a);
+    free(b);
+    a = get_params(0, "mom");
+    b = get_params(2, "mom");
+    assert_memory_equal(a, b, sizeof(float) * W.P);
+    free(a);
+    free(b);
+    assert_int_equal(get_applied(2), 11);
+
+    /* The "join" for 12 is on the stream for the live peers' barriers. */
+    int member = 2, got = 0;
+    sync_arrival arr;
+    assert_int_equal(sync_Await(W.nc, W.job.id, "join", 12, &member, 1, 2000, &arr, &got),
+                     SP_OK);
+    assert_int_equal(got, 1);
+    sync_ArrivalsFree(&arr, 1);
+}
+
+static void test_rejoin_needs_the_peers_own_ticket(void **state)
+{
+    (void)state;
+    set_applied(0, 11);
+    put_params(1, "params", 7.0f);
+    char t1[AUTH_HEX_SIZE], t2[AUTH_HEX_SIZE];
+    assert_null(rejoin_With(1, 0, 12, NULL, SP_ERR_AUTH));
+    const char *forged = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    assert_null(rejoin_With(1, 0, 12, forged, SP_ERR_AUTH));
+    /* Another peer's ticket does not admit peer 1. */
+    authenticate(2, t2);
+    assert_null(rejoin_With(1, 0, 12, t2, SP_ERR_AUTH));
+    /* Nothing was copied by the refused attempts. */
+    float *p1 = get_params(1, "params");
+    assert_true(p1[0] == 7.0f);
+    free(p1);
+    authenticate(1, t1);
+    cJSON_Delete(rejoin_With(1, 0, 12, t1, SP_OK));
+    /* A retry with the same ticket works (the step is idempotent). */
+    cJSON_Delete(rejoin_With(1, 0, 12, t1, SP_OK));
+}
+
+static void test_rejoin_refuses_a_source_at_another_iteration(void **state)
+{
+    (void)state;
+    set_applied(0, 11);
+    /* The source already applied 11: joining at 11 would miss nothing... but
+     * its model is not the one before 11. */
+    assert_null(rejoin(1, 0, 11, SP_ERR_CONFLICT));
+    assert_null(rejoin(1, 0, 13, SP_ERR_CONFLICT));
+    assert_null(rejoin(1, 1, 12, SP_ERR_INVALID)); /* from itself */
+    /* A source without a model. */
+    char k[128];
+    key(k, sizeof k, "params:%d", 0);
+    assert_int_equal(store_Delete(W.db[0], k), SP_OK);
+    assert_null(rejoin(1, 0, 12, SP_ERR_NOT_FOUND));
+    put_params(0, "params", 3.0f);
+}
+
+/* ---- barrier: heartbeats and joiners --------------------------------------------- */
+
+static void test_barrier_excludes_a_peer_whose_heartbeat_stopped(void **state)
+{
+    (void)state;
+    beater b = {.beat = {1, 1, 0}}; /* peer 2 is dead: silent */
+    beater_Start(&b);
+    notify(0, 20);
+    /* Peer 1 is alive but slow: it never announces within the wait. */
+    cJSON *res = barrier(0, 20, 4000, NULL);
+    beater_Stop(&b);
+    assert_string_equal(excluded_reason(res, 2), "heartbeat lost");
+    assert_string_equal(excluded_reason(res, 1), "missed the barrier");
+    const cJSON *live = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "context"), "live");
+    assert_int_equal(cJSON_GetArraySize(live), 1);
+    cJSON_Delete(res);
+}
+
+static void test_barrier_trusts_no_silence_when_it_cannot_hear_itself(void **state)
+{
+    (void)state;
+    /* Nobody's heartbeat arrives (as during a NATS outage): the silence
+     * proves nothing, so peers are only given up at the timeout. */
+    notify(0, 21);
+    cJSON *res = barrier(0, 21, 2000, NULL);
+    assert_string_equal(excluded_reason(res, 1), "missed the barrier");
+    assert_string_equal(excluded_reason(res, 2), "missed the barrier");
+    cJSON_Delete(res);
+}
+
+static void test_barrier_includes_announced_joiners(void **state)
+{
+    (void)state;
+    /* Peer 2 rejoins at 30 (announced by the rejoin step); peer 1 is named
+     * as a joiner but never announced, so it is not waited for. */
+    set_applied(0, 29);
+    cJSON_Delete(rejoin(2, 0, 30, SP_OK));
+    notify(0, 30);
+    notify(2, 30);
+    cJSON *live = cJSON_CreateArray();
+    cJSON_AddItemToArray(live, cJSON_CreateNumber(0));
+    cJSON *req = make_req(0, 30), *res;
+    cJSON_AddItemToObject(req, "live", live);
+    cJSON_AddNumberToObject(req, "timeout_ms", 3000);
+    cJSON *joiners = cJSON_CreateArray();
+    cJSON_AddItemToArray(joiners, cJSON_CreateNumber(2));
+    cJSON_AddItemToArray(joiners, cJSON_CreateNumber(1));
+    cJSON_AddItemToObject(req, "joiners", joiners);
+    assert_int_equal(call(step_Barrier, req, &res), SP_OK);
+    const cJSON *arrived = cJSON_GetObjectItem(res, "arrived");
+    assert_int_equal(cJSON_GetArraySize(arrived), 2);
+    assert_true(in_array(arrived, 0) && in_array(arrived, 2));
+    assert_true(in_array(cJSON_GetObjectItem(res, "joined"), 2));
+    assert_false(in_array(cJSON_GetObjectItem(res, "missing"), 1));
+    /* "live" is in peer order, whatever order members were listed in. */
+    const cJSON *ctx_live = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "context"), "live");
+    assert_int_equal(cJSON_GetArrayItem(ctx_live, 0)->valueint, 0);
+    assert_int_equal(cJSON_GetArrayItem(ctx_live, 1)->valueint, 2);
+    cJSON_Delete(res);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_init_resume_keeps_models_and_reports_applied),
+        cmocka_unit_test(test_init_resume_reports_unreachable_peer),
+        cmocka_unit_test(test_rejoin_copies_the_live_peers_model),
+        cmocka_unit_test(test_rejoin_needs_the_peers_own_ticket),
+        cmocka_unit_test(test_rejoin_refuses_a_source_at_another_iteration),
+        cmocka_unit_test(test_barrier_excludes_a_peer_whose_heartbeat_stopped),
+        cmocka_unit_test(test_barrier_trusts_no_silence_when_it_cannot_hear_itself),
+        cmocka_unit_test(test_barrier_includes_announced_joiners),
+    };
+    return cmocka_run_group_tests(tests, world_Up, world_Down);
+}
