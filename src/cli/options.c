@@ -179,7 +179,7 @@ static const option_def options[] = {
     {"job", "NAME", "job name, namespaces keys and subjects (default spirt)", set_job},
     {"heartbeat-timeout", "MS", "SPIRT: exclude a peer whose heartbeat stopped this long (default 3000, 0 = off)", set_heartbeat},
     {"kill-peer", "P", "fault injection: SIGKILL peer P's redis-server (local runs)", set_kill_peer},
-    {"at-iteration", "T", "... when peer P starts iteration T (default 0)", set_kill_at},
+    {"at-iteration", "T", "... at the start of iteration T (default 0)", set_kill_at},
     {"restart-after", "SECONDS", "... and restart it from its AOF after SECONDS; it rejoins", set_restart_after},
     {"resume", NULL, "continue an interrupted job from the state in --peers/--shared-redis/--nats", set_resume},
     {"report", "FILE", "write a JSON report to FILE", set_report},

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "data/dataset.h"
@@ -23,6 +24,7 @@ typedef struct {
     gzFile f;
     const char *path;
     size_t off; /* uncompressed bytes consumed */
+    long long file_size; /* on disk (compressed if gzip) */
 } idx_file;
 
 static spStatus idx_Open(idx_file *x, const char *path)
@@ -35,6 +37,8 @@ static spStatus idx_Open(idx_file *x, const char *path)
         return sp_Error(errno == ENOENT ? SP_ERR_NOT_FOUND : SP_ERR_IO, "cannot open %s: %s", path,
                         errno ? strerror(errno) : "out of memory");
     gzbuffer(x->f, 1 << 18);
+    struct stat st;
+    x->file_size = stat(path, &st) == 0 ? (long long)st.st_size : 0;
     return SP_OK;
 }
 
@@ -122,6 +126,12 @@ static spStatus idx_Images(idx_file *x, dataset *d)
     d->h = (int)dims[1];
     d->w = (int)dims[2];
     d->dim = (size_t)dims[1] * dims[2];
+    /* Deflate expands at most ~1032:1, so a header claiming more pixels than
+     * the file could hold is corrupt: refuse it before allocating. */
+    if ((double)d->n * (double)d->dim > 1040.0 * (double)x->file_size + 4096.0)
+        return sp_Error(SP_ERR_FORMAT, "%s: header declares %zu images of %zux%d but the file "
+                        "has only %lld bytes (byte offset 4)", x->path, d->n, (size_t)dims[1],
+                        d->w, (long long)x->file_size);
     s = textio_AllocRows(d->n, d->dim, &d->x);
     if (s != SP_OK)
         return sp_Wrap(s, "%s", x->path);

@@ -168,10 +168,20 @@ spStatus textio_FinishLabels(textio_labels *l, const char *path, dataset *d)
     return SP_OK;
 }
 
+/* Dense datasets beyond these are refused up front: a tiny hostile file
+ * (a LibSVM index of 67108864, an IDX header claiming 2^31 images) must not
+ * make us allocate gigabytes before reading a single value. */
+#define TEXTIO_MAX_DIM ((size_t)1 << 24)
+#define TEXTIO_MAX_BYTES ((size_t)4 << 30)
+
 spStatus textio_AllocRows(size_t n, size_t dim, float **out)
 {
-    if (dim && n > (SIZE_MAX - 64) / sizeof(float) / dim)
-        return sp_Error(SP_ERR_INVALID, "%zu rows of %zu features do not fit in memory", n, dim);
+    if (dim > TEXTIO_MAX_DIM)
+        return sp_Error(SP_ERR_TOO_LARGE, "%zu features per row exceed the limit of %zu", dim,
+                        TEXTIO_MAX_DIM);
+    if (dim && n > TEXTIO_MAX_BYTES / sizeof(float) / dim)
+        return sp_Error(SP_ERR_TOO_LARGE, "%zu rows of %zu features exceed the %zu GiB limit", n,
+                        dim, TEXTIO_MAX_BYTES >> 30);
     size_t bytes = n * dim * sizeof(float);
     bytes = (bytes + 63) & ~(size_t)63;
     float *p = aligned_alloc(64, bytes ? bytes : 64);

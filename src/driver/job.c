@@ -187,8 +187,10 @@ static spStatus get_int(const cJSON *o, const char *k, int lo, int hi, int *out)
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     if (!v)
         return SP_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble ||
-        v->valuedouble < lo || v->valuedouble > hi)
+    /* Range first (also rejects NaN): converting an out-of-range double to
+     * an integer is undefined behaviour. */
+    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    if (!(d >= lo && d <= hi) || d != floor(d))
         return sp_Error(SP_ERR_INVALID, "job.%s: expected an integer in [%d, %d]", k, lo, hi);
     *out = (int)v->valuedouble;
     return SP_OK;
@@ -199,7 +201,8 @@ static spStatus get_long(const cJSON *o, const char *k, long *out)
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     if (!v)
         return SP_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e12)
+    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    if (!(d >= 0 && d <= 1e12) || d != floor(d))
         return sp_Error(SP_ERR_INVALID, "job.%s: expected a non-negative integer", k);
     *out = (long)v->valuedouble;
     return SP_OK;

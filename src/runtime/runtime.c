@@ -1,8 +1,11 @@
 /* runtime.c - the HTTP server around one step function (libmicrohttpd).
  *
- * MHD runs a pool of worker threads, each with its own epoll set; handlers
- * run on those threads, so a handler's per-thread resources (hiredis
- * connections) are reused across requests. Routing and the drain live here;
+ * MHD gives every connection its own thread. Steps block (a barrier waits
+ * for other peers), and in MHD's pool mode a blocked handler also stalls
+ * every other connection pinned to its thread, which can deadlock peers that
+ * wait on each other. A keep-alive connection keeps its thread, so the
+ * handler's per-thread resources (hiredis connections) are reused across its
+ * requests and released when it closes. Routing and the drain live here;
  * POST / itself is in rt_invoke.c. */
 #include "runtime/rt_internal.h"
 
@@ -296,18 +299,21 @@ spStatus runtime_Start(const rt_function *fn, const rt_options *opt, rt_server *
     if ((st = server_New(fn, opt, &s)) != SP_OK)
         return st;
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
-        flags |= MHD_USE_EPOLL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES)
+        flags |= MHD_USE_POLL;
     if (ipv6)
         flags |= MHD_USE_IPv6;
+    /* `threads` bounds concurrency: that many connections per configured thread. */
     unsigned threads = opt->threads > 0 ? (unsigned)opt->threads : RT_DEFAULT_THREADS;
+    unsigned limit = threads * 32;
     errno = 0;
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)opt->port, NULL, NULL, on_Request, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_Log, s, /* first, or MHD warns */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)RT_IDLE_TIMEOUT_S,
         MHD_OPTION_NOTIFY_COMPLETED, on_Completed, s,
         MHD_OPTION_END);

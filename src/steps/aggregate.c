@@ -18,6 +18,7 @@
 #include "ml/aggregate.h"
 #include "steps/poison.h"
 #include "steps/step_util.h"
+#include "steps/collective.h"
 #include "steps/steps.h"
 
 typedef struct {
@@ -193,6 +194,14 @@ spStatus step_Aggregate(const rt_request *req, cJSON *res, void *ctx)
     if ((st = store_PutTensor(own, key, out, q.n_params, STEPS_TTL_S)))
         goto out;
     io_Account(&io, &snap);
+    /* Every live peer passed barrier t, so all are done with iteration t-1:
+     * drop this peer's keys of t-1 now rather than letting megabytes per
+     * iteration wait for their TTL. */
+    int M;
+    if (q.iteration > 0 &&
+        ((st = req_GetInt(q.body, "minibatches", 1, 64, 0, 1, &M)) ||
+         (st = keys_DropIteration(&q, own, q.peer, q.iteration - 1, M, &io))))
+        goto out;
     io_Add(&io.store_ms, t0);
     io_Answer(res, &io);
 out:

@@ -6,11 +6,12 @@
  * credentials; one that failed, or whose server closed it while idle, is
  * replaced transparently. Being per-thread, no locking is needed. */
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "store/store_internal.h"
 
-#define CACHE_SLOTS 16
+#define CACHE_SLOTS 64
 
 typedef struct {
     store *s;
@@ -19,6 +20,27 @@ typedef struct {
 
 static _Thread_local cache_slot cache[CACHE_SLOTS];
 static _Thread_local uint64_t tick;
+
+/* Function servers give each connection a thread that ends when it closes;
+ * a thread-exit destructor closes that thread's Redis connections so
+ * neither memory nor sockets leak. */
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static void on_ThreadExit(void *marker)
+{
+    (void)marker;
+    store_ReleaseCached();
+}
+
+static void exit_KeyCreate(void) { pthread_key_create(&exit_key, on_ThreadExit); }
+
+static void exit_Register(void)
+{
+    pthread_once(&exit_once, exit_KeyCreate);
+    if (!pthread_getspecific(exit_key))
+        pthread_setspecific(exit_key, cache); /* any non-NULL value arms it */
+}
 
 static int same_addr(const store_addr *a, const store_addr *b)
 {
@@ -67,6 +89,7 @@ spStatus store_Cached(const store_addr *a, store **out)
             lru = i;
     }
     int slot = free_slot >= 0 ? free_slot : lru;
+    exit_Register();
     store *s;
     spStatus st = store_Connect(a, &s);
     if (st != SP_OK)
