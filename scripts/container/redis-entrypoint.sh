@@ -16,6 +16,9 @@
 #                         default user is switched off)
 #   SPIRT_REDIS_PORT      listening port (default 6379)
 #   SPIRT_REDIS_AOF       appendonly yes|no (default yes)
+#   SPIRT_REDIS_APPENDFSYNC  always|everysec|no (default everysec); always:
+#                         every acknowledged write is on disk before the
+#                         reply, so a killed server restarts with all of them
 #   SPIRT_REDIS_MAXMEMORY e.g. 512mb (default: no limit)
 #   SPIRT_REDIS_MODULE    module path (default /usr/lib/spirt/spirt_redis.so;
 #                         "none" loads no module)
@@ -44,12 +47,18 @@ case $password$user in
   *\"*|*\\*|*' '*) echo "spirt-redis: password/user must not contain quotes, backslashes or spaces" >&2; exit 2 ;;
 esac
 
+fsync=${SPIRT_REDIS_APPENDFSYNC:-everysec}
+case $fsync in
+  always|everysec|no) ;;
+  *) echo "spirt-redis: SPIRT_REDIS_APPENDFSYNC=$fsync: expected always, everysec or no" >&2; exit 2 ;;
+esac
+
 module=${SPIRT_REDIS_MODULE:-/usr/lib/spirt/spirt_redis.so}
 conf="port $port
 bind * -::*
 dir /data
 appendonly ${SPIRT_REDIS_AOF:-yes}
-appendfsync everysec
+appendfsync $fsync
 save \"\""
 if [ -n "${SPIRT_REDIS_MAXMEMORY:-}" ]; then
   conf="$conf

@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "driver/join_auth.h"
+#include "store/store.h"
 
 #define MAX_WORKERS 256
 #define MAX_STEPS 16
@@ -237,6 +238,16 @@ static void *call_Run(void *arg)
     return NULL;
 }
 
+/* A fan-out thread: in-process steps cache Redis connections per thread,
+ * and this thread is about to end - without this every fan-out leaked its
+ * connections (and their sockets). */
+static void *call_Thread(void *arg)
+{
+    call_Run(arg);
+    store_ReleaseCached();
+    return NULL;
+}
+
 /* Runs n invocations of a step in parallel (n-1 extra threads). */
 /* What an iteration's answers asked the executor to do. */
 typedef struct {
@@ -262,7 +273,7 @@ static spStatus step_Invoke(worker *wk, int s, cJSON *ctx, int epoch, long t, in
         calls[k] = (call){.inv = x->plan->inv, .step = as->step,
                           .req = request_Build(wk, ctx, epoch, t, k)};
     for (int k = 1; k < n; k++)
-        started[k] = pthread_create(&th[k], NULL, call_Run, &calls[k]) == 0;
+        started[k] = pthread_create(&th[k], NULL, call_Thread, &calls[k]) == 0;
     call_Run(&calls[0]);
     for (int k = 1; k < n; k++) {
         if (started[k])
@@ -766,6 +777,13 @@ static void *worker_Main(void *arg)
     return NULL;
 }
 
+static void *worker_Thread(void *arg)
+{
+    worker_Main(arg);
+    store_ReleaseCached(); /* this thread's in-process steps' connections */
+    return NULL;
+}
+
 /* ---- report ----------------------------------------------------------------- */
 
 static void details_Fill(exec_state *x)
@@ -898,7 +916,7 @@ spStatus executor_Run(const exec_plan *plan, train_result *res)
     x->start = clock_Now();
     int created = 0;
     for (; created < job->workers; created++)
-        if (pthread_create(&th[created], NULL, worker_Main, &wk[created]) != 0)
+        if (pthread_create(&th[created], NULL, worker_Thread, &wk[created]) != 0)
             break;
     if (created < job->workers) {
         pthread_mutex_lock(&x->lock);

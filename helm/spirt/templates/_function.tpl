@@ -12,6 +12,10 @@ ports:
     containerPort: 8080
 env:
   {{- include "spirt.clientAuthEnv" $ctx | nindent 2 }}
+  {{- if eq $step "join" }}
+  # Only the join step verifies peers: only it holds the master key.
+  {{- include "spirt.authKeyEnv" $ctx | nindent 2 }}
+  {{- end }}
   - name: SPIRT_NATS_URL
     value: {{ include "spirt.natsUrl" $ctx | quote }}
   {{- if eq $ctx.Values.functions.readyRedis "shared" }}

@@ -71,7 +71,9 @@ app.kubernetes.io/component: {{ .component }}
 {{/*
 One base64 Secret value: the given one, else the value already stored in the
 release's Secret (so generated credentials survive upgrades), else a new
-random one. Call with (list $ "SPIRT_TOKEN" .Values.auth.token).
+random one: 40 letters and digits, or with a fourth argument "hex" 64 hex
+digits (a 256-bit key: SHA-256 of 64 random letters and digits, which carry
+about 380 bits). Call with (list $ "SPIRT_TOKEN" .Values.auth.token).
 */}}
 {{- define "spirt.secretValue" -}}
 {{- $ctx := index . 0 -}}
@@ -83,6 +85,8 @@ random one. Call with (list $ "SPIRT_TOKEN" .Values.auth.token).
 {{- $existing := lookup "v1" "Secret" $ctx.Release.Namespace (include "spirt.secretName" $ctx) -}}
 {{- if and $existing $existing.data (hasKey $existing.data $key) -}}
 {{- index $existing.data $key -}}
+{{- else if and (gt (len .) 3) (eq (index . 3) "hex") -}}
+{{- randAlphaNum 64 | sha256sum | b64enc -}}
 {{- else -}}
 {{- randAlphaNum 40 | b64enc -}}
 {{- end -}}
@@ -123,6 +127,11 @@ random one. Call with (list $ "SPIRT_TOKEN" .Values.auth.token).
 - name: SPIRT_AUTH
   value: "off"
 {{- end -}}
+{{- end -}}
+
+{{/* The peer authentication master key (join function and driver only). */}}
+{{- define "spirt.authKeyEnv" -}}
+{{ include "spirt.secretEnv" (list . "SPIRT_AUTH_KEY") }}
 {{- end -}}
 
 {{- define "spirt.clusterDomain" -}}svc.cluster.local{{- end -}}

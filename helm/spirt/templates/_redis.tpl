@@ -41,6 +41,8 @@ spec:
             {{- include "spirt.redisAuthEnv" $ctx | nindent 12 }}
             - name: SPIRT_REDIS_AOF
               value: {{ ternary "yes" "no" .cfg.aof | quote }}
+            - name: SPIRT_REDIS_APPENDFSYNC
+              value: {{ .cfg.appendfsync | default "everysec" | quote }}
             {{- with .cfg.maxmemory }}
             - name: SPIRT_REDIS_MAXMEMORY
               value: {{ . | quote }}

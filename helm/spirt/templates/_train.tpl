@@ -52,11 +52,19 @@ containers:
         value: {{ include "spirt.sharedRedis" . | quote }}
       - name: SPIRT_NATS
         value: {{ include "spirt.natsUrl" . | quote }}
+      {{- if and .Values.train.resume (eq .Values.train.arch "spirt") }}
+      # A driver pod started again for this Job continues where the peers
+      # are (spirt only: its peers own their databases).
+      - name: SPIRT_RESUME
+        value: "1"
+      {{- end }}
       {{- range $k, $v := .Values.train.env }}
       - name: {{ $k }}
         value: {{ $v | toString | quote }}
       {{- end }}
       {{- include "spirt.clientAuthEnv" . | nindent 6 }}
+      # Answers join challenges for peers that rejoin or catch up on resume.
+      {{- include "spirt.authKeyEnv" . | nindent 6 }}
     resources:
       {{- toYaml .Values.train.resources | nindent 6 }}
     securityContext:
