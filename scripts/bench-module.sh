@@ -15,6 +15,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 build="${BUILD_DIR:-$repo/build}"
+build=$(cd "$build" 2>/dev/null && pwd) || { echo "bench-module: no build dir ${BUILD_DIR:-$repo/build} (run scripts/setup.sh)" >&2; exit 1; }
 n="${1:-1000000}"
 k="${2:-4}"
 reps="${3:-30}"

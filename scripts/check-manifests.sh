@@ -98,6 +98,8 @@ BAD_VALUE_SETS=(
   "timeout-over-600|--set functions.defaults.timeoutSeconds=900"
   "typo-key|--set functions.default.containerConcurrency=1"
   "bad-step-name|--set-json functions.steps=[\"Init\"]"
+  "short-auth-key|--set auth.authKey=abc123"
+  "bad-appendfsync|--set redis.appendfsync=sometimes"
 )
 
 render_sets() {

@@ -3,9 +3,14 @@
 #
 # On a user-defined Docker network: one Redis per peer, the shared Redis, NATS
 # with JetStream, every step function image, then the driver container running
-# `spirt train --arch spirt` against them. Checks the driver's exit code and the
-# test accuracy in its report, that every container stops cleanly (exit 0 on
-# SIGTERM/SIGINT), and removes everything it created, also on failure or Ctrl-C.
+# `spirt train --arch spirt` against them. Redis runs as on Kubernetes: an ACL
+# user (default user off), peers with appendfsync always. The driver is
+# SIGKILLed part-way, peer 1 loses its model, and a second driver container
+# resumes the job (SPIRT_RESUME=1, as the chart's Job): peer 1 re-authenticates
+# through the join function and is brought level by rejoin. Checks the driver's
+# exit code and the test accuracy in its report, that every container stops
+# cleanly (exit 0 on SIGTERM/SIGINT), and removes everything it created, also
+# on failure or Ctrl-C.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,10 +19,15 @@ WORKERS=${SMOKE_WORKERS:-2}
 EPOCHS=${SMOKE_EPOCHS:-1}
 MODEL=${SMOKE_MODEL:-mlp}
 TRAIN_SAMPLES=${SMOKE_TRAIN_SAMPLES:-4096}
+# Small batches: enough iterations (128) for the resume test to stop the
+# first driver part-way.
+BATCH=${SMOKE_BATCH:-16}
 TEST_SAMPLES=${SMOKE_TEST_SAMPLES:-1000}
 MIN_ACCURACY=${SMOKE_MIN_ACCURACY:-0.5}
 TIMEOUT=${SMOKE_TIMEOUT:-900}
 READY_TIMEOUT=${SMOKE_READY_TIMEOUT:-90}
+# Kill the first driver once peer 0 applied this iteration (0 = no resume test).
+KILL_AT=${SMOKE_KILL_AT:-3}
 NAME=spirt-smoke-$$
 BUILD=1
 KEEP=0
@@ -39,9 +49,11 @@ Options:
   --keep         leave containers and network running for debugging
   --workers N    peers (default $WORKERS)     --epochs N  epochs (default $EPOCHS)
 
-Environment: SMOKE_MODEL ($MODEL), SMOKE_TRAIN_SAMPLES ($TRAIN_SAMPLES),
+Environment: SMOKE_MODEL ($MODEL), SMOKE_TRAIN_SAMPLES ($TRAIN_SAMPLES), SMOKE_BATCH ($BATCH),
 SMOKE_TEST_SAMPLES ($TEST_SAMPLES), SMOKE_MIN_ACCURACY ($MIN_ACCURACY),
-SMOKE_REDIS_USER (Redis ACL user, default "default"),
+SMOKE_REDIS_USER (Redis ACL user, default "spirt"; "default" = requirepass),
+SMOKE_KILL_AT (kill the driver once peer 0 applied this iteration, then
+resume with a second one; 0 = one uninterrupted run; default $KILL_AT),
 SMOKE_TIMEOUT (driver, seconds: $TIMEOUT), SMOKE_READY_TIMEOUT ($READY_TIMEOUT),
 SPIRT_IMAGE_REGISTRY ($REGISTRY).
 USAGE
@@ -144,6 +156,24 @@ wait_urls() {
     done' sh "$READY_TIMEOUT" "$@"
 }
 
+# redis-cli inside a Redis container, logged in as its ACL user.
+rcli() { # container args...
+  local c=$1
+  shift
+  docker exec "$c" sh -c 'REDISCLI_AUTH=$SPIRT_REDIS_PASSWORD exec redis-cli --no-auth-warning --user "$SPIRT_REDIS_USER" "$@"' rcli "$@"
+}
+
+# Starts a driver container (NAME-SUFFIX) with the job's environment.
+driver_run() { # suffix
+  containers+=("$NAME-$1")
+  # Its root stays writable so the report can be copied out after it exits.
+  docker run -d --name "$NAME-$1" --network "$NAME" --label spirt.smoke="$NAME" \
+    --cap-drop ALL --security-opt no-new-privileges "${auth_env[@]}" -e SPIRT_AUTH_KEY "${job_env[@]}" \
+    --entrypoint /bin/sh "$(image driver)" "${args[@]}" >/dev/null
+  docker logs -f "$NAME-$1" 2>&1 | sed "s/^/  $1| /" >&2 &
+  logs_pid=$!
+}
+
 dump_logs() { # container
   log "--- last lines of $1 ---"
   docker logs --tail 30 "$1" 2>&1 | sed 's/^/    /' >&2 || true
@@ -182,11 +212,13 @@ main() {
   SPIRT_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
   SPIRT_REDIS_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
   SPIRT_NATS_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  export SPIRT_TOKEN SPIRT_REDIS_PASSWORD SPIRT_NATS_PASSWORD
-  export SPIRT_REDIS_USER=${SMOKE_REDIS_USER:-default} SPIRT_NATS_USER=spirt
+  # The peer authentication master key: only the join function and the driver get it.
+  SPIRT_AUTH_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  export SPIRT_TOKEN SPIRT_REDIS_PASSWORD SPIRT_NATS_PASSWORD SPIRT_AUTH_KEY
+  export SPIRT_REDIS_USER=${SMOKE_REDIS_USER:-spirt} SPIRT_NATS_USER=spirt
   # Read-only roots as on Kubernetes; the databases write to a tmpfs /data.
   local data=(--read-only --tmpfs "/data:rw,uid=65532,gid=65532,mode=0750")
-  local auth_env=(-e SPIRT_TOKEN -e SPIRT_REDIS_USER -e SPIRT_REDIS_PASSWORD -e SPIRT_NATS_USER -e SPIRT_NATS_PASSWORD)
+  auth_env=(-e SPIRT_TOKEN -e SPIRT_REDIS_USER -e SPIRT_REDIS_PASSWORD -e SPIRT_NATS_USER -e SPIRT_NATS_PASSWORD)
 
   docker network create --label spirt.smoke="$NAME" "$NAME" >/dev/null
   network_created=1
@@ -194,7 +226,9 @@ main() {
 
   local i peers=() redis=()
   for i in $(seq 0 $((WORKERS - 1))); do
-    run "redis-$i" "spirt-redis-$i" "$(image redis)" "${data[@]}" -e SPIRT_REDIS_USER -e SPIRT_REDIS_PASSWORD
+    # As in the chart: every acknowledged write of a peer is on disk.
+    run "redis-$i" "spirt-redis-$i" "$(image redis)" "${data[@]}" -e SPIRT_REDIS_USER -e SPIRT_REDIS_PASSWORD \
+      -e SPIRT_REDIS_APPENDFSYNC=always
     peers+=("spirt-redis-$i:6379")
     redis+=("$NAME-redis-$i")
   done
@@ -207,11 +241,23 @@ main() {
     if wait_redis "$c"; then pass "$c answers PING"; else dump_logs "$c"; abort "$c not ready"; fi
   done
   if wait_urls http://spirt-nats:8222/healthz >/dev/null; then pass "nats healthz"; else dump_logs "$NAME-nats"; abort "nats not healthy"; fi
+  # The default user is off (ACL user) or needs the password (requirepass).
+  local out
+  out=$(docker exec "$NAME-redis-0" redis-cli ping 2>&1 || true)
+  case $out in
+    *NOAUTH*) pass "redis refuses unauthenticated clients" ;;
+    *) fail "unauthenticated redis-cli ping got: $out" ;;
+  esac
+  out=$(rcli "$NAME-redis-0" config get appendfsync 2>&1 | tail -n 1)
+  if [ "$out" = always ]; then pass "peer redis appendfsync always"; else fail "peer redis appendfsync is '$out', want always"; fi
 
   local s urls=() fns=()
   for s in "${all_steps[@]}"; do
     # Same hardening as on Kubernetes: read-only root, no capabilities, non-root.
-    run "fn-${s//_/-}" "spirt-${s//_/-}" "$(image "$s")" --read-only "${auth_env[@]}" \
+    local key_env=()
+    # Only the join step verifies peers: only it holds the master key.
+    if [ "$s" = join ]; then key_env=(-e SPIRT_AUTH_KEY); fi
+    run "fn-${s//_/-}" "spirt-${s//_/-}" "$(image "$s")" --read-only "${auth_env[@]}" "${key_env[@]}" \
       -e SPIRT_NATS_URL=nats://spirt-nats:4222 -e SPIRT_READY_REDIS=spirt-redis-shared:6379
     fns+=("$NAME-fn-${s//_/-}")
     urls+=("http://spirt-${s//_/-}:8080/readyz")
@@ -233,12 +279,12 @@ main() {
 
   # The driver: flags it does not know (older builds) are left out. Its root
   # stays writable so the report can be copied out after it exits.
-  local help args
+  local help
   help=$(docker run --rm "$(image driver)" train --help 2>&1) || abort "spirt train --help failed: $help"
   # Configured through SPIRT_* variables, as the Kubernetes Job does.
   local peer_list
   peer_list=$(IFS=,; echo "${peers[*]}")
-  local job_env=(-e SPIRT_ARCH=spirt -e SPIRT_WORKERS="$WORKERS" -e SPIRT_MODEL="$MODEL"
+  job_env=(-e SPIRT_ARCH=spirt -e SPIRT_WORKERS="$WORKERS" -e SPIRT_MODEL="$MODEL"
     -e SPIRT_EPOCHS="$EPOCHS" -e SPIRT_JOB=smoke -e 'SPIRT_FUNCTIONS=http://spirt-{step}:8080'
     -e SPIRT_PEERS="$peer_list" -e SPIRT_SHARED_REDIS=spirt-redis-shared:6379
     -e SPIRT_NATS=nats://spirt-nats:4222)
@@ -247,30 +293,69 @@ main() {
   # Options this driver build does not know are left out.
   if grep -q -- '--train-samples' <<<"$help"; then args+=(--train-samples "$TRAIN_SAMPLES"); fi
   if grep -q -- '--test-samples' <<<"$help"; then args+=(--test-samples "$TEST_SAMPLES"); fi
+  if grep -q -- '--batch' <<<"$help"; then args+=(--batch "$BATCH"); fi
+  # As the chart's Job: a driver started again continues the job.
+  local resume=0
+  if grep -q -- '--resume' <<<"$help"; then resume=1; job_env+=(-e SPIRT_RESUME=1); fi
   log "driver: $(printf '%s ' "${job_env[@]}" | sed 's/-e //g')spirt train ${args[*]:3}"
-  containers+=("$NAME-driver")
-  # Its root stays writable so the report can be copied out after it exits.
-  docker run -d --name "$NAME-driver" --network "$NAME" --label spirt.smoke="$NAME" \
-    --cap-drop ALL --security-opt no-new-privileges "${auth_env[@]}" "${job_env[@]}" \
-    --entrypoint /bin/sh "$(image driver)" "${args[@]}" >/dev/null
-  docker logs -f "$NAME-driver" 2>&1 | sed 's/^/  driver| /' >&2 &
-  logs_pid=$!
+  local driver=driver
+  driver_run "$driver"
+
+  # A driver pod lost part-way: SIGKILL it once peer 0 applied KILL_AT,
+  # wipe peer 1's model, and resume with a new driver container.
+  if [ "$KILL_AT" -gt 0 ] && [ $resume = 1 ] && [ "$WORKERS" -ge 2 ]; then
+    # Polled inside the Redis container: a docker exec per poll would be
+    # too slow for iterations of a few milliseconds.
+    local applied poll_pid
+    docker exec "$NAME-redis-0" sh -c '
+      deadline=$(( $(date +%s) + $2 ))
+      while [ "$(date +%s)" -lt "$deadline" ]; do
+        a=$(REDISCLI_AUTH=$SPIRT_REDIS_PASSWORD redis-cli --no-auth-warning --user "$SPIRT_REDIS_USER" get "{smoke}:applied:0")
+        case $a in ""|*[!0-9]*) ;; *) [ "$a" -ge "$1" ] && { echo "$a"; exit 0; } ;; esac
+        sleep 0.02
+      done
+      exit 1' poll "$KILL_AT" "$TIMEOUT" >"$tmp/applied" 2>/dev/null &
+    poll_pid=$!
+    # Stop polling if the driver ends on its own (e.g. fails early).
+    while kill -0 "$poll_pid" 2>/dev/null; do
+      if [ "$(docker inspect -f '{{.State.Running}}' "$NAME-driver")" != true ]; then
+        kill "$poll_pid" 2>/dev/null || true
+        break
+      fi
+      sleep 0.1
+    done
+    wait "$poll_pid" 2>/dev/null || true
+    applied=$(cat "$tmp/applied")
+    if [ "$(docker inspect -f '{{.State.Running}}' "$NAME-driver")" != true ]; then
+      fail "driver finished before it could be stopped at iteration $KILL_AT (lower SMOKE_BATCH)"
+    elif [ -z "$applied" ]; then
+      fail "peer 0 did not apply iteration $KILL_AT within ${TIMEOUT}s"
+    else
+      docker kill "$NAME-driver" >/dev/null
+      wait "$logs_pid" 2>/dev/null || true
+      logs_pid=
+      pass "first driver SIGKILLed after peer 0 applied iteration $applied"
+      if [ "$(rcli "$NAME-redis-1" del '{smoke}:params:1')" = 1 ]; then pass "peer 1's model deleted"; else fail "peer 1 had no model to delete"; fi
+      driver="driver-resumed"
+      driver_run "$driver"
+    fi
+  fi
 
   local rc
-  if ! rc=$(timeout "$TIMEOUT" docker wait "$NAME-driver"); then
-    abort "driver did not finish within ${TIMEOUT}s"
+  if ! rc=$(timeout "$TIMEOUT" docker wait "$NAME-$driver"); then
+    abort "$driver did not finish within ${TIMEOUT}s"
   fi
   wait "$logs_pid" 2>/dev/null || true
   logs_pid=
   if [ "$rc" = 0 ]; then
-    pass "driver exited 0"
+    pass "$driver exited 0"
   else
     for c in "${fns[@]}"; do dump_logs "$c"; done
-    abort "driver exited $rc"
+    abort "$driver exited $rc"
   fi
 
   local acc
-  if docker cp "$NAME-driver:/var/lib/spirt/report.json" "$tmp/report.json" 2>/dev/null; then
+  if docker cp "$NAME-$driver:/var/lib/spirt/report.json" "$tmp/report.json" 2>/dev/null; then
     acc=$(grep -o '"test_accuracy"[[:space:]]*:[[:space:]]*[0-9.eE+-]*' "$tmp/report.json" | head -n 1 | sed 's/.*:[[:space:]]*//')
     if [ -z "$acc" ]; then
       fail "report has no test_accuracy"
@@ -279,8 +364,18 @@ main() {
     else
       fail "test accuracy $acc < $MIN_ACCURACY"
     fi
+    if [ "$driver" = driver-resumed ]; then
+      # The resumed run went on from where the peers were and brought
+      # peer 1 level (join + rejoin) instead of starting over.
+      local flat from caught
+      flat=$(tr -d ' \t\n' <"$tmp/report.json")
+      from=$(grep -o '"resumed_from":[0-9]*' <<<"$flat" | head -n 1 | cut -d: -f2)
+      caught=$(grep -o '"caught_up":\[[0-9,]*\]' <<<"$flat" | head -n 1)
+      if [ -n "$from" ] && [ "$from" -gt 0 ]; then pass "resumed from iteration $from"; else fail "report has no resumed_from > 0"; fi
+      if [[ $caught =~ [^0-9]1[],] ]]; then pass "peer 1 re-authenticated and brought level ($caught)"; else fail "peer 1 not caught up: ${caught:-no caught_up}"; fi
+    fi
   else
-    fail "driver wrote no report"
+    fail "$driver wrote no report"
   fi
 
   # Clean stop: functions first (they drain), then NATS and the databases.

@@ -11,34 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "steps/applied.h"
 #include "steps/step_util.h"
 #include "steps/steps.h"
-
-/* *last = -1 when nothing was applied yet. */
-static spStatus update_Last(store *s, const char *key, long *last)
-{
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    *last = -1;
-    spStatus st = store_GetBlob(s, key, &buf, &len);
-    if (st == SP_ERR_NOT_FOUND) {
-        sp_ClearError();
-        return SP_OK;
-    }
-    if (st)
-        return sp_Wrap(st, "%s", key);
-    char text[32];
-    int ok = len > 0 && len < sizeof text;
-    if (ok) {
-        memcpy(text, buf, len);
-        text[len] = 0;
-        char *end;
-        *last = strtol(text, &end, 10);
-        ok = *end == 0 && *last >= 0;
-    }
-    free(buf);
-    return ok ? SP_OK : sp_Error(SP_ERR_FORMAT, "%s does not hold an iteration number", key);
-}
 
 static spStatus update_Apply(const step_req *q, store *s, int *in_db)
 {
@@ -65,7 +40,6 @@ spStatus step_Update(const rt_request *req, cJSON *res, void *ctx)
     store *s;
     long last;
     int in_db = 0;
-    char ka[160], text[32];
     io_Init(&io);
     spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
     if (st)
@@ -75,11 +49,11 @@ spStatus step_Update(const rt_request *req, cJSON *res, void *ctx)
                                       "and momentum only");
         goto out;
     }
-    if ((st = req_OwnStore(&q, &s)) || (st = req_Key(&q, ka, "applied:%d", q.peer)))
+    if ((st = req_OwnStore(&q, &s)))
         goto out;
     double t0 = io_NowMs();
     io_snap snap = io_Snap(s);
-    if ((st = update_Last(s, ka, &last)))
+    if ((st = applied_Read(s, &q, q.peer, &last)))
         goto out;
     if (last > q.iteration) {
         st = sp_Error(SP_ERR_CONFLICT, "iteration %ld is stale: peer %d already applied %ld",
@@ -87,12 +61,9 @@ spStatus step_Update(const rt_request *req, cJSON *res, void *ctx)
         goto out;
     }
     int duplicate = last == q.iteration;
-    if (!duplicate) {
-        snprintf(text, sizeof text, "%ld", q.iteration);
-        if ((st = update_Apply(&q, s, &in_db)) ||
-            (st = store_PutBlob(s, ka, text, strlen(text), 0)))
-            goto out;
-    }
+    if (!duplicate &&
+        ((st = update_Apply(&q, s, &in_db)) || (st = applied_Write(s, &q, q.peer, q.iteration))))
+        goto out;
     io_Account(&io, &snap);
     io_Add(&io.store_ms, t0);
     cJSON_AddBoolToObject(res, "in_db", in_db);

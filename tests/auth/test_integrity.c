@@ -24,6 +24,7 @@
 #include "core/wire.h"
 #include "driver/job.h"
 #include "fixture.h"
+#include "steps_world.h"
 #include "steps/steps.h"
 #include "store/store.h"
 
@@ -31,76 +32,16 @@
 #define N_PEERS 3
 #define ATTACKER 2
 
-typedef struct {
-    fx_server peer[N_PEERS], shared, plain;  /* plain: no module */
-    job_config job;
-    cJSON *shape;
-    size_t P, dim;
-    store *db[N_PEERS], *plain_db;
-} world;
+static sw_world W;
+static fx_server plain; /* a Redis without the module */
+static store *plain_db;
 
-static world W;
-
-static store *connect_to(int port)
-{
-    store_addr a;
-    char s[64];
-    snprintf(s, sizeof s, "127.0.0.1:%d", port);
-    assert_int_equal(store_ParseAddr(s, &a), SP_OK);
-    snprintf(a.password, sizeof a.password, "%s", PASSWORD);
-    store *st;
-    assert_int_equal(store_Connect(&a, &st), SP_OK);
-    return st;
-}
-
-static cJSON *make_req(int peer, long t)
-{
-    cJSON *o = cJSON_CreateObject();
-    char addr[64];
-    cJSON_AddItemToObject(o, "job", job_ToJson(&W.job));
-    if (W.shape)
-        cJSON_AddItemToObject(o, "shape", cJSON_Duplicate(W.shape, 1));
-    if (t >= 0)
-        cJSON_AddNumberToObject(o, "iteration", (double)t);
-    if (peer >= 0)
-        cJSON_AddNumberToObject(o, "peer", peer);
-    cJSON *peers = cJSON_AddArrayToObject(o, "peers");
-    for (int i = 0; i < N_PEERS; i++) {
-        snprintf(addr, sizeof addr, "127.0.0.1:%d", W.peer[i].port);
-        cJSON_AddItemToArray(peers, cJSON_CreateString(addr));
-    }
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", W.shared.port);
-    cJSON_AddStringToObject(o, "shared", addr);
-    return o;
-}
+static cJSON *make_req(int peer, long t) { return sw_Request(&W, peer, t); }
 
 /* Runs a handler on a consumed request and checks its status. */
 static cJSON *run(rt_handler h, cJSON *body, spStatus want)
 {
-    rt_request r = {.body = body};
-    cJSON *out = cJSON_CreateObject();
-    sp_ClearError();
-    spStatus st = h(&r, out, NULL);
-    if (st != want)
-        fail_msg("got %s (%s), want %s", sp_StatusName(st), sp_LastError(),
-                 sp_StatusName(want));
-    cJSON_Delete(body);
-    if (st != SP_OK) {
-        cJSON_Delete(out);
-        return NULL;
-    }
-    return out;
-}
-
-static void key_of(char *key, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void key_of(char *key, size_t cap, const char *fmt, ...)
-{
-    char suffix[128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(suffix, sizeof suffix, fmt, ap);
-    va_end(ap);
-    assert_int_equal(store_Key(key, cap, W.job.id, "%s", suffix), SP_OK);
+    return sw_Expect(h, body, want, NULL);
 }
 
 static float *ramp(size_t n, float a, float b)
@@ -129,60 +70,25 @@ static int key_exists(store *s, const char *key)
 static int world_Up(void **state)
 {
     (void)state;
-    memset(&W, 0, sizeof W);
-    for (int i = 0; i < N_PEERS; i++)
-        if (fx_StartRedis(&W.peer[i], PASSWORD, 1, 0) != 0)
-            return -1;
-    if (fx_StartRedis(&W.shared, PASSWORD, 0, 0) != 0 ||
-        fx_StartRedis(&W.plain, PASSWORD, 0, 0) != 0)
+    const sw_options o = {.n_peers = N_PEERS, .password = PASSWORD, .timeout_ms = 3000};
+    if (sw_Up(&W, &o) != 0 || fx_StartRedis(&plain, PASSWORD, 0, 0) != 0)
         return -1;
-    steps_config c;
-    memset(&c, 0, sizeof c);
-    snprintf(c.redis_password, sizeof c.redis_password, "%s", PASSWORD);
-    c.timeout_ms = 3000;
-    steps_Configure(&c);
-
-    job_Defaults(&W.job);
     snprintf(W.job.id, sizeof W.job.id, "integrity");
-    W.job.arch = ARCH_SPIRT;
     W.job.model.kind = MODEL_LOGREG;
-    snprintf(W.job.dataset, sizeof W.job.dataset, "%s", fx_DatasetDir());
     W.job.train_samples = 600;
     W.job.test_samples = 100;
-    W.job.workers = N_PEERS;
     W.job.minibatches = 2;
     W.job.batch = 20;
-    for (int i = 0; i < N_PEERS; i++)
-        W.db[i] = connect_to(W.peer[i].port);
-    W.plain_db = connect_to(W.plain.port);
-
-    rt_request r = {.body = make_req(-1, -1)};
-    cJSON *res = cJSON_CreateObject();
-    spStatus st = step_Init(&r, res, NULL);
-    cJSON_Delete((cJSON *)r.body);
-    if (st != SP_OK) {
-        fprintf(stderr, "init: %s\n", sp_LastError());
-        return -1;
-    }
-    W.shape = cJSON_Duplicate(cJSON_GetObjectItem(res, "shape"), 1);
-    W.P = (size_t)cJSON_GetObjectItem(res, "params")->valuedouble;
-    W.dim = (size_t)cJSON_GetObjectItem(res, "dim")->valuedouble;
-    cJSON_Delete(res);
-    return 0;
+    plain_db = sw_Connect(&W, plain.port);
+    return sw_Init(&W);
 }
 
 static int world_Down(void **state)
 {
     (void)state;
-    for (int i = 0; i < N_PEERS; i++) {
-        store_Destroy(W.db[i]);
-        fx_Stop(&W.peer[i]);
-    }
-    store_Destroy(W.plain_db);
-    store_ReleaseCached();
-    fx_Stop(&W.shared);
-    fx_Stop(&W.plain);
-    cJSON_Delete(W.shape);
+    store_Destroy(plain_db);
+    fx_Stop(&plain);
+    sw_Down(&W);
     return 0;
 }
 
@@ -236,7 +142,7 @@ static void test_module_avg_refuses_non_finite(void **state)
 static void test_client_avg_refuses_non_finite(void **state)
 {
     (void)state;
-    check_avg_refuses_non_finite(W.plain_db, 0);
+    check_avg_refuses_non_finite(plain_db, 0);
 }
 
 /* ---- a corrupted average ---------------------------------------------------- */
@@ -276,11 +182,11 @@ static void test_corrupted_average_is_rejected_and_reported(void **state)
     char key[192];
     for (int p = 0; p < N_PEERS; p++) {
         avg[p] = ramp(W.P, 0.01f * (float)(p + 1), 0.001f);
-        key_of(key, sizeof key, "avg:%d:%ld", p, t);
+        sw_Key(&W, key, sizeof key, "avg:%d:%ld", p, t);
         assert_int_equal(store_PutTensor(W.db[p], key, avg[p], W.P, 600), SP_OK);
     }
     /* Mid-iteration, after peer 2 published: one byte of it flips. */
-    key_of(key, sizeof key, "avg:%d:%ld", ATTACKER, t);
+    sw_Key(&W, key, sizeof key, "avg:%d:%ld", ATTACKER, t);
     flip_byte(W.db[ATTACKER], key, WIRE_HEADER_SIZE + 4 * (W.P / 2) + 1);
     float *x;
     size_t n;
@@ -300,7 +206,7 @@ static void test_corrupted_average_is_rejected_and_reported(void **state)
         assert_int_equal(cJSON_GetArrayItem(used, 1)->valueint, 1);
         cJSON_Delete(res);
         /* Never averaged: the result is the mean of the two good ones. */
-        key_of(key, sizeof key, "agg:%d:%ld", p, t);
+        sw_Key(&W, key, sizeof key, "agg:%d:%ld", p, t);
         float *agg = get(W.db[p], key, W.P);
         for (size_t i = 0; i < W.P; i++)
             assert_true(agg[i] == (avg[0][i] + avg[1][i]) / 2.0f);
@@ -309,7 +215,7 @@ static void test_corrupted_average_is_rejected_and_reported(void **state)
     /* An honest peer whose own average is damaged fails its step (it has
      * nothing trustworthy to contribute) and stores nothing. */
     run(step_Aggregate, make_req(ATTACKER, t), SP_ERR_FORMAT);
-    key_of(key, sizeof key, "agg:%d:%ld", ATTACKER, t);
+    sw_Key(&W, key, sizeof key, "agg:%d:%ld", ATTACKER, t);
     assert_false(key_exists(W.db[ATTACKER], key));
     for (int p = 0; p < N_PEERS; p++)
         free(avg[p]);
@@ -320,9 +226,9 @@ static void test_corrupted_average_is_rejected_and_reported(void **state)
 static void put_grads(int p, long t, const float *g0, const float *g1)
 {
     char key[192];
-    key_of(key, sizeof key, "grad:%d:%ld:0", p, t);
+    sw_Key(&W, key, sizeof key, "grad:%d:%ld:0", p, t);
     assert_int_equal(store_PutTensor(W.db[p], key, g0, W.P, 600), SP_OK);
-    key_of(key, sizeof key, "grad:%d:%ld:1", p, t);
+    sw_Key(&W, key, sizeof key, "grad:%d:%ld:1", p, t);
     assert_int_equal(store_PutTensor(W.db[p], key, g1, W.P, 600), SP_OK);
 }
 
@@ -330,7 +236,7 @@ static float *average_of(int p, long t)
 {
     cJSON_Delete(run(step_Average, make_req(p, t), SP_OK));
     char key[192];
-    key_of(key, sizeof key, "avg:%d:%ld", p, t);
+    sw_Key(&W, key, sizeof key, "avg:%d:%ld", p, t);
     return get(W.db[p], key, W.P);
 }
 
@@ -409,18 +315,18 @@ static void test_label_flip_poisons_the_gradient(void **state)
         flipped[r * w + W.dim] = 9.0f - mb[r * w + W.dim];
     char key[192];
     attack(ATTACK_LABEL_FLIP);
-    key_of(key, sizeof key, "mb:%d:%ld:0", ATTACKER, t);
+    sw_Key(&W, key, sizeof key, "mb:%d:%ld:0", ATTACKER, t);
     assert_int_equal(store_PutTensor(W.db[ATTACKER], key, mb, rows * w, 600), SP_OK);
-    key_of(key, sizeof key, "mb:%d:%ld:0", 0, t);
+    sw_Key(&W, key, sizeof key, "mb:%d:%ld:0", 0, t);
     assert_int_equal(store_PutTensor(W.db[0], key, flipped, rows * w, 600), SP_OK);
-    key_of(key, sizeof key, "mb:%d:%ld:0", 1, t);
+    sw_Key(&W, key, sizeof key, "mb:%d:%ld:0", 1, t);
     assert_int_equal(store_PutTensor(W.db[1], key, mb, rows * w, 600), SP_OK);
     float *g[N_PEERS];
     for (int p = 0; p < N_PEERS; p++) {
         cJSON *req = make_req(p, t);
         cJSON_AddNumberToObject(req, "m", 0);
         cJSON_Delete(run(step_Gradient, req, SP_OK));
-        key_of(key, sizeof key, "grad:%d:%ld:0", p, t);
+        sw_Key(&W, key, sizeof key, "grad:%d:%ld:0", p, t);
         g[p] = get(W.db[p], key, W.P);
     }
     /* Same initial model on every peer (init), so the gradients compare. */

@@ -18,6 +18,7 @@
 #include "auth/auth.h"
 #include "driver/job.h"
 #include "fixture.h"
+#include "steps_world.h"
 #include "steps/steps.h"
 #include "store/store.h"
 #include "sync/heartbeat.h"
@@ -27,70 +28,15 @@
 #define N_PEERS 3
 #define HB_MS 400
 
-typedef struct {
-    fx_server peer[N_PEERS], shared, nats;
-    job_config job;
-    cJSON *shape;
-    size_t P;
-    store *db[N_PEERS];
-    sync_conn *nc;
-    auth_key master;
-} world;
-
-static world W;
+static sw_world W;
+static sync_conn *nc; /* the test's own NATS connection: heartbeats, joins */
+static auth_key master;
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static store *connect_to(int port)
-{
-    store_addr a;
-    char s[64];
-    snprintf(s, sizeof s, "127.0.0.1:%d", port);
-    assert_int_equal(store_ParseAddr(s, &a), SP_OK);
-    snprintf(a.password, sizeof a.password, "%s", PASSWORD);
-    store *st;
-    assert_int_equal(store_Connect(&a, &st), SP_OK);
-    return st;
-}
+static cJSON *make_req(int peer, long t) { return sw_Request(&W, peer, t); }
 
-static cJSON *make_req(int peer, long t)
-{
-    cJSON *o = cJSON_CreateObject();
-    char addr[64];
-    cJSON_AddItemToObject(o, "job", job_ToJson(&W.job));
-    if (W.shape)
-        cJSON_AddItemToObject(o, "shape", cJSON_Duplicate(W.shape, 1));
-    if (t >= 0)
-        cJSON_AddNumberToObject(o, "iteration", (double)t);
-    if (peer >= 0)
-        cJSON_AddNumberToObject(o, "peer", peer);
-    cJSON *peers = cJSON_AddArrayToObject(o, "peers");
-    for (int i = 0; i < N_PEERS; i++) {
-        snprintf(addr, sizeof addr, "127.0.0.1:%d", W.peer[i].port);
-        cJSON_AddItemToArray(peers, cJSON_CreateString(addr));
-    }
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", W.shared.port);
-    cJSON_AddStringToObject(o, "shared", addr);
-    return o;
-}
-
-static spStatus call(rt_handler h, cJSON *body, cJSON **res)
-{
-    rt_request r = {.body = body};
-    cJSON *out = cJSON_CreateObject();
-    spStatus st = h(&r, out, NULL);
-    if (st != SP_OK) {
-        fprintf(stderr, "  (step answered %s: %s)\n", sp_StatusName(st), sp_LastError());
-        cJSON_Delete(out);
-        out = NULL;
-    }
-    cJSON_Delete(body);
-    if (res)
-        *res = out;
-    else
-        cJSON_Delete(out);
-    return st;
-}
+static spStatus call(rt_handler h, cJSON *body, cJSON **res) { return sw_Call(h, body, res, 0); }
 
 static void key(char *buf, size_t cap, const char *fmt, int p)
 {
@@ -170,7 +116,7 @@ static void *beater_Main(void *arg)
     beater *b = arg;
     while (!b->stop) {
         for (int p = 0; p < N_PEERS; p++)
-            if (b->beat[p] && sync_Heartbeat(W.nc, W.job.id, p) != SP_OK)
+            if (b->beat[p] && sync_Heartbeat(nc, W.job.id, p) != SP_OK)
                 sp_ClearError(); /* a lost beat looks like silence: the safe side */
         sleep_ms(HB_MS / 4);
     }
@@ -227,54 +173,32 @@ static int in_array(const cJSON *a, int v)
 static int world_Up(void **state)
 {
     (void)state;
-    memset(&W, 0, sizeof W);
-    for (int i = 0; i < N_PEERS; i++)
-        if (fx_StartRedis(&W.peer[i], PASSWORD, 1, 0) != 0)
-            return -1;
-    if (fx_StartRedis(&W.shared, PASSWORD, 0, 0) != 0 || fx_StartNats(&W.nats, NULL, NULL) != 0)
+    const sw_options o = {.n_peers = N_PEERS, .password = PASSWORD, .with_nats = 1,
+                          .timeout_ms = 5000};
+    if (sw_Up(&W, &o) != 0)
         return -1;
-    steps_config c;
-    memset(&c, 0, sizeof c);
-    snprintf(c.redis_password, sizeof c.redis_password, "%s", PASSWORD);
-    snprintf(c.nats_url, sizeof c.nats_url, "nats://127.0.0.1:%d", W.nats.port);
-    c.timeout_ms = 5000;
-    steps_Configure(&c);
-    if (auth_NewKey(&W.master) != SP_OK)
+    if (auth_NewKey(&master) != SP_OK)
         return -1;
-    auth_Configure(&W.master);
+    auth_Configure(&master);
     sync_addr na;
     memset(&na, 0, sizeof na);
-    snprintf(na.url, sizeof na.url, "%s", c.nats_url);
-    if (sync_Connect(&na, &W.nc) != SP_OK)
+    snprintf(na.url, sizeof na.url, "%s", steps_Config()->nats_url);
+    if (sync_Connect(&na, &nc) != SP_OK)
         return -1;
 
-    job_Defaults(&W.job);
     snprintf(W.job.id, sizeof W.job.id, "rejoin-test");
-    W.job.arch = ARCH_SPIRT;
     W.job.model.kind = MODEL_LOGREG;
-    snprintf(W.job.dataset, sizeof W.job.dataset, "%s", fx_DatasetDir());
     W.job.train_samples = 600;
     W.job.test_samples = 100;
-    W.job.workers = N_PEERS;
     W.job.heartbeat_timeout_ms = HB_MS;
-    for (int i = 0; i < N_PEERS; i++)
-        W.db[i] = connect_to(W.peer[i].port);
     return 0;
 }
 
 static int world_Down(void **state)
 {
     (void)state;
-    for (int i = 0; i < N_PEERS; i++) {
-        store_Destroy(W.db[i]);
-        fx_Stop(&W.peer[i]);
-    }
-    store_ReleaseCached();
-    sync_Destroy(W.nc);
-    sync_CachedCloseAll();
-    fx_Stop(&W.shared);
-    fx_Stop(&W.nats);
-    cJSON_Delete(W.shape);
+    sync_Destroy(nc);
+    sw_Down(&W);
     return 0;
 }
 
@@ -342,7 +266,7 @@ static void test_init_resume_reports_unreachable_peer(void **state)
     cJSON_Delete(res);
     assert_int_equal(fx_RestartRedis(&W.peer[2], PASSWORD, 1, 0), 0);
     store_Destroy(W.db[2]);
-    W.db[2] = connect_to(W.peer[2].port);
+    W.db[2] = sw_Connect(&W, W.peer[2].port);
     /* It lost everything (no AOF here): init puts the initial model back. */
     assert_int_equal(call(step_Init, make_req(-1, -1), &res), SP_OK);
     cJSON_Delete(res);
@@ -360,7 +284,7 @@ static void authenticate(int p, char ticket[AUTH_HEX_SIZE])
     snprintf(nonce, sizeof nonce, "%s", cJSON_GetObjectItem(res, "nonce")->valuestring);
     cJSON_Delete(res);
     auth_key key;
-    auth_PeerKey(&W.master, W.job.id, p, &key);
+    auth_PeerKey(&master, W.job.id, p, &key);
     auth_Respond(&key, W.job.id, p, nonce, mac);
     req = make_req(p, -1);
     cJSON_AddStringToObject(req, "action", "verify");
@@ -416,7 +340,7 @@ static void test_rejoin_copies_the_live_peers_model(void **state)
     /* The "join" for 12 is on the stream for the live peers' barriers. */
     int member = 2, got = 0;
     sync_arrival arr;
-    assert_int_equal(sync_Await(W.nc, W.job.id, "join", 12, &member, 1, 2000, &arr, &got),
+    assert_int_equal(sync_Await(nc, W.job.id, "join", 12, &member, 1, 2000, &arr, &got),
                      SP_OK);
     assert_int_equal(got, 1);
     sync_ArrivalsFree(&arr, 1);

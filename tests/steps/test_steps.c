@@ -16,6 +16,7 @@
 #include "data/dataset.h"
 #include "driver/job.h"
 #include "fixture.h"
+#include "steps_world.h"
 #include "ml/model.h"
 #include "steps/steps.h"
 #include "store/store.h"
@@ -28,103 +29,27 @@
 #define TRAIN_N 2000
 #define TEST_N 500
 
-typedef struct {
-    fx_server peer[N_PEERS], shared, nats;
-    job_config job;
-    dataset train, test;      /* limited like the job */
-    cJSON *shape;             /* from init's answer */
-    size_t P, dim;
-    store *db[N_PEERS], *sdb;
-    float *params0;           /* the seeded initial model */
-} world;
+static sw_world W;
 
-static world W;
+/* The dataset limited like the job, and the seeded initial model. */
+static struct {
+    dataset train, test;
+    float *params0;
+} D;
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static store *connect_to(int port)
-{
-    store_addr a;
-    char s[64];
-    snprintf(s, sizeof s, "127.0.0.1:%d", port);
-    assert_int_equal(store_ParseAddr(s, &a), SP_OK);
-    snprintf(a.password, sizeof a.password, "%s", PASSWORD);
-    store *st;
-    assert_int_equal(store_Connect(&a, &st), SP_OK);
-    return st;
-}
-
-static cJSON *make_req(int peer, long t)
-{
-    cJSON *o = cJSON_CreateObject();
-    char addr[64];
-    cJSON_AddItemToObject(o, "job", job_ToJson(&W.job));
-    if (W.shape)
-        cJSON_AddItemToObject(o, "shape", cJSON_Duplicate(W.shape, 1));
-    if (t >= 0)
-        cJSON_AddNumberToObject(o, "iteration", (double)t);
-    if (peer >= 0)
-        cJSON_AddNumberToObject(o, "peer", peer);
-    cJSON *peers = cJSON_AddArrayToObject(o, "peers");
-    for (int i = 0; i < N_PEERS; i++) {
-        snprintf(addr, sizeof addr, "127.0.0.1:%d", W.peer[i].port);
-        cJSON_AddItemToArray(peers, cJSON_CreateString(addr));
-    }
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", W.shared.port);
-    cJSON_AddStringToObject(o, "shared", addr);
-    return o;
-}
+static cJSON *make_req(int peer, long t) { return sw_Request(&W, peer, t); }
 
 /* Runs a handler; the request is consumed. *res (freed by the caller) is
  * set on success and NULL on failure. */
-static spStatus call(rt_handler h, cJSON *body, cJSON **res)
-{
-    rt_request r = {.body = body};
-    cJSON *out = cJSON_CreateObject();
-    spStatus st = h(&r, out, NULL);
-    if (st != SP_OK) {
-        fprintf(stderr, "  (step answered %s: %s)\n", sp_StatusName(st), sp_LastError());
-        cJSON_Delete(out);
-        out = NULL;
-    }
-    cJSON_Delete(body);
-    if (res)
-        *res = out;
-    else
-        cJSON_Delete(out);
-    return st;
-}
+static spStatus call(rt_handler h, cJSON *body, cJSON **res) { return sw_Call(h, body, res, 0); }
 
 static double num(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     assert_true(cJSON_IsNumber(v));
     return v->valuedouble;
-}
-
-static float *get_tensor(store *s, const char *fmt, ...)
-{
-    char suffix[128], key[192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(suffix, sizeof suffix, fmt, ap);
-    va_end(ap);
-    assert_int_equal(store_Key(key, sizeof key, W.job.id, "%s", suffix), SP_OK);
-    float *x = NULL;
-    size_t n;
-    spStatus st = store_GetTensor(s, key, 0, &x, &n);
-    if (st != SP_OK)
-        fail_msg("GET %s: %s", key, sp_LastError());
-    return x;
-}
-
-static int key_exists(store *s, const char *suffix)
-{
-    char key[192];
-    int e = 0;
-    assert_int_equal(store_Key(key, sizeof key, W.job.id, "%s", suffix), SP_OK);
-    assert_int_equal(store_Exists(s, key, &e), SP_OK);
-    return e;
 }
 
 static void assert_close(const float *a, const float *b, size_t n, double tol)
@@ -160,13 +85,13 @@ static model *test_model(void)
 static void expected_rows(int p, long t, int m, float *x, int32_t *y)
 {
     size_t off, len;
-    long I = (long)((W.train.n / N_PEERS) / (M_MB * BATCH));
+    long I = (long)((D.train.n / N_PEERS) / (M_MB * BATCH));
     long slot = (t % I) * M_MB + m;
     int epoch = (int)(t / I + 1);
-    dataset_ShardRange(W.train.n, N_PEERS, p, &off, &len);
+    dataset_ShardRange(D.train.n, N_PEERS, p, &off, &len);
     uint32_t *perm = malloc(sizeof *perm * len);
     dataset_EpochOrder(len, W.job.seed, epoch, p, perm);
-    dataset_Gather(&W.train, off, perm + slot * BATCH, BATCH, x, y);
+    dataset_Gather(&D.train, off, perm + slot * BATCH, BATCH, x, y);
     free(perm);
 }
 
@@ -175,29 +100,17 @@ static void expected_rows(int p, long t, int m, float *x, int32_t *y)
 static int world_Up(void **state)
 {
     (void)state;
-    memset(&W, 0, sizeof W);
-    for (int i = 0; i < N_PEERS; i++)
-        if (fx_StartRedis(&W.peer[i], PASSWORD, 1, 0) != 0)
-            return -1;
-    if (fx_StartRedis(&W.shared, PASSWORD, 0, 0) != 0 || fx_StartNats(&W.nats, NULL, NULL) != 0)
+    memset(&D, 0, sizeof D);
+    const sw_options o = {.n_peers = N_PEERS, .password = PASSWORD, .with_nats = 1,
+                          .timeout_ms = 5000};
+    if (sw_Up(&W, &o) != 0)
         return -1;
-    steps_config c;
-    memset(&c, 0, sizeof c);
-    snprintf(c.redis_password, sizeof c.redis_password, "%s", PASSWORD);
-    snprintf(c.nats_url, sizeof c.nats_url, "nats://127.0.0.1:%d", W.nats.port);
-    c.timeout_ms = 5000;
-    steps_Configure(&c);
-
-    job_Defaults(&W.job);
     snprintf(W.job.id, sizeof W.job.id, "steps-test");
-    W.job.arch = ARCH_SPIRT;
     W.job.model.kind = MODEL_MLP;
     W.job.model.n_hidden = 1;
     W.job.model.hidden[0] = 32;
-    snprintf(W.job.dataset, sizeof W.job.dataset, "%s", fx_DatasetDir());
     W.job.train_samples = TRAIN_N;
     W.job.test_samples = TEST_N;
-    W.job.workers = N_PEERS;
     W.job.minibatches = M_MB;
     W.job.batch = BATCH;
     W.job.optim.lr = 0.1f;
@@ -205,35 +118,23 @@ static int world_Up(void **state)
     W.job.seed = 7;
     W.job.sync_timeout_ms = 2000;
 
-    if (dataset_Open(fx_DatasetDir(), &W.train, &W.test) != SP_OK) {
+    if (dataset_Open(fx_DatasetDir(), &D.train, &D.test) != SP_OK) {
         fprintf(stderr, "dataset: %s\n", sp_LastError());
         return -1;
     }
-    W.train.n = TRAIN_N;
-    W.test.n = TEST_N;
-    W.dim = W.train.dim;
-    for (int i = 0; i < N_PEERS; i++)
-        W.db[i] = connect_to(W.peer[i].port);
-    W.sdb = connect_to(W.shared.port);
+    D.train.n = TRAIN_N;
+    D.test.n = TEST_N;
+    W.dim = D.train.dim;
     return 0;
 }
 
 static int world_Down(void **state)
 {
     (void)state;
-    for (int i = 0; i < N_PEERS; i++) {
-        store_Destroy(W.db[i]);
-        fx_Stop(&W.peer[i]);
-    }
-    store_Destroy(W.sdb);
-    store_ReleaseCached();
-    sync_CachedCloseAll();
-    fx_Stop(&W.shared);
-    fx_Stop(&W.nats);
-    dataset_Free(&W.train);
-    dataset_Free(&W.test);
-    cJSON_Delete(W.shape);
-    free(W.params0);
+    sw_Down(&W);
+    dataset_Free(&D.train);
+    dataset_Free(&D.test);
+    free(D.params0);
     return 0;
 }
 
@@ -254,23 +155,23 @@ static void test_init_puts_same_model_everywhere(void **state)
 
     model *m = test_model();
     assert_int_equal(W.P, model_ParamCount(m));
-    W.params0 = malloc(sizeof(float) * W.P);
-    model_Init(m, W.params0, W.job.seed);
+    D.params0 = malloc(sizeof(float) * W.P);
+    model_Init(m, D.params0, W.job.seed);
     model_Destroy(m);
     for (int i = 0; i < N_PEERS; i++) {
-        float *p = get_tensor(W.db[i], "params:%d", i);
-        assert_memory_equal(p, W.params0, sizeof(float) * W.P);
+        float *p = sw_GetTensor(&W, W.db[i], "params:%d", i);
+        assert_memory_equal(p, D.params0, sizeof(float) * W.P);
         free(p);
     }
     /* A dataset row in the shared store is the file's row plus its label. */
-    float *row = get_tensor(W.sdb, "data:train:%d", 1234);
-    assert_memory_equal(row, W.train.x + 1234 * W.dim, sizeof(float) * W.dim);
-    assert_true(row[W.dim] == (float)W.train.y[1234]);
+    float *row = sw_GetTensor(&W, W.sdb, "data:train:%d", 1234);
+    assert_memory_equal(row, D.train.x + 1234 * W.dim, sizeof(float) * W.dim);
+    assert_true(row[W.dim] == (float)D.train.y[1234]);
     free(row);
-    row = get_tensor(W.sdb, "data:test:%d", TEST_N - 1);
-    assert_true(row[W.dim] == (float)W.test.y[TEST_N - 1]);
+    row = sw_GetTensor(&W, W.sdb, "data:test:%d", TEST_N - 1);
+    assert_true(row[W.dim] == (float)D.test.y[TEST_N - 1]);
     free(row);
-    assert_false(key_exists(W.sdb, "data:train:2000")); /* the limit holds */
+    assert_false(sw_Exists(&W, W.sdb, "data:train:2000")); /* the limit holds */
 
     /* A second init of the job skips the upload, unless asked to reload. */
     assert_int_equal(call(step_Init, make_req(-1, -1), &res), SP_OK);
@@ -296,7 +197,7 @@ static void check_minibatch(int p, long t, int m)
     float *x = malloc(sizeof(float) * BATCH * W.dim), *rows;
     int32_t y[BATCH];
     expected_rows(p, t, m, x, y);
-    rows = get_tensor(W.db[p], "mb:%d:%ld:%d", p, t, m);
+    rows = sw_GetTensor(&W, W.db[p], "mb:%d:%ld:%d", p, t, m);
     for (int j = 0; j < BATCH; j++) {
         assert_memory_equal(rows + j * (W.dim + 1), x + j * W.dim, sizeof(float) * W.dim);
         assert_true(rows[j * (W.dim + 1) + W.dim] == (float)y[j]);
@@ -314,7 +215,7 @@ static void test_minibatch_rows_are_the_shards_slot(void **state)
     /* t = 13 with I = 10: epoch 2 (a new order), slot 3*M + m. */
     check_minibatch(1, 13, 1);
     /* Peers never share rows: their shards are disjoint. */
-    float *a = get_tensor(W.db[0], "mb:0:0:0"), *b = get_tensor(W.db[1], "mb:1:0:0");
+    float *a = sw_GetTensor(&W, W.db[0], "mb:0:0:0"), *b = sw_GetTensor(&W, W.db[1], "mb:1:0:0");
     assert_memory_not_equal(a, b, sizeof(float) * (W.dim + 1));
     free(a);
     free(b);
@@ -336,9 +237,9 @@ static void test_gradient_matches_local_computation(void **state)
             cJSON_Delete(res);
 
             expected_rows(p, 0, m, x, y);
-            assert_int_equal(model_LossGrad(mod, W.params0, x, y, BATCH, want, &loss), SP_OK);
+            assert_int_equal(model_LossGrad(mod, D.params0, x, y, BATCH, want, &loss), SP_OK);
             assert_true(fabsf(loss - loss_fn) < 1e-5f);
-            float *got = get_tensor(W.db[p], "grad:%d:0:%d", p, m);
+            float *got = sw_GetTensor(&W, W.db[p], "grad:%d:0:%d", p, m);
             assert_close(got, want, W.P, 1e-6);
             free(got);
         }
@@ -356,8 +257,9 @@ static void test_average_is_mean_of_grads(void **state)
         assert_int_equal(call(step_Average, req, &res), SP_OK);
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(res, "in_db"))); /* module loaded */
         cJSON_Delete(res);
-        float *g0 = get_tensor(W.db[p], "grad:%d:0:0", p), *g1 = get_tensor(W.db[p], "grad:%d:0:1", p);
-        float *avg = get_tensor(W.db[p], "avg:%d:0", p);
+        float *g0 = sw_GetTensor(&W, W.db[p], "grad:%d:0:0", p);
+        float *g1 = sw_GetTensor(&W, W.db[p], "grad:%d:0:1", p);
+        float *avg = sw_GetTensor(&W, W.db[p], "avg:%d:0", p);
         for (size_t i = 0; i < W.P; i++)
             g0[i] = (g0[i] + g1[i]) / 2;
         assert_close(avg, g0, W.P, 1e-7);
@@ -419,7 +321,7 @@ static cJSON *aggregate(int p, long t, spStatus want)
 static void test_aggregate_mean_of_peer_averages(void **state)
 {
     (void)state;
-    float *a0 = get_tensor(W.db[0], "avg:0:0"), *a1 = get_tensor(W.db[1], "avg:1:0");
+    float *a0 = sw_GetTensor(&W, W.db[0], "avg:0:0"), *a1 = sw_GetTensor(&W, W.db[1], "avg:1:0");
     for (size_t i = 0; i < W.P; i++)
         a0[i] = (a0[i] + a1[i]) / 2;
     for (int p = 0; p < N_PEERS; p++) {
@@ -429,7 +331,7 @@ static void test_aggregate_mean_of_peer_averages(void **state)
         assert_string_equal(cJSON_GetObjectItem(res, "aggregator")->valuestring, "mean");
         assert_true(num(cJSON_GetObjectItem(res, "bytes"), "in") >= 2.0 * W.P * sizeof(float));
         cJSON_Delete(res);
-        float *agg = get_tensor(W.db[p], "agg:%d:0", p);
+        float *agg = sw_GetTensor(&W, W.db[p], "agg:%d:0", p);
         assert_close(agg, a0, W.P, 1e-7);
         free(agg);
     }
@@ -448,29 +350,30 @@ static void test_update_applies_sgd_step(void **state)
 {
     (void)state;
     for (int p = 0; p < N_PEERS; p++) {
-        float *agg = get_tensor(W.db[p], "agg:%d:0", p);
+        float *agg = sw_GetTensor(&W, W.db[p], "agg:%d:0", p);
         cJSON *res;
         assert_int_equal(call(step_Update, make_req(p, 0), &res), SP_OK);
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(res, "in_db")));
         assert_true(cJSON_IsFalse(cJSON_GetObjectItem(res, "duplicate")));
         cJSON_Delete(res);
-        float *params = get_tensor(W.db[p], "params:%d", p);
+        float *params = sw_GetTensor(&W, W.db[p], "params:%d", p);
         for (size_t i = 0; i < W.P; i++)
-            agg[i] = W.params0[i] - W.job.optim.lr * agg[i];
+            agg[i] = D.params0[i] - W.job.optim.lr * agg[i];
         assert_close(params, agg, W.P, 1e-6);
         /* A retry of the same iteration does not apply it twice. */
         assert_int_equal(call(step_Update, make_req(p, 0), &res), SP_OK);
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(res, "duplicate")));
         cJSON_Delete(res);
-        float *again = get_tensor(W.db[p], "params:%d", p);
+        float *again = sw_GetTensor(&W, W.db[p], "params:%d", p);
         assert_memory_equal(again, params, sizeof(float) * W.P);
         free(again);
         free(params);
         free(agg);
     }
-    float *p0 = get_tensor(W.db[0], "params:%d", 0), *p1 = get_tensor(W.db[1], "params:%d", 1);
+    float *p0 = sw_GetTensor(&W, W.db[0], "params:%d", 0);
+    float *p1 = sw_GetTensor(&W, W.db[1], "params:%d", 1);
     assert_close(p0, p1, W.P, 1e-7); /* both peers applied the same aggregate */
-    assert_int_equal(memcmp(p0, W.params0, sizeof(float) * W.P) != 0, 1);
+    assert_int_equal(memcmp(p0, D.params0, sizeof(float) * W.P) != 0, 1);
     free(p0);
     free(p1);
 }
@@ -487,9 +390,9 @@ static void test_evaluate_matches_local_evaluation(void **state)
     cJSON_Delete(res);
 
     model *m = test_model();
-    float *params = get_tensor(W.db[1], "params:%d", 1), l;
+    float *params = sw_GetTensor(&W, W.db[1], "params:%d", 1), l;
     int correct;
-    assert_int_equal(model_Evaluate(m, params, W.test.x, W.test.y, TEST_N, &l, &correct),
+    assert_int_equal(model_Evaluate(m, params, D.test.x, D.test.y, TEST_N, &l, &correct),
                      SP_OK);
     assert_true(fabs(acc - (double)correct / TEST_N) < 1e-9);
     assert_true(fabs(loss - l) < 1e-4);

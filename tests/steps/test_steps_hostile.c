@@ -14,6 +14,7 @@
 #include "core/wire.h"
 #include "driver/job.h"
 #include "fixture.h"
+#include "steps_world.h"
 #include "steps/steps.h"
 #include "store/store.h"
 #include "sync/sync.h"
@@ -21,114 +22,10 @@
 #define PASSWORD "hostile-secret"
 #define N_PEERS 2
 
-typedef struct {
-    fx_server peer[N_PEERS], shared, nats;
-    int dead_port;            /* nothing listens there */
-    job_config job;
-    cJSON *shape;
-    size_t P, dim;
-    store *db[N_PEERS], *sdb;
-} world;
+static sw_world W;
+static int dead_port; /* nothing listens there */
 
-static world W;
-
-static store *connect_to(int port)
-{
-    store_addr a;
-    char s[64];
-    snprintf(s, sizeof s, "127.0.0.1:%d", port);
-    assert_int_equal(store_ParseAddr(s, &a), SP_OK);
-    snprintf(a.password, sizeof a.password, "%s", PASSWORD);
-    store *st;
-    assert_int_equal(store_Connect(&a, &st), SP_OK);
-    return st;
-}
-
-static cJSON *make_req(int peer, long t)
-{
-    cJSON *o = cJSON_CreateObject();
-    char addr[64];
-    cJSON_AddItemToObject(o, "job", job_ToJson(&W.job));
-    if (W.shape)
-        cJSON_AddItemToObject(o, "shape", cJSON_Duplicate(W.shape, 1));
-    if (t >= 0)
-        cJSON_AddNumberToObject(o, "iteration", (double)t);
-    if (peer >= 0)
-        cJSON_AddNumberToObject(o, "peer", peer);
-    cJSON *peers = cJSON_AddArrayToObject(o, "peers");
-    for (int i = 0; i < N_PEERS; i++) {
-        snprintf(addr, sizeof addr, "127.0.0.1:%d", W.peer[i].port);
-        cJSON_AddItemToArray(peers, cJSON_CreateString(addr));
-    }
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", W.shared.port);
-    cJSON_AddStringToObject(o, "shared", addr);
-    return o;
-}
-
-/* Runs a handler on a consumed request; checks the status and, on failure,
- * that the message contains `needle`. Returns the answer (or NULL). */
-static cJSON *expect(rt_handler h, cJSON *body, spStatus want, const char *needle)
-{
-    rt_request r = {.body = body};
-    cJSON *out = cJSON_CreateObject();
-    sp_ClearError();
-    spStatus st = h(&r, out, NULL);
-    char *text = cJSON_PrintUnformatted(body);
-    if (st != want)
-        fail_msg("request %.300s: got %s (%s), want %s", text, sp_StatusName(st), sp_LastError(),
-                 sp_StatusName(want));
-    if (st != SP_OK && needle && !strstr(sp_LastError(), needle))
-        fail_msg("message \"%s\" does not mention \"%s\"", sp_LastError(), needle);
-    free(text);
-    cJSON_Delete(body);
-    if (st != SP_OK) {
-        cJSON_Delete(out);
-        return NULL;
-    }
-    return out;
-}
-
-static void key_of(char *key, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int exists(store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(store *s, const float *x, size_t n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void vkey_of(char *key, size_t cap, const char *fmt, va_list ap)
-{
-    char suffix[128];
-    vsnprintf(suffix, sizeof suffix, fmt, ap);
-    assert_int_equal(store_Key(key, cap, W.job.id, "%s", suffix), SP_OK);
-}
-
-static void key_of(char *key, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vkey_of(key, cap, fmt, ap);
-    va_end(ap);
-}
-
-static int exists(store *s, const char *fmt, ...)
-{
-    char key[192];
-    int e = 0;
-    va_list ap;
-    va_start(ap, fmt);
-    vkey_of(key, sizeof key, fmt, ap);
-    va_end(ap);
-    assert_int_equal(store_Exists(s, key, &e), SP_OK);
-    return e;
-}
-
-static void put(store *s, const float *x, size_t n, const char *fmt, ...)
-{
-    char key[192];
-    va_list ap;
-    va_start(ap, fmt);
-    vkey_of(key, sizeof key, fmt, ap);
-    va_end(ap);
-    assert_int_equal(store_PutTensor(s, key, x, n, 600), SP_OK);
-}
+static cJSON *make_req(int peer, long t) { return sw_Request(&W, peer, t); }
 
 static float *filled(size_t n, float v)
 {
@@ -140,99 +37,41 @@ static float *filled(size_t n, float v)
     return x;
 }
 
-static cJSON *with_num(cJSON *o, const char *k, double v)
-{
-    cJSON_DeleteItemFromObject(o, k);
-    cJSON_AddNumberToObject(o, k, v);
-    return o;
-}
-
-static cJSON *with_json(cJSON *o, const char *k, const char *json)
-{
-    cJSON_DeleteItemFromObject(o, k);
-    cJSON_AddItemToObject(o, k, cJSON_Parse(json));
-    return o;
-}
-
-static cJSON *without(cJSON *o, const char *k)
-{
-    cJSON_DeleteItemFromObject(o, k);
-    return o;
-}
-
 /* Runs minibatch m for peer p at iteration t (the input gradient needs). */
 static void minibatch(int p, long t, int m)
 {
-    cJSON *res = expect(step_Minibatch, with_num(make_req(p, t), "m", m), SP_OK, NULL);
+    cJSON *res = sw_Expect(step_Minibatch, sw_WithNum(make_req(p, t), "m", m), SP_OK, NULL);
     cJSON_Delete(res);
 }
 
 static void restore_params(void)
 {
-    cJSON *res = expect(step_Init, make_req(-1, -1), SP_OK, NULL);
+    cJSON *res = sw_Expect(step_Init, make_req(-1, -1), SP_OK, NULL);
     cJSON_Delete(res);
 }
 
 static int world_Up(void **state)
 {
     (void)state;
-    memset(&W, 0, sizeof W);
-    for (int i = 0; i < N_PEERS; i++)
-        if (fx_StartRedis(&W.peer[i], PASSWORD, 1, 0) != 0)
-            return -1;
-    if (fx_StartRedis(&W.shared, PASSWORD, 0, 0) != 0 || fx_StartNats(&W.nats, NULL, NULL) != 0)
+    const sw_options o = {.n_peers = N_PEERS, .password = PASSWORD, .with_nats = 1,
+                          .timeout_ms = 3000};
+    if (sw_Up(&W, &o) != 0)
         return -1;
-    W.dead_port = fx_FreePort();
-    steps_config c;
-    memset(&c, 0, sizeof c);
-    snprintf(c.redis_password, sizeof c.redis_password, "%s", PASSWORD);
-    snprintf(c.nats_url, sizeof c.nats_url, "nats://127.0.0.1:%d", W.nats.port);
-    c.timeout_ms = 3000;
-    steps_Configure(&c);
-
-    job_Defaults(&W.job);
+    dead_port = fx_FreePort();
     snprintf(W.job.id, sizeof W.job.id, "hostile");
-    W.job.arch = ARCH_SPIRT;
     W.job.model.kind = MODEL_LOGREG;
-    snprintf(W.job.dataset, sizeof W.job.dataset, "%s", fx_DatasetDir());
     W.job.train_samples = 600;
     W.job.test_samples = 100;
-    W.job.workers = N_PEERS;
     W.job.minibatches = 2;
     W.job.batch = 20;
     W.job.sync_timeout_ms = 500;
-    for (int i = 0; i < N_PEERS; i++)
-        W.db[i] = connect_to(W.peer[i].port);
-    W.sdb = connect_to(W.shared.port);
-
-    rt_request r = {.body = make_req(-1, -1)};
-    cJSON *res = cJSON_CreateObject();
-    spStatus st = step_Init(&r, res, NULL);
-    cJSON_Delete((cJSON *)r.body);
-    if (st != SP_OK) {
-        fprintf(stderr, "init: %s\n", sp_LastError());
-        return -1;
-    }
-    W.shape = cJSON_Duplicate(cJSON_GetObjectItem(res, "shape"), 1);
-    W.P = (size_t)cJSON_GetObjectItem(res, "params")->valuedouble;
-    W.dim = (size_t)cJSON_GetObjectItem(res, "dim")->valuedouble;
-    cJSON_Delete(res);
-    return 0;
+    return sw_Init(&W);
 }
 
 static int world_Down(void **state)
 {
     (void)state;
-    for (int i = 0; i < N_PEERS; i++) {
-        store_Destroy(W.db[i]);
-        fx_Stop(&W.peer[i]);
-    }
-    store_Destroy(W.sdb);
-    store_ReleaseCached();
-    sync_CachedCloseAll();
-    fx_Stop(&W.shared);
-    fx_Stop(&W.nats);
-    cJSON_Delete(W.shape);
+    sw_Down(&W);
     return 0;
 }
 
@@ -242,58 +81,67 @@ static void test_common_fields_are_validated(void **state)
 {
     (void)state;
     const long t = 50;
-    expect(step_Gradient, without(make_req(0, t), "job"), SP_ERR_INVALID, "\"job\"");
-    expect(step_Gradient, with_json(make_req(0, t), "job", "[1]"), SP_ERR_INVALID, "job");
-    expect(step_Gradient, with_json(make_req(0, t), "peer", "\"zero\""), SP_ERR_INVALID,
+    sw_Expect(step_Gradient, sw_Without(make_req(0, t), "job"), SP_ERR_INVALID, "\"job\"");
+    sw_Expect(step_Gradient, sw_WithJson(make_req(0, t), "job", "[1]"), SP_ERR_INVALID, "job");
+    sw_Expect(step_Gradient, sw_WithJson(make_req(0, t), "peer", "\"zero\""), SP_ERR_INVALID,
            "\"peer\"");
-    expect(step_Gradient, with_num(make_req(0, t), "peer", 2), SP_ERR_INVALID, "\"peer\"");
-    expect(step_Gradient, without(make_req(0, t), "peer"), SP_ERR_INVALID, "\"peer\"");
-    expect(step_Gradient, with_num(make_req(0, t), "iteration", -1), SP_ERR_INVALID,
+    sw_Expect(step_Gradient, sw_WithNum(make_req(0, t), "peer", 2), SP_ERR_INVALID, "\"peer\"");
+    sw_Expect(step_Gradient, sw_Without(make_req(0, t), "peer"), SP_ERR_INVALID, "\"peer\"");
+    sw_Expect(step_Gradient, sw_WithNum(make_req(0, t), "iteration", -1), SP_ERR_INVALID,
            "\"iteration\"");
-    expect(step_Gradient, with_num(make_req(0, t), "iteration", 1.5), SP_ERR_INVALID,
+    sw_Expect(step_Gradient, sw_WithNum(make_req(0, t), "iteration", 1.5), SP_ERR_INVALID,
            "\"iteration\"");
-    expect(step_Gradient, make_req(0, t), SP_ERR_INVALID, "\"m\""); /* m missing */
-    expect(step_Gradient, with_num(make_req(0, t), "m", 2), SP_ERR_INVALID, "\"m\"");
-    expect(step_Gradient, with_json(make_req(0, t), "shape", "[1,28,28]"), SP_ERR_INVALID,
+    sw_Expect(step_Gradient, make_req(0, t), SP_ERR_INVALID, "\"m\""); /* m missing */
+    sw_Expect(step_Gradient, sw_WithNum(make_req(0, t), "m", 2), SP_ERR_INVALID, "\"m\"");
+    sw_Expect(step_Gradient, sw_WithJson(make_req(0, t), "shape", "[1,28,28]"), SP_ERR_INVALID,
            "\"shape\"");
-    expect(step_Gradient, with_json(make_req(0, t), "shape", "[1,0,28,10]"), SP_ERR_INVALID,
+    sw_Expect(step_Gradient, sw_WithJson(make_req(0, t), "shape", "[1,0,28,10]"), SP_ERR_INVALID,
            "\"shape\"");
-    expect(step_Gradient, with_json(make_req(0, t), "shape", "\"1x28x28\""), SP_ERR_INVALID,
+    sw_Expect(step_Gradient, sw_WithJson(make_req(0, t), "shape", "\"1x28x28\""), SP_ERR_INVALID,
            "\"shape\"");
-    expect(step_Aggregate, with_json(make_req(0, t), "peers", "[\"127.0.0.1\"]"), SP_ERR_INVALID,
+    sw_Expect(step_Aggregate, sw_WithJson(make_req(0, t), "peers", "[\"127.0.0.1\"]"),
+              SP_ERR_INVALID,
            "\"peers\"[0]");
-    expect(step_Aggregate, with_json(make_req(0, t), "peers", "[\"h:99999\", \"h:1\"]"),
+    sw_Expect(step_Aggregate, sw_WithJson(make_req(0, t), "peers", "[\"h:99999\", \"h:1\"]"),
            SP_ERR_INVALID, "\"peers\"[0]");
-    expect(step_Aggregate, with_json(make_req(0, t), "peers", "{}"), SP_ERR_INVALID, "\"peers\"");
-    expect(step_Aggregate, with_json(make_req(0, t), "live", "[0,0]"), SP_ERR_INVALID, "twice");
-    expect(step_Aggregate, with_json(make_req(0, t), "live", "[1]"), SP_ERR_INVALID, "\"live\"");
-    expect(step_Barrier, with_json(make_req(0, t), "live", "[0,5]"), SP_ERR_INVALID, "\"live\"");
-    expect(step_Barrier, with_num(make_req(0, t), "timeout_ms", 0), SP_ERR_INVALID,
+    sw_Expect(step_Aggregate, sw_WithJson(make_req(0, t), "peers", "{}"), SP_ERR_INVALID,
+              "\"peers\"");
+    sw_Expect(step_Aggregate, sw_WithJson(make_req(0, t), "live", "[0,0]"), SP_ERR_INVALID,
+              "twice");
+    sw_Expect(step_Aggregate, sw_WithJson(make_req(0, t), "live", "[1]"), SP_ERR_INVALID,
+              "\"live\"");
+    sw_Expect(step_Barrier, sw_WithJson(make_req(0, t), "live", "[0,5]"), SP_ERR_INVALID,
+              "\"live\"");
+    sw_Expect(step_Barrier, sw_WithNum(make_req(0, t), "timeout_ms", 0), SP_ERR_INVALID,
            "\"timeout_ms\"");
-    expect(step_Notify, with_json(make_req(0, t), "loss", "\"low\""), SP_ERR_INVALID, "\"loss\"");
-    expect(step_Init, without(make_req(-1, -1), "shared"), SP_ERR_INVALID, "\"shared\"");
-    expect(step_Init, with_json(make_req(-1, -1), "dataset_reload", "1"), SP_ERR_INVALID,
+    sw_Expect(step_Notify, sw_WithJson(make_req(0, t), "loss", "\"low\""), SP_ERR_INVALID,
+              "\"loss\"");
+    sw_Expect(step_Init, sw_Without(make_req(-1, -1), "shared"), SP_ERR_INVALID, "\"shared\"");
+    sw_Expect(step_Init, sw_WithJson(make_req(-1, -1), "dataset_reload", "1"), SP_ERR_INVALID,
            "\"dataset_reload\"");
-    expect(step_Evaluate, with_num(make_req(-1, -1), "source", 9), SP_ERR_INVALID, "\"source\"");
-    expect(step_Minibatch, with_json(with_num(make_req(0, t), "m", 0), "shape", "[1,27,28,10]"),
+    sw_Expect(step_Evaluate, sw_WithNum(make_req(-1, -1), "source", 9), SP_ERR_INVALID,
+              "\"source\"");
+    sw_Expect(step_Minibatch, sw_WithJson(sw_WithNum(make_req(0, t), "m", 0), "shape",
+              "[1,27,28,10]"),
            SP_ERR_INVALID, "shape");
-    expect(step_Minibatch, with_num(with_num(make_req(0, t), "m", 0), "iters_per_epoch", 1000),
+    sw_Expect(step_Minibatch, sw_WithNum(sw_WithNum(make_req(0, t), "m", 0), "iters_per_epoch",
+              1000),
            SP_ERR_INVALID, "\"iters_per_epoch\"");
 
     cJSON *bad_job = make_req(0, t);
     cJSON_ReplaceItemInObject(cJSON_GetObjectItem(bad_job, "job"), "lr",
                               cJSON_CreateString("fast"));
-    expect(step_Update, bad_job, SP_ERR_INVALID, "job.lr");
+    sw_Expect(step_Update, bad_job, SP_ERR_INVALID, "job.lr");
     bad_job = make_req(0, t);
     cJSON_ReplaceItemInObject(cJSON_GetObjectItem(bad_job, "job"), "id",
                               cJSON_CreateString("a b"));
-    expect(step_Update, bad_job, SP_ERR_INVALID, "a b");
+    sw_Expect(step_Update, bad_job, SP_ERR_INVALID, "a b");
     /* Nothing was written by any of them. */
     for (int p = 0; p < N_PEERS; p++)
         for (int m = 0; m < 2; m++) {
-            assert_false(exists(W.db[p], "grad:%d:%ld:%d", p, t, m));
+            assert_false(sw_Exists(&W, W.db[p], "grad:%d:%ld:%d", p, t, m));
         }
-    assert_false(exists(W.db[0], "agg:0:%ld", t));
+    assert_false(sw_Exists(&W, W.db[0], "agg:0:%ld", t));
 }
 
 /* ---- bad data in Redis ----------------------------------------------------- */
@@ -302,14 +150,14 @@ static void test_average_rejects_wrong_size_gradient(void **state)
 {
     (void)state;
     float *good = filled(W.P, 0.5f), *short_ = filled(W.P - 1, 0.5f);
-    put(W.db[0], good, W.P, "grad:%d:%d:%d", 0, 60, 1);
-    put(W.db[0], short_, W.P - 1, "grad:%d:%d:%d", 0, 60, 0);
-    expect(step_Average, make_req(0, 60), SP_ERR_INVALID, "grad:0:60:0");
-    assert_false(exists(W.db[0], "avg:%d:%d", 0, 60));
+    sw_Put(&W, W.db[0], good, W.P, "grad:%d:%d:%d", 0, 60, 1);
+    sw_Put(&W, W.db[0], short_, W.P - 1, "grad:%d:%d:%d", 0, 60, 0);
+    sw_Expect(step_Average, make_req(0, 60), SP_ERR_INVALID, "grad:0:60:0");
+    assert_false(sw_Exists(&W, W.db[0], "avg:%d:%d", 0, 60));
     /* A gradient that was never computed is "not found". */
-    put(W.db[0], good, W.P, "grad:%d:%d:%d", 0, 61, 0);
-    expect(step_Average, make_req(0, 61), SP_ERR_NOT_FOUND, "grad:0:61:1");
-    assert_false(exists(W.db[0], "avg:%d:%d", 0, 61));
+    sw_Put(&W, W.db[0], good, W.P, "grad:%d:%d:%d", 0, 61, 0);
+    sw_Expect(step_Average, make_req(0, 61), SP_ERR_NOT_FOUND, "grad:0:61:1");
+    assert_false(sw_Exists(&W, W.db[0], "avg:%d:%d", 0, 61));
     free(good);
     free(short_);
 }
@@ -319,23 +167,23 @@ static void test_gradient_rejects_bad_params(void **state)
     (void)state;
     minibatch(1, 62, 0);
     float *params = filled(W.P + 3, 0.0f);
-    put(W.db[1], params, W.P + 3, "params:%d", 1);
-    expect(step_Gradient, with_num(make_req(1, 62), "m", 0), SP_ERR_INVALID, "params");
-    assert_false(exists(W.db[1], "grad:%d:%d:0", 1, 62));
+    sw_Put(&W, W.db[1], params, W.P + 3, "params:%d", 1);
+    sw_Expect(step_Gradient, sw_WithNum(make_req(1, 62), "m", 0), SP_ERR_INVALID, "params");
+    assert_false(sw_Exists(&W, W.db[1], "grad:%d:%d:0", 1, 62));
     params[7] = NAN;
-    put(W.db[1], params, W.P, "params:%d", 1);
-    expect(step_Gradient, with_num(make_req(1, 62), "m", 0), SP_ERR_INVALID, "params");
-    assert_false(exists(W.db[1], "grad:%d:%d:0", 1, 62));
+    sw_Put(&W, W.db[1], params, W.P, "params:%d", 1);
+    sw_Expect(step_Gradient, sw_WithNum(make_req(1, 62), "m", 0), SP_ERR_INVALID, "params");
+    assert_false(sw_Exists(&W, W.db[1], "grad:%d:%d:0", 1, 62));
     /* Finite parameters that overflow: the gradient is not finite. */
     for (size_t i = 0; i < W.P; i++)
         params[i] = 3e38f;
-    put(W.db[1], params, W.P, "params:%d", 1);
-    expect(step_Gradient, with_num(make_req(1, 62), "m", 0), SP_ERR_INVALID, "not finite");
-    assert_false(exists(W.db[1], "grad:%d:%d:0", 1, 62));
+    sw_Put(&W, W.db[1], params, W.P, "params:%d", 1);
+    sw_Expect(step_Gradient, sw_WithNum(make_req(1, 62), "m", 0), SP_ERR_INVALID, "not finite");
+    assert_false(sw_Exists(&W, W.db[1], "grad:%d:%d:0", 1, 62));
     free(params);
     restore_params();
-    cJSON_Delete(expect(step_Gradient, with_num(make_req(1, 62), "m", 0), SP_OK, NULL));
-    assert_true(exists(W.db[1], "grad:%d:%d:0", 1, 62));
+    cJSON_Delete(sw_Expect(step_Gradient, sw_WithNum(make_req(1, 62), "m", 0), SP_OK, NULL));
+    assert_true(sw_Exists(&W, W.db[1], "grad:%d:%d:0", 1, 62));
 }
 
 static void test_gradient_rejects_bad_minibatch(void **state)
@@ -343,24 +191,24 @@ static void test_gradient_rejects_bad_minibatch(void **state)
     (void)state;
     char key[192];
     /* A corrupt blob (checksum off). */
-    key_of(key, sizeof key, "mb:0:63:0");
+    sw_Key(&W, key, sizeof key, "mb:0:63:0");
     uint8_t *blob;
     size_t len;
     float *rows = filled(3 * (W.dim + 1), 0.25f);
     assert_int_equal(wire_Encode(WIRE_F32, rows, 3 * (W.dim + 1), 0, &blob, &len), SP_OK);
     blob[len - 1] ^= 0x40;
     assert_int_equal(store_PutBlob(W.db[0], key, blob, len, 600), SP_OK);
-    expect(step_Gradient, with_num(make_req(0, 63), "m", 0), SP_ERR_FORMAT, "mb:0:63:0");
+    sw_Expect(step_Gradient, sw_WithNum(make_req(0, 63), "m", 0), SP_ERR_FORMAT, "mb:0:63:0");
     /* Rows of the wrong width. */
-    put(W.db[0], rows, 3 * (W.dim + 1) - 1, "mb:%d:%d:%d", 0, 63, 0);
-    expect(step_Gradient, with_num(make_req(0, 63), "m", 0), SP_ERR_INVALID, "rows");
+    sw_Put(&W, W.db[0], rows, 3 * (W.dim + 1) - 1, "mb:%d:%d:%d", 0, 63, 0);
+    sw_Expect(step_Gradient, sw_WithNum(make_req(0, 63), "m", 0), SP_ERR_INVALID, "rows");
     /* A label that is no class. */
     rows[W.dim] = 42;
-    put(W.db[0], rows, 3 * (W.dim + 1), "mb:%d:%d:%d", 0, 63, 0);
-    expect(step_Gradient, with_num(make_req(0, 63), "m", 0), SP_ERR_INVALID, "label");
-    assert_false(exists(W.db[0], "grad:%d:%d:0", 0, 63));
+    sw_Put(&W, W.db[0], rows, 3 * (W.dim + 1), "mb:%d:%d:%d", 0, 63, 0);
+    sw_Expect(step_Gradient, sw_WithNum(make_req(0, 63), "m", 0), SP_ERR_INVALID, "label");
+    assert_false(sw_Exists(&W, W.db[0], "grad:%d:%d:0", 0, 63));
     /* Never fetched at all. */
-    expect(step_Gradient, with_num(make_req(0, 64), "m", 1), SP_ERR_NOT_FOUND, "mb:0:64:1");
+    sw_Expect(step_Gradient, sw_WithNum(make_req(0, 64), "m", 1), SP_ERR_NOT_FOUND, "mb:0:64:1");
     free(blob);
     free(rows);
 }
@@ -371,18 +219,18 @@ static void test_aggregate_with_bad_averages(void **state)
     float *own = filled(W.P, 1.0f), *bad = filled(W.P, 2.0f);
     /* The caller's own average is not finite: fail, store nothing. */
     own[3] = INFINITY;
-    put(W.db[0], own, W.P, "avg:%d:%d", 0, 70);
-    put(W.db[1], bad, W.P, "avg:%d:%d", 1, 70);
-    expect(step_Aggregate, make_req(0, 70), SP_ERR_INVALID, "avg:0:70");
-    assert_false(exists(W.db[0], "agg:%d:%d", 0, 70));
+    sw_Put(&W, W.db[0], own, W.P, "avg:%d:%d", 0, 70);
+    sw_Put(&W, W.db[1], bad, W.P, "avg:%d:%d", 1, 70);
+    sw_Expect(step_Aggregate, make_req(0, 70), SP_ERR_INVALID, "avg:0:70");
+    assert_false(sw_Exists(&W, W.db[0], "agg:%d:%d", 0, 70));
 
     /* Another peer's average is NaN, or of the wrong size: that peer is
      * left out and reported; the result is the others' mean. */
     own[3] = 1.0f;
     bad[5] = NAN;
-    put(W.db[0], own, W.P, "avg:%d:%d", 0, 71);
-    put(W.db[1], bad, W.P, "avg:%d:%d", 1, 71);
-    cJSON *res = expect(step_Aggregate, make_req(0, 71), SP_OK, NULL);
+    sw_Put(&W, W.db[0], own, W.P, "avg:%d:%d", 0, 71);
+    sw_Put(&W, W.db[1], bad, W.P, "avg:%d:%d", 1, 71);
+    cJSON *res = sw_Expect(step_Aggregate, make_req(0, 71), SP_OK, NULL);
     const cJSON *rej = cJSON_GetObjectItem(res, "rejected");
     assert_int_equal(cJSON_GetArraySize(rej), 1);
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(rej, 0), "peer")->valueint, 1);
@@ -391,13 +239,13 @@ static void test_aggregate_with_bad_averages(void **state)
     float *agg;
     size_t n;
     char key[192];
-    key_of(key, sizeof key, "agg:0:71");
+    sw_Key(&W, key, sizeof key, "agg:0:71");
     assert_int_equal(store_GetTensor(W.db[0], key, W.P, &agg, &n), SP_OK);
     assert_memory_equal(agg, own, sizeof(float) * W.P);
     free(agg);
 
-    put(W.db[1], own, W.P - 2, "avg:%d:%d", 1, 71);
-    res = expect(step_Aggregate, make_req(0, 71), SP_OK, NULL);
+    sw_Put(&W, W.db[1], own, W.P - 2, "avg:%d:%d", 1, 71);
+    res = sw_Expect(step_Aggregate, make_req(0, 71), SP_OK, NULL);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(res, "rejected")), 1);
     cJSON_Delete(res);
     free(own);
@@ -408,13 +256,13 @@ static void test_update_stale_and_missing(void **state)
 {
     (void)state;
     char key[192];
-    key_of(key, sizeof key, "applied:0");
+    sw_Key(&W, key, sizeof key, "applied:0");
     assert_int_equal(store_PutBlob(W.db[0], key, "80", 2, 0), SP_OK);
-    expect(step_Update, make_req(0, 75), SP_ERR_CONFLICT, "stale");
-    expect(step_Update, make_req(0, 81), SP_ERR_NOT_FOUND, "agg:0:81");
+    sw_Expect(step_Update, make_req(0, 75), SP_ERR_CONFLICT, "stale");
+    sw_Expect(step_Update, make_req(0, 81), SP_ERR_NOT_FOUND, "agg:0:81");
     float *bad = filled(W.P + 1, 0.1f);
-    put(W.db[0], bad, W.P + 1, "agg:%d:%d", 0, 82);
-    expect(step_Update, make_req(0, 82), SP_ERR_INVALID, "agg:0:82");
+    sw_Put(&W, W.db[0], bad, W.P + 1, "agg:%d:%d", 0, 82);
+    sw_Expect(step_Update, make_req(0, 82), SP_ERR_INVALID, "agg:0:82");
     free(bad);
     assert_int_equal(store_Delete(W.db[0], key), SP_OK);
 }
@@ -424,16 +272,17 @@ static void test_unreachable_redis_is_retryable(void **state)
     (void)state;
     char dead[64];
     snprintf(dead, sizeof dead, "[\"127.0.0.1:%d\", \"127.0.0.1:%d\"]", W.peer[0].port,
-             W.dead_port);
+             dead_port);
     /* Own Redis down: 503-class status, so the driver retries. */
     minibatch(1, 90, 0);
-    cJSON *req = with_num(make_req(1, 90), "m", 0);
-    with_json(req, "peers", dead);
-    expect(step_Gradient, req, SP_ERR_UNAVAILABLE, NULL);
+    cJSON *req = sw_WithNum(make_req(1, 90), "m", 0);
+    sw_WithJson(req, "peers", dead);
+    sw_Expect(step_Gradient, req, SP_ERR_UNAVAILABLE, NULL);
     /* Another peer's Redis down: aggregate goes on without it. */
     float *own = filled(W.P, 1.0f);
-    put(W.db[0], own, W.P, "avg:%d:%d", 0, 90);
-    cJSON *res = expect(step_Aggregate, with_json(make_req(0, 90), "peers", dead), SP_OK, NULL);
+    sw_Put(&W, W.db[0], own, W.P, "avg:%d:%d", 0, 90);
+    cJSON *res = sw_Expect(step_Aggregate, sw_WithJson(make_req(0, 90), "peers", dead), SP_OK,
+                           NULL);
     const cJSON *rej = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "rejected"), 0);
     assert_string_equal(cJSON_GetObjectItem(rej, "code")->valuestring, "unavailable");
     cJSON_Delete(res);
@@ -443,7 +292,7 @@ static void test_unreachable_redis_is_retryable(void **state)
     steps_config wrong = c;
     snprintf(wrong.redis_password, sizeof wrong.redis_password, "nope");
     steps_Configure(&wrong);
-    expect(step_Average, make_req(0, 91), SP_ERR_AUTH, NULL);
+    sw_Expect(step_Average, make_req(0, 91), SP_ERR_AUTH, NULL);
     steps_Configure(&c);
 }
 
@@ -452,16 +301,16 @@ static void test_minibatch_without_dataset(void **state)
     (void)state;
     job_config saved = W.job;
     snprintf(W.job.id, sizeof W.job.id, "never-initialised");
-    expect(step_Minibatch, with_num(make_req(0, 0), "m", 0), SP_ERR_NOT_FOUND, "run init");
+    sw_Expect(step_Minibatch, sw_WithNum(make_req(0, 0), "m", 0), SP_ERR_NOT_FOUND, "run init");
     W.job = saved;
     /* A damaged meta record is reported, not trusted. */
     char key[192];
-    key_of(key, sizeof key, "data:meta");
+    sw_Key(&W, key, sizeof key, "data:meta");
     uint8_t *meta;
     size_t len;
     assert_int_equal(store_GetBlob(W.sdb, key, &meta, &len), SP_OK);
     assert_int_equal(store_PutBlob(W.sdb, key, "{\"n_train\":-4}", 14, 0), SP_OK);
-    expect(step_Minibatch, with_num(make_req(0, 0), "m", 0), SP_ERR_FORMAT, "data:meta");
+    sw_Expect(step_Minibatch, sw_WithNum(make_req(0, 0), "m", 0), SP_ERR_FORMAT, "data:meta");
     assert_int_equal(store_PutBlob(W.sdb, key, meta, len, 0), SP_OK);
     free(meta);
     minibatch(0, 0, 0);
