@@ -19,8 +19,6 @@ typedef struct {
     size_t fields_cap;
 } csv_rows;
 
-static int is_blank(char c) { return c == ' ' || c == '\t'; }
-
 /* Splits and parses one line into r->fields. Returns SP_OK with *nf fields,
  * or SP_ERR_FORMAT naming the bad field (the message is only used when the
  * line is a data line). */
@@ -28,12 +26,12 @@ static spStatus csv_Fields(csv_rows *r, const char *path, long line, char *p, si
 {
     size_t n = 0;
     for (;;) {
-        while (is_blank(*p))
+        while (textio_IsBlank(*p))
             p++;
         char *end;
         double v = strtod(p, &end);
         char *q = end;
-        while (is_blank(*q))
+        while (textio_IsBlank(*q))
             q++;
         if (end == p || (*q && *q != ','))
             return sp_Error(SP_ERR_FORMAT, "%s:%ld: field %zu is not a number: \"%.20s\"", path,
@@ -80,16 +78,11 @@ static spStatus csv_Read(csv_rows *r, const char *path, int label_col)
         return s;
     int seen_first = 0;
     for (;;) {
-        char *line;
-        size_t len, nf = 0;
-        s = textio_Next(&rd, &line, &len);
-        if (s != SP_OK || !line)
+        char *p;
+        size_t nf = 0;
+        s = textio_NextData(&rd, &p);
+        if (s != SP_OK || !p)
             break;
-        char *p = line;
-        while (is_blank(*p))
-            p++;
-        if (!*p)
-            continue;
         s = csv_Fields(r, path, rd.line, p, &nf);
         if (!seen_first) {
             seen_first = 1;
@@ -142,13 +135,5 @@ spStatus dataset_LoadCsv(const char *path, int label_col, dataset *out)
     free(r.x);
     free(r.fields);
     free(r.labels.v);
-    if (s != SP_OK) {
-        dataset_Free(&d);
-        return s;
-    }
-    d.c = 1;
-    d.h = 1;
-    d.w = (int)d.dim;
-    *out = d;
-    return SP_OK;
+    return textio_Deliver(s, &d, out);
 }

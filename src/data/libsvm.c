@@ -32,13 +32,11 @@ static void libsvm_Free(libsvm_rows *r)
     free(r->labels.v);
 }
 
-static int is_space(char c) { return c == ' ' || c == '\t'; }
-
 static spStatus libsvm_Entry(libsvm_rows *r, const char *path, long line, char **pp, size_t dim)
 {
     char *p = *pp, *end;
     if (strncmp(p, "qid:", 4) == 0) {
-        while (*p && !is_space(*p))
+        while (*p && !textio_IsBlank(*p))
             p++;
         *pp = p;
         return SP_OK;
@@ -58,7 +56,7 @@ static spStatus libsvm_Entry(libsvm_rows *r, const char *path, long line, char *
                         line, ix, dim);
     p = end + 1;
     double v = strtod(p, &end);
-    if (end == p || (*end && !is_space(*end)))
+    if (end == p || (*end && !textio_IsBlank(*end)))
         return sp_Error(SP_ERR_FORMAT, "%s:%ld: bad value for feature %lu: \"%.20s\"", path, line,
                         ix, p);
     if (!isfinite(v) || fabs(v) > 3.4e38)
@@ -81,13 +79,13 @@ static spStatus libsvm_Line(libsvm_rows *r, const char *path, long line, char *p
 {
     char *end;
     double label = strtod(p, &end);
-    if (end == p || (*end && !is_space(*end)))
+    if (end == p || (*end && !textio_IsBlank(*end)))
         return sp_Error(SP_ERR_FORMAT, "%s:%ld: bad label \"%.20s\"", path, line, p);
     spStatus s = textio_AddLabel(&r->labels, path, line, label);
     if (s != SP_OK)
         return s;
     for (p = end;;) {
-        while (is_space(*p))
+        while (textio_IsBlank(*p))
             p++;
         if (!*p || *p == '#')
             break;
@@ -109,15 +107,11 @@ static spStatus libsvm_Read(libsvm_rows *r, const char *path, size_t dim)
     if (s != SP_OK)
         return s;
     for (;;) {
-        char *line;
-        size_t len;
-        s = textio_Next(&rd, &line, &len);
-        if (s != SP_OK || !line)
+        char *p;
+        s = textio_NextData(&rd, &p);
+        if (s != SP_OK || !p)
             break;
-        char *p = line;
-        while (is_space(*p))
-            p++;
-        if (!*p || *p == '#')
+        if (*p == '#')
             continue;
         s = libsvm_Line(r, path, rd.line, p, dim);
         if (s != SP_OK)
@@ -151,13 +145,5 @@ spStatus dataset_LoadLibsvm(const char *path, size_t dim, dataset *out)
         s = textio_FinishLabels(&r.labels, path, &d);
     }
     libsvm_Free(&r);
-    if (s != SP_OK) {
-        dataset_Free(&d);
-        return s;
-    }
-    d.c = 1;
-    d.h = 1;
-    d.w = (int)d.dim;
-    *out = d;
-    return SP_OK;
+    return textio_Deliver(s, &d, out);
 }

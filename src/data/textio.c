@@ -104,6 +104,25 @@ spStatus textio_Next(textio_reader *r, char **line, size_t *len)
     }
 }
 
+spStatus textio_NextData(textio_reader *r, char **p)
+{
+    for (;;) {
+        char *line;
+        size_t len;
+        spStatus s = textio_Next(r, &line, &len);
+        if (s != SP_OK || !line) {
+            *p = NULL;
+            return s;
+        }
+        while (textio_IsBlank(*line))
+            line++;
+        if (*line) {
+            *p = line;
+            return SP_OK;
+        }
+    }
+}
+
 spStatus textio_Grow(void **p, size_t *cap, size_t need, size_t size)
 {
     if (need <= *cap)
@@ -173,6 +192,19 @@ spStatus textio_FinishLabels(textio_labels *l, const char *path, dataset *d)
  * make us allocate gigabytes before reading a single value. */
 #define TEXTIO_MAX_DIM ((size_t)1 << 24)
 #define TEXTIO_MAX_BYTES ((size_t)4 << 30)
+
+spStatus textio_Deliver(spStatus s, dataset *d, dataset *out)
+{
+    if (s != SP_OK) {
+        dataset_Free(d);
+        return s;
+    }
+    d->c = 1;
+    d->h = 1;
+    d->w = (int)d->dim;
+    *out = *d;
+    return SP_OK;
+}
 
 spStatus textio_AllocRows(size_t n, size_t dim, float **out)
 {

@@ -30,6 +30,9 @@ typedef struct {
 spStatus textio_Open(textio_reader *r, const char *path);
 /* Next line, NUL-terminated, without "\n" or "\r\n". *line = NULL at EOF. */
 spStatus textio_Next(textio_reader *r, char **line, size_t *len);
+/* Next line that is not blank, from its first non-blank character;
+ * *p = NULL at EOF. */
+spStatus textio_NextData(textio_reader *r, char **p);
 void textio_Close(textio_reader *r);
 
 /* Raw labels as read, with what the {-1,+1} -> {0,1} mapping needs. */
@@ -46,6 +49,13 @@ typedef struct {
 spStatus textio_AddLabel(textio_labels *l, const char *path, long line, double value);
 /* Maps labels in place and fills d->y / d->classes (takes ownership of v). */
 spStatus textio_FinishLabels(textio_labels *l, const char *path, dataset *d);
+
+/* Space or tab: what separates fields and pads lines in the text formats. */
+static inline int textio_IsBlank(char c) { return c == ' ' || c == '\t'; }
+
+/* Ends a text loader: on failure frees *d and returns s; on success makes
+ * *d a flat (1 x 1 x dim) image set and moves it to *out. */
+spStatus textio_Deliver(spStatus s, dataset *d, dataset *out);
 
 /* Grows *p (elements of `size` bytes) to hold at least `need`. */
 spStatus textio_Grow(void **p, size_t *cap, size_t need, size_t size);

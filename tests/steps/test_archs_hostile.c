@@ -15,6 +15,7 @@
 
 #include "driver/job.h"
 #include "fixture.h"
+#include "steps_world.h"
 #include "ml/model.h"
 #include "steps/steps.h"
 #include "store/store.h"
@@ -23,64 +24,18 @@
 #define PASSWORD "hostile-secret"
 #define N 2
 
-static struct {
-    fx_server redis, nats;
-    job_config job;
-    size_t P;
-    store *db;
-    sync_conn *nc;
-} W;
+/* One Redis plays every worker and the shared store. */
+static sw_world W;
+static sync_conn *nc; /* the test's own, for announcements */
 
 static cJSON *make_req(int peer, long t)
 {
-    cJSON *o = cJSON_CreateObject();
-    char addr[64];
-    cJSON_AddItemToObject(o, "job", job_ToJson(&W.job));
-    cJSON *shape = cJSON_AddArrayToObject(o, "shape");
-    int s[4] = {1, 28, 28, 10};
-    for (int i = 0; i < 4; i++)
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber(s[i]));
-    cJSON_AddNumberToObject(o, "iteration", (double)t);
-    cJSON_AddNumberToObject(o, "peer", peer);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", W.redis.port);
-    cJSON *peers = cJSON_AddArrayToObject(o, "peers");
-    for (int i = 0; i < N; i++)
-        cJSON_AddItemToArray(peers, cJSON_CreateString(addr));
-    cJSON_AddStringToObject(o, "shared", addr);
-    cJSON_AddNumberToObject(o, "timeout_ms", 300);
-    return o;
+    return sw_WithNum(sw_Request(&W, peer, t), "timeout_ms", 300);
 }
 
-static spStatus call(rt_handler h, cJSON *body)
-{
-    rt_request r = {.body = body};
-    cJSON *out = cJSON_CreateObject();
-    spStatus st = h(&r, out, NULL);
-    if (st != SP_OK)
-        print_message("    -> %s: %s\n", sp_StatusName(st), sp_LastError());
-    cJSON_Delete(out);
-    cJSON_Delete(body);
-    return st;
-}
+static spStatus call(rt_handler h, cJSON *body) { return sw_Call(h, body, NULL, 0); }
 
-static void key_of(char *key, size_t cap, const char *fmt, ...)
-{
-    char suffix[128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(suffix, sizeof suffix, fmt, ap);
-    va_end(ap);
-    assert_int_equal(store_Key(key, cap, W.job.id, "%s", suffix), SP_OK);
-}
-
-static int exists(const char *suffix)
-{
-    char key[192];
-    int e = 0;
-    key_of(key, sizeof key, "%s", suffix);
-    assert_int_equal(store_Exists(W.db, key, &e), SP_OK);
-    return e;
-}
+static int exists(const char *suffix) { return sw_Exists(&W, W.db[0], "%s", suffix); }
 
 static void put_tensor(const char *suffix, size_t n, float fill)
 {
@@ -88,21 +43,21 @@ static void put_tensor(const char *suffix, size_t n, float fill)
     float *x = malloc(sizeof(float) * (n ? n : 1));
     for (size_t i = 0; i < n; i++)
         x[i] = fill;
-    key_of(key, sizeof key, "%s", suffix);
-    assert_int_equal(store_PutTensor(W.db, key, x, n, 600), SP_OK);
+    sw_Key(&W, key, sizeof key, "%s", suffix);
+    assert_int_equal(store_PutTensor(W.db[0], key, x, n, 600), SP_OK);
     free(x);
 }
 
 static void put_raw(const char *suffix, const void *data, size_t len)
 {
     char key[192];
-    key_of(key, sizeof key, "%s", suffix);
-    assert_int_equal(store_PutBlob(W.db, key, data, len, 600), SP_OK);
+    sw_Key(&W, key, sizeof key, "%s", suffix);
+    assert_int_equal(store_PutBlob(W.db[0], key, data, len, 600), SP_OK);
 }
 
 static void announce(const char *topic, long t, int member, const char *payload)
 {
-    assert_int_equal(sync_Announce(W.nc, W.job.id, topic, t, member, payload,
+    assert_int_equal(sync_Announce(nc, W.job.id, topic, t, member, payload,
                                    payload ? strlen(payload) : 0),
                      SP_OK);
 }
@@ -110,41 +65,21 @@ static void announce(const char *topic, long t, int member, const char *payload)
 static int world_Up(void **state)
 {
     (void)state;
-    memset(&W, 0, sizeof W);
-    if (fx_StartRedis(&W.redis, PASSWORD, 1, 0) != 0 || fx_StartNats(&W.nats, NULL, NULL) != 0)
+    const sw_options o = {.n_peers = N, .password = PASSWORD, .with_nats = 1, .one_redis = 1,
+                          .timeout_ms = 5000};
+    if (sw_Up(&W, &o) != 0)
         return -1;
-    steps_config c;
-    memset(&c, 0, sizeof c);
-    snprintf(c.redis_password, sizeof c.redis_password, "%s", PASSWORD);
-    snprintf(c.nats_url, sizeof c.nats_url, "nats://127.0.0.1:%d", W.nats.port);
-    c.timeout_ms = 5000;
-    steps_Configure(&c);
-    job_Defaults(&W.job);
     snprintf(W.job.id, sizeof W.job.id, "hostile");
     W.job.model.kind = MODEL_LOGREG;
-    W.job.workers = N;
     W.P = 28 * 28 * 10 + 10;
-    store_addr a;
-    char s[64];
-    snprintf(s, sizeof s, "127.0.0.1:%d", W.redis.port);
-    if (store_ParseAddr(s, &a) != SP_OK)
-        return -1;
-    snprintf(a.password, sizeof a.password, "%s", PASSWORD);
-    sync_addr na;
-    memset(&na, 0, sizeof na);
-    snprintf(na.url, sizeof na.url, "%s", c.nats_url);
-    return store_Connect(&a, &W.db) == SP_OK && sync_Connect(&na, &W.nc) == SP_OK ? 0 : -1;
+    return sw_ConnectNats(&W, &nc);
 }
 
 static int world_Down(void **state)
 {
     (void)state;
-    store_Destroy(W.db);
-    sync_Destroy(W.nc);
-    store_ReleaseCached();
-    sync_CachedCloseAll();
-    fx_Stop(&W.redis);
-    fx_Stop(&W.nats);
+    sync_Destroy(nc);
+    sw_Down(&W);
     return 0;
 }
 

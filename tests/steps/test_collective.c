@@ -16,6 +16,7 @@
 
 #include "driver/job.h"
 #include "fixture.h"
+#include "steps_world.h"
 #include "ml/model.h"
 #include "steps/chunks.h"
 #include "steps/steps.h"
@@ -25,56 +26,18 @@
 #define PASSWORD "collective-secret"
 #define N_WORKERS 3
 
-typedef struct {
-    fx_server redis, nats;
-    job_config job;
-    size_t P;
-    store *db;
-    float *avg[N_WORKERS];
-} world;
-
-static world W;
+/* One Redis plays every worker and the shared store. */
+static sw_world W;
+static float *avg[N_WORKERS]; /* the workers' averages of the iteration */
 
 /* ---- helpers ------------------------------------------------------------- */
 
 static cJSON *make_req(int peer, long t)
 {
-    cJSON *o = cJSON_CreateObject();
-    char addr[64];
-    cJSON_AddItemToObject(o, "job", job_ToJson(&W.job));
-    cJSON *shape = cJSON_AddArrayToObject(o, "shape");
-    int s[4] = {1, 28, 28, 10};
-    for (int i = 0; i < 4; i++)
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber(s[i]));
-    cJSON_AddNumberToObject(o, "iteration", (double)t);
-    cJSON_AddNumberToObject(o, "peer", peer);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", W.redis.port);
-    cJSON *peers = cJSON_AddArrayToObject(o, "peers");
-    for (int i = 0; i < N_WORKERS; i++)
-        cJSON_AddItemToArray(peers, cJSON_CreateString(addr));
-    cJSON_AddStringToObject(o, "shared", addr);
-    cJSON_AddNumberToObject(o, "minibatches", 1);
-    return o;
+    return sw_WithNum(sw_Request(&W, peer, t), "minibatches", 1);
 }
 
-/* Runs a handler; the request is consumed. *res (optional) is set on
- * success and NULL on failure. */
-static spStatus call(rt_handler h, cJSON *body, cJSON **res)
-{
-    rt_request r = {.body = body};
-    cJSON *out = cJSON_CreateObject();
-    spStatus st = h(&r, out, NULL);
-    if (st != SP_OK) {
-        cJSON_Delete(out);
-        out = NULL;
-    }
-    cJSON_Delete(body);
-    if (res)
-        *res = out;
-    else
-        cJSON_Delete(out);
-    return st;
-}
+static spStatus call(rt_handler h, cJSON *body, cJSON **res) { return sw_Call(h, body, res, 1); }
 
 static void must(rt_handler h, cJSON *body, const char *what)
 {
@@ -83,37 +46,9 @@ static void must(rt_handler h, cJSON *body, const char *what)
         fail_msg("%s: %s", what, sp_LastError());
 }
 
-static void key_of(char *key, size_t cap, const char *fmt, ...)
-{
-    char suffix[128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(suffix, sizeof suffix, fmt, ap);
-    va_end(ap);
-    assert_int_equal(store_Key(key, cap, W.job.id, "%s", suffix), SP_OK);
-}
-
 static float *get_tensor(const char *suffix, size_t *n)
 {
-    char key[192];
-    float *x = NULL;
-    key_of(key, sizeof key, "%s", suffix);
-    if (store_GetTensor(W.db, key, 0, &x, n) != SP_OK)
-        fail_msg("GET %s: %s", key, sp_LastError());
-    return x;
-}
-
-static int exists(const char *fmt, ...)
-{
-    char suffix[128], key[192];
-    int e = 0;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(suffix, sizeof suffix, fmt, ap);
-    va_end(ap);
-    key_of(key, sizeof key, "%s", suffix);
-    assert_int_equal(store_Exists(W.db, key, &e), SP_OK);
-    return e;
+    return sw_GetTensorN(&W, W.db[0], n, "%s", suffix);
 }
 
 /* Worker w's average of iteration t: distinct values per worker. */
@@ -123,11 +58,11 @@ static void put_averages(long t)
     for (int w = 0; w < N_WORKERS; w++) {
         for (size_t i = 0; i < W.P; i++) {
             seed = seed * 1664525u + 1013904223u;
-            W.avg[w][i] = (float)((seed >> 8) & 0xffff) / 65536.0f - 0.25f + 0.1f * (float)w;
+            avg[w][i] = (float)((seed >> 8) & 0xffff) / 65536.0f - 0.25f + 0.1f * (float)w;
         }
         char key[192];
-        key_of(key, sizeof key, "avg:%d:%ld", w, t);
-        assert_int_equal(store_PutTensor(W.db, key, W.avg[w], W.P, 600), SP_OK);
+        sw_Key(&W, key, sizeof key, "avg:%d:%ld", w, t);
+        assert_int_equal(store_PutTensor(W.db[0], key, avg[w], W.P, 600), SP_OK);
     }
 }
 
@@ -138,7 +73,7 @@ static void assert_is_mean(const float *x, size_t n)
     for (size_t i = 0; i < W.P; i++) {
         double mean = 0, sum = 0;
         for (int w = 0; w < N_WORKERS; w++)
-            sum += W.avg[w][i];
+            sum += avg[w][i];
         mean = sum / N_WORKERS;
         worst = fmax(worst, fabs(x[i] - mean));
         sum_gap += fabs(x[i] - sum);
@@ -153,56 +88,32 @@ static void assert_is_mean(const float *x, size_t n)
 static int world_Up(void **state)
 {
     (void)state;
-    memset(&W, 0, sizeof W);
-    if (fx_StartRedis(&W.redis, PASSWORD, 1, 0) != 0 || fx_StartNats(&W.nats, NULL, NULL) != 0)
+    const sw_options o = {.n_peers = N_WORKERS, .password = PASSWORD, .with_nats = 1,
+                          .one_redis = 1, .timeout_ms = 5000};
+    if (sw_Up(&W, &o) != 0)
         return -1;
-    steps_config c;
-    memset(&c, 0, sizeof c);
-    snprintf(c.redis_password, sizeof c.redis_password, "%s", PASSWORD);
-    snprintf(c.nats_url, sizeof c.nats_url, "nats://127.0.0.1:%d", W.nats.port);
-    c.timeout_ms = 5000;
-    steps_Configure(&c);
-
-    job_Defaults(&W.job);
     snprintf(W.job.id, sizeof W.job.id, "coll-test");
     W.job.arch = ARCH_SCATTER_REDUCE;
     W.job.model.kind = MODEL_MLP;
     W.job.model.n_hidden = 1;
     W.job.model.hidden[0] = 32;
-    W.job.workers = N_WORKERS;
     W.job.sync_timeout_ms = 3000;
 
-    model_spec spec = W.job.model;
-    spec.in_c = 1;
-    spec.in_h = spec.in_w = 28;
-    spec.classes = 10;
-    model *m;
-    if (model_Create(&spec, &m) != SP_OK)
-        return -1;
+    model *m = sw_Model(&W);
     W.P = model_ParamCount(m);
     model_Destroy(m);
     for (int w = 0; w < N_WORKERS; w++)
-        if (!(W.avg[w] = malloc(sizeof(float) * W.P)))
+        if (!(avg[w] = malloc(sizeof(float) * W.P)))
             return -1;
-    store_addr a;
-    char s[64];
-    snprintf(s, sizeof s, "127.0.0.1:%d", W.redis.port);
-    if (store_ParseAddr(s, &a) != SP_OK)
-        return -1;
-    snprintf(a.password, sizeof a.password, "%s", PASSWORD);
-    return store_Connect(&a, &W.db) == SP_OK ? 0 : -1;
+    return 0;
 }
 
 static int world_Down(void **state)
 {
     (void)state;
     for (int w = 0; w < N_WORKERS; w++)
-        free(W.avg[w]);
-    store_Destroy(W.db);
-    store_ReleaseCached();
-    sync_CachedCloseAll();
-    fx_Stop(&W.redis);
-    fx_Stop(&W.nats);
+        free(avg[w]);
+    sw_Down(&W);
     return 0;
 }
 
@@ -267,7 +178,7 @@ static void test_scatter_reduce_equals_mean(void **state)
     float *merged = get_tensor("merged:1:0", &n);
     assert_int_equal(n, len);
     for (size_t i = 0; i < len; i++) {
-        float m = (W.avg[0][off + i] + W.avg[1][off + i] + W.avg[2][off + i]) / 3.0f;
+        float m = (avg[0][off + i] + avg[1][off + i] + avg[2][off + i]) / 3.0f;
         assert_true(fabsf(merged[i] - m) < 1e-6f);
     }
     free(merged);
@@ -278,7 +189,7 @@ static void test_scatter_reduce_equals_mean(void **state)
         assert_is_mean(agg, n);
         free(agg);
     }
-    assert_true(exists("chunk:2:0:0"));
+    assert_true(sw_Exists(&W, W.db[0], "chunk:2:0:0"));
 
     /* The next iteration cleans up the first one's chunks and averages. */
     scatter_reduce_iteration(1);
@@ -286,13 +197,13 @@ static void test_scatter_reduce_equals_mean(void **state)
     assert_is_mean(agg, n);
     free(agg);
     for (int c = 0; c < N_WORKERS; c++) {
-        assert_false(exists("merged:%d:0", c));
+        assert_false(sw_Exists(&W, W.db[0], "merged:%d:0", c));
         for (int w = 0; w < N_WORKERS; w++)
-            assert_false(exists("chunk:%d:%d:0", c, w));
+            assert_false(sw_Exists(&W, W.db[0], "chunk:%d:%d:0", c, w));
     }
-    assert_false(exists("avg:0:0"));
-    assert_false(exists("agg:2:0"));
-    assert_true(exists("merged:0:1"));
+    assert_false(sw_Exists(&W, W.db[0], "avg:0:0"));
+    assert_false(sw_Exists(&W, W.db[0], "agg:2:0"));
+    assert_true(sw_Exists(&W, W.db[0], "merged:0:1"));
 }
 
 static void test_scatter_reduce_waits_are_bounded(void **state)
@@ -306,7 +217,7 @@ static void test_scatter_reduce_waits_are_bounded(void **state)
     cJSON_AddNumberToObject(req, "timeout_ms", 300);
     assert_int_equal(call(step_ChunkReduce, req, NULL), SP_ERR_TIMEOUT);
     assert_non_null(strstr(sp_LastError(), "1, 2"));
-    assert_false(exists("merged:0:5"));
+    assert_false(sw_Exists(&W, W.db[0], "merged:0:5"));
     /* A caller outside "live" is refused. */
     req = make_req(0, 5);
     cJSON *live = cJSON_AddArrayToObject(req, "live");
@@ -348,10 +259,10 @@ static void test_all_reduce_master_takes_the_mean(void **state)
         must(step_Notify, make_req(w, 8), "notify");
     must(step_MasterReduce, make_req(0, 8), "master_reduce");
     must(step_FetchReduced, make_req(2, 8), "fetch_reduced");
-    assert_false(exists("reduced:7"));
-    assert_false(exists("avg:2:7"));
-    assert_false(exists("agg:2:7"));
-    assert_true(exists("agg:1:7"));
+    assert_false(sw_Exists(&W, W.db[0], "reduced:7"));
+    assert_false(sw_Exists(&W, W.db[0], "avg:2:7"));
+    assert_false(sw_Exists(&W, W.db[0], "agg:2:7"));
+    assert_true(sw_Exists(&W, W.db[0], "agg:1:7"));
 }
 
 static void test_all_reduce_without_the_master_times_out(void **state)
@@ -361,7 +272,7 @@ static void test_all_reduce_without_the_master_times_out(void **state)
     cJSON *req = make_req(1, 9);
     cJSON_AddNumberToObject(req, "timeout_ms", 300);
     assert_int_equal(call(step_FetchReduced, req, NULL), SP_ERR_TIMEOUT);
-    assert_false(exists("agg:1:9"));
+    assert_false(sw_Exists(&W, W.db[0], "agg:1:9"));
 }
 
 int main(void)

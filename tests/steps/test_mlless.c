@@ -18,6 +18,7 @@
 #include "core/wire.h"
 #include "driver/job.h"
 #include "fixture.h"
+#include "steps_world.h"
 #include "ml/model.h"
 #include "steps/mlless.h"
 #include "steps/steps.h"
@@ -208,73 +209,27 @@ static void test_policy_scales_in_when_flat_and_stops_at_target(void **state)
 
 /* ---- the steps against real servers -------------------------------------------- */
 
-typedef struct {
-    fx_server redis, nats;
-    job_config job;
-    size_t P;
-    store *db;
-    float *params[N_WORKERS];
-} world;
-
-static world W;
+/* One Redis plays every worker and the shared store. */
+static sw_world W;
+static float *params[N_WORKERS]; /* each worker's model */
 
 static cJSON *make_req(int peer, long t, const int *live, int n_live)
 {
-    cJSON *o = cJSON_CreateObject();
-    char addr[64];
-    cJSON_AddItemToObject(o, "job", job_ToJson(&W.job));
-    cJSON *shape = cJSON_AddArrayToObject(o, "shape");
-    int s[4] = {1, 28, 28, 10};
-    for (int i = 0; i < 4; i++)
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber(s[i]));
-    cJSON_AddNumberToObject(o, "iteration", (double)t);
-    cJSON_AddNumberToObject(o, "peer", peer);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", W.redis.port);
-    cJSON *peers = cJSON_AddArrayToObject(o, "peers");
-    for (int i = 0; i < N_WORKERS; i++)
-        cJSON_AddItemToArray(peers, cJSON_CreateString(addr));
-    cJSON_AddStringToObject(o, "shared", addr);
-    cJSON_AddNumberToObject(o, "minibatches", 1);
+    cJSON *o = sw_WithNum(sw_Request(&W, peer, t), "minibatches", 1);
     cJSON *l = cJSON_AddArrayToObject(o, "live");
     for (int i = 0; i < n_live; i++)
         cJSON_AddItemToArray(l, cJSON_CreateNumber(live[i]));
     return o;
 }
 
-static spStatus call(rt_handler h, cJSON *body, cJSON **res)
-{
-    rt_request r = {.body = body};
-    cJSON *out = cJSON_CreateObject();
-    spStatus st = h(&r, out, NULL);
-    if (st != SP_OK) {
-        fprintf(stderr, "  (step answered %s: %s)\n", sp_StatusName(st), sp_LastError());
-        cJSON_Delete(out);
-        out = NULL;
-    }
-    cJSON_Delete(body);
-    if (res)
-        *res = out;
-    else
-        cJSON_Delete(out);
-    return st;
-}
-
-static void key_of(char *key, size_t cap, const char *fmt, ...)
-{
-    char suffix[128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(suffix, sizeof suffix, fmt, ap);
-    va_end(ap);
-    assert_int_equal(store_Key(key, cap, W.job.id, "%s", suffix), SP_OK);
-}
+static spStatus call(rt_handler h, cJSON *body, cJSON **res) { return sw_Call(h, body, res, 0); }
 
 static void put(const float *x, const char *fmt, int w, long t)
 {
     char suffix[64], key[192];
     snprintf(suffix, sizeof suffix, fmt, w, t);
-    key_of(key, sizeof key, "%s", suffix);
-    assert_int_equal(store_PutTensor(W.db, key, x, W.P, 600), SP_OK);
+    sw_Key(&W, key, sizeof key, "%s", suffix);
+    assert_int_equal(store_PutTensor(W.db[0], key, x, W.P, 600), SP_OK);
 }
 
 static float *get(const char *fmt, int w, long t)
@@ -283,8 +238,8 @@ static float *get(const char *fmt, int w, long t)
     float *x = NULL;
     size_t n;
     snprintf(suffix, sizeof suffix, fmt, w, t);
-    key_of(key, sizeof key, "%s", suffix);
-    if (store_GetTensor(W.db, key, W.P, &x, &n) != SP_OK)
+    sw_Key(&W, key, sizeof key, "%s", suffix);
+    if (store_GetTensor(W.db[0], key, W.P, &x, &n) != SP_OK)
         fail_msg("GET %s: %s", key, sp_LastError());
     return x;
 }
@@ -294,8 +249,8 @@ static int exists(const char *fmt, int w, long t)
     char suffix[64], key[192];
     int e = 0;
     snprintf(suffix, sizeof suffix, fmt, w, t);
-    key_of(key, sizeof key, "%s", suffix);
-    assert_int_equal(store_Exists(W.db, key, &e), SP_OK);
+    sw_Key(&W, key, sizeof key, "%s", suffix);
+    assert_int_equal(store_Exists(W.db[0], key, &e), SP_OK);
     return e;
 }
 
@@ -312,59 +267,35 @@ static void gradient_of(int w, long t, float *g)
 static int world_Up(void **state)
 {
     (void)state;
-    memset(&W, 0, sizeof W);
-    if (fx_StartRedis(&W.redis, PASSWORD, 1, 0) != 0 || fx_StartNats(&W.nats, NULL, NULL) != 0)
+    const sw_options o = {.n_peers = N_WORKERS, .password = PASSWORD, .with_nats = 1,
+                          .one_redis = 1, .timeout_ms = 5000};
+    if (sw_Up(&W, &o) != 0)
         return -1;
-    steps_config c;
-    memset(&c, 0, sizeof c);
-    snprintf(c.redis_password, sizeof c.redis_password, "%s", PASSWORD);
-    snprintf(c.nats_url, sizeof c.nats_url, "nats://127.0.0.1:%d", W.nats.port);
-    c.timeout_ms = 5000;
-    steps_Configure(&c);
-
-    job_Defaults(&W.job);
     snprintf(W.job.id, sizeof W.job.id, "mlless-test");
     W.job.arch = ARCH_MLLESS;
     W.job.model.kind = MODEL_LOGREG;
-    W.job.workers = N_WORKERS;
     W.job.optim.lr = 0.1f;
     W.job.significance = 0.05f;
     W.job.sync_timeout_ms = 3000;
-    model_spec spec = W.job.model;
-    spec.in_c = 1;
-    spec.in_h = spec.in_w = 28;
-    spec.classes = 10;
-    model *m;
-    if (model_Create(&spec, &m) != SP_OK)
-        return -1;
+    model *m = sw_Model(&W);
     W.P = model_ParamCount(m);
     for (int w = 0; w < N_WORKERS; w++) {
-        W.params[w] = malloc(sizeof(float) * W.P);
-        model_Init(m, W.params[w], 5);
+        params[w] = malloc(sizeof(float) * W.P);
+        model_Init(m, params[w], 5);
         /* Nonzero weights everywhere, so the threshold matters for all. */
         for (size_t i = 0; i < W.P; i++)
-            W.params[w][i] += 0.05f;
+            params[w][i] += 0.05f;
     }
     model_Destroy(m);
-    store_addr a;
-    char s[64];
-    snprintf(s, sizeof s, "127.0.0.1:%d", W.redis.port);
-    if (store_ParseAddr(s, &a) != SP_OK)
-        return -1;
-    snprintf(a.password, sizeof a.password, "%s", PASSWORD);
-    return store_Connect(&a, &W.db) == SP_OK ? 0 : -1;
+    return 0;
 }
 
 static int world_Down(void **state)
 {
     (void)state;
     for (int w = 0; w < N_WORKERS; w++)
-        free(W.params[w]);
-    store_Destroy(W.db);
-    store_ReleaseCached();
-    sync_CachedCloseAll();
-    fx_Stop(&W.redis);
-    fx_Stop(&W.nats);
+        free(params[w]);
+    sw_Down(&W);
     return 0;
 }
 
@@ -376,7 +307,7 @@ static void mlless_Iteration(long t, const int *live, int n, double loss, cJSON 
     for (int i = 0; i < n; i++) {
         int w = live[i];
         if (t == 0)
-            put(W.params[w], "params:%d", w, 0);
+            put(params[w], "params:%d", w, 0);
         gradient_of(w, t, g);
         put(g, "avg:%d:%ld", w, t);
         cJSON *req = make_req(w, t, live, n);
@@ -411,7 +342,7 @@ static void test_iteration_sends_filtered_updates_and_averages_them(void **state
         memset(acc, 0, sizeof(float) * W.P);
         float *g = malloc(sizeof(float) * W.P);
         gradient_of(w, 0, g);
-        size_t k = mlless_Filter(acc, g, W.params[w], W.P, W.job.optim.lr, thr0, idx, val);
+        size_t k = mlless_Filter(acc, g, params[w], W.P, W.job.optim.lr, thr0, idx, val);
         assert_true(k > 0 && k < W.P); /* some sent, some kept: the test means something */
         total += k;
         for (size_t j = 0; j < k; j++)
@@ -426,8 +357,8 @@ static void test_iteration_sends_filtered_updates_and_averages_them(void **state
         size_t len, kk;
         uint32_t *ix;
         float *vx;
-        key_of(key, sizeof key, "sparse:%d:0", w);
-        assert_int_equal(store_GetBlob(W.db, key, &blob, &len), SP_OK);
+        sw_Key(&W, key, sizeof key, "sparse:%d:0", w);
+        assert_int_equal(store_GetBlob(W.db[0], key, &blob, &len), SP_OK);
         assert_int_equal(sparse_Decode(blob, len, W.P, &ix, &vx, &kk), SP_OK);
         assert_int_equal(kk, k);
         assert_memory_equal(ix, idx, k * sizeof(uint32_t));
@@ -456,7 +387,7 @@ static void test_iteration_sends_filtered_updates_and_averages_them(void **state
     float *g1 = malloc(sizeof(float) * W.P);
     gradient_of(1, 1, g1);
     memcpy(acc, a0, sizeof(float) * W.P);
-    size_t k = mlless_Filter(acc, g1, W.params[1], W.P, W.job.optim.lr,
+    size_t k = mlless_Filter(acc, g1, params[1], W.P, W.job.optim.lr,
                              mlless_Threshold(W.job.significance, 1), idx, val);
     assert_true(k > 0);
     assert_memory_equal(a1, acc, sizeof(float) * W.P);
@@ -523,7 +454,7 @@ static void test_scale_in_hands_the_accumulator_to_the_heir(void **state)
         own[i] += gone[i];
     uint32_t *idx = malloc(sizeof(uint32_t) * W.P);
     float *val = malloc(sizeof(float) * W.P);
-    size_t k = mlless_Filter(own, g, W.params[1], W.P, W.job.optim.lr,
+    size_t k = mlless_Filter(own, g, params[1], W.P, W.job.optim.lr,
                              mlless_Threshold(W.job.significance, t), idx, val);
     assert_int_equal(k, sent);
     float *now = get("acc:%d:%ld", 1, t);

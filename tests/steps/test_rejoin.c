@@ -180,10 +180,7 @@ static int world_Up(void **state)
     if (auth_NewKey(&master) != SP_OK)
         return -1;
     auth_Configure(&master);
-    sync_addr na;
-    memset(&na, 0, sizeof na);
-    snprintf(na.url, sizeof na.url, "%s", steps_Config()->nats_url);
-    if (sync_Connect(&na, &nc) != SP_OK)
+    if (sw_ConnectNats(&W, &nc) != 0)
         return -1;
 
     snprintf(W.job.id, sizeof W.job.id, "rejoin-test");

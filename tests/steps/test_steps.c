@@ -67,17 +67,7 @@ static void assert_close(const float *a, const float *b, size_t n, double tol)
         fail_msg("element %zu differs by %g (%g vs %g)", at, worst, (double)a[at], (double)b[at]);
 }
 
-static model *test_model(void)
-{
-    model_spec spec = W.job.model;
-    spec.in_c = (int)cJSON_GetArrayItem(W.shape, 0)->valuedouble;
-    spec.in_h = (int)cJSON_GetArrayItem(W.shape, 1)->valuedouble;
-    spec.in_w = (int)cJSON_GetArrayItem(W.shape, 2)->valuedouble;
-    spec.classes = (int)cJSON_GetArrayItem(W.shape, 3)->valuedouble;
-    model *m;
-    assert_int_equal(model_Create(&spec, &m), SP_OK);
-    return m;
-}
+static model *test_model(void) { return sw_Model(&W); }
 
 /* The rows of slot (t, m) of peer p, computed from the dataset files as the
  * contract in steps.h describes: shard p of N, the epoch's order, slot

@@ -27,6 +27,11 @@ static int dead_port; /* nothing listens there */
 
 static cJSON *make_req(int peer, long t) { return sw_Request(&W, peer, t); }
 
+static cJSON *expect(rt_handler h, cJSON *body, spStatus want, const char *needle)
+{
+    return sw_Expect(h, body, want, needle);
+}
+
 static float *filled(size_t n, float v)
 {
     if (n == 0 || n > ((size_t)1 << 28))
@@ -37,16 +42,20 @@ static float *filled(size_t n, float v)
     return x;
 }
 
+static cJSON *with_num(cJSON *o, const char *k, double v) { return sw_WithNum(o, k, v); }
+static cJSON *with_json(cJSON *o, const char *k, const char *j) { return sw_WithJson(o, k, j); }
+static cJSON *without(cJSON *o, const char *k) { return sw_Without(o, k); }
+
 /* Runs minibatch m for peer p at iteration t (the input gradient needs). */
 static void minibatch(int p, long t, int m)
 {
-    cJSON *res = sw_Expect(step_Minibatch, sw_WithNum(make_req(p, t), "m", m), SP_OK, NULL);
+    cJSON *res = expect(step_Minibatch, with_num(make_req(p, t), "m", m), SP_OK, NULL);
     cJSON_Delete(res);
 }
 
 static void restore_params(void)
 {
-    cJSON *res = sw_Expect(step_Init, make_req(-1, -1), SP_OK, NULL);
+    cJSON *res = expect(step_Init, make_req(-1, -1), SP_OK, NULL);
     cJSON_Delete(res);
 }
 
@@ -81,61 +90,52 @@ static void test_common_fields_are_validated(void **state)
 {
     (void)state;
     const long t = 50;
-    sw_Expect(step_Gradient, sw_Without(make_req(0, t), "job"), SP_ERR_INVALID, "\"job\"");
-    sw_Expect(step_Gradient, sw_WithJson(make_req(0, t), "job", "[1]"), SP_ERR_INVALID, "job");
-    sw_Expect(step_Gradient, sw_WithJson(make_req(0, t), "peer", "\"zero\""), SP_ERR_INVALID,
+    expect(step_Gradient, without(make_req(0, t), "job"), SP_ERR_INVALID, "\"job\"");
+    expect(step_Gradient, with_json(make_req(0, t), "job", "[1]"), SP_ERR_INVALID, "job");
+    expect(step_Gradient, with_json(make_req(0, t), "peer", "\"zero\""), SP_ERR_INVALID,
            "\"peer\"");
-    sw_Expect(step_Gradient, sw_WithNum(make_req(0, t), "peer", 2), SP_ERR_INVALID, "\"peer\"");
-    sw_Expect(step_Gradient, sw_Without(make_req(0, t), "peer"), SP_ERR_INVALID, "\"peer\"");
-    sw_Expect(step_Gradient, sw_WithNum(make_req(0, t), "iteration", -1), SP_ERR_INVALID,
+    expect(step_Gradient, with_num(make_req(0, t), "peer", 2), SP_ERR_INVALID, "\"peer\"");
+    expect(step_Gradient, without(make_req(0, t), "peer"), SP_ERR_INVALID, "\"peer\"");
+    expect(step_Gradient, with_num(make_req(0, t), "iteration", -1), SP_ERR_INVALID,
            "\"iteration\"");
-    sw_Expect(step_Gradient, sw_WithNum(make_req(0, t), "iteration", 1.5), SP_ERR_INVALID,
+    expect(step_Gradient, with_num(make_req(0, t), "iteration", 1.5), SP_ERR_INVALID,
            "\"iteration\"");
-    sw_Expect(step_Gradient, make_req(0, t), SP_ERR_INVALID, "\"m\""); /* m missing */
-    sw_Expect(step_Gradient, sw_WithNum(make_req(0, t), "m", 2), SP_ERR_INVALID, "\"m\"");
-    sw_Expect(step_Gradient, sw_WithJson(make_req(0, t), "shape", "[1,28,28]"), SP_ERR_INVALID,
+    expect(step_Gradient, make_req(0, t), SP_ERR_INVALID, "\"m\""); /* m missing */
+    expect(step_Gradient, with_num(make_req(0, t), "m", 2), SP_ERR_INVALID, "\"m\"");
+    expect(step_Gradient, with_json(make_req(0, t), "shape", "[1,28,28]"), SP_ERR_INVALID,
            "\"shape\"");
-    sw_Expect(step_Gradient, sw_WithJson(make_req(0, t), "shape", "[1,0,28,10]"), SP_ERR_INVALID,
+    expect(step_Gradient, with_json(make_req(0, t), "shape", "[1,0,28,10]"), SP_ERR_INVALID,
            "\"shape\"");
-    sw_Expect(step_Gradient, sw_WithJson(make_req(0, t), "shape", "\"1x28x28\""), SP_ERR_INVALID,
+    expect(step_Gradient, with_json(make_req(0, t), "shape", "\"1x28x28\""), SP_ERR_INVALID,
            "\"shape\"");
-    sw_Expect(step_Aggregate, sw_WithJson(make_req(0, t), "peers", "[\"127.0.0.1\"]"),
-              SP_ERR_INVALID,
+    expect(step_Aggregate, with_json(make_req(0, t), "peers", "[\"127.0.0.1\"]"), SP_ERR_INVALID,
            "\"peers\"[0]");
-    sw_Expect(step_Aggregate, sw_WithJson(make_req(0, t), "peers", "[\"h:99999\", \"h:1\"]"),
+    expect(step_Aggregate, with_json(make_req(0, t), "peers", "[\"h:99999\", \"h:1\"]"),
            SP_ERR_INVALID, "\"peers\"[0]");
-    sw_Expect(step_Aggregate, sw_WithJson(make_req(0, t), "peers", "{}"), SP_ERR_INVALID,
-              "\"peers\"");
-    sw_Expect(step_Aggregate, sw_WithJson(make_req(0, t), "live", "[0,0]"), SP_ERR_INVALID,
-              "twice");
-    sw_Expect(step_Aggregate, sw_WithJson(make_req(0, t), "live", "[1]"), SP_ERR_INVALID,
-              "\"live\"");
-    sw_Expect(step_Barrier, sw_WithJson(make_req(0, t), "live", "[0,5]"), SP_ERR_INVALID,
-              "\"live\"");
-    sw_Expect(step_Barrier, sw_WithNum(make_req(0, t), "timeout_ms", 0), SP_ERR_INVALID,
+    expect(step_Aggregate, with_json(make_req(0, t), "peers", "{}"), SP_ERR_INVALID, "\"peers\"");
+    expect(step_Aggregate, with_json(make_req(0, t), "live", "[0,0]"), SP_ERR_INVALID, "twice");
+    expect(step_Aggregate, with_json(make_req(0, t), "live", "[1]"), SP_ERR_INVALID, "\"live\"");
+    expect(step_Barrier, with_json(make_req(0, t), "live", "[0,5]"), SP_ERR_INVALID, "\"live\"");
+    expect(step_Barrier, with_num(make_req(0, t), "timeout_ms", 0), SP_ERR_INVALID,
            "\"timeout_ms\"");
-    sw_Expect(step_Notify, sw_WithJson(make_req(0, t), "loss", "\"low\""), SP_ERR_INVALID,
-              "\"loss\"");
-    sw_Expect(step_Init, sw_Without(make_req(-1, -1), "shared"), SP_ERR_INVALID, "\"shared\"");
-    sw_Expect(step_Init, sw_WithJson(make_req(-1, -1), "dataset_reload", "1"), SP_ERR_INVALID,
+    expect(step_Notify, with_json(make_req(0, t), "loss", "\"low\""), SP_ERR_INVALID, "\"loss\"");
+    expect(step_Init, without(make_req(-1, -1), "shared"), SP_ERR_INVALID, "\"shared\"");
+    expect(step_Init, with_json(make_req(-1, -1), "dataset_reload", "1"), SP_ERR_INVALID,
            "\"dataset_reload\"");
-    sw_Expect(step_Evaluate, sw_WithNum(make_req(-1, -1), "source", 9), SP_ERR_INVALID,
-              "\"source\"");
-    sw_Expect(step_Minibatch, sw_WithJson(sw_WithNum(make_req(0, t), "m", 0), "shape",
-              "[1,27,28,10]"),
+    expect(step_Evaluate, with_num(make_req(-1, -1), "source", 9), SP_ERR_INVALID, "\"source\"");
+    expect(step_Minibatch, with_json(with_num(make_req(0, t), "m", 0), "shape", "[1,27,28,10]"),
            SP_ERR_INVALID, "shape");
-    sw_Expect(step_Minibatch, sw_WithNum(sw_WithNum(make_req(0, t), "m", 0), "iters_per_epoch",
-              1000),
+    expect(step_Minibatch, with_num(with_num(make_req(0, t), "m", 0), "iters_per_epoch", 1000),
            SP_ERR_INVALID, "\"iters_per_epoch\"");
 
     cJSON *bad_job = make_req(0, t);
     cJSON_ReplaceItemInObject(cJSON_GetObjectItem(bad_job, "job"), "lr",
                               cJSON_CreateString("fast"));
-    sw_Expect(step_Update, bad_job, SP_ERR_INVALID, "job.lr");
+    expect(step_Update, bad_job, SP_ERR_INVALID, "job.lr");
     bad_job = make_req(0, t);
     cJSON_ReplaceItemInObject(cJSON_GetObjectItem(bad_job, "job"), "id",
                               cJSON_CreateString("a b"));
-    sw_Expect(step_Update, bad_job, SP_ERR_INVALID, "a b");
+    expect(step_Update, bad_job, SP_ERR_INVALID, "a b");
     /* Nothing was written by any of them. */
     for (int p = 0; p < N_PEERS; p++)
         for (int m = 0; m < 2; m++) {
@@ -152,11 +152,11 @@ static void test_average_rejects_wrong_size_gradient(void **state)
     float *good = filled(W.P, 0.5f), *short_ = filled(W.P - 1, 0.5f);
     sw_Put(&W, W.db[0], good, W.P, "grad:%d:%d:%d", 0, 60, 1);
     sw_Put(&W, W.db[0], short_, W.P - 1, "grad:%d:%d:%d", 0, 60, 0);
-    sw_Expect(step_Average, make_req(0, 60), SP_ERR_INVALID, "grad:0:60:0");
+    expect(step_Average, make_req(0, 60), SP_ERR_INVALID, "grad:0:60:0");
     assert_false(sw_Exists(&W, W.db[0], "avg:%d:%d", 0, 60));
     /* A gradient that was never computed is "not found". */
     sw_Put(&W, W.db[0], good, W.P, "grad:%d:%d:%d", 0, 61, 0);
-    sw_Expect(step_Average, make_req(0, 61), SP_ERR_NOT_FOUND, "grad:0:61:1");
+    expect(step_Average, make_req(0, 61), SP_ERR_NOT_FOUND, "grad:0:61:1");
     assert_false(sw_Exists(&W, W.db[0], "avg:%d:%d", 0, 61));
     free(good);
     free(short_);
@@ -168,21 +168,21 @@ static void test_gradient_rejects_bad_params(void **state)
     minibatch(1, 62, 0);
     float *params = filled(W.P + 3, 0.0f);
     sw_Put(&W, W.db[1], params, W.P + 3, "params:%d", 1);
-    sw_Expect(step_Gradient, sw_WithNum(make_req(1, 62), "m", 0), SP_ERR_INVALID, "params");
+    expect(step_Gradient, with_num(make_req(1, 62), "m", 0), SP_ERR_INVALID, "params");
     assert_false(sw_Exists(&W, W.db[1], "grad:%d:%d:0", 1, 62));
     params[7] = NAN;
     sw_Put(&W, W.db[1], params, W.P, "params:%d", 1);
-    sw_Expect(step_Gradient, sw_WithNum(make_req(1, 62), "m", 0), SP_ERR_INVALID, "params");
+    expect(step_Gradient, with_num(make_req(1, 62), "m", 0), SP_ERR_INVALID, "params");
     assert_false(sw_Exists(&W, W.db[1], "grad:%d:%d:0", 1, 62));
     /* Finite parameters that overflow: the gradient is not finite. */
     for (size_t i = 0; i < W.P; i++)
         params[i] = 3e38f;
     sw_Put(&W, W.db[1], params, W.P, "params:%d", 1);
-    sw_Expect(step_Gradient, sw_WithNum(make_req(1, 62), "m", 0), SP_ERR_INVALID, "not finite");
+    expect(step_Gradient, with_num(make_req(1, 62), "m", 0), SP_ERR_INVALID, "not finite");
     assert_false(sw_Exists(&W, W.db[1], "grad:%d:%d:0", 1, 62));
     free(params);
     restore_params();
-    cJSON_Delete(sw_Expect(step_Gradient, sw_WithNum(make_req(1, 62), "m", 0), SP_OK, NULL));
+    cJSON_Delete(expect(step_Gradient, with_num(make_req(1, 62), "m", 0), SP_OK, NULL));
     assert_true(sw_Exists(&W, W.db[1], "grad:%d:%d:0", 1, 62));
 }
 
@@ -198,17 +198,17 @@ static void test_gradient_rejects_bad_minibatch(void **state)
     assert_int_equal(wire_Encode(WIRE_F32, rows, 3 * (W.dim + 1), 0, &blob, &len), SP_OK);
     blob[len - 1] ^= 0x40;
     assert_int_equal(store_PutBlob(W.db[0], key, blob, len, 600), SP_OK);
-    sw_Expect(step_Gradient, sw_WithNum(make_req(0, 63), "m", 0), SP_ERR_FORMAT, "mb:0:63:0");
+    expect(step_Gradient, with_num(make_req(0, 63), "m", 0), SP_ERR_FORMAT, "mb:0:63:0");
     /* Rows of the wrong width. */
     sw_Put(&W, W.db[0], rows, 3 * (W.dim + 1) - 1, "mb:%d:%d:%d", 0, 63, 0);
-    sw_Expect(step_Gradient, sw_WithNum(make_req(0, 63), "m", 0), SP_ERR_INVALID, "rows");
+    expect(step_Gradient, with_num(make_req(0, 63), "m", 0), SP_ERR_INVALID, "rows");
     /* A label that is no class. */
     rows[W.dim] = 42;
     sw_Put(&W, W.db[0], rows, 3 * (W.dim + 1), "mb:%d:%d:%d", 0, 63, 0);
-    sw_Expect(step_Gradient, sw_WithNum(make_req(0, 63), "m", 0), SP_ERR_INVALID, "label");
+    expect(step_Gradient, with_num(make_req(0, 63), "m", 0), SP_ERR_INVALID, "label");
     assert_false(sw_Exists(&W, W.db[0], "grad:%d:%d:0", 0, 63));
     /* Never fetched at all. */
-    sw_Expect(step_Gradient, sw_WithNum(make_req(0, 64), "m", 1), SP_ERR_NOT_FOUND, "mb:0:64:1");
+    expect(step_Gradient, with_num(make_req(0, 64), "m", 1), SP_ERR_NOT_FOUND, "mb:0:64:1");
     free(blob);
     free(rows);
 }
@@ -221,7 +221,7 @@ static void test_aggregate_with_bad_averages(void **state)
     own[3] = INFINITY;
     sw_Put(&W, W.db[0], own, W.P, "avg:%d:%d", 0, 70);
     sw_Put(&W, W.db[1], bad, W.P, "avg:%d:%d", 1, 70);
-    sw_Expect(step_Aggregate, make_req(0, 70), SP_ERR_INVALID, "avg:0:70");
+    expect(step_Aggregate, make_req(0, 70), SP_ERR_INVALID, "avg:0:70");
     assert_false(sw_Exists(&W, W.db[0], "agg:%d:%d", 0, 70));
 
     /* Another peer's average is NaN, or of the wrong size: that peer is
@@ -230,7 +230,7 @@ static void test_aggregate_with_bad_averages(void **state)
     bad[5] = NAN;
     sw_Put(&W, W.db[0], own, W.P, "avg:%d:%d", 0, 71);
     sw_Put(&W, W.db[1], bad, W.P, "avg:%d:%d", 1, 71);
-    cJSON *res = sw_Expect(step_Aggregate, make_req(0, 71), SP_OK, NULL);
+    cJSON *res = expect(step_Aggregate, make_req(0, 71), SP_OK, NULL);
     const cJSON *rej = cJSON_GetObjectItem(res, "rejected");
     assert_int_equal(cJSON_GetArraySize(rej), 1);
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(rej, 0), "peer")->valueint, 1);
@@ -245,7 +245,7 @@ static void test_aggregate_with_bad_averages(void **state)
     free(agg);
 
     sw_Put(&W, W.db[1], own, W.P - 2, "avg:%d:%d", 1, 71);
-    res = sw_Expect(step_Aggregate, make_req(0, 71), SP_OK, NULL);
+    res = expect(step_Aggregate, make_req(0, 71), SP_OK, NULL);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(res, "rejected")), 1);
     cJSON_Delete(res);
     free(own);
@@ -258,11 +258,11 @@ static void test_update_stale_and_missing(void **state)
     char key[192];
     sw_Key(&W, key, sizeof key, "applied:0");
     assert_int_equal(store_PutBlob(W.db[0], key, "80", 2, 0), SP_OK);
-    sw_Expect(step_Update, make_req(0, 75), SP_ERR_CONFLICT, "stale");
-    sw_Expect(step_Update, make_req(0, 81), SP_ERR_NOT_FOUND, "agg:0:81");
+    expect(step_Update, make_req(0, 75), SP_ERR_CONFLICT, "stale");
+    expect(step_Update, make_req(0, 81), SP_ERR_NOT_FOUND, "agg:0:81");
     float *bad = filled(W.P + 1, 0.1f);
     sw_Put(&W, W.db[0], bad, W.P + 1, "agg:%d:%d", 0, 82);
-    sw_Expect(step_Update, make_req(0, 82), SP_ERR_INVALID, "agg:0:82");
+    expect(step_Update, make_req(0, 82), SP_ERR_INVALID, "agg:0:82");
     free(bad);
     assert_int_equal(store_Delete(W.db[0], key), SP_OK);
 }
@@ -275,14 +275,13 @@ static void test_unreachable_redis_is_retryable(void **state)
              dead_port);
     /* Own Redis down: 503-class status, so the driver retries. */
     minibatch(1, 90, 0);
-    cJSON *req = sw_WithNum(make_req(1, 90), "m", 0);
-    sw_WithJson(req, "peers", dead);
-    sw_Expect(step_Gradient, req, SP_ERR_UNAVAILABLE, NULL);
+    cJSON *req = with_num(make_req(1, 90), "m", 0);
+    with_json(req, "peers", dead);
+    expect(step_Gradient, req, SP_ERR_UNAVAILABLE, NULL);
     /* Another peer's Redis down: aggregate goes on without it. */
     float *own = filled(W.P, 1.0f);
     sw_Put(&W, W.db[0], own, W.P, "avg:%d:%d", 0, 90);
-    cJSON *res = sw_Expect(step_Aggregate, sw_WithJson(make_req(0, 90), "peers", dead), SP_OK,
-                           NULL);
+    cJSON *res = expect(step_Aggregate, with_json(make_req(0, 90), "peers", dead), SP_OK, NULL);
     const cJSON *rej = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "rejected"), 0);
     assert_string_equal(cJSON_GetObjectItem(rej, "code")->valuestring, "unavailable");
     cJSON_Delete(res);
@@ -292,7 +291,7 @@ static void test_unreachable_redis_is_retryable(void **state)
     steps_config wrong = c;
     snprintf(wrong.redis_password, sizeof wrong.redis_password, "nope");
     steps_Configure(&wrong);
-    sw_Expect(step_Average, make_req(0, 91), SP_ERR_AUTH, NULL);
+    expect(step_Average, make_req(0, 91), SP_ERR_AUTH, NULL);
     steps_Configure(&c);
 }
 
@@ -301,7 +300,7 @@ static void test_minibatch_without_dataset(void **state)
     (void)state;
     job_config saved = W.job;
     snprintf(W.job.id, sizeof W.job.id, "never-initialised");
-    sw_Expect(step_Minibatch, sw_WithNum(make_req(0, 0), "m", 0), SP_ERR_NOT_FOUND, "run init");
+    expect(step_Minibatch, with_num(make_req(0, 0), "m", 0), SP_ERR_NOT_FOUND, "run init");
     W.job = saved;
     /* A damaged meta record is reported, not trusted. */
     char key[192];
@@ -310,7 +309,7 @@ static void test_minibatch_without_dataset(void **state)
     size_t len;
     assert_int_equal(store_GetBlob(W.sdb, key, &meta, &len), SP_OK);
     assert_int_equal(store_PutBlob(W.sdb, key, "{\"n_train\":-4}", 14, 0), SP_OK);
-    sw_Expect(step_Minibatch, sw_WithNum(make_req(0, 0), "m", 0), SP_ERR_FORMAT, "data:meta");
+    expect(step_Minibatch, with_num(make_req(0, 0), "m", 0), SP_ERR_FORMAT, "data:meta");
     assert_int_equal(store_PutBlob(W.sdb, key, meta, len, 0), SP_OK);
     free(meta);
     minibatch(0, 0, 0);
