@@ -248,7 +248,6 @@ static void *call_Thread(void *arg)
     return NULL;
 }
 
-/* Runs n invocations of a step in parallel (n-1 extra threads). */
 /* What an iteration's answers asked the executor to do. */
 typedef struct {
     int leave;   /* this worker leaves the job (scaled in), not a failure */
@@ -260,6 +259,7 @@ static int flag(const cJSON *resp, const char *k)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, k));
 }
 
+/* Runs n invocations of a step in parallel (n-1 extra threads). */
 static spStatus step_Invoke(worker *wk, int s, cJSON *ctx, int epoch, long t, int n,
                             float *loss_sum, int *loss_n, iteration_flags *fl)
 {
@@ -462,6 +462,8 @@ static void epoch_Evaluate(exec_state *x, int epoch)
     x->eval_seconds += clock_Now() - e0;
 }
 
+static void cond_WaitMs(exec_state *x, long ms);
+
 /* Live workers meet at each epoch end; the last to arrive evaluates. */
 static void epoch_Gate(worker *wk, int epoch)
 {
@@ -482,15 +484,7 @@ static void epoch_Gate(worker *wk, int epoch)
         }
         if (x->stop || stop_requested)
             break;
-        /* Timed, so a stop requested from a signal handler is noticed. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&x->cond, &x->lock, &ts);
+        cond_WaitMs(x, 200);
     }
     pthread_mutex_unlock(&x->lock);
 }
