@@ -96,7 +96,21 @@ static int fz_Connect(void)
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)g_port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    FZ_CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s", strerror(errno));
+    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    if (rc != 0 && errno == EINTR) {
+        /* A signal (libFuzzer's timers) interrupted a connect that goes on in
+         * the background: wait for it to finish and read its outcome. */
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int err = 0;
+        socklen_t len = sizeof err;
+        while (poll(&p, 1, 5000) < 0 && errno == EINTR)
+            ;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
+            rc = 0;
+        else
+            errno = err ? err : errno;
+    }
+    FZ_CHECK(rc == 0, "connect: %s", strerror(errno));
     return fd;
 }
 
