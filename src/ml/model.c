@@ -1,6 +1,6 @@
 /* model.c - the model API: spec parsing and validation, parameter init,
  * argument checks, the loss, and chunked forward/backward over the kinds in
- * logreg.c, mlp.c and cnn.c. */
+ * dense_models.c (logreg, mlp) and cnn.c. */
 #include "ml/model.h"
 
 #include <ctype.h>

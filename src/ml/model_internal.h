@@ -1,5 +1,5 @@
 /* model_internal.h - what model.c shares with the per-kind files
- * (logreg.c, mlp.c, cnn.c). Not part of the public API.
+ * (dense_models.c, cnn.c). Not part of the public API.
  *
  * model.c owns validation of the call arguments, the loss, chunking of large
  * batches and scratch growth; a kind only maps a chunk of inputs to logits
