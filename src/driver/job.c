@@ -1,5 +1,6 @@
 /* job.c - defaults, validation and the JSON form of a job's configuration. */
 #include "driver/job.h"
+#include "core/names.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -33,10 +34,7 @@ void job_Defaults(job_config *j)
     j->restart_after_s = -1;
 }
 
-static const struct {
-    arch_kind kind;
-    const char *name;
-} arch_names[] = {
+static const sp_name arch_names[] = {
     {ARCH_SINGLE, "single"},
     {ARCH_SPIRT, "spirt"},
     {ARCH_MLLESS, "mlless"},
@@ -46,23 +44,17 @@ static const struct {
 
 spStatus job_ParseArch(const char *name, arch_kind *out)
 {
-    for (size_t i = 0; i < sizeof arch_names / sizeof arch_names[0]; i++)
-        if (strcmp(name, arch_names[i].name) == 0) {
-            *out = arch_names[i].kind;
-            return SP_OK;
-        }
+    int v;
+    if (names_Find(arch_names, NAMES_COUNT(arch_names), name, 0, &v)) {
+        *out = (arch_kind)v;
+        return SP_OK;
+    }
     return sp_Error(SP_ERR_INVALID,
                     "unknown architecture '%s' (expected single, spirt, mlless, "
                     "scatter-reduce or all-reduce)", name);
 }
 
-const char *job_ArchName(arch_kind a)
-{
-    for (size_t i = 0; i < sizeof arch_names / sizeof arch_names[0]; i++)
-        if (arch_names[i].kind == a)
-            return arch_names[i].name;
-    return "unknown";
-}
+const char *job_ArchName(arch_kind a) { return names_Of(arch_names, NAMES_COUNT(arch_names), a); }
 
 static int valid_job_id(const char *s)
 {

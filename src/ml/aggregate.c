@@ -8,6 +8,7 @@
  * outvote it instead of letting it poison comparisons. Results are written
  * through a block buffer, so `out` may alias one of the inputs. */
 #include "ml/aggregate.h"
+#include "core/names.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -20,18 +21,17 @@
 /* More inputs than this is not a peer count but a bug (and K*K scratch). */
 #define AGG_MAX_INPUTS 1024
 
-static const struct { agg_kind kind; const char *name; } agg_names[] = {
+static const sp_name agg_names[] = {
     {AGG_MEAN, "mean"},     {AGG_TRIMMED_MEAN, "trimmed-mean"}, {AGG_MEDIAN, "median"},
     {AGG_KRUM, "krum"},     {AGG_MULTI_KRUM, "multi-krum"},
 };
 
 spStatus agg_ParseKind(const char *name, agg_kind *out)
 {
-    for (size_t i = 0; name && i < sizeof agg_names / sizeof *agg_names; i++) {
-        if (strcmp(name, agg_names[i].name) == 0) {
-            *out = agg_names[i].kind;
-            return SP_OK;
-        }
+    int v;
+    if (names_Find(agg_names, NAMES_COUNT(agg_names), name, 0, &v)) {
+        *out = (agg_kind)v;
+        return SP_OK;
     }
     return sp_Error(SP_ERR_INVALID,
                     "unknown aggregation rule \"%s\" (expected mean, trimmed-mean, median, krum "
@@ -39,13 +39,7 @@ spStatus agg_ParseKind(const char *name, agg_kind *out)
                     name ? name : "(null)");
 }
 
-const char *agg_KindName(agg_kind k)
-{
-    for (size_t i = 0; i < sizeof agg_names / sizeof *agg_names; i++)
-        if (agg_names[i].kind == k)
-            return agg_names[i].name;
-    return "unknown";
-}
+const char *agg_KindName(agg_kind k) { return names_Of(agg_names, NAMES_COUNT(agg_names), k); }
 
 /* out = mean of the given inputs, block by block. */
 static void agg_MeanOf(size_t n, int k, const float *const *xs, float *out)

@@ -1,5 +1,6 @@
 /* attack.c - the Byzantine behaviours of attack.h. */
 #include "ml/attack.h"
+#include "core/names.h"
 
 #include <errno.h>
 #include <math.h>
@@ -20,10 +21,7 @@ void attack_Defaults(attack_config *c)
     c->sigma = 1.0f;
 }
 
-static const struct {
-    attack_kind kind;
-    const char *name;
-} attack_names[] = {
+static const sp_name attack_names[] = {
     {ATTACK_NONE, "none"},         {ATTACK_SIGN_FLIP, "sign-flip"},
     {ATTACK_GAUSSIAN, "gaussian"}, {ATTACK_LABEL_FLIP, "label-flip"},
     {ATTACK_CORRUPT, "corrupt"},
@@ -31,11 +29,11 @@ static const struct {
 
 spStatus attack_ParseKind(const char *name, attack_kind *out)
 {
-    for (size_t i = 0; name && i < sizeof attack_names / sizeof *attack_names; i++)
-        if (strcmp(name, attack_names[i].name) == 0) {
-            *out = attack_names[i].kind;
-            return SP_OK;
-        }
+    int v;
+    if (names_Find(attack_names, NAMES_COUNT(attack_names), name, 0, &v)) {
+        *out = (attack_kind)v;
+        return SP_OK;
+    }
     return sp_Error(SP_ERR_INVALID,
                     "unknown attack \"%s\" (expected none, sign-flip, gaussian, label-flip or "
                     "corrupt)",
@@ -44,10 +42,7 @@ spStatus attack_ParseKind(const char *name, attack_kind *out)
 
 const char *attack_KindName(attack_kind k)
 {
-    for (size_t i = 0; i < sizeof attack_names / sizeof *attack_names; i++)
-        if (attack_names[i].kind == k)
-            return attack_names[i].name;
-    return "unknown";
+    return names_Of(attack_names, NAMES_COUNT(attack_names), k);
 }
 
 spStatus attack_ParseList(const char *list, attack_config *c)

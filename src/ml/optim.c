@@ -1,5 +1,6 @@
 /* optim.c - SGD, heavy-ball momentum and Adam on flat vectors. */
 #include "ml/optim.h"
+#include "core/names.h"
 
 #include <math.h>
 #include <string.h>
@@ -7,32 +8,23 @@
 
 #include "ml/simd.h"
 
-static const struct {
-    optim_kind kind;
-    const char *name;
-} kinds[] = {{OPTIM_SGD, "sgd"}, {OPTIM_MOMENTUM, "momentum"}, {OPTIM_ADAM, "adam"}};
-#define N_KINDS (sizeof kinds / sizeof kinds[0])
+static const sp_name kinds[] = {{OPTIM_SGD, "sgd"}, {OPTIM_MOMENTUM, "momentum"},
+                                {OPTIM_ADAM, "adam"}};
 
 spStatus optim_ParseKind(const char *name, optim_kind *out)
 {
     if (!name || !out)
         return sp_Error(SP_ERR_INVALID, "optimizer: missing name");
-    for (size_t i = 0; i < N_KINDS; i++)
-        if (strcasecmp(name, kinds[i].name) == 0) {
-            *out = kinds[i].kind;
-            return SP_OK;
-        }
+    int v;
+    if (names_Find(kinds, NAMES_COUNT(kinds), name, 1, &v)) {
+        *out = (optim_kind)v;
+        return SP_OK;
+    }
     return sp_Error(SP_ERR_INVALID, "unknown optimizer \"%s\" (want sgd, momentum or adam)",
                     name);
 }
 
-const char *optim_KindName(optim_kind k)
-{
-    for (size_t i = 0; i < N_KINDS; i++)
-        if (kinds[i].kind == k)
-            return kinds[i].name;
-    return "unknown";
-}
+const char *optim_KindName(optim_kind k) { return names_Of(kinds, NAMES_COUNT(kinds), k); }
 
 void optim_Defaults(optim_config *c, optim_kind k)
 {
