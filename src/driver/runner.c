@@ -17,36 +17,11 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/net.h"
 #include "runtime/http_client.h"
 #include "store/store.h"
 
 /* ---- processes ------------------------------------------------------- */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
-static int port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
 
 static void sleep_ms(long ms)
 {
@@ -104,7 +79,7 @@ static spStatus wait_started(runner *r, int idx, int timeout_ms)
             return sp_Error(SP_ERR_UNAVAILABLE, "%s exited during start-up (see %s/%s.log)",
                             p->name, r->dir, p->name);
         }
-        if (port_open(p->port))
+        if (net_PortOpen(p->port))
             return SP_OK;
         sleep_ms(20);
     }
@@ -189,7 +164,7 @@ static int redis_AclArgs(const runner *r, char **argv, int n, char *pass, size_t
 
 static spStatus start_redis(runner *r, const char *name, int appendonly, int *port_out)
 {
-    int port = free_port();
+    int port = net_FreePort();
     char sport[16], dir[400];
     snprintf(sport, sizeof sport, "%d", port);
     snprintf(dir, sizeof dir, "%s/%s", r->dir, name);
@@ -225,7 +200,7 @@ static spStatus start_redis(runner *r, const char *name, int appendonly, int *po
 
 static spStatus start_nats(runner *r)
 {
-    int port = free_port();
+    int port = net_FreePort();
     char sport[16], store[400];
     snprintf(sport, sizeof sport, "%d", port);
     snprintf(store, sizeof store, "%s/nats", r->dir);
@@ -240,7 +215,7 @@ static spStatus start_nats(runner *r)
 
 static spStatus start_function(runner *r, const char *step)
 {
-    int port = free_port();
+    int port = net_FreePort();
     char bin[700], name[48];
     snprintf(bin, sizeof bin, "%s/spirt-fn-%s", runner_BinDir(), step);
     if (access(bin, X_OK) != 0)

@@ -68,12 +68,7 @@ static cJSON *train(const char *rule, const char *attack, const char *attackers,
         args[n++] = attackers;
     }
     args[n] = NULL;
-    int rc = cli_Run(dir, 900, args);
-    if (rc != 0)
-        print_error("spirt train (%s) exited %d:\n%s\n", name, rc, cli_Log(dir));
-    assert_int_equal(rc, 0);
-    cJSON *r = cli_ReadJson(report);
-    assert_non_null(r);
+    cJSON *r = cli_Report(dir, cli_Run(dir, 900, args), name, report);
     assert_string_equal(cJSON_GetObjectItem(r, "aggregator")->valuestring, rule);
     print_message("%-24s accuracy %.4f\n", name, cli_Num(r, "test_accuracy"));
     return r;

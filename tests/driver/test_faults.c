@@ -115,12 +115,7 @@ static cJSON *train_Local(const char *name, const char *transport, const char *c
     for (int i = 0; extra && extra[i]; i++)
         args[n++] = extra[i];
     args[n] = NULL;
-    int rc = cli_Run(dir, 600, args);
-    if (rc != 0)
-        print_error("spirt train (%s) exited %d:\n%s\n", name, rc, cli_Log(dir));
-    assert_int_equal(rc, 0);
-    cJSON *r = cli_ReadJson(report);
-    assert_non_null(r);
+    cJSON *r = cli_Report(dir, cli_Run(dir, 600, args), name, report);
     return r;
 }
 
@@ -277,11 +272,7 @@ static cJSON *cluster_Train(const char *job, int resume)
     char report[400];
     snprintf(report, sizeof report, "%s/%s%s.json", dir, job, resume ? "-resumed" : "");
     int rc = cluster_Wait(cluster_Spawn(job, report, resume), 600);
-    if (rc != 0)
-        print_error("spirt train (%s) exited %d:\n%s\n", job, rc, cli_Log(dir));
-    assert_int_equal(rc, 0);
-    cJSON *r = cli_ReadJson(report);
-    assert_non_null(r);
+    cJSON *r = cli_Report(dir, rc, job, report);
     return r;
 }
 

@@ -41,12 +41,7 @@ static cJSON *train(const char *name, const char *arch, const char *workers, con
                           "--batch", batch, "--transport", transport, "--epochs", "2",
                           "--model", "mlp", "--hidden", "128", "--lr", "0.1",
                           "--report", report, NULL};
-    int rc = cli_Run(dir, 1200, args);
-    if (rc != 0)
-        print_error("spirt train (%s) exited %d:\n%s\n", name, rc, cli_Log(dir));
-    assert_int_equal(rc, 0);
-    cJSON *r = cli_ReadJson(report);
-    assert_non_null(r);
+    cJSON *r = cli_Report(dir, cli_Run(dir, 1200, args), name, report);
     return r;
 }
 
