@@ -1,5 +1,5 @@
 /* fuzz_job_json.c - a step request's "job" object: cJSON_ParseWithLength
- * then job_FromJson (driver/job.h), as every step does first.
+ * then job_FromJson (job/job.h), as every step does first.
  *
  * The input is the JSON text of the job object itself. Besides "no crash,
  * no leak", a job that was accepted must survive job_ToJson -> job_FromJson
@@ -10,7 +10,7 @@
 
 #include <cJSON.h>
 
-#include "driver/job.h"
+#include "job/job.h"
 #include "fuzz_util.h"
 
 static char *job_Text(const job_config *j)

@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "driver/job.h"
+#include "job/job.h"
 
 /* Applies environment then argv[first..argc-1] to j. Unknown options,
  * missing or malformed values: SP_ERR_INVALID with a message naming the

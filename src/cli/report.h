@@ -4,7 +4,7 @@
 
 #include <cJSON.h>
 
-#include "driver/job.h"
+#include "job/job.h"
 #include "driver/train.h"
 
 /* Builds the report object: the job's settings, the results, the

@@ -7,7 +7,7 @@
 #ifndef SPIRT_ARCH_H
 #define SPIRT_ARCH_H
 
-#include "driver/job.h"
+#include "job/job.h"
 
 typedef enum {
     FAN_WORKER,     /* once per worker */

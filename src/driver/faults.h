@@ -13,7 +13,7 @@
 
 #include <cJSON.h>
 
-#include "driver/job.h"
+#include "job/job.h"
 #include "driver/runner.h"
 #include "driver/train.h"
 

@@ -11,7 +11,7 @@
 
 #include "core/status.h"
 #include "data/dataset.h"
-#include "driver/job.h"
+#include "job/job.h"
 #include "ml/model.h"
 
 typedef struct {

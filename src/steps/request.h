@@ -12,7 +12,7 @@
 
 #include <cJSON.h>
 
-#include "driver/job.h"
+#include "job/job.h"
 #include "ml/model.h"
 #include "runtime/runtime.h"
 #include "store/store.h"

@@ -3,7 +3,7 @@
  *
  * Functions are stateless: everything a step needs is named in its JSON
  * request and lives in Redis. Every request carries the common fields:
- *   "job":    the job config object (driver/job.h job_ToJson)
+ *   "job":    the job config object (job/job.h job_ToJson)
  *   "shape":  [c, h, w, classes]   model input shape, from init's answer
  *   "iteration": t (global, 0-based), "epoch": e (1-based, optional)
  *   "peer":   this peer / worker index p (< len(peers) when peers are given)

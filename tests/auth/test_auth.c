@@ -23,7 +23,7 @@
 #include "auth/auth.h"
 #include "core/sha256.h"
 #include "driver/invoke.h"
-#include "driver/job.h"
+#include "job/job.h"
 #include "driver/join_auth.h"
 #include "driver/runner.h"
 #include "fixture.h"

@@ -22,7 +22,7 @@
 #include <hiredis/hiredis.h>
 
 #include "core/wire.h"
-#include "driver/job.h"
+#include "job/job.h"
 #include "fixture.h"
 #include "steps_world.h"
 #include "steps/steps.h"

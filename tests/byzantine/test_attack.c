@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
-#include "driver/job.h"
+#include "job/job.h"
 #include "ml/attack.h"
 
 /* A job as `spirt train --arch spirt --workers N --attack KIND --attackers

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "driver/job.h"
+#include "job/job.h"
 #include "fixture.h"
 #include "steps_world.h"
 #include "ml/model.h"

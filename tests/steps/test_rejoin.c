@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "auth/auth.h"
-#include "driver/job.h"
+#include "job/job.h"
 #include "fixture.h"
 #include "steps_world.h"
 #include "steps/steps.h"

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "core/wire.h"
-#include "driver/job.h"
+#include "job/job.h"
 #include "fixture.h"
 #include "steps_world.h"
 #include "steps/steps.h"

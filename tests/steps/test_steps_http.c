@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "driver/job.h"
+#include "job/job.h"
 #include "fixture.h"
 #include "runtime/http_client.h"
 #include "runtime/runtime.h"

@@ -1,5 +1,5 @@
 /* job.c - defaults, validation and the JSON form of a job's configuration. */
-#include "driver/job.h"
+#include "job/job.h"
 #include "core/names.h"
 
 #include <math.h>
