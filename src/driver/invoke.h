@@ -1,9 +1,16 @@
-/* invoke.h - calling a step: over HTTP (a function process or a Knative
- * Service) or in-process, with the same JSON in and out.
+/* invoke.h - calling a step, whatever carries the call.
  *
- * Idempotent steps are retried on 503 and timeouts with exponential backoff
- * and jitter; a non-idempotent step (update) is never replayed, so a model
- * is never updated twice for one iteration. */
+ * The invoker owns what every call shares - retries with backoff, the
+ * step's idempotency, error wrapping - and hands each attempt to a
+ * transport: a small table of function pointers (HTTP to a function process
+ * or a Knative Service; the handlers in this process; a fake one in the
+ * executor's tests). A new transport plugs in without touching the invoker
+ * or the executor.
+ *
+ * Idempotent steps are retried on retryable errors (503, timeouts) with
+ * exponential backoff and jitter. Every step is idempotent but join, whose
+ * verify consumes its nonce: a replay would be refused, so a failed join
+ * starts over with a new challenge instead (driver/join_auth.h). */
 #ifndef SPIRT_INVOKE_H
 #define SPIRT_INVOKE_H
 
@@ -13,8 +20,28 @@
 
 #define INVOKE_MAX_STEPS 32
 
+typedef struct invoker invoker;
+
 typedef struct {
-    int inproc;                       /* call handlers directly */
+    const char *name;                 /* "http", "inproc": reports say which ran */
+    /* One attempt: *response (caller deletes) is the step's JSON answer on
+     * success; on failure the status says what went wrong (retryable or
+     * not) with sp_Error set. */
+    spStatus (*call)(const invoker *v, const char *step, const cJSON *request,
+                     cJSON **response);
+    /* Releases what this thread cached for the transport (connections);
+     * called by every thread that made calls, before it ends. May be NULL. */
+    void (*thread_done)(void);
+} invoke_transport;
+
+/* Each step a function process or a Knative Service, by URL. */
+extern const invoke_transport invoke_Http;
+/* The step handlers called in this process (--transport inproc). */
+extern const invoke_transport invoke_Inproc;
+
+struct invoker {
+    const invoke_transport *transport;
+    void *ctx;                        /* the transport's own state (tests) */
     char url_template[512];           /* "http://host/{step}" style, or "" */
     struct {
         char step[32];
@@ -24,7 +51,7 @@ typedef struct {
     char token[128];                  /* bearer token for POST / */
     int timeout_ms;                   /* per attempt */
     int retries;                      /* attempts after the first, idempotent steps */
-} invoker;
+};
 
 /* The URL a step is reached at (SP_ERR_NOT_FOUND if none). */
 spStatus invoker_Url(const invoker *v, const char *step, char *buf, size_t cap);
@@ -35,5 +62,8 @@ spStatus invoker_Url(const invoker *v, const char *step, char *buf, size_t cap);
  * how many calls were made. */
 spStatus invoker_Call(const invoker *v, const char *step, const cJSON *request,
                       cJSON **response, int *attempts);
+
+/* The calling thread is done with v's transport (see thread_done). */
+void invoker_ThreadDone(const invoker *v);
 
 #endif

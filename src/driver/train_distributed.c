@@ -333,7 +333,7 @@ spStatus train_Distributed(const job_config *job, const train_observer *obs, tra
         return sp_Error(SP_ERR_NOMEM, "out of memory");
     d->job = job;
     d->arch = arch_Get(job->arch);
-    d->inv.inproc = job->transport_inproc;
+    d->inv.transport = job->transport_inproc ? &invoke_Inproc : &invoke_Http;
     d->inv.timeout_ms = job->sync_timeout_ms + 60000;
     d->inv.retries = 4;
     spStatus st = SP_OK;

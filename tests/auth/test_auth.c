@@ -389,7 +389,7 @@ static void test_driver_hook_in_process(void **state)
     (void)state;
     invoker inv;
     memset(&inv, 0, sizeof inv);
-    inv.inproc = 1;
+    inv.transport = &invoke_Inproc;
     inv.timeout_ms = 5000;
     char ticket[AUTH_HEX_SIZE];
     assert_int_equal(join_Authenticate(&inv, base, 1, NULL, ticket), SP_OK);
@@ -421,6 +421,7 @@ static void test_driver_hook_over_http(void **state)
 
     invoker inv;
     memset(&inv, 0, sizeof inv);
+    inv.transport = &invoke_Http;
     inv.timeout_ms = 5000;
     snprintf(inv.token, sizeof inv.token, "%s", R.token);
     snprintf(inv.local[0].step, sizeof inv.local[0].step, "join");
