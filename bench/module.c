@@ -1,6 +1,6 @@
-/* bench_module.c - in-database averaging throughput of the spirt module.
+/* module.c - in-database averaging throughput of the spirt module.
  *
- * Built and run by scripts/bench-module.sh against redis-servers it starts:
+ * Built and run by bench/module.sh against redis-servers it starts:
  *   bench_module <module_port> [plain_port] [n] [k] [reps]
  * Reports SPIRT.AVG of k tensors of n float32 both server-side (Redis's own
  * per-call time from INFO commandstats) and round-trip (client wall clock

@@ -2,8 +2,9 @@
 # Time per SPIRT iteration, split into its steps: MLP on Fashion-MNIST with
 # N peers and M minibatches each (default N=4, M=2), every step an HTTP
 # function process, real redis-servers (module loaded) and nats-server.
-#   scripts/bench-spirt.sh [--workers N] [--minibatches M] [--epochs E] [--transport http|inproc]
+#   bench/spirt.sh [--workers N] [--minibatches M] [--epochs E] [--transport http|inproc]
 set -euo pipefail
+. "$(dirname "$0")/common.sh"
 workers=4 minibatches=2 epochs=1 transport=http batch=32
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -12,14 +13,12 @@ while [ $# -gt 0 ]; do
     --epochs) epochs="$2"; shift ;;
     --batch) batch="$2"; shift ;;
     --transport) transport="$2"; shift ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
-    *) echo "bench-spirt.sh: unknown option '$1'" >&2; exit 2 ;;
+    -h|--help) bench_usage 6; exit 0 ;;
+    *) bench_bad_option "$1" ;;
   esac
   shift
 done
-root=$(cd "$(dirname "$0")/.." && pwd)
-build="${SPIRT_BUILD_DIR:-$root/build}"
-[ -x "$build/bin/spirt" ] || "$root/scripts/setup.sh" >/dev/null
+bench_build bin/spirt
 report=$(mktemp --suffix=.json)
 trap 'rm -f "$report"' EXIT
 "$build/bin/spirt" train --arch spirt --workers "$workers" --minibatches "$minibatches" \

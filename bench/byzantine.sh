@@ -3,10 +3,11 @@
 # gaussian, label-flip) x each aggregation rule (mean, trimmed-mean, median,
 # krum, multi-krum), as a markdown table. 5 peers, the last F attack;
 # MLP on the first 12000 Fashion-MNIST training samples, full test set.
-#   scripts/bench-byzantine.sh [--workers N] [--attackers-count F] [--epochs E]
-#                              [--attack-scale K] [--attack-sigma S] [--seed N]
-#                              [--lr RATE] [--batch B] [--transport inproc|http]
+#   bench/byzantine.sh [--workers N] [--attackers-count F] [--epochs E]
+#                      [--attack-scale K] [--attack-sigma S] [--seed N]
+#                      [--lr RATE] [--batch B] [--transport inproc|http]
 set -euo pipefail
+. "$(dirname "$0")/common.sh"
 workers=5 attackers=1 epochs=4 batch=64 scale=4 sigma=1 seed=42 lr=0.02 transport=inproc
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -19,14 +20,12 @@ while [ $# -gt 0 ]; do
     --lr) lr="$2"; shift ;;
     --batch) batch="$2"; shift ;;
     --transport) transport="$2"; shift ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
-    *) echo "bench-byzantine.sh: unknown option '$1'" >&2; exit 2 ;;
+    -h|--help) bench_usage 8; exit 0 ;;
+    *) bench_bad_option "$1" ;;
   esac
   shift
 done
-root=$(cd "$(dirname "$0")/.." && pwd)
-build="${SPIRT_BUILD_DIR:-$root/build}"
-[ -x "$build/bin/spirt" ] || "$root/scripts/setup.sh" >/dev/null
+bench_build bin/spirt
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 

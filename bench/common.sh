@@ -1,0 +1,51 @@
+# shellcheck shell=bash
+# common.sh - sourced by every bench/*.sh, not run by itself: where the
+# repository and the build tree are, and what the benchmarks share.
+#
+#   root   the repository
+#   build  the build tree: $SPIRT_BUILD_DIR, default <repo>/build
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build="${SPIRT_BUILD_DIR:-$root/build}"
+bench_name="bench/$(basename "$0")"
+
+# bench_usage LAST: prints the script's header comment, lines 2 to LAST.
+bench_usage() { sed -n "2,$1p" "$0" | sed -E 's/^# ?//'; }
+
+# bench_bad_option OPTION: the error for an unknown option; exits 2.
+bench_bad_option() {
+  echo "$bench_name: unknown option '$1' (--help lists them)" >&2
+  exit 2
+}
+
+# bench_build FILE...: makes sure these files of the build tree exist (e.g.
+# bin/spirt), building spirt with scripts/setup.sh (packages + build) when
+# one is missing; then makes $build absolute.
+bench_build() {
+  local f
+  for f; do
+    [ -e "$build/$f" ] && continue
+    "$root/scripts/setup.sh" --build-dir "$build" >&2
+    break
+  done
+  for f; do
+    [ -e "$build/$f" ] ||
+      { echo "$bench_name: $build/$f missing after the build" >&2; exit 1; }
+  done
+  build=$(cd "$build" && pwd)
+}
+
+# bench_free_port: a TCP port nothing listens on at 127.0.0.1 (for a server
+# started right after).
+bench_free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  echo "$bench_name: no free port" >&2
+  return 1
+}
