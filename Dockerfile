@@ -38,7 +38,7 @@ ARG JOBS=2
 # Build only shipped targets: the CLI, one binary per functions/<step>/main.c
 # present, and the Redis module when it has sources.
 RUN set -eu; \
-    cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release >/dev/null; \
+    cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DSPIRT_BENCH=OFF >/dev/null; \
     targets=spirt; \
     for m in functions/*/main.c; do \
       [ -e "$m" ] || continue; s=${m#functions/}; targets="$targets spirt-fn-${s%/main.c}"; \

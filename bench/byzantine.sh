@@ -7,6 +7,7 @@
 #                      [--attack-scale K] [--attack-sigma S] [--seed N]
 #                      [--lr RATE] [--batch B] [--transport inproc|http]
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 workers=5 attackers=1 epochs=4 batch=64 scale=4 sigma=1 seed=42 lr=0.02 transport=inproc
 while [ $# -gt 0 ]; do

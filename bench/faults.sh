@@ -9,6 +9,7 @@
 # retries), the driver SIGKILLed and resumed, nats-server killed and
 # restarted, a peer's redis-server SIGKILLed and restarted from its AOF.
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 epochs=2 at=10 transport=inproc
 while [ $# -gt 0 ]; do

@@ -3,12 +3,13 @@
 # a small slice of Fashion-MNIST through the real init and minibatch
 # functions, then hammers spirt-fn-gradient from many concurrent keep-alive
 # connections with valid gradient invocations, /readyz probes and invalid
-# requests (bench/load.c), and prints requests, errors, p50/p99 latency,
+# requests (bin/bench-load, bench/load.c), and prints requests, errors, p50/p99 latency,
 # throughput and the function's RSS at start, middle and end. Loopback only.
 # It prints numbers; it asserts nothing about speed. It exits non-zero if any
 # request got a wrong answer or the function did not drain and exit cleanly.
 #   bench/load.sh [--threads N] [--requests N] [--max-seconds S] [--build-dir DIR]
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 
 usage() {
@@ -56,7 +57,7 @@ for tool in curl jq; do
     break
   fi
 done
-bench_build bin/spirt-fn-init bin/spirt-fn-minibatch bin/spirt-fn-gradient
+bench_build bin/spirt-fn-init bin/spirt-fn-minibatch bin/spirt-fn-gradient bin/bench-load
 
 work=$(mktemp -d /tmp/spirt-bench-load-XXXXXX)
 pids=()
@@ -70,8 +71,6 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-
-cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread "$root/bench/load.c" -o "$work/load"
 
 wait_http() { # wait_http PORT PATH: until it answers 200 (10 s)
   for _ in $(seq 1 200); do
@@ -162,7 +161,7 @@ invoke "$port" "$work/valid.json" >/dev/null
 echo "bench-load: spirt-fn-gradient pid $grad_pid on 127.0.0.1:$port," \
   "$threads connections x $requests requests"
 status=0
-"$work/load" --port "$port" --pid "$grad_pid" --token "$token" --valid "$work/valid.json" \
+"$build/bin/bench-load" --port "$port" --pid "$grad_pid" --token "$token" --valid "$work/valid.json" \
   --threads "$threads" --requests "$requests" --max-seconds "$max_seconds" --mix "$mix" || status=$?
 
 # The function must still drain and exit 0 on SIGTERM after the load.

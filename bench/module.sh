@@ -2,14 +2,15 @@
 # bench/module.sh - throughput of the spirt Redis module's SPIRT.AVG.
 #
 # Starts two throw-away redis-servers on free loopback ports (one with the
-# module, one without, for the client-side fallback), builds
-# bench/module.c against the build tree's libspirt_core.a, runs it,
+# module, one without, for the client-side fallback), runs bin/bench-module
+# (bench/module.c, built with spirt) against them,
 # and stops the servers. Prints SPIRT.AVG of K x N float32 in GB/s of source
 # bytes read, server-side and round-trip, next to memcpy.
 #
 # Usage: bench/module.sh [N] [K] [REPS]   (defaults 1000000 4 30)
 # Env:   SPIRT_BUILD_DIR  build tree (default: <repo>/build)
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 case "${1:-}" in
     -h|--help) bench_usage 11; exit 0 ;;
@@ -19,9 +20,8 @@ n="${1:-1000000}"
 k="${2:-4}"
 reps="${3:-30}"
 
-bench_build lib/spirt_redis.so libspirt_core.a
+bench_build lib/spirt_redis.so bin/bench-module
 module="$build/lib/spirt_redis.so"
-core="$build/libspirt_core.a"
 
 work="$(mktemp -d /tmp/spirt-bench-XXXXXX)"
 pids=()
@@ -58,9 +58,5 @@ start_redis "$mod_port" "$work/mod" --loadmodule "$module"
 plain_port="$(bench_free_port)"
 start_redis "$plain_port" "$work/plain"
 
-read -ra libs <<<"$(pkg-config --cflags --libs hiredis openblas)"
-cc -std=c11 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$root/src" "$root/bench/module.c" "$core" \
-    "${libs[@]}" -lm -lpthread -o "$work/bench_module"
-
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-"$work/bench_module" "$mod_port" "$plain_port" "$n" "$k" "$reps"
+"$build/bin/bench-module" "$mod_port" "$plain_port" "$n" "$k" "$reps"

@@ -4,6 +4,7 @@
 # function process, real redis-servers (module loaded) and nats-server.
 #   bench/spirt.sh [--workers N] [--minibatches M] [--epochs E] [--transport http|inproc]
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 workers=4 minibatches=2 epochs=1 transport=http batch=32
 while [ $# -gt 0 ]; do

@@ -4,6 +4,7 @@
 #   bench/train.sh [--samples N]   (default 30000 training samples)
 # Prints one line per model: spirt samples/s, torch samples/s and the ratio.
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 samples=30000
 while [ $# -gt 0 ]; do
