@@ -2,8 +2,8 @@
  * Service) or in-process, with the same JSON in and out.
  *
  * Idempotent steps are retried on 503 and timeouts with exponential backoff
- * and jitter; a non-idempotent step (update) is never replayed, so a model
- * is never updated twice for one iteration. */
+ * and jitter; the one non-idempotent step (join: verify consumes its nonce) is
+ * never replayed. update is retried: its applied marker makes a replay a no-op. */
 #ifndef SPIRT_INVOKE_H
 #define SPIRT_INVOKE_H
 
