@@ -36,11 +36,16 @@ bench_build() {
 }
 
 # bench_free_port: a TCP port nothing listens on at 127.0.0.1 (for a server
-# started right after).
+# started right after), from 20000 up to the kernel's ephemeral range: the
+# ports there are taken by outgoing connections and by the port-0 binds of
+# spirt's runner and tests, so a port that looks free now may not be later.
 bench_free_port() {
-  local p
+  local p lo=32768 span
+  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  span=$((lo - 20000))
+  [ "$span" -ge 1000 ] || span=40000
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % span))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return 0

@@ -110,7 +110,7 @@ start_fn() { # start_fn STEP PORT -> pid in $fn_pid
   env "${fn_env[@]}" "$build/bin/spirt-fn-$1" --port "$2" >"$work/fn-$1.log" 2>&1 &
   fn_pid=$!
   pids+=("$fn_pid")
-  wait_http "$2" /healthz
+  wait_http "$2" /healthz || { tail -5 "$work/fn-$1.log" >&2; return 1; }
 }
 invoke() { # invoke PORT BODY_FILE -> answer on stdout; fails on non-200
   local code
