@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     --lr) lr="$2"; shift ;;
     --batch) batch="$2"; shift ;;
     --transport) transport="$2"; shift ;;
-    -h|--help) bench_usage 8; exit 0 ;;
+    -h|--help) bench_usage; exit 0 ;;
     *) bench_bad_option "$1" ;;
   esac
   shift

@@ -9,8 +9,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build="${SPIRT_BUILD_DIR:-$root/build}"
 bench_name="bench/$(basename "$0")"
 
-# bench_usage LAST: prints the script's header comment, lines 2 to LAST.
-bench_usage() { sed -n "2,$1p" "$0" | sed -E 's/^# ?//'; }
+# bench_usage: prints the script's header comment (the lines after #! up to
+# the first that is not a comment).
+bench_usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; }
 
 # bench_bad_option OPTION: the error for an unknown option; exits 2.
 bench_bad_option() {

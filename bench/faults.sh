@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
     --epochs) epochs="$2"; shift ;;
     --at) at="$2"; shift ;;
     --transport) transport="$2"; shift ;;
-    -h|--help) bench_usage 10; exit 0 ;;
+    -h|--help) bench_usage; exit 0 ;;
     *) bench_bad_option "$1" ;;
   esac
   shift

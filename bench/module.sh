@@ -13,7 +13,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 case "${1:-}" in
-    -h|--help) bench_usage 11; exit 0 ;;
+    -h|--help) bench_usage; exit 0 ;;
     -*) bench_bad_option "$1" ;;
 esac
 n="${1:-1000000}"

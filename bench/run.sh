@@ -59,7 +59,7 @@ check() {
 case "${1:---list}" in
   --list|-l) list ;;
   --check) check ;;
-  -h|--help) bench_usage 9; echo; list ;;
+  -h|--help) bench_usage; echo; list ;;
   -*) bench_bad_option "$1" ;;
   *)
     name=$1

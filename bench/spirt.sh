@@ -2,19 +2,21 @@
 # Time per SPIRT iteration, split into its steps: MLP on Fashion-MNIST with
 # N peers and M minibatches each (default N=4, M=2), every step an HTTP
 # function process, real redis-servers (module loaded) and nats-server.
-#   bench/spirt.sh [--workers N] [--minibatches M] [--epochs E] [--transport http|inproc]
+#   bench/spirt.sh [--workers N] [--minibatches M] [--batch B] [--epochs E]
+#                  [--train-samples N (default all)] [--transport http|inproc]
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
-workers=4 minibatches=2 epochs=1 transport=http batch=32
+workers=4 minibatches=2 epochs=1 transport=http batch=32 samples=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --workers) workers="$2"; shift ;;
     --minibatches) minibatches="$2"; shift ;;
     --epochs) epochs="$2"; shift ;;
     --batch) batch="$2"; shift ;;
+    --train-samples) samples="$2"; shift ;;
     --transport) transport="$2"; shift ;;
-    -h|--help) bench_usage 6; exit 0 ;;
+    -h|--help) bench_usage; exit 0 ;;
     *) bench_bad_option "$1" ;;
   esac
   shift
@@ -23,7 +25,7 @@ bench_build bin/spirt
 report=$(mktemp --suffix=.json)
 trap 'rm -f "$report"' EXIT
 "$build/bin/spirt" train --arch spirt --workers "$workers" --minibatches "$minibatches" \
-  --batch "$batch" --epochs "$epochs" --lr 0.1 --transport "$transport" --quiet \
+  --batch "$batch" --epochs "$epochs" --train-samples "$samples" --lr 0.1 --transport "$transport" --quiet \
   --report "$report" >/dev/null
 python3 - "$report" <<'PY'
 import json, sys

@@ -10,7 +10,7 @@ samples=30000
 while [ $# -gt 0 ]; do
   case "$1" in
     --samples) samples="$2"; shift ;;
-    -h|--help) bench_usage 5; exit 0 ;;
+    -h|--help) bench_usage; exit 0 ;;
     *) bench_bad_option "$1" ;;
   esac
   shift
