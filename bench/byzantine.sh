@@ -10,22 +10,9 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 workers=5 attackers=1 epochs=4 batch=64 scale=4 sigma=1 seed=42 lr=0.02 transport=inproc
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --workers) workers="$2"; shift ;;
-    --attackers-count) attackers="$2"; shift ;;
-    --epochs) epochs="$2"; shift ;;
-    --attack-scale) scale="$2"; shift ;;
-    --attack-sigma) sigma="$2"; shift ;;
-    --seed) seed="$2"; shift ;;
-    --lr) lr="$2"; shift ;;
-    --batch) batch="$2"; shift ;;
-    --transport) transport="$2"; shift ;;
-    -h|--help) bench_usage; exit 0 ;;
-    *) bench_bad_option "$1" ;;
-  esac
-  shift
-done
+bench_options --workers=workers --attackers-count=attackers --epochs=epochs \
+  --attack-scale=scale --attack-sigma=sigma --seed=seed --lr=lr --batch=batch \
+  --transport=transport -- "$@"
 bench_build bin/spirt
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT

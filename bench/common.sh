@@ -19,6 +19,22 @@ bench_bad_option() {
   exit 2
 }
 
+# bench_options --NAME=VAR... -- "$@": the option loop of a benchmark. Each
+# --NAME VALUE sets the variable VAR; -h/--help runs $bench_help (default
+# bench_usage) and exits 0; anything else is an unknown option (exit 2).
+bench_options() {
+  local -A var=()
+  while [ "$1" != -- ]; do var[${1%%=*}]=${1#*=}; shift; done
+  shift
+  while [ $# -gt 0 ]; do
+    case "$1" in -h|--help) "${bench_help:-bench_usage}"; exit 0 ;; esac
+    [ -n "${var[$1]:-}" ] || bench_bad_option "$1"
+    [ $# -ge 2 ] || { echo "$bench_name: $1 needs a value" >&2; exit 2; }
+    printf -v "${var[$1]}" '%s' "$2"
+    shift 2
+  done
+}
+
 # bench_build FILE...: makes sure these files of the build tree exist (e.g.
 # bin/spirt), building spirt with scripts/setup.sh (packages + build) when
 # one is missing; then makes $build absolute.

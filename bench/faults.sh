@@ -12,16 +12,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 epochs=2 at=10 transport=inproc
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --epochs) epochs="$2"; shift ;;
-    --at) at="$2"; shift ;;
-    --transport) transport="$2"; shift ;;
-    -h|--help) bench_usage; exit 0 ;;
-    *) bench_bad_option "$1" ;;
-  esac
-  shift
-done
+bench_options --epochs=epochs --at=at --transport=transport -- "$@"
 bench_build bin/spirt
 spirt="$build/bin/spirt"
 dir=$(mktemp -d)

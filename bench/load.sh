@@ -34,19 +34,9 @@ requests=100
 max_seconds=300
 fn_threads=""
 mix="valid=60,readyz=20,bad-json=10,invalid=5,unauthorized=5"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --threads) threads="${2:?}"; shift ;;
-    --requests) requests="${2:?}"; shift ;;
-    --max-seconds) max_seconds="${2:?}"; shift ;;
-    --function-threads) fn_threads="${2:?}"; shift ;;
-    --build-dir) build="${2:?}"; shift ;;
-    --mix) mix="${2:?}"; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) bench_bad_option "$1" ;;
-  esac
-  shift
-done
+bench_help=usage
+bench_options --threads=threads --requests=requests --max-seconds=max_seconds \
+  --function-threads=fn_threads --build-dir=build --mix=mix -- "$@"
 
 for tool in curl jq; do
   if ! command -v "$tool" >/dev/null; then

@@ -8,19 +8,8 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 workers=4 minibatches=2 epochs=1 transport=http batch=32 samples=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --workers) workers="$2"; shift ;;
-    --minibatches) minibatches="$2"; shift ;;
-    --epochs) epochs="$2"; shift ;;
-    --batch) batch="$2"; shift ;;
-    --train-samples) samples="$2"; shift ;;
-    --transport) transport="$2"; shift ;;
-    -h|--help) bench_usage; exit 0 ;;
-    *) bench_bad_option "$1" ;;
-  esac
-  shift
-done
+bench_options --workers=workers --minibatches=minibatches --epochs=epochs --batch=batch \
+  --train-samples=samples --transport=transport -- "$@"
 bench_build bin/spirt
 report=$(mktemp --suffix=.json)
 trap 'rm -f "$report"' EXIT

@@ -7,14 +7,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 samples=30000
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --samples) samples="$2"; shift ;;
-    -h|--help) bench_usage; exit 0 ;;
-    *) bench_bad_option "$1" ;;
-  esac
-  shift
-done
+bench_options --samples=samples -- "$@"
 bench_build bin/spirt
 if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   echo "bench/train.sh: installing python3-torch for the reference"
