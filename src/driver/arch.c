@@ -3,7 +3,7 @@
 
 #include <stddef.h>
 
-/* SPIRT (DESIGN.md): each peer averages its M gradients inside its own
+/* SPIRT (docs/design.md): each peer averages its M gradients inside its own
  * Redis, announces, waits for the live peers, aggregates their averages and
  * updates in its database. */
 static const arch_step spirt_steps[] = {

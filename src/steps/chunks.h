@@ -1,5 +1,5 @@
 /* chunks.h - how ScatterReduce splits a P-element vector among N owners
- * (DESIGN.md): chunk r starts at (P/N)*r + min(P%N, r) and holds
+ * (docs/architectures.md): chunk r starts at (P/N)*r + min(P%N, r) and holds
  * P/N + (r < P%N) elements, so the first P%N chunks are one element longer,
  * the chunks tile [0, P) in order, and lengths differ by at most one. */
 #ifndef SPIRT_STEPS_CHUNKS_H

@@ -13,7 +13,7 @@
  *   iteration (the report counts it), and training stays within 5 points.
  * Measured with these settings: clean 0.80; sign flip: mean 0.10, trimmed
  * 0.80, median 0.79, Krum 0.80; Gaussian: mean 0.67, median 0.80;
- * label flip: trimmed 0.80 (scripts/bench-byzantine.sh has the table). */
+ * label flip: trimmed 0.80 (bench/byzantine.sh has the table). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -3,17 +3,19 @@
 # a small slice of Fashion-MNIST through the real init and minibatch
 # functions, then hammers spirt-fn-gradient from many concurrent keep-alive
 # connections with valid gradient invocations, /readyz probes and invalid
-# requests (bench/load.c), and prints requests, errors, p50/p99 latency,
+# requests (bin/bench-load, bench/load.c), and prints requests, errors, p50/p99 latency,
 # throughput and the function's RSS at start, middle and end. Loopback only.
 # It prints numbers; it asserts nothing about speed. It exits non-zero if any
 # request got a wrong answer or the function did not drain and exit cleanly.
-#   scripts/bench-load.sh [--threads N] [--requests N] [--max-seconds S] [--build-dir DIR]
+#   bench/load.sh [--threads N] [--requests N] [--max-seconds S] [--build-dir DIR]
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
+. "$(dirname "$0")/common.sh"
 
 usage() {
   cat <<'USAGE'
-usage: scripts/bench-load.sh [--threads N] [--requests N] [--max-seconds S]
-                             [--function-threads N] [--build-dir DIR] [--mix SPEC]
+usage: bench/load.sh [--threads N] [--requests N] [--max-seconds S]
+                     [--function-threads N] [--build-dir DIR] [--mix SPEC]
 
   --threads N           concurrent client connections (default 64)
   --requests N          requests per connection (default 100)
@@ -27,28 +29,15 @@ SPIRT_BENCH_KEEP=1 keeps the temp dir with the servers' logs.
 USAGE
 }
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-build="${SPIRT_BUILD_DIR:-$root/build}"
 threads=64
 requests=100
 max_seconds=300
 fn_threads=""
 mix="valid=60,readyz=20,bad-json=10,invalid=5,unauthorized=5"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --threads) threads="${2:?}"; shift ;;
-    --requests) requests="${2:?}"; shift ;;
-    --max-seconds) max_seconds="${2:?}"; shift ;;
-    --function-threads) fn_threads="${2:?}"; shift ;;
-    --build-dir) build="${2:?}"; shift ;;
-    --mix) mix="${2:?}"; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "bench-load.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
-  esac
-  shift
-done
+bench_help=usage
+bench_options --threads=threads --requests=requests --max-seconds=max_seconds \
+  --function-threads=fn_threads --build-dir=build --mix=mix -- "$@"
 
-build=$(cd "$build" 2>/dev/null && pwd || echo "$build")
 for tool in curl jq; do
   if ! command -v "$tool" >/dev/null; then
     sudo_cmd=()
@@ -58,12 +47,7 @@ for tool in curl jq; do
     break
   fi
 done
-if [ ! -x "$build/bin/spirt-fn-gradient" ]; then
-  "$root/scripts/setup.sh" --build-dir "$build"
-fi
-for f in init minibatch gradient; do
-  [ -x "$build/bin/spirt-fn-$f" ] || { echo "bench-load: $build/bin/spirt-fn-$f missing" >&2; exit 1; }
-done
+bench_build bin/spirt-fn-init bin/spirt-fn-minibatch bin/spirt-fn-gradient bin/bench-load
 
 work=$(mktemp -d /tmp/spirt-bench-load-XXXXXX)
 pids=()
@@ -78,21 +62,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread "$root/bench/load.c" -o "$work/load"
-
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return 0
-    fi
-  done
-  echo "bench-load: no free port" >&2
-  return 1
-}
-
 wait_http() { # wait_http PORT PATH: until it answers 200 (10 s)
   for _ in $(seq 1 200); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1$2" || true)" = 200 ] && return 0
@@ -104,7 +73,7 @@ wait_http() { # wait_http PORT PATH: until it answers 200 (10 s)
 
 password="bench-$RANDOM$RANDOM"
 token="tok-$RANDOM$RANDOM"
-redis_port=$(free_port)
+redis_port=$(bench_free_port)
 module=()
 [ -f "$build/lib/spirt_redis.so" ] && module=(--loadmodule "$build/lib/spirt_redis.so")
 redis-server --port "$redis_port" --bind 127.0.0.1 --requirepass "$password" --save "" \
@@ -131,7 +100,7 @@ start_fn() { # start_fn STEP PORT -> pid in $fn_pid
   env "${fn_env[@]}" "$build/bin/spirt-fn-$1" --port "$2" >"$work/fn-$1.log" 2>&1 &
   fn_pid=$!
   pids+=("$fn_pid")
-  wait_http "$2" /healthz
+  wait_http "$2" /healthz || { tail -5 "$work/fn-$1.log" >&2; return 1; }
 }
 invoke() { # invoke PORT BODY_FILE -> answer on stdout; fails on non-200
   local code
@@ -154,14 +123,14 @@ jq -n --arg ds "$data_dir" --arg addr "$addr" '{
   iteration: 0, epoch: 1, peer: 0, peers: [$addr], shared: $addr}' >"$work/base.json"
 
 echo "bench-load: loading data through spirt-fn-init and spirt-fn-minibatch"
-port=$(free_port)
+port=$(bench_free_port)
 start_fn init "$port"
 init_pid=$fn_pid
 invoke "$port" "$work/base.json" >"$work/init.json"
 kill -TERM "$init_pid"
 jq -c --argjson shape "$(jq -c .shape "$work/init.json")" '. + {shape: $shape}' \
   "$work/base.json" >"$work/shaped.json"
-port=$(free_port)
+port=$(bench_free_port)
 start_fn minibatch "$port"
 mb_pid=$fn_pid
 for m in 0 1 2 3; do
@@ -171,7 +140,7 @@ done
 kill -TERM "$mb_pid"
 jq -c '. + {m: 0}' "$work/shaped.json" >"$work/valid.json"
 
-port=$(free_port)
+port=$(bench_free_port)
 start_fn gradient "$port"
 grad_pid=$fn_pid
 wait_http "$port" /readyz
@@ -182,7 +151,7 @@ invoke "$port" "$work/valid.json" >/dev/null
 echo "bench-load: spirt-fn-gradient pid $grad_pid on 127.0.0.1:$port," \
   "$threads connections x $requests requests"
 status=0
-"$work/load" --port "$port" --pid "$grad_pid" --token "$token" --valid "$work/valid.json" \
+"$build/bin/bench-load" --port "$port" --pid "$grad_pid" --token "$token" --valid "$work/valid.json" \
   --threads "$threads" --requests "$requests" --max-seconds "$max_seconds" --mix "$mix" || status=$?
 
 # The function must still drain and exit 0 on SIGTERM after the load.

@@ -2,12 +2,14 @@
 # kind-up.sh - spirt on a local kind cluster with Knative Serving + Kourier.
 #
 # Creates the cluster (k8s/kind-config.yaml), installs pinned Knative Serving
-# and Kourier releases, builds the images (scripts/images.sh) and loads them
+# and Kourier releases, builds the images (deploy/images.sh) and loads them
 # into the nodes, installs the Helm chart, checks it with `helm test`, then
 # starts a short training Job and streams its logs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=SCRIPTDIR/common.sh
+. "$ROOT/deploy/common.sh"
 CLUSTER=${KIND_CLUSTER_NAME:-spirt}
 NAMESPACE=${SPIRT_NAMESPACE:-spirt}
 RELEASE=${SPIRT_RELEASE:-spirt}
@@ -25,12 +27,12 @@ RENDER=0
 
 usage() {
   cat <<USAGE
-Usage: scripts/kind-up.sh [options]
+Usage: deploy/kind-up.sh [options]
 
 Brings up spirt on a local kind cluster and runs a short training job:
   1. kind cluster "$CLUSTER" from k8s/kind-config.yaml (kept if it exists)
   2. Knative Serving + Kourier $KNATIVE_VERSION (release manifests)
-  3. scripts/images.sh, then \`kind load docker-image\` of every image
+  3. deploy/images.sh, then \`kind load docker-image\` of every image
   4. helm upgrade --install $RELEASE helm/spirt -n $NAMESPACE, helm test
   5. kubectl create job --from=cronjob/$RELEASE-train, logs -f until it ends
 
@@ -50,7 +52,7 @@ Needs docker, kind, kubectl and internet access (Knative manifests); helm is
 used from PATH, else fetched like scripts/check-manifests.sh does.
 Environment: KNATIVE_VERSION, KOURIER_VERSION (default $KNATIVE_VERSION),
 KIND_NODE_IMAGE (node image for kind create), SPIRT_NAMESPACE, SPIRT_RELEASE.
-Remove everything with scripts/kind-down.sh.
+Remove everything with deploy/kind-down.sh.
 USAGE
 }
 
@@ -120,22 +122,18 @@ install_knative() {
 
 # JSON list of the step functions in this tree, e.g. ["init","gradient"].
 steps_json() {
-  local m s out=""
-  for m in "$ROOT"/functions/*/main.c; do
-    [ -e "$m" ] || continue
-    s=${m%/main.c}
-    out="$out,\"${s##*/}\""
-  done
+  local s out=""
+  while read -r s; do out="$out,\"$s\""; done < <(steps)
   printf '[%s]' "${out#,}"
 }
 
 load_images() {
   if [ $BUILD = 1 ]; then
     log "building images"
-    "$ROOT/scripts/images.sh"
+    "$ROOT/deploy/images.sh"
   fi
   local images
-  mapfile -t images < <("$ROOT/scripts/images.sh" --list)
+  mapfile -t images < <("$ROOT/deploy/images.sh" --list)
   log "loading ${#images[@]} images into $CLUSTER"
   kind load docker-image --name "$CLUSTER" "${images[@]}"
 }
@@ -193,7 +191,7 @@ main() {
     exec "$HELM" template "$RELEASE" "$ROOT/helm/spirt" "${VALUES[@]}"
   fi
   tools
-  "$ROOT/scripts/docker-base.sh" engine
+  "$ROOT/deploy/docker-base.sh" engine
   create_cluster
   install_knative
   load_images

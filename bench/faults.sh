@@ -3,26 +3,17 @@
 # against the fault-free run, worker-iterations lost, training time), as a
 # markdown table. 3 peers (2 for the runs against running services), MLP on
 # the first 8000 Fashion-MNIST training samples, 1000 test samples, 2 epochs.
-#   scripts/bench-faults.sh [--epochs E] [--at T] [--transport inproc|http]
+#   bench/faults.sh [--epochs E] [--at T] [--transport inproc|http]
 # Faults: a peer's redis-server SIGKILLed at iteration T (with and without
 # heartbeats; restarted after 1 s -> rejoin; after 0.3 s -> masked by
 # retries), the driver SIGKILLed and resumed, nats-server killed and
 # restarted, a peer's redis-server SIGKILLed and restarted from its AOF.
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
+. "$(dirname "$0")/common.sh"
 epochs=2 at=10 transport=inproc
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --epochs) epochs="$2"; shift ;;
-    --at) at="$2"; shift ;;
-    --transport) transport="$2"; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
-    *) echo "bench-faults.sh: unknown option '$1'" >&2; exit 2 ;;
-  esac
-  shift
-done
-root=$(cd "$(dirname "$0")/.." && pwd)
-build="${SPIRT_BUILD_DIR:-$root/build}"
-[ -x "$build/bin/spirt" ] || "$root/scripts/setup.sh" >/dev/null
+bench_options --epochs=epochs --at=at --transport=transport -- "$@"
+bench_build bin/spirt
 spirt="$build/bin/spirt"
 dir=$(mktemp -d)
 pids=()
@@ -59,7 +50,7 @@ local_run() {
   local name="$1"; shift
   "$spirt" train "${common[@]}" --workers 3 --transport "$transport" \
     --heartbeat-timeout 1000 --report "$dir/$name.json" "$@" > "$dir/$name.log" 2>&1 ||
-    { echo "bench-faults.sh: run '$name' failed:" >&2; cat "$dir/$name.log" >&2; exit 1; }
+    { echo "$bench_name: run '$name' failed:" >&2; cat "$dir/$name.log" >&2; exit 1; }
 }
 
 local_run ref
@@ -76,7 +67,6 @@ row "... restarted after 0.3 s (AOF)" "$dir/masked.json"
 
 # Running services for the driver and NATS faults: 2 peers (peer 0 with AOF,
 # fsync always), a shared Redis, NATS with JetStream, all on free ports.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 module="$build/lib/spirt_redis.so"
 pw=bench-faults-pw
 declare -A srv_pid
@@ -94,7 +84,7 @@ start_nats() {
   nats_pid=$!
 }
 wait_port() { for _ in $(seq 1 500); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.02; done; return 1; }
-p0=$(free_port) p1=$(free_port) sp=$(free_port) nport=$(free_port)
+p0=$(bench_free_port) p1=$(bench_free_port) sp=$(bench_free_port) nport=$(bench_free_port)
 start_redis peer0 "$p0" yes; start_redis peer1 "$p1" no; start_redis shared "$sp" no; start_nats
 for p in "$p0" "$p1" "$sp" "$nport"; do wait_port "$p"; done
 export SPIRT_REDIS_PASSWORD="$pw" SPIRT_NATS_USER=spirt SPIRT_NATS_PASSWORD="$pw"

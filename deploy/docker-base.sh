@@ -19,7 +19,7 @@ DOCKERD_LOG=${SPIRT_DOCKERD_LOG:-/var/log/spirt-dockerd.log}
 
 usage() {
   cat <<USAGE
-Usage: scripts/docker-base.sh [engine|image|all]
+Usage: deploy/docker-base.sh [engine|image|all]
 
   engine  make sure a Docker engine answers (start dockerd, installing
           Debian's docker.io when missing; needs root for that)

@@ -9,7 +9,7 @@ and prints one JSON line per model:
     {"model": "mlp", "samples_per_second": ...}
 
 Run with Debian's python3 (python3-torch), e.g.
-    /usr/bin/python3 scripts/bench_torch.py --model mlp --samples 60000
+    /usr/bin/python3 bench/train_torch.py --model mlp --samples 60000
 
 Threads: torch runs its intra-op work on --threads OpenMP threads (default
 2). Its linear layers call OpenBLAS, whose own thread pool would then fight
@@ -133,7 +133,7 @@ def main():
     try:
         x, y = load_train(np, torch, args.data)
     except (OSError, ValueError) as e:
-        print(f"bench_torch: {e}", file=sys.stderr)
+        print(f"train_torch: {e}", file=sys.stderr)
         return 1
     kinds = ["mlp", "cnn"] if args.model == "all" else [args.model]
     for kind in kinds:

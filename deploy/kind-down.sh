@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# kind-down.sh - delete the kind cluster made by scripts/kind-up.sh.
+# kind-down.sh - delete the kind cluster made by deploy/kind-up.sh.
 set -euo pipefail
 
 CLUSTER=${KIND_CLUSTER_NAME:-spirt}
 
 usage() {
   cat <<USAGE
-Usage: scripts/kind-down.sh [--name NAME]
+Usage: deploy/kind-down.sh [--name NAME]
 
 Deletes the kind cluster (default "$CLUSTER"; env KIND_CLUSTER_NAME) with
 everything in it: Knative, the spirt release, its volumes. Local Docker

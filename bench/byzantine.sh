@@ -3,30 +3,17 @@
 # gaussian, label-flip) x each aggregation rule (mean, trimmed-mean, median,
 # krum, multi-krum), as a markdown table. 5 peers, the last F attack;
 # MLP on the first 12000 Fashion-MNIST training samples, full test set.
-#   scripts/bench-byzantine.sh [--workers N] [--attackers-count F] [--epochs E]
-#                              [--attack-scale K] [--attack-sigma S] [--seed N]
-#                              [--lr RATE] [--batch B] [--transport inproc|http]
+#   bench/byzantine.sh [--workers N] [--attackers-count F] [--epochs E]
+#                      [--attack-scale K] [--attack-sigma S] [--seed N]
+#                      [--lr RATE] [--batch B] [--transport inproc|http]
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
+. "$(dirname "$0")/common.sh"
 workers=5 attackers=1 epochs=4 batch=64 scale=4 sigma=1 seed=42 lr=0.02 transport=inproc
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --workers) workers="$2"; shift ;;
-    --attackers-count) attackers="$2"; shift ;;
-    --epochs) epochs="$2"; shift ;;
-    --attack-scale) scale="$2"; shift ;;
-    --attack-sigma) sigma="$2"; shift ;;
-    --seed) seed="$2"; shift ;;
-    --lr) lr="$2"; shift ;;
-    --batch) batch="$2"; shift ;;
-    --transport) transport="$2"; shift ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
-    *) echo "bench-byzantine.sh: unknown option '$1'" >&2; exit 2 ;;
-  esac
-  shift
-done
-root=$(cd "$(dirname "$0")/.." && pwd)
-build="${SPIRT_BUILD_DIR:-$root/build}"
-[ -x "$build/bin/spirt" ] || "$root/scripts/setup.sh" >/dev/null
+bench_options --workers=workers --attackers-count=attackers --epochs=epochs \
+  --attack-scale=scale --attack-sigma=sigma --seed=seed --lr=lr --batch=batch \
+  --transport=transport -- "$@"
+bench_build bin/spirt
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 

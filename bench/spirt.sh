@@ -2,28 +2,19 @@
 # Time per SPIRT iteration, split into its steps: MLP on Fashion-MNIST with
 # N peers and M minibatches each (default N=4, M=2), every step an HTTP
 # function process, real redis-servers (module loaded) and nats-server.
-#   scripts/bench-spirt.sh [--workers N] [--minibatches M] [--epochs E] [--transport http|inproc]
+#   bench/spirt.sh [--workers N] [--minibatches M] [--batch B] [--epochs E]
+#                  [--train-samples N (default all)] [--transport http|inproc]
 set -euo pipefail
-workers=4 minibatches=2 epochs=1 transport=http batch=32
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --workers) workers="$2"; shift ;;
-    --minibatches) minibatches="$2"; shift ;;
-    --epochs) epochs="$2"; shift ;;
-    --batch) batch="$2"; shift ;;
-    --transport) transport="$2"; shift ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
-    *) echo "bench-spirt.sh: unknown option '$1'" >&2; exit 2 ;;
-  esac
-  shift
-done
-root=$(cd "$(dirname "$0")/.." && pwd)
-build="${SPIRT_BUILD_DIR:-$root/build}"
-[ -x "$build/bin/spirt" ] || "$root/scripts/setup.sh" >/dev/null
+# shellcheck source=SCRIPTDIR/common.sh
+. "$(dirname "$0")/common.sh"
+workers=4 minibatches=2 epochs=1 transport=http batch=32 samples=0
+bench_options --workers=workers --minibatches=minibatches --epochs=epochs --batch=batch \
+  --train-samples=samples --transport=transport -- "$@"
+bench_build bin/spirt
 report=$(mktemp --suffix=.json)
 trap 'rm -f "$report"' EXIT
 "$build/bin/spirt" train --arch spirt --workers "$workers" --minibatches "$minibatches" \
-  --batch "$batch" --epochs "$epochs" --lr 0.1 --transport "$transport" --quiet \
+  --batch "$batch" --epochs "$epochs" --train-samples "$samples" --lr 0.1 --transport "$transport" --quiet \
   --report "$report" >/dev/null
 python3 - "$report" <<'PY'
 import json, sys

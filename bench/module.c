@@ -1,7 +1,8 @@
-/* bench_module.c - in-database averaging throughput of the spirt module.
+/* module.c - in-database averaging throughput of the spirt module.
  *
- * Built and run by scripts/bench-module.sh against redis-servers it starts:
- *   bench_module <module_port> [plain_port] [n] [k] [reps]
+ * Built as bin/bench-module (CMake option SPIRT_BENCH) and run by
+ * bench/module.sh against redis-servers it starts:
+ *   bench-module <module_port> [plain_port] [n] [k] [reps]
  * Reports SPIRT.AVG of k tensors of n float32 both server-side (Redis's own
  * per-call time from INFO commandstats) and round-trip (client wall clock
  * around the call, which adds one loopback RTT), as GB/s of source bytes

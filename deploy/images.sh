@@ -5,10 +5,12 @@
 #   spirt-<step>   one per functions/<step>/main.c present (underscores -> dashes)
 #   spirt-driver, spirt-redis, spirt-nats
 # Starts a Docker engine and creates the Debian base image when needed
-# (scripts/docker-base.sh), builds with --network host, and prints the sizes.
+# (deploy/docker-base.sh), builds with --network host, and prints the sizes.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=SCRIPTDIR/common.sh
+. "$ROOT/deploy/common.sh"
 REGISTRY=${SPIRT_IMAGE_REGISTRY:-dev.local}
 BASE_IMAGE=${SPIRT_BASE_IMAGE:-debian:bookworm-slim}
 JOBS=${SPIRT_BUILD_JOBS:-2}
@@ -17,7 +19,7 @@ DATA_STEPS=${SPIRT_DATA_STEPS:-init}
 
 usage() {
   cat <<USAGE
-Usage: scripts/images.sh [--list] [--tag TAG] [--no-cache] [STEP|driver|redis|nats ...]
+Usage: deploy/images.sh [--list] [--tag TAG] [--no-cache] [STEP|driver|redis|nats ...]
 
 Builds the spirt images (all of them when no name is given):
   $REGISTRY/spirt-<step>:<tag>  for each functions/<step>/ folder (step names
@@ -39,20 +41,6 @@ USAGE
 
 log() { printf 'images: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-
-project_version() {
-  sed -n 's/^project(spirt VERSION \([0-9][0-9.]*\).*/\1/p' "$ROOT/CMakeLists.txt" | head -n 1
-}
-
-# The step functions present in this tree: functions/<step>/main.c.
-steps() {
-  local m s
-  for m in "$ROOT"/functions/*/main.c; do
-    [ -e "$m" ] || continue
-    s=${m%/main.c}
-    printf '%s\n' "${s##*/}"
-  done
-}
 
 image_name() { # kind-or-step tag
   local n=${1//_/-}
@@ -106,7 +94,7 @@ main() {
     return 0
   fi
 
-  "$ROOT/scripts/docker-base.sh" all
+  "$ROOT/deploy/docker-base.sh" all
   mkdir -p "$ROOT/build"
   BUILD_LOG=$ROOT/build/images-build.log
   : >"$BUILD_LOG"
