@@ -49,8 +49,7 @@ static void fuzz_Fields(const cJSON *body, int n_peers)
     long l;
     double d;
     const char *str;
-    (void)req_GetInt(body, "m", 0, 63, 1, 0, &i);
-    (void)req_GetInt(body, "minibatches", 1, 64, 0, 1, &i);
+    (void)req_GetInt(body, "m", 0, JOB_MAX_MINIBATCHES - 1, 1, 0, &i);
     (void)req_GetLong(body, "timeout_ms", 1, 3600000, 0, 1000, &l);
     (void)req_GetBool(body, "dataset_reload", 0, &b);
     (void)req_GetNumber(body, "significance", &d, &b);

@@ -886,7 +886,7 @@ static void members_Free(exec_state *x)
 spStatus executor_Run(const exec_plan *plan, train_result *res)
 {
     const job_config *job = plan->job;
-    if (job->workers > MAX_WORKERS || plan->arch->n_steps > MAX_STEPS || job->minibatches > 64)
+    if (job->workers > MAX_WORKERS || plan->arch->n_steps > MAX_STEPS || job->minibatches > JOB_MAX_MINIBATCHES)
         return sp_Error(SP_ERR_INVALID, "too many workers, steps or minibatches for the executor");
     exec_state *x = calloc(1, sizeof *x);
     worker *wk = calloc((size_t)job->workers, sizeof *wk);

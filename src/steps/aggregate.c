@@ -197,10 +197,8 @@ spStatus step_Aggregate(const rt_request *req, cJSON *res, void *ctx)
     /* Every live peer passed barrier t, so all are done with iteration t-1:
      * drop this peer's keys of t-1 now rather than letting megabytes per
      * iteration wait for their TTL. */
-    int M;
     if (q.iteration > 0 &&
-        ((st = req_GetInt(q.body, "minibatches", 1, 64, 0, 1, &M)) ||
-         (st = keys_DropIteration(&q, own, q.peer, q.iteration - 1, M, &io))))
+        (st = keys_DropIteration(&q, own, q.peer, q.iteration - 1, q.job.minibatches, &io)))
         goto out;
     io_Add(&io.store_ms, t0);
     io_Answer(res, &io);

@@ -18,14 +18,14 @@ spStatus step_Average(const rt_request *req, cJSON *res, void *ctx)
     step_io io;
     store *s;
     int M, in_db = 0;
-    char dst[AVG_KEY_CAP], names[64][AVG_KEY_CAP];
-    const char *srcs[64];
+    char dst[AVG_KEY_CAP], names[JOB_MAX_MINIBATCHES][AVG_KEY_CAP];
+    const char *srcs[JOB_MAX_MINIBATCHES];
     io_Init(&io);
     spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
     if (st)
         return st;
-    if ((st = req_GetInt(q.body, "minibatches", 1, 64, 0, q.job.minibatches, &M)) ||
-        (st = req_OwnStore(&q, &s)) ||
+    M = q.job.minibatches;
+    if ((st = req_OwnStore(&q, &s)) ||
         (st = req_Key(&q, dst, "avg:%d:%ld", q.peer, q.iteration)))
         goto out;
     for (int m = 0; m < M; m++) {

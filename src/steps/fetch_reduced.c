@@ -45,17 +45,17 @@ spStatus step_FetchReduced(const rt_request *req, cJSON *res, void *ctx)
     step_io io;
     sync_arrival *arr = NULL;
     store *s;
-    int *live = NULL, n = 0, rank, M;
+    int *live = NULL, n = 0, rank;
     io_Init(&io);
     spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
     if (st)
         return st;
-    if ((st = req_GetInt(q.body, "minibatches", 1, 64, 0, q.job.minibatches, &M)) ||
-        (st = live_Get(&q, &live, &n, &rank)) || (st = req_OwnStore(&q, &s)) ||
+    if ((st = live_Get(&q, &live, &n, &rank)) || (st = req_OwnStore(&q, &s)) ||
         (st = collective_Await(req, &q, "reduced", q.iteration, live, 1, &arr, &io)) ||
         (st = fetch_Copy(&q, s, &io)))
         goto out;
-    if (q.iteration > 0 && (st = keys_DropIteration(&q, s, q.peer, q.iteration - 1, M, &io)))
+    if (q.iteration > 0 &&
+        (st = keys_DropIteration(&q, s, q.peer, q.iteration - 1, q.job.minibatches, &io)))
         goto out;
     cJSON_AddNumberToObject(res, "master", live[0]);
     io_Answer(res, &io);

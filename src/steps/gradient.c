@@ -78,7 +78,7 @@ spStatus step_Gradient(const rt_request *req, cJSON *res, void *ctx)
     step_io io;
     grad_bufs b = {0};
     store *s;
-    int m, M;
+    int m;
     size_t rows = 0;
     float loss = 0;
     char key[160];
@@ -86,8 +86,8 @@ spStatus step_Gradient(const rt_request *req, cJSON *res, void *ctx)
     spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
     if (st)
         return st;
-    if ((st = req_GetInt(q.body, "minibatches", 1, 64, 0, q.job.minibatches, &M)) ||
-        (st = req_GetInt(q.body, "m", 0, M - 1, 1, 0, &m)) || (st = req_OwnStore(&q, &s)))
+    if ((st = req_GetInt(q.body, "m", 0, q.job.minibatches - 1, 1, 0, &m)) ||
+        (st = req_OwnStore(&q, &s)))
         goto out;
     double t0 = io_NowMs();
     io_snap snap = io_Snap(s);

@@ -20,20 +20,16 @@ typedef struct {
 static spStatus mb_Plan(const step_req *q, const data_meta *meta, mb_plan *p)
 {
     spStatus st;
-    if ((st = req_GetInt(q->body, "minibatches", 1, 64, 0, q->job.minibatches, &p->M)) ||
-        (st = req_GetInt(q->body, "m", 0, p->M - 1, 1, 0, &p->m)) ||
-        (st = req_GetInt(q->body, "workers", 1, REQ_MAX_PEERS, 0, q->job.workers, &p->N)))
+    long max_iters;
+    p->M = q->job.minibatches;
+    p->N = q->job.workers;
+    if ((st = req_GetInt(q->body, "m", 0, p->M - 1, 1, 0, &p->m)))
         return st;
     if (q->peer >= p->N)
         return sp_Error(SP_ERR_INVALID, "\"peer\": %d is out of range for %d workers", q->peer,
                         p->N);
-    size_t per_iter = (size_t)p->M * (size_t)q->job.batch;
-    size_t min_shard = meta->n_train / (size_t)p->N;
-    long max_iters = (long)(min_shard / per_iter);
-    if (max_iters < 1)
-        return sp_Error(SP_ERR_INVALID,
-                        "the smallest shard has %zu rows, fewer than minibatches*batch = %zu",
-                        min_shard, per_iter);
+    if ((st = job_ItersPerEpoch(&q->job, meta->n_train, &max_iters)))
+        return st;
     if ((st = req_GetLong(q->body, "iters_per_epoch", 1, max_iters, 0, max_iters, &p->iters)))
         return sp_Wrap(st, "with %d workers, M=%d and batch %d", p->N, p->M, q->job.batch);
     p->slot = (q->iteration % p->iters) * p->M + p->m;

@@ -9,13 +9,6 @@
 #include "steps/step_util.h"
 #include "steps/steps.h"
 
-/* Shapes beyond these are not images any model here handles; rejecting them
- * early keeps c*h*w and the allocations derived from it small. */
-#define REQ_MAX_SIDE 4096
-#define REQ_MAX_DIM (1 << 22)
-#define REQ_MAX_CLASSES 65536
-#define REQ_MAX_ITERATION 1000000000000L
-
 static const char *json_TypeName(const cJSON *v)
 {
     if (cJSON_IsString(v))
@@ -254,7 +247,7 @@ static spStatus parse_Common(const rt_request *r, unsigned need, step_req *q)
                           &t)))
         return st;
     q->iteration = t;
-    if ((st = req_GetInt(body, "epoch", 1, 1000000000, 0, 0, &q->epoch)))
+    if ((st = req_GetInt(body, "epoch", 1, REQ_MAX_EPOCH, 0, 0, &q->epoch)))
         return st;
     if ((st = parse_Peers(body, need, q)))
         return st;

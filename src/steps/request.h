@@ -26,7 +26,16 @@ enum {
     REQ_SHARED = 1 << 4     /* "shared": "host:port" */
 };
 
-#define REQ_MAX_PEERS 256
+/* Request limits, stated once (the job's own are in job/job.h). "peers"
+ * lists one database per worker. Shapes beyond these are not images any
+ * model here handles; rejecting them early keeps c*h*w and the allocations
+ * derived from it small. */
+#define REQ_MAX_PEERS JOB_MAX_WORKERS
+#define REQ_MAX_SIDE 4096
+#define REQ_MAX_DIM (1 << 22)
+#define REQ_MAX_CLASSES 65536
+#define REQ_MAX_ITERATION 1000000000000L
+#define REQ_MAX_EPOCH 1000000000
 
 typedef struct {
     job_config job;

@@ -39,14 +39,13 @@ spStatus step_Scatter(const rt_request *req, cJSON *res, void *ctx)
     store *s;
     float *g = NULL;
     size_t got;
-    int *live = NULL, n = 0, rank, M;
+    int *live = NULL, n = 0, rank;
     char key[160];
     io_Init(&io);
     spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
     if (st)
         return st;
-    if ((st = req_GetInt(q.body, "minibatches", 1, 64, 0, q.job.minibatches, &M)) ||
-        (st = live_Get(&q, &live, &n, &rank)) || (st = req_OwnStore(&q, &s)) ||
+    if ((st = live_Get(&q, &live, &n, &rank)) || (st = req_OwnStore(&q, &s)) ||
         (st = req_Key(&q, key, "avg:%d:%ld", q.peer, q.iteration)))
         goto out;
     double t0 = io_NowMs();
@@ -61,7 +60,8 @@ spStatus step_Scatter(const rt_request *req, cJSON *res, void *ctx)
     if ((st = scatter_Store(&q, s, g, n, &io)) ||
         (st = collective_Announce(&q, "scattered", q.iteration, NULL, &io)))
         goto out;
-    if (q.iteration > 0 && (st = keys_DropIteration(&q, s, q.peer, q.iteration - 1, M, &io)))
+    if (q.iteration > 0 &&
+        (st = keys_DropIteration(&q, s, q.peer, q.iteration - 1, q.job.minibatches, &io)))
         goto out;
     cJSON_AddNumberToObject(res, "chunks", n);
     io_Answer(res, &io);

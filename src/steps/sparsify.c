@@ -143,14 +143,13 @@ spStatus step_Sparsify(const rt_request *req, cJSON *res, void *ctx)
     step_io io;
     sp_bufs b = {0};
     store *s;
-    int *live = NULL, n = 0, rank, M, from = -1;
+    int *live = NULL, n = 0, rank, from = -1;
     char kp[160], kg[160];
     io_Init(&io);
     spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
     if (st)
         return st;
-    if ((st = req_GetInt(q.body, "minibatches", 1, 64, 0, q.job.minibatches, &M)) ||
-        (st = live_Get(&q, &live, &n, &rank)) || (st = req_OwnStore(&q, &s)) ||
+    if ((st = live_Get(&q, &live, &n, &rank)) || (st = req_OwnStore(&q, &s)) ||
         (st = req_Key(&q, kp, "params:%d", q.peer)) ||
         (st = req_Key(&q, kg, "avg:%d:%ld", q.peer, q.iteration)))
         goto out;
@@ -180,7 +179,8 @@ spStatus step_Sparsify(const rt_request *req, cJSON *res, void *ctx)
     st = sparsify_Store(&q, s, &b, k);
     io_Account(&io, &snap);
     io_Add(&io.store_ms, t0);
-    if (st || (st = sparsify_Report(&q, k, &io)) || (st = sparsify_Cleanup(&q, s, M, &io)))
+    if (st || (st = sparsify_Report(&q, k, &io)) ||
+        (st = sparsify_Cleanup(&q, s, q.job.minibatches, &io)))
         goto out;
     cJSON_AddNumberToObject(res, "sent", (double)k);
     cJSON_AddNumberToObject(res, "params", (double)q.n_params);

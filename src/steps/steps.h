@@ -11,7 +11,10 @@
  *   "shared": "host:port"          the shared Redis (dataset store; the
  *                                  database of MLLESS / LambdaML archs)
  *   "nats":   "nats://host:port"   optional; overrides SPIRT_NATS_URL
- * plus the step's own fields below. Which common fields a step requires is
+ * plus the step's own fields below. The number of workers N and of
+ * minibatches per peer M are the job's ("workers", "minibatches" inside
+ * "job"), never separate request fields, so no two steps can disagree on
+ * them. Which common fields a step requires is
  * listed with it; a missing, mistyped or out-of-range field is 400 with a
  * message naming it. "shape" must fit the job's model (model_Create) and,
  * where the dataset is read, the dataset init loaded. A request without
@@ -52,21 +55,22 @@
  *              stream, so announcements of an earlier run of the same job id
  *              cannot satisfy this run's barriers.
  *   minibatch  shape, iteration, peer, shared (peers: where to store);
- *              {"m","minibatches":M,"workers":N,"iters_per_epoch":I}
+ *              {"m","iters_per_epoch":I}
  *              -> {"samples":b,"slot","epoch","iters_per_epoch","key"}.
  *              Rows of shard p (dataset_ShardRange over the train set with
- *              N shards) visited in dataset_EpochOrder(seed, epoch, p)
- *              order; slot i = (t mod I)*M + m covers
- *              order[i*batch, (i+1)*batch). M, N default to the job's, I to
- *              floor(min shard / (M*batch)) (a larger I is 400, so every slot
- *              is full and all peers agree on epoch boundaries); epoch
- *              defaults to t/I + 1.
- *   gradient   shape, iteration, peer; {"m","minibatches"}
+ *              N = job.workers shards) visited in dataset_EpochOrder(seed,
+ *              epoch, p) order; slot i = (t mod I)*M + m (M =
+ *              job.minibatches) covers order[i*batch, (i+1)*batch). I
+ *              defaults to job_ItersPerEpoch (job/job.h; a larger I is 400,
+ *              so every slot is full and all peers agree on epoch
+ *              boundaries); epoch defaults to t/I + 1.
+ *   gradient   shape, iteration, peer; {"m"} (0 <= m < job.minibatches)
  *              -> {"loss","samples","key"}. A non-finite gradient is 400 and
  *              nothing is stored. A label-flipping attacker (job.attack,
  *              ml/attack.h) computes on labels y -> classes-1-y.
- *   average    shape, iteration, peer; {"minibatches":M} -> {"in_db":bool,
- *              "inputs","key"}. Each grad's size is checked first (STRLEN);
+ *   average    shape, iteration, peer -> {"in_db":bool,
+ *              "inputs","key"}: the mean of the job.minibatches gradients of
+ *              the iteration. Each grad's size is checked first (STRLEN);
  *              the values are not scanned (they never leave the database);
  *              SPIRT.AVG refuses a non-finite mean (400, nothing written).
  *              A job.attack attacker then publishes a poisoned average
