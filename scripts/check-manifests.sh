@@ -143,10 +143,6 @@ render_sets() {
 
 # What scripts/kind-up.sh would install (same values, rendered offline).
 render_kind_up() {
-  if ! compgen -G "$ROOT/functions/*/main.c" >/dev/null; then
-    log "no functions/<step>/main.c yet: kind-up rendering skipped"
-    return
-  fi
   if PATH="$TOOLS/helm:$PATH" "$ROOT/scripts/kind-up.sh" --render >"$OUT/kind-up.yaml" 2>"$OUT/kind-up.err"; then
     ok
     VALIDATE_ARGS+=(--set kind-up "$OUT/kind-up.yaml")
@@ -185,11 +181,8 @@ validate() {
 # chart's default steps or k8s/functions.yaml lack one, so a new step
 # landing does not break CI before its manifests are added.
 check_steps() {
-  local m s name
-  for m in "$ROOT"/functions/*/main.c; do
-    [ -e "$m" ] || continue
-    s=${m%/main.c}
-    s=${s##*/}
+  local s name
+  for s in $("$ROOT/scripts/steps.sh"); do
     name=${s//_/-}
     if ! grep -Eq "^  steps: \[.*\b$s\b" "$CHART/values.yaml"; then
       log "warning: functions/$s is not in helm/spirt values.yaml functions.steps"

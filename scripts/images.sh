@@ -2,7 +2,7 @@
 # images.sh - build every spirt container image from the Dockerfile.
 #
 # Images (registry dev.local by default, tag = project VERSION in CMakeLists.txt):
-#   spirt-<step>   one per functions/<step>/main.c present (underscores -> dashes)
+#   spirt-<step>   one per step of src/steps/steps.def (underscores -> dashes)
 #   spirt-driver, spirt-redis, spirt-nats
 # Starts a Docker engine and creates the Debian base image when needed
 # (scripts/docker-base.sh), builds with --network host, and prints the sizes.
@@ -20,8 +20,8 @@ usage() {
 Usage: scripts/images.sh [--list] [--tag TAG] [--no-cache] [STEP|driver|redis|nats ...]
 
 Builds the spirt images (all of them when no name is given):
-  $REGISTRY/spirt-<step>:<tag>  for each functions/<step>/ folder (step names
-                                with '_' become '-')
+  $REGISTRY/spirt-<step>:<tag>  for each step of src/steps/steps.def (step
+                                names with '_' become '-')
   $REGISTRY/spirt-driver:<tag>, $REGISTRY/spirt-redis:<tag>, $REGISTRY/spirt-nats:<tag>
 <tag> defaults to the project VERSION in CMakeLists.txt ($(project_version)).
 
@@ -44,15 +44,8 @@ project_version() {
   sed -n 's/^project(spirt VERSION \([0-9][0-9.]*\).*/\1/p' "$ROOT/CMakeLists.txt" | head -n 1
 }
 
-# The step functions present in this tree: functions/<step>/main.c.
-steps() {
-  local m s
-  for m in "$ROOT"/functions/*/main.c; do
-    [ -e "$m" ] || continue
-    s=${m%/main.c}
-    printf '%s\n' "${s##*/}"
-  done
-}
+# The step functions of this tree (src/steps/steps.def).
+steps() { "$ROOT/scripts/steps.sh"; }
 
 image_name() { # kind-or-step tag
   local n=${1//_/-}

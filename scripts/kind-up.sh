@@ -119,15 +119,7 @@ install_knative() {
 }
 
 # JSON list of the step functions in this tree, e.g. ["init","gradient"].
-steps_json() {
-  local m s out=""
-  for m in "$ROOT"/functions/*/main.c; do
-    [ -e "$m" ] || continue
-    s=${m%/main.c}
-    out="$out,\"${s##*/}\""
-  done
-  printf '[%s]' "${out#,}"
-}
+steps_json() { "$ROOT/scripts/steps.sh" --json; }
 
 load_images() {
   if [ $BUILD = 1 ]; then
@@ -144,7 +136,7 @@ load_images() {
 chart_values() {
   local steps extra
   steps=$(steps_json)
-  [ "$steps" != "[]" ] || die "no functions/<step>/main.c in $ROOT"
+  [ "$steps" != "[]" ] || die "no steps in $ROOT/src/steps/steps.def"
   extra="[]"
   if [ "$TRAIN_SAMPLES" != 0 ]; then
     extra="[\"--train-samples\",\"$TRAIN_SAMPLES\",\"--test-samples\",\"$TEST_SAMPLES\"]"

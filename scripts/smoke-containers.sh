@@ -99,14 +99,7 @@ project_version() {
   sed -n 's/^project(spirt VERSION \([0-9][0-9.]*\).*/\1/p' "$ROOT/CMakeLists.txt" | head -n 1
 }
 
-steps() {
-  local m s
-  for m in "$ROOT"/functions/*/main.c; do
-    [ -e "$m" ] || continue
-    s=${m%/main.c}
-    printf '%s\n' "${s##*/}"
-  done
-}
+steps() { "$ROOT/scripts/steps.sh"; }
 
 image() { printf '%s/spirt-%s:%s' "$REGISTRY" "${1//_/-}" "$TAG"; }
 
@@ -194,7 +187,7 @@ main() {
   TAG=$(project_version)
   local all_steps
   mapfile -t all_steps < <(steps)
-  [ ${#all_steps[@]} -gt 0 ] || abort "no functions/<step>/main.c in $ROOT"
+  [ ${#all_steps[@]} -gt 0 ] || abort "no steps in $ROOT/src/steps/steps.def"
 
   if [ $BUILD = 1 ]; then
     "$ROOT/scripts/images.sh" >&2 || abort "image build failed"

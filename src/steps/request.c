@@ -264,6 +264,8 @@ static spStatus parse_Common(const rt_request *r, unsigned need, step_req *q)
     }
     if ((need & REQ_SHAPE) && (st = parse_Shape(body, q)))
         return st;
+    if (need & REQ_M)
+        return req_GetInt(body, "m", 0, q->job.minibatches - 1, 1, 0, &q->m);
     return SP_OK;
 }
 
@@ -274,6 +276,7 @@ spStatus req_Parse(const rt_request *r, unsigned need, step_req *q)
     q->body = r->body;
     q->iteration = -1;
     q->peer = -1;
+    q->m = -1;
     spStatus st = parse_Common(r, need, q);
     if (st)
         req_Free(q);
