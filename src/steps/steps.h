@@ -17,10 +17,12 @@
  * plus the step's own fields below. The number of workers N and of
  * minibatches per peer M are the job's ("workers", "minibatches" inside
  * "job"), never separate request fields, so no two steps can disagree on
- * them. Which common fields a step requires is
- * listed with it; a missing, mistyped or out-of-range field is 400 with a
- * message naming it. "shape" must fit the job's model (model_Create) and,
- * where the dataset is read, the dataset init loaded. A request without
+ * them. Which common fields a step requires is listed with it and declared
+ * in its step_def (STEP_DEFINE in src/steps/<step>.c), which the wrapper
+ * checks before the step runs: a missing, mistyped or out-of-range field is
+ * 400 with a message naming it, and nothing is read or written. "shape"
+ * must fit the job's model (model_Create) and, where the dataset is read,
+ * the dataset init loaded. A request without
  * "peers" uses the shared Redis as the peer's own database. Every answer is
  * a JSON object with the step's results, "timings": {"compute_ms",
  * "store_ms","sync_ms","transfer_ms"} (those that apply) and "bytes":
