@@ -12,7 +12,7 @@
 #   docker build --network host --target function --build-arg FUNCTION=gradient \
 #     -t dev.local/spirt-gradient:0.1.0 .
 #
-# deploy/images.sh builds all of them (one per functions/<step>/ folder).
+# deploy/images.sh builds all of them (one per step of src/steps/steps.def).
 # Stage order matters for the classic builder, which builds every stage that
 # precedes the target: the shared stages come first, the per-function ones last.
 
@@ -35,14 +35,11 @@ COPY redis-module/ redis-module/
 COPY src/ src/
 COPY functions/ functions/
 ARG JOBS=2
-# Build only shipped targets: the CLI, one binary per functions/<step>/main.c
-# present, and the Redis module when it has sources.
+# Build only shipped targets: the CLI, every function binary (spirt_functions:
+# one per step of src/steps/steps.def) and the Redis module when it has sources.
 RUN set -eu; \
     cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DSPIRT_BENCH=OFF >/dev/null; \
-    targets=spirt; \
-    for m in functions/*/main.c; do \
-      [ -e "$m" ] || continue; s=${m#functions/}; targets="$targets spirt-fn-${s%/main.c}"; \
-    done; \
+    targets="spirt spirt_functions"; \
     if ls redis-module/*.c >/dev/null 2>&1; then targets="$targets spirt_redis"; fi; \
     echo "building: $targets"; \
     cmake --build /build -j"$JOBS" --target $targets

@@ -7,12 +7,5 @@ project_version() {
   sed -n 's/^project(spirt VERSION \([0-9][0-9.]*\).*/\1/p' "$ROOT/CMakeLists.txt" | head -n 1
 }
 
-# The step functions present in this tree (functions/<step>/main.c), one a line.
-steps() {
-  local m s
-  for m in "$ROOT"/functions/*/main.c; do
-    [ -e "$m" ] || continue
-    s=${m%/main.c}
-    printf '%s\n' "${s##*/}"
-  done
-}
+# The step functions of this tree (src/steps/steps.def), one a line.
+steps() { "$ROOT/scripts/steps.sh"; }

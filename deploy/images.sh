@@ -2,7 +2,7 @@
 # images.sh - build every spirt container image from the Dockerfile.
 #
 # Images (registry dev.local by default, tag = project VERSION in CMakeLists.txt):
-#   spirt-<step>   one per functions/<step>/main.c present (underscores -> dashes)
+#   spirt-<step>   one per step of src/steps/steps.def (underscores -> dashes)
 #   spirt-driver, spirt-redis, spirt-nats
 # Starts a Docker engine and creates the Debian base image when needed
 # (deploy/docker-base.sh), builds with --network host, and prints the sizes.
@@ -22,8 +22,8 @@ usage() {
 Usage: deploy/images.sh [--list] [--tag TAG] [--no-cache] [STEP|driver|redis|nats ...]
 
 Builds the spirt images (all of them when no name is given):
-  $REGISTRY/spirt-<step>:<tag>  for each functions/<step>/ folder (step names
-                                with '_' become '-')
+  $REGISTRY/spirt-<step>:<tag>  for each step of src/steps/steps.def (step
+                                names with '_' become '-')
   $REGISTRY/spirt-driver:<tag>, $REGISTRY/spirt-redis:<tag>, $REGISTRY/spirt-nats:<tag>
 <tag> defaults to the project VERSION in CMakeLists.txt ($(project_version)).
 

@@ -121,11 +121,7 @@ install_knative() {
 }
 
 # JSON list of the step functions in this tree, e.g. ["init","gradient"].
-steps_json() {
-  local s out=""
-  while read -r s; do out="$out,\"$s\""; done < <(steps)
-  printf '[%s]' "${out#,}"
-}
+steps_json() { "$ROOT/scripts/steps.sh" --json; }
 
 load_images() {
   if [ $BUILD = 1 ]; then
@@ -142,7 +138,7 @@ load_images() {
 chart_values() {
   local steps extra
   steps=$(steps_json)
-  [ "$steps" != "[]" ] || die "no functions/<step>/main.c in $ROOT"
+  [ "$steps" != "[]" ] || die "no steps in $ROOT/src/steps/steps.def"
   extra="[]"
   if [ "$TRAIN_SAMPLES" != 0 ]; then
     extra="[\"--train-samples\",\"$TRAIN_SAMPLES\",\"--test-samples\",\"$TEST_SAMPLES\"]"

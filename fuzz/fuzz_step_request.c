@@ -19,6 +19,7 @@ static const unsigned needs[] = {
     REQ_ITERATION | REQ_PEER | REQ_PEERS,
     REQ_SHAPE | REQ_SHARED,
     REQ_SHAPE | REQ_ITERATION | REQ_PEER | REQ_PEERS | REQ_SHARED,
+    REQ_SHAPE | REQ_ITERATION | REQ_PEER | REQ_SHARED | REQ_M,
 };
 
 static void check_Parsed(const step_req *q, unsigned need)
@@ -35,6 +36,9 @@ static void check_Parsed(const step_req *q, unsigned need)
         FZ_CHECK(q->peer < q->n_peers, "peer %d of %d", q->peer, q->n_peers);
     if (need & REQ_SHARED)
         FZ_CHECK(q->has_shared, "shared missing");
+    if (need & REQ_M)
+        FZ_CHECK(q->m >= 0 && q->m < q->job.minibatches, "m %d of %d", q->m,
+                 q->job.minibatches);
     if (need & REQ_SHAPE) {
         size_t dim = (size_t)q->spec.in_c * (size_t)q->spec.in_h * (size_t)q->spec.in_w;
         FZ_CHECK(q->dim == dim && dim > 0, "dim %zu vs %zu", q->dim, dim);
@@ -49,8 +53,7 @@ static void fuzz_Fields(const cJSON *body, int n_peers)
     long l;
     double d;
     const char *str;
-    (void)req_GetInt(body, "m", 0, 63, 1, 0, &i);
-    (void)req_GetInt(body, "minibatches", 1, 64, 0, 1, &i);
+    (void)req_GetInt(body, "m", 0, JOB_MAX_MINIBATCHES - 1, 1, 0, &i);
     (void)req_GetLong(body, "timeout_ms", 1, 3600000, 0, 1000, &l);
     (void)req_GetBool(body, "dataset_reload", 0, &b);
     (void)req_GetNumber(body, "significance", &d, &b);

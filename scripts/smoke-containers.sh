@@ -183,7 +183,7 @@ main() {
   TAG=$(project_version)
   local all_steps
   mapfile -t all_steps < <(steps)
-  [ ${#all_steps[@]} -gt 0 ] || abort "no functions/<step>/main.c in $ROOT"
+  [ ${#all_steps[@]} -gt 0 ] || abort "no steps in $ROOT/src/steps/steps.def"
 
   if [ $BUILD = 1 ]; then
     "$ROOT/deploy/images.sh" >&2 || abort "image build failed"

@@ -63,10 +63,10 @@ static spStatus set_hidden(job_config *j, const char *v) { return model_ParseHid
 static spStatus set_dataset(job_config *j, const char *v) { return copy_str(v, j->dataset, sizeof j->dataset); }
 static spStatus set_train_samples(job_config *j, const char *v) { return parse_long(v, 0, 100000000, &j->train_samples); }
 static spStatus set_test_samples(job_config *j, const char *v) { return parse_long(v, 0, 100000000, &j->test_samples); }
-static spStatus set_workers(job_config *j, const char *v) { return parse_int(v, 1, 256, &j->workers); }
-static spStatus set_minibatches(job_config *j, const char *v) { return parse_int(v, 1, 64, &j->minibatches); }
-static spStatus set_epochs(job_config *j, const char *v) { return parse_int(v, 1, 10000, &j->epochs); }
-static spStatus set_batch(job_config *j, const char *v) { return parse_int(v, 1, 65536, &j->batch); }
+static spStatus set_workers(job_config *j, const char *v) { return parse_int(v, 1, JOB_MAX_WORKERS, &j->workers); }
+static spStatus set_minibatches(job_config *j, const char *v) { return parse_int(v, 1, JOB_MAX_MINIBATCHES, &j->minibatches); }
+static spStatus set_epochs(job_config *j, const char *v) { return parse_int(v, 1, JOB_MAX_EPOCHS, &j->epochs); }
+static spStatus set_batch(job_config *j, const char *v) { return parse_int(v, 1, JOB_MAX_BATCH, &j->batch); }
 static spStatus set_lr(job_config *j, const char *v) { return parse_float(v, &j->optim.lr); }
 static spStatus set_momentum(job_config *j, const char *v) { return parse_float(v, &j->optim.momentum); }
 static spStatus set_wd(job_config *j, const char *v) { return parse_float(v, &j->optim.weight_decay); }
@@ -75,10 +75,10 @@ static spStatus set_trim(job_config *j, const char *v) { return parse_int(v, 0, 
 static spStatus set_byzantine(job_config *j, const char *v) { return parse_int(v, 0, 1000, &j->agg.f); }
 static spStatus set_attack(job_config *j, const char *v) { return attack_ParseKind(v, &j->attack.kind); }
 static spStatus set_attackers(job_config *j, const char *v) { return attack_ParseList(v, &j->attack); }
-static spStatus set_attackers_count(job_config *j, const char *v) { return parse_int(v, 0, 256, &j->attack.count); }
+static spStatus set_attackers_count(job_config *j, const char *v) { return parse_int(v, 0, JOB_MAX_WORKERS, &j->attack.count); }
 static spStatus set_attack_scale(job_config *j, const char *v) { return parse_float(v, &j->attack.scale); }
 static spStatus set_attack_sigma(job_config *j, const char *v) { return parse_float(v, &j->attack.sigma); }
-static spStatus set_sync_timeout(job_config *j, const char *v) { return parse_int(v, 10, 3600000, &j->sync_timeout_ms); }
+static spStatus set_sync_timeout(job_config *j, const char *v) { return parse_int(v, 10, JOB_MAX_WAIT_MS, &j->sync_timeout_ms); }
 static spStatus set_significance(job_config *j, const char *v) { return parse_float(v, &j->significance); }
 static spStatus set_target_loss(job_config *j, const char *v) { return parse_float(v, &j->target_loss); }
 static spStatus set_functions(job_config *j, const char *v) { return copy_str(v, j->functions, sizeof j->functions); }
@@ -127,7 +127,7 @@ static spStatus set_transport(job_config *j, const char *v)
 
 static spStatus set_scale_in(job_config *j, const char *v) { (void)v; j->scale_in = 1; return SP_OK; }
 static spStatus set_quiet(job_config *j, const char *v) { (void)v; j->quiet = 1; return SP_OK; }
-static spStatus set_heartbeat(job_config *j, const char *v) { return parse_int(v, 0, 3600000, &j->heartbeat_timeout_ms); }
+static spStatus set_heartbeat(job_config *j, const char *v) { return parse_int(v, 0, JOB_MAX_WAIT_MS, &j->heartbeat_timeout_ms); }
 static spStatus set_kill_peer(job_config *j, const char *v) { return parse_int(v, 0, 255, &j->kill_peer); }
 static spStatus set_kill_at(job_config *j, const char *v) { return parse_long(v, 0, 1000000000L, &j->kill_at_iteration); }
 static spStatus set_resume(job_config *j, const char *v) { (void)v; j->resume = 1; return SP_OK; }

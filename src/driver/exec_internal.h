@@ -21,9 +21,9 @@
 
 #include "driver/executor.h"
 
-#define EXEC_MAX_WORKERS 256
+#define EXEC_MAX_WORKERS JOB_MAX_WORKERS
 #define EXEC_MAX_STEPS 16
-#define EXEC_MAX_FANOUT 64     /* invocations of one step at once (minibatches) */
+#define EXEC_MAX_FANOUT JOB_MAX_MINIBATCHES /* invocations of one step at once */
 
 /* Sums of what the steps reported, per step of the table. */
 typedef struct {

@@ -188,8 +188,6 @@ static cJSON *base_Build(dist_run *d)
         cJSON_AddItemToArray(peers, cJSON_CreateString(
             d->arch->per_peer_databases ? d->peers[w] : d->shared));
     cJSON_AddStringToObject(b, "shared", d->shared);
-    cJSON_AddNumberToObject(b, "workers", j->workers);
-    cJSON_AddNumberToObject(b, "minibatches", j->minibatches);
     return b;
 }
 
@@ -213,13 +211,10 @@ static spStatus job_Init(dist_run *d, long *iters, cJSON **applied)
         return sp_Error(SP_ERR_FORMAT, "init answered without shape / train_samples");
     }
     cJSON_AddItemToObject(d->base, "shape", cJSON_Duplicate(shape, 1));
-    const job_config *j = d->job;
-    long shard = (long)n->valuedouble / j->workers;
-    *iters = shard / ((long)j->minibatches * j->batch);
+    st = job_ItersPerEpoch(d->job, (size_t)n->valuedouble, iters);
     cJSON_Delete(resp);
-    if (*iters < 1)
-        return sp_Error(SP_ERR_INVALID, "%ld training samples per worker are fewer than one "
-                        "iteration's %d minibatch(es) of %d", shard, j->minibatches, j->batch);
+    if (st)
+        return st;
     cJSON_AddNumberToObject(d->base, "iters_per_epoch", (double)*iters);
     return SP_OK;
 }

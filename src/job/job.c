@@ -71,15 +71,18 @@ spStatus job_Validate(const job_config *j)
 {
     if (!valid_job_id(j->id))
         return sp_Error(SP_ERR_INVALID, "--job '%s': use letters, digits, '-' and '_' only", j->id);
-    if (j->workers < 1 || j->workers > 256)
-        return sp_Error(SP_ERR_INVALID, "--workers %d: must be between 1 and 256", j->workers);
-    if (j->minibatches < 1 || j->minibatches > 64)
-        return sp_Error(SP_ERR_INVALID, "--minibatches %d: must be between 1 and 64",
-                        j->minibatches);
-    if (j->epochs < 1 || j->epochs > 10000)
-        return sp_Error(SP_ERR_INVALID, "--epochs %d: must be between 1 and 10000", j->epochs);
-    if (j->batch < 1 || j->batch > 65536)
-        return sp_Error(SP_ERR_INVALID, "--batch %d: must be between 1 and 65536", j->batch);
+    if (j->workers < 1 || j->workers > JOB_MAX_WORKERS)
+        return sp_Error(SP_ERR_INVALID, "--workers %d: must be between 1 and %d", j->workers,
+                        JOB_MAX_WORKERS);
+    if (j->minibatches < 1 || j->minibatches > JOB_MAX_MINIBATCHES)
+        return sp_Error(SP_ERR_INVALID, "--minibatches %d: must be between 1 and %d",
+                        j->minibatches, JOB_MAX_MINIBATCHES);
+    if (j->epochs < 1 || j->epochs > JOB_MAX_EPOCHS)
+        return sp_Error(SP_ERR_INVALID, "--epochs %d: must be between 1 and %d", j->epochs,
+                        JOB_MAX_EPOCHS);
+    if (j->batch < 1 || j->batch > JOB_MAX_BATCH)
+        return sp_Error(SP_ERR_INVALID, "--batch %d: must be between 1 and %d", j->batch,
+                        JOB_MAX_BATCH);
     if (!(j->optim.lr > 0) || !isfinite(j->optim.lr))
         return sp_Error(SP_ERR_INVALID, "--lr %g: must be a positive number", j->optim.lr);
     if (!(j->optim.momentum >= 0 && j->optim.momentum < 1))
@@ -113,6 +116,19 @@ spStatus job_Validate(const job_config *j)
         return sp_Error(SP_ERR_INVALID, "--attack needs a distributed --arch (peers to poison)");
     if (j->attack.kind == ATTACK_CORRUPT && j->arch != ARCH_SPIRT)
         return sp_Error(SP_ERR_INVALID, "--attack corrupt is available with --arch spirt only");
+    return SP_OK;
+}
+
+spStatus job_ItersPerEpoch(const job_config *j, size_t n_train, long *iters)
+{
+    size_t shard = n_train / (size_t)j->workers;
+    size_t per_iter = (size_t)j->minibatches * (size_t)j->batch;
+    *iters = (long)(shard / per_iter);
+    if (*iters < 1)
+        return sp_Error(SP_ERR_INVALID,
+                        "%zu training samples per worker are fewer than one iteration's %d "
+                        "minibatch(es) of %d",
+                        shard, j->minibatches, j->batch);
     return SP_OK;
 }
 
@@ -285,7 +301,7 @@ static spStatus get_attack(const cJSON *o, attack_config *a)
     spStatus st;
     if ((st = get_str(x, "kind", kind, sizeof kind)) ||
         (kind[0] && (st = attack_ParseKind(kind, &a->kind))) ||
-        (st = get_int(x, "attackers_count", 0, 256, &a->count)) ||
+        (st = get_int(x, "attackers_count", 0, JOB_MAX_WORKERS, &a->count)) ||
         (st = get_float(x, "scale", &a->scale)) || (st = get_float(x, "sigma", &a->sigma)))
         return sp_Wrap(st, "job.attack");
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(x, "attackers");
@@ -297,7 +313,7 @@ static spStatus get_attack(const cJSON *o, attack_config *a)
                         ATTACK_MAX_LISTED);
     for (int i = 0; i < n; i++) {
         const cJSON *v = cJSON_GetArrayItem(l, i);
-        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 255) ||
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < JOB_MAX_WORKERS) ||
             v->valuedouble != floor(v->valuedouble))
             return sp_Error(SP_ERR_INVALID, "job.attack.attackers[%d]: expected a peer index", i);
         a->listed[i] = (int)v->valuedouble;
@@ -320,10 +336,10 @@ spStatus job_FromJson(const cJSON *o, job_config *j)
         (st = get_hidden(o, j)) || (st = get_str(o, "dataset", j->dataset, sizeof j->dataset)) ||
         (st = get_long(o, "train_samples", &j->train_samples)) ||
         (st = get_long(o, "test_samples", &j->test_samples)) ||
-        (st = get_int(o, "workers", 1, 256, &j->workers)) ||
-        (st = get_int(o, "minibatches", 1, 64, &j->minibatches)) ||
-        (st = get_int(o, "epochs", 1, 10000, &j->epochs)) ||
-        (st = get_int(o, "batch", 1, 65536, &j->batch)) ||
+        (st = get_int(o, "workers", 1, JOB_MAX_WORKERS, &j->workers)) ||
+        (st = get_int(o, "minibatches", 1, JOB_MAX_MINIBATCHES, &j->minibatches)) ||
+        (st = get_int(o, "epochs", 1, JOB_MAX_EPOCHS, &j->epochs)) ||
+        (st = get_int(o, "batch", 1, JOB_MAX_BATCH, &j->batch)) ||
         (st = get_float(o, "lr", &j->optim.lr)) ||
         (st = get_float(o, "momentum", &j->optim.momentum)) ||
         (st = get_float(o, "weight_decay", &j->optim.weight_decay)) ||
@@ -332,8 +348,8 @@ spStatus job_FromJson(const cJSON *o, job_config *j)
         (st = get_float(o, "significance", &j->significance)) ||
         (st = get_bool(o, "scale_in", &j->scale_in)) ||
         (st = get_float(o, "target_loss", &j->target_loss)) ||
-        (st = get_int(o, "sync_timeout_ms", 10, 3600000, &j->sync_timeout_ms)) ||
-        (st = get_int(o, "heartbeat_timeout_ms", 0, 3600000, &j->heartbeat_timeout_ms)) ||
+        (st = get_int(o, "sync_timeout_ms", 10, JOB_MAX_WAIT_MS, &j->sync_timeout_ms)) ||
+        (st = get_int(o, "heartbeat_timeout_ms", 0, JOB_MAX_WAIT_MS, &j->heartbeat_timeout_ms)) ||
         (st = get_str(o, "seed", seed, sizeof seed)) || (st = get_attack(o, &j->attack)))
         return st;
     if (seed[0]) {

@@ -7,6 +7,7 @@
 #ifndef SPIRT_JOB_H
 #define SPIRT_JOB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cJSON.h>
@@ -16,6 +17,15 @@
 #include "ml/attack.h"
 #include "ml/model.h"
 #include "ml/optim.h"
+
+/* Limits of a job, stated once: the CLI's options, job_Validate, job_FromJson
+ * and the step requests (steps/request.h) check the same numbers, and the
+ * steps size buffers by them. */
+#define JOB_MAX_WORKERS 256        /* peers / workers, so also peer indices */
+#define JOB_MAX_MINIBATCHES 64     /* M gradient invocations per peer per iteration */
+#define JOB_MAX_EPOCHS 10000
+#define JOB_MAX_BATCH 65536        /* samples per minibatch */
+#define JOB_MAX_WAIT_MS 3600000    /* sync / heartbeat timeouts and every step's waits */
 
 typedef enum {
     ARCH_SINGLE = 1,
@@ -68,6 +78,13 @@ spStatus job_ParseArch(const char *name, arch_kind *out);
 const char *job_ArchName(arch_kind a);
 /* Cross-field validation (ranges, model vs dataset shape is checked later). */
 spStatus job_Validate(const job_config *j);
+
+/* Iterations per epoch, the same for the driver and the minibatch step:
+ * every worker's shard holds at least floor(n_train / workers) rows
+ * (data/dataset.h dataset_ShardRange), and an iteration takes minibatches *
+ * batch of them, so *iters = floor(floor(n_train / workers) / (minibatches *
+ * batch)). Not even one is SP_ERR_INVALID naming the numbers. */
+spStatus job_ItersPerEpoch(const job_config *j, size_t n_train, long *iters);
 
 /* The subset step functions need, as JSON (model, optimizer, aggregator,
  * batch, seed, dataset, job id); and back, validating every field. */

@@ -19,7 +19,7 @@
 #include "steps/poison.h"
 #include "steps/step_util.h"
 #include "steps/collective.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 typedef struct {
     int *live, n_live;
@@ -148,36 +148,34 @@ static spStatus agg_Combine(const step_req *q, agg_inputs *a, cJSON *res, float 
     return st;
 }
 
-spStatus step_Aggregate(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(aggregate, Aggregate, REQ_SHAPE | REQ_ITERATION | REQ_PEER | REQ_PEERS, 1)
+
+static spStatus aggregate_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
+    const step_req *q = &c->q;
+    step_io *io = &c->io;
     agg_inputs a = {0};
     float *out = NULL;
     store *own;
     char key[160];
     int self = 0;
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER | REQ_PEERS, &q);
+    spStatus st = req_GetPeerList(q->body, "live", q->n_peers, 0, &a.live, &a.n_live);
     if (st)
-        return st;
-    if ((st = req_GetPeerList(q.body, "live", q.n_peers, 0, &a.live, &a.n_live)))
         goto out;
     for (int i = 0; i < a.n_live; i++)
-        self |= a.live[i] == q.peer;
+        self |= a.live[i] == q->peer;
     if (!self) {
-        st = sp_Error(SP_ERR_INVALID, "\"live\" must include the calling peer %d", q.peer);
+        st = sp_Error(SP_ERR_INVALID, "\"live\" must include the calling peer %d", q->peer);
         goto out;
     }
     cJSON *rejected = cJSON_CreateArray();
     double t0 = io_NowMs();
-    st = agg_Fetch(&q, &a, rejected, &io);
-    io_Add(&io.transfer_ms, t0);
-    if (st == SP_OK && !(out = tensor_Alloc(q.n_params)))
+    st = agg_Fetch(q, &a, rejected, io);
+    io_Add(&io->transfer_ms, t0);
+    if (st == SP_OK && !(out = tensor_Alloc(q->n_params)))
         st = sp_Error(SP_ERR_NOMEM, "out of memory for the aggregate");
     if (st == SP_OK)
-        st = agg_Combine(&q, &a, res, out, &io);
+        st = agg_Combine(q, &a, res, out, io);
     if (st) {
         cJSON_Delete(rejected);
         goto out;
@@ -187,26 +185,22 @@ spStatus step_Aggregate(const rt_request *req, cJSON *res, void *ctx)
         cJSON_AddItemToArray(used, cJSON_CreateNumber(a.used[i]));
     cJSON_AddItemToObject(res, "rejected", rejected);
     t0 = io_NowMs();
-    if ((st = req_Key(&q, key, "agg:%d:%ld", q.peer, q.iteration)) ||
-        (st = req_PeerStore(&q, q.peer, &own)))
+    if ((st = req_Key(q, key, "agg:%d:%ld", q->peer, q->iteration)) ||
+        (st = req_PeerStore(q, q->peer, &own)))
         goto out;
     io_snap snap = io_Snap(own);
-    if ((st = store_PutTensor(own, key, out, q.n_params, STEPS_TTL_S)))
+    if ((st = store_PutTensor(own, key, out, q->n_params, STEPS_TTL_S)))
         goto out;
-    io_Account(&io, &snap);
+    io_Account(io, &snap);
     /* Every live peer passed barrier t, so all are done with iteration t-1:
      * drop this peer's keys of t-1 now rather than letting megabytes per
      * iteration wait for their TTL. */
-    int M;
-    if (q.iteration > 0 &&
-        ((st = req_GetInt(q.body, "minibatches", 1, 64, 0, 1, &M)) ||
-         (st = keys_DropIteration(&q, own, q.peer, q.iteration - 1, M, &io))))
+    if (q->iteration > 0 &&
+        (st = keys_DropIteration(q, own, q->peer, q->iteration - 1, q->job.minibatches, io)))
         goto out;
-    io_Add(&io.store_ms, t0);
-    io_Answer(res, &io);
+    io_Add(&io->store_ms, t0);
 out:
     free(out);
     inputs_Free(&a);
-    req_Free(&q);
     return st;
 }

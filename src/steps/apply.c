@@ -14,7 +14,7 @@
 #include "core/tensor.h"
 #include "steps/collective.h"
 #include "steps/mlless.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 typedef struct {
     cJSON *root;
@@ -95,50 +95,42 @@ static void apply_Answer(cJSON *res, const step_req *q, const decision *d, size_
         cJSON_AddBoolToObject(res, "stop", 1);
 }
 
-spStatus step_Apply(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(apply, Apply, REQ_SHAPE | REQ_ITERATION | REQ_PEER | STEP_LIVE | STEP_OWN, 1)
+
+static spStatus apply_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
+    const step_req *q = &c->q;
+    store *s = c->own;
     decision d = {0};
     sync_arrival *arr = NULL;
-    store *s;
     float *dense = NULL;
     size_t pairs = 0;
-    int *live = NULL, n = 0, rank;
     char key[160];
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
-    if (st)
-        return st;
-    if ((st = live_Get(&q, &live, &n, &rank)) || (st = req_OwnStore(&q, &s)) ||
-        (st = collective_Await(req, &q, "updates", q.iteration, live, 1, &arr, &io)) ||
-        (st = decision_Parse(&q, arr[0].payload, &d)))
+    spStatus st;
+    if ((st = collective_Await(c->req, q, "updates", q->iteration, c->live, 1, &arr, &c->io)) ||
+        (st = decision_Parse(q, arr[0].payload, &d)))
         goto out;
-    if (!(dense = tensor_Alloc(q.n_params))) {
+    if (!(dense = tensor_Alloc(q->n_params))) {
         st = sp_Error(SP_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((st = apply_Sum(&q, s, &d, dense, &pairs, &io)))
+    if ((st = apply_Sum(q, s, &d, dense, &pairs, &c->io)))
         goto out;
-    if (!tensor_AllFinite(q.n_params, dense)) {
+    if (!tensor_AllFinite(q->n_params, dense)) {
         st = sp_Error(SP_ERR_INVALID, "the averaged sparse updates are not finite");
         goto out;
     }
     double t0 = io_NowMs();
     io_snap snap = io_Snap(s);
-    if ((st = req_Key(&q, key, "agg:%d:%ld", q.peer, q.iteration)) ||
-        (st = store_PutTensor(s, key, dense, q.n_params, STEPS_TTL_S)))
+    if ((st = req_Key(q, key, "agg:%d:%ld", q->peer, q->iteration)) ||
+        (st = store_PutTensor(s, key, dense, q->n_params, STEPS_TTL_S)))
         goto out;
-    io_Account(&io, &snap);
-    io_Add(&io.store_ms, t0);
-    apply_Answer(res, &q, &d, pairs);
-    io_Answer(res, &io);
+    io_Account(&c->io, &snap);
+    io_Add(&c->io.store_ms, t0);
+    apply_Answer(res, q, &d, pairs);
 out:
     cJSON_Delete(d.root);
     collective_FreeArrivals(arr, 1);
     free(dense);
-    free(live);
-    req_Free(&q);
     return st;
 }

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "steps/step_util.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 #include "sync/heartbeat.h"
 
 /* Time left to answer before the runtime's per-request deadline. */
@@ -260,46 +260,41 @@ static void barrier_Answer(cJSON *res, const barrier_set *b)
     cJSON_AddItemToObject(ctx, "live", cJSON_Duplicate(arrived, 1));
 }
 
-spStatus step_Barrier(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(barrier, Barrier, REQ_ITERATION | REQ_PEER, 1)
+
+static spStatus barrier_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
-    sync_conn *c;
+    const step_req *q = &c->q;
+    sync_conn *conn;
     barrier_set b = {0};
     hb_check h = {.ok_since = -1};
     int timeout_ms;
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_ITERATION | REQ_PEER, &q);
-    if (st)
-        return st;
-    int hi = q.n_peers ? q.n_peers : q.job.workers;
-    if ((st = set_Init(&q, hi, &b)) || (st = barrier_Timeout(req, &q, &timeout_ms)) ||
-        (st = steps_Nats(&q, &c)))
+    int hi = q->n_peers ? q->n_peers : q->job.workers;
+    spStatus st;
+    if ((st = set_Init(q, hi, &b)) || (st = barrier_Timeout(c->req, q, &timeout_ms)) ||
+        (st = steps_Nats(q, &conn)))
         goto out;
-    if (q.job.heartbeat_timeout_ms > 0 && q.job.heartbeat_timeout_ms < timeout_ms)
-        h.hb_ms = q.job.heartbeat_timeout_ms;
+    if (q->job.heartbeat_timeout_ms > 0 && q->job.heartbeat_timeout_ms < timeout_ms)
+        h.hb_ms = q->job.heartbeat_timeout_ms;
     double t0 = io_NowMs();
-    if ((st = set_AddJoiners(&q, c, hi, timeout_ms, &b)) == SP_OK) {
-        set_Sort(&b, q.peer);
-        st = barrier_Wait(&q, c, timeout_ms, &b, &h);
+    if ((st = set_AddJoiners(q, conn, hi, timeout_ms, &b)) == SP_OK) {
+        set_Sort(&b, q->peer);
+        st = barrier_Wait(q, conn, timeout_ms, &b, &h);
     }
-    io_Add(&io.sync_ms, t0);
+    io_Add(&c->io.sync_ms, t0);
     if (st)
         goto out;
     if (!b.arr[b.self].arrived) {
         st = sp_Error(SP_ERR_CONFLICT,
                       "peer %d itself has not announced iteration %ld (notify must run before "
                       "the barrier)",
-                      q.peer, q.iteration);
+                      q->peer, q->iteration);
         goto out;
     }
     barrier_Answer(res, &b);
     cJSON_AddNumberToObject(res, "timeout_ms", timeout_ms);
-    io_Answer(res, &io);
 out:
     hb_Watcher_Destroy(h.w);
     set_Free(&b);
-    req_Free(&q);
     return st;
 }

@@ -9,7 +9,7 @@
 #include "core/tensor.h"
 #include "steps/chunks.h"
 #include "steps/collective.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 /* Chunks [from, to) all have length len; fetched into agg at their offsets. */
 static spStatus gather_Group(const step_req *q, store *s, int n, int from, int to, float *agg)
@@ -31,55 +31,50 @@ static spStatus gather_Group(const step_req *q, store *s, int n, int from, int t
     return store_GetTensorsInto(s, keys, k, len, outs, NULL);
 }
 
-spStatus step_ChunkGather(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(chunk_gather, ChunkGather,
+            REQ_SHAPE | REQ_ITERATION | REQ_PEER | STEP_LIVE | STEP_OWN, 1)
+
+static spStatus chunk_gather_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
+    const step_req *q = &c->q;
+    store *s = c->own;
     sync_arrival *arr = NULL;
-    store *s;
     float *agg = NULL;
-    int *live = NULL, n = 0, rank;
+    int n = c->n_live;
     char key[160];
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
+    spStatus st =
+        collective_Await(c->req, q, "merged", q->iteration, c->live, n, &arr, &c->io);
     if (st)
-        return st;
-    if ((st = live_Get(&q, &live, &n, &rank)) || (st = req_OwnStore(&q, &s)) ||
-        (st = collective_Await(req, &q, "merged", q.iteration, live, n, &arr, &io)))
         goto out;
-    if (!(agg = tensor_Alloc(q.n_params))) {
+    if (!(agg = tensor_Alloc(q->n_params))) {
         st = sp_Error(SP_ERR_NOMEM, "out of memory");
         goto out;
     }
-    int longer = (int)(q.n_params % (size_t)n);
+    int longer = (int)(q->n_params % (size_t)n);
     double t0 = io_NowMs();
     io_snap snap = io_Snap(s);
-    st = gather_Group(&q, s, n, 0, longer, agg);
+    st = gather_Group(q, s, n, 0, longer, agg);
     if (!st)
-        st = gather_Group(&q, s, n, longer, n, agg);
-    io_Account(&io, &snap);
-    io_Add(&io.transfer_ms, t0);
+        st = gather_Group(q, s, n, longer, n, agg);
+    io_Account(&c->io, &snap);
+    io_Add(&c->io.transfer_ms, t0);
     if (st) {
         st = sp_Wrap(st, "chunk_gather");
         goto out;
     }
-    if ((st = req_Key(&q, key, "agg:%d:%ld", q.peer, q.iteration)))
+    if ((st = req_Key(q, key, "agg:%d:%ld", q->peer, q->iteration)))
         goto out;
     t0 = io_NowMs();
     snap = io_Snap(s);
-    st = store_PutTensor(s, key, agg, q.n_params, STEPS_TTL_S);
-    io_Account(&io, &snap);
-    io_Add(&io.store_ms, t0);
+    st = store_PutTensor(s, key, agg, q->n_params, STEPS_TTL_S);
+    io_Account(&c->io, &snap);
+    io_Add(&c->io.store_ms, t0);
     if (st)
         goto out;
     cJSON_AddNumberToObject(res, "chunks", n);
     cJSON_AddStringToObject(res, "key", key);
-    io_Answer(res, &io);
 out:
     collective_FreeArrivals(arr, n);
     free(agg);
-    free(live);
-    req_Free(&q);
     return st;
 }

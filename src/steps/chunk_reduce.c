@@ -14,7 +14,7 @@
 #include "core/tensor.h"
 #include "steps/chunks.h"
 #include "steps/collective.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 static spStatus reduce_Chunk(const step_req *q, store *s, const int *live, int n, int r,
                              size_t len, float *mean, step_io *io)
@@ -63,50 +63,46 @@ static spStatus reduce_Drop(const step_req *q, store *s, const int *live, int n,
     return st ? st : keys_Unlink(s, keys, n + 1, io);
 }
 
-spStatus step_ChunkReduce(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(chunk_reduce, ChunkReduce,
+            REQ_SHAPE | REQ_ITERATION | REQ_PEER | STEP_LIVE | STEP_OWN, 1)
+
+static spStatus chunk_reduce_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
+    const step_req *q = &c->q;
+    store *s = c->own;
     sync_arrival *arr = NULL;
-    store *s;
     float *mean = NULL;
-    int *live = NULL, n = 0, r;
+    int n = c->n_live, r = c->rank;
     size_t off, len;
     char key[160];
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
+    spStatus st =
+        collective_Await(c->req, q, "scattered", q->iteration, c->live, n, &arr, &c->io);
     if (st)
-        return st;
-    if ((st = live_Get(&q, &live, &n, &r)) || (st = req_OwnStore(&q, &s)) ||
-        (st = collective_Await(req, &q, "scattered", q.iteration, live, n, &arr, &io)))
         goto out;
-    chunk_Range(q.n_params, n, r, &off, &len);
+    chunk_Range(q->n_params, n, r, &off, &len);
     if (!(mean = tensor_Alloc(len + 1))) {
         st = sp_Error(SP_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((st = reduce_Chunk(&q, s, live, n, r, len, mean, &io)) ||
-        (st = req_Key(&q, key, "merged:%d:%ld", r, q.iteration)))
+    if ((st = reduce_Chunk(q, s, c->live, n, r, len, mean, &c->io)) ||
+        (st = req_Key(q, key, "merged:%d:%ld", r, q->iteration)))
         goto out;
     double t0 = io_NowMs();
     io_snap snap = io_Snap(s);
     st = store_PutTensor(s, key, mean, len, STEPS_TTL_S);
-    io_Account(&io, &snap);
-    io_Add(&io.store_ms, t0);
-    if (st || (st = collective_Announce(&q, "merged", q.iteration, NULL, &io)))
+    io_Account(&c->io, &snap);
+    io_Add(&c->io.store_ms, t0);
+    if (st || (st = collective_Announce(q, "merged", q->iteration, NULL, &c->io)))
         goto out;
-    if (q.iteration > 0 && (st = reduce_Drop(&q, s, live, n, r, q.iteration - 1, &io)))
+    if (q->iteration > 0 &&
+        (st = reduce_Drop(q, s, c->live, n, r, q->iteration - 1, &c->io)))
         goto out;
     cJSON_AddNumberToObject(res, "chunk", r);
     cJSON_AddNumberToObject(res, "offset", (double)off);
     cJSON_AddNumberToObject(res, "length", (double)len);
     cJSON_AddStringToObject(res, "key", key);
-    io_Answer(res, &io);
 out:
     collective_FreeArrivals(arr, n);
     free(mean);
-    free(live);
-    req_Free(&q);
     return st;
 }

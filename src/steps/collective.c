@@ -150,11 +150,11 @@ spStatus keys_Unlink(store *s, const char *const *keys, int k, step_io *io)
 
 spStatus keys_DropIteration(const step_req *q, store *s, int w, long t, int M, step_io *io)
 {
-    char names[2 * 64 + 2][160];
-    const char *keys[2 * 64 + 2];
+    char names[2 * JOB_MAX_MINIBATCHES + 2][160];
+    const char *keys[2 * JOB_MAX_MINIBATCHES + 2];
     int k = 0;
     spStatus st = SP_OK;
-    if (M < 1 || M > 64)
+    if (M < 1 || M > JOB_MAX_MINIBATCHES)
         return sp_Error(SP_ERR_INVALID, "minibatches %d out of range", M);
     for (int m = 0; m < M && !st; m++) {
         if (!(st = req_Key(q, names[k], "mb:%d:%ld:%d", w, t, m)))

@@ -1,4 +1,5 @@
-/* config.c - credentials every step uses, the step registry, /readyz. */
+/* config.c - credentials every step uses, /readyz. (The step registry is
+ * registry.c: a function binary links this file but not every step.) */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,45 +54,6 @@ const steps_config *steps_Config(void)
 {
     pthread_once(&g_once, config_FromEnv);
     return &g_config;
-}
-
-static const step_def g_steps[] = {
-    {"init", step_Init, 1},
-    {"minibatch", step_Minibatch, 1},
-    {"gradient", step_Gradient, 1},
-    {"average", step_Average, 1},
-    {"notify", step_Notify, 1},
-    {"barrier", step_Barrier, 1},
-    {"aggregate", step_Aggregate, 1},
-    {"update", step_Update, 1},
-    {"evaluate", step_Evaluate, 1},
-    /* Not idempotent: verify consumes its nonce, so a retry would be a replay. */
-    {"join", step_Join, 0},
-    {"rejoin", step_Rejoin, 1},
-    {"sparsify", step_Sparsify, 1},
-    {"supervisor", step_Supervisor, 1},
-    {"apply", step_Apply, 1},
-    {"scatter", step_Scatter, 1},
-    {"chunk_reduce", step_ChunkReduce, 1},
-    {"chunk_gather", step_ChunkGather, 1},
-    {"master_reduce", step_MasterReduce, 1},
-    {"fetch_reduced", step_FetchReduced, 1},
-};
-
-const step_def *steps_All(int *n)
-{
-    *n = (int)(sizeof g_steps / sizeof g_steps[0]);
-    return g_steps;
-}
-
-const step_def *steps_Find(const char *name)
-{
-    int n;
-    const step_def *all = steps_All(&n);
-    for (int i = 0; name && i < n; i++)
-        if (strcmp(all[i].name, name) == 0)
-            return &all[i];
-    return NULL;
 }
 
 static spStatus ready_Redis(const steps_config *c, const char *addr)

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "steps/step_util.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 #define EVAL_CHUNK 500
 #define EVAL_CACHE_MAX 2
@@ -158,11 +158,12 @@ static spStatus eval_Run(const step_req *q, const float *params, const testset *
     return SP_OK;
 }
 
-spStatus step_Evaluate(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(evaluate, Evaluate, REQ_SHAPE | REQ_PEERS | REQ_SHARED, 1)
+
+static spStatus evaluate_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
+    const step_req *q = &c->q;
+    step_io *io = &c->io;
     data_meta meta;
     store *shared, *src;
     testset *t = NULL;
@@ -170,46 +171,41 @@ spStatus step_Evaluate(const rt_request *req, cJSON *res, void *ctx)
     int have, source, cached = 0;
     size_t n;
     char key[160];
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_SHAPE | REQ_PEERS | REQ_SHARED, &q);
-    if (st)
-        return st;
-    if ((st = req_GetInt(q.body, "source", 0, q.n_peers - 1, 0, q.peer >= 0 ? q.peer : 0,
+    spStatus st;
+    if ((st = req_GetInt(q->body, "source", 0, q->n_peers - 1, 0, q->peer >= 0 ? q->peer : 0,
                          &source)) ||
-        (st = req_Shared(&q, &shared)) || (st = req_PeerStore(&q, source, &src)))
+        (st = req_Shared(q, &shared)) || (st = req_PeerStore(q, source, &src)))
         goto out;
     double t0 = io_NowMs();
     io_snap s1 = io_Snap(shared), s2 = io_Snap(src);
-    if ((st = meta_Read(shared, q.job.id, &meta, &have)))
+    if ((st = meta_Read(shared, q->job.id, &meta, &have)))
         goto out;
     if (!have || meta.n_test == 0) {
         st = sp_Error(have ? SP_ERR_INVALID : SP_ERR_NOT_FOUND,
-                      "no test rows for job %s in the shared redis (run init)", q.job.id);
+                      "no test rows for job %s in the shared redis (run init)", q->job.id);
         goto out;
     }
-    if ((st = meta_CheckShape(&meta, &q)) ||
-        (st = eval_TestSet(&q, shared, &meta, &t, &cached, &io.bytes_in)) ||
-        (st = req_Key(&q, key, "params:%d", source)))
+    if ((st = meta_CheckShape(&meta, q)) ||
+        (st = eval_TestSet(q, shared, &meta, &t, &cached, &io->bytes_in)) ||
+        (st = req_Key(q, key, "params:%d", source)))
         goto out;
-    if ((st = store_GetTensor(src, key, q.n_params, &params, &n))) {
+    if ((st = store_GetTensor(src, key, q->n_params, &params, &n))) {
         st = sp_Wrap(st, "%s on peer %d", key, source);
         goto out;
     }
-    io_Account(&io, &s1);
+    io_Account(io, &s1);
     if (src != shared)
-        io_Account(&io, &s2);
-    io_Add(&io.transfer_ms, t0);
+        io_Account(io, &s2);
+    io_Add(&io->transfer_ms, t0);
     t0 = io_NowMs();
-    if ((st = eval_Run(&q, params, t, res)))
+    if ((st = eval_Run(q, params, t, res)))
         goto out;
-    io_Add(&io.compute_ms, t0);
+    io_Add(&io->compute_ms, t0);
     cJSON_AddNumberToObject(res, "source", source);
     cJSON_AddBoolToObject(res, "test_set_cached", cached);
-    io_Answer(res, &io);
 out:
     if (t)
         cache_Release(t);
     free(params);
-    req_Free(&q);
     return st;
 }

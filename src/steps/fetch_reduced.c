@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "steps/collective.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 static spStatus fetch_Copy(const step_req *q, store *s, step_io *io)
 {
@@ -38,30 +38,23 @@ static spStatus fetch_Copy(const step_req *q, store *s, step_io *io)
     return st;
 }
 
-spStatus step_FetchReduced(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(fetch_reduced, FetchReduced,
+            REQ_SHAPE | REQ_ITERATION | REQ_PEER | STEP_LIVE | STEP_OWN, 1)
+
+static spStatus fetch_reduced_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
+    const step_req *q = &c->q;
     sync_arrival *arr = NULL;
-    store *s;
-    int *live = NULL, n = 0, rank, M;
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
-    if (st)
-        return st;
-    if ((st = req_GetInt(q.body, "minibatches", 1, 64, 0, q.job.minibatches, &M)) ||
-        (st = live_Get(&q, &live, &n, &rank)) || (st = req_OwnStore(&q, &s)) ||
-        (st = collective_Await(req, &q, "reduced", q.iteration, live, 1, &arr, &io)) ||
-        (st = fetch_Copy(&q, s, &io)))
+    spStatus st;
+    if ((st = collective_Await(c->req, q, "reduced", q->iteration, c->live, 1, &arr, &c->io)) ||
+        (st = fetch_Copy(q, c->own, &c->io)))
         goto out;
-    if (q.iteration > 0 && (st = keys_DropIteration(&q, s, q.peer, q.iteration - 1, M, &io)))
+    if (q->iteration > 0 &&
+        (st = keys_DropIteration(q, c->own, q->peer, q->iteration - 1, q->job.minibatches,
+                                 &c->io)))
         goto out;
-    cJSON_AddNumberToObject(res, "master", live[0]);
-    io_Answer(res, &io);
+    cJSON_AddNumberToObject(res, "master", c->live[0]);
 out:
     collective_FreeArrivals(arr, 1);
-    free(live);
-    req_Free(&q);
     return st;
 }

@@ -6,7 +6,7 @@
 #include "core/tensor.h"
 #include "steps/poison.h"
 #include "steps/step_util.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 typedef struct {
     float *params, *rows, *x, *grad;
@@ -71,45 +71,35 @@ static spStatus grad_Compute(const step_req *q, grad_bufs *b, size_t rows, float
     return SP_OK;
 }
 
-spStatus step_Gradient(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(gradient, Gradient, REQ_SHAPE | REQ_ITERATION | REQ_PEER | REQ_M | STEP_OWN, 1)
+
+static spStatus gradient_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
+    const step_req *q = &c->q;
     grad_bufs b = {0};
-    store *s;
-    int m, M;
     size_t rows = 0;
     float loss = 0;
     char key[160];
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
-    if (st)
-        return st;
-    if ((st = req_GetInt(q.body, "minibatches", 1, 64, 0, q.job.minibatches, &M)) ||
-        (st = req_GetInt(q.body, "m", 0, M - 1, 1, 0, &m)) || (st = req_OwnStore(&q, &s)))
-        goto out;
     double t0 = io_NowMs();
-    io_snap snap = io_Snap(s);
-    if ((st = grad_Fetch(&q, s, m, &b, &rows)))
+    io_snap snap = io_Snap(c->own);
+    spStatus st = grad_Fetch(q, c->own, q->m, &b, &rows);
+    if (st)
         goto out;
-    io_Add(&io.transfer_ms, t0);
+    io_Add(&c->io.transfer_ms, t0);
     t0 = io_NowMs();
-    if ((st = grad_Compute(&q, &b, rows, &loss)))
+    if ((st = grad_Compute(q, &b, rows, &loss)))
         goto out;
-    io_Add(&io.compute_ms, t0);
+    io_Add(&c->io.compute_ms, t0);
     t0 = io_NowMs();
-    if ((st = req_Key(&q, key, "grad:%d:%ld:%d", q.peer, q.iteration, m)) ||
-        (st = store_PutTensor(s, key, b.grad, q.n_params, STEPS_TTL_S)))
+    if ((st = req_Key(q, key, "grad:%d:%ld:%d", q->peer, q->iteration, q->m)) ||
+        (st = store_PutTensor(c->own, key, b.grad, q->n_params, STEPS_TTL_S)))
         goto out;
-    io_Add(&io.store_ms, t0);
-    io_Account(&io, &snap);
+    io_Add(&c->io.store_ms, t0);
+    io_Account(&c->io, &snap);
     cJSON_AddNumberToObject(res, "loss", loss);
     cJSON_AddNumberToObject(res, "samples", (double)rows);
     cJSON_AddStringToObject(res, "key", key);
-    io_Answer(res, &io);
 out:
     bufs_Free(&b);
-    req_Free(&q);
     return st;
 }

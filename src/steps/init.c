@@ -9,7 +9,7 @@
 #include "core/tensor.h"
 #include "steps/applied.h"
 #include "steps/step_util.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 /* A bare dataset name is looked up under steps_Config()->data_dir first,
  * so an in-process driver can point steps at a directory without touching
@@ -209,53 +209,50 @@ static void init_AnswerResume(cJSON *res, int resume, const long *applied, int n
                                                  : cJSON_CreateNull());
 }
 
-spStatus step_Init(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(init, Init, REQ_PEERS | REQ_SHARED, 1)
+
+static spStatus init_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
+    /* Not const: init learns the shape from the dataset, not the request. */
+    step_req *q = &c->q;
+    step_io *io = &c->io;
     data_meta meta;
     int reload, resume, uploaded = 0, reset = 0;
     float *params = NULL;
     long *applied = NULL;
     model *m;
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_PEERS | REQ_SHARED, &q);
-    if (st)
-        return st;
-    if ((st = req_GetBool(q.body, "dataset_reload", 0, &reload)) ||
-        (st = req_GetBool(q.body, "resume", 0, &resume)) ||
-        (st = init_Dataset(&q, reload, &meta, &uploaded, &io)))
+    spStatus st;
+    if ((st = req_GetBool(q->body, "dataset_reload", 0, &reload)) ||
+        (st = req_GetBool(q->body, "resume", 0, &resume)) ||
+        (st = init_Dataset(q, reload, &meta, &uploaded, io)))
         goto out;
-    q.spec = q.job.model;
-    q.spec.in_c = meta.c;
-    q.spec.in_h = meta.h;
-    q.spec.in_w = meta.w;
-    q.spec.classes = meta.classes;
-    if ((st = steps_Model(&q.spec, &m))) {
+    q->spec = q->job.model;
+    q->spec.in_c = meta.c;
+    q->spec.in_h = meta.h;
+    q->spec.in_w = meta.w;
+    q->spec.classes = meta.classes;
+    if ((st = steps_Model(&q->spec, &m))) {
         st = sp_Wrap(st, "dataset %s (%dx%dx%d, %d classes) does not fit model %s",
-                     q.job.dataset, meta.c, meta.h, meta.w, meta.classes,
-                     model_KindName(q.spec.kind));
+                     q->job.dataset, meta.c, meta.h, meta.w, meta.classes,
+                     model_KindName(q->spec.kind));
         goto out;
     }
-    q.n_params = model_ParamCount(m);
-    if (!(params = tensor_Alloc(q.n_params)) ||
-        !(applied = calloc((size_t)q.n_peers, sizeof *applied))) {
-        st = sp_Error(SP_ERR_NOMEM, "out of memory for %zu parameters", q.n_params);
+    q->n_params = model_ParamCount(m);
+    if (!(params = tensor_Alloc(q->n_params)) ||
+        !(applied = calloc((size_t)q->n_peers, sizeof *applied))) {
+        st = sp_Error(SP_ERR_NOMEM, "out of memory for %zu parameters", q->n_params);
         goto out;
     }
     double t0 = io_NowMs();
-    model_Init(m, params, q.job.seed);
-    io_Add(&io.compute_ms, t0);
-    if ((st = init_Peers(&q, params, resume, applied, &io)) ||
-        (st = init_Stream(&q, resume, &io, &reset)))
+    model_Init(m, params, q->job.seed);
+    io_Add(&io->compute_ms, t0);
+    if ((st = init_Peers(q, params, resume, applied, io)) ||
+        (st = init_Stream(q, resume, io, &reset)))
         goto out;
-    init_Answer(res, &meta, q.n_params, uploaded, reset);
-    init_AnswerResume(res, resume, applied, q.n_peers);
-    io_Answer(res, &io);
+    init_Answer(res, &meta, q->n_params, uploaded, reset);
+    init_AnswerResume(res, resume, applied, q->n_peers);
 out:
     free(params);
     free(applied);
-    req_Free(&q);
     return st;
 }

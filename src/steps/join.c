@@ -6,7 +6,7 @@
 
 #include "auth/auth.h"
 #include "steps/step_util.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 static spStatus join_Challenge(const step_req *q, store *s, cJSON *res)
 {
@@ -43,30 +43,24 @@ static spStatus join_Verify(const step_req *q, store *s, cJSON *res)
     return SP_OK;
 }
 
-spStatus step_Join(const rt_request *req, cJSON *res, void *ctx)
+/* Not idempotent: verify consumes its nonce, so a retry would be a replay. */
+STEP_DEFINE(join, Join, REQ_PEER | REQ_SHARED, 0)
+
+static spStatus join_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
+    const step_req *q = &c->q;
     store *s;
     const char *action;
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_PEER | REQ_SHARED, &q);
-    if (st)
+    spStatus st;
+    if ((st = req_GetString(q->body, "action", 16, &action)) || (st = req_Shared(q, &s)))
         return st;
-    if ((st = req_GetString(q.body, "action", 16, &action)) || (st = req_Shared(&q, &s)))
-        goto out;
     double t0 = io_NowMs();
     if (action && strcmp(action, "challenge") == 0)
-        st = join_Challenge(&q, s, res);
+        st = join_Challenge(q, s, res);
     else if (action && strcmp(action, "verify") == 0)
-        st = join_Verify(&q, s, res);
+        st = join_Verify(q, s, res);
     else
         st = sp_Error(SP_ERR_INVALID, "\"action\": expected \"challenge\" or \"verify\"");
-    io_Add(&io.store_ms, t0);
-    if (st == SP_OK)
-        io_Answer(res, &io);
-out:
-    req_Free(&q);
+    io_Add(&c->io.store_ms, t0);
     return st;
 }

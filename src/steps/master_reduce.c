@@ -12,10 +12,11 @@
 
 #include "core/tensor.h"
 #include "steps/collective.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 typedef struct {
-    int *live, n;
+    const int *live;  /* the wrapper's live list (not freed here) */
+    int n;
     float **xs;
     float *out;
 } reduce_bufs;
@@ -26,7 +27,6 @@ static void bufs_Free(reduce_bufs *b)
         free(b->xs[i]);
     free(b->xs);
     free(b->out);
-    free(b->live);
 }
 
 /* The N averages in one pipelined round trip, each checked for size and
@@ -73,52 +73,39 @@ static spStatus reduce_Store(const step_req *q, store *s, const reduce_bufs *b, 
     return keys_Unlink(s, keys, 1, io);
 }
 
-spStatus step_MasterReduce(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(master_reduce, MasterReduce,
+            REQ_SHAPE | REQ_ITERATION | REQ_PEER | STEP_FIRST_LIVE | STEP_OWN, 1)
+
+static spStatus master_reduce_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
-    reduce_bufs b = {0};
+    const step_req *q = &c->q;
+    store *s = c->own;
+    reduce_bufs b = {.live = c->live, .n = c->n_live};
     sync_arrival *arr = NULL;
-    store *s;
-    int rank;
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
-    if (st)
-        return st;
-    if ((st = live_Get(&q, &b.live, &b.n, &rank)))
+    spStatus st;
+    if ((st = collective_Await(c->req, q, "avg", q->iteration, b.live, b.n, &arr, &c->io)) ||
+        (st = reduce_Fetch(q, s, &b, &c->io)))
         goto out;
-    if (rank != 0) {
-        st = sp_Error(SP_ERR_INVALID, "master_reduce runs on the master, the first live worker "
-                      "(%d), not on worker %d", b.live[0], q.peer);
-        goto out;
-    }
-    if ((st = req_OwnStore(&q, &s)) ||
-        (st = collective_Await(req, &q, "avg", q.iteration, b.live, b.n, &arr, &io)) ||
-        (st = reduce_Fetch(&q, s, &b, &io)))
-        goto out;
-    if (!(b.out = tensor_Alloc(q.n_params))) {
+    if (!(b.out = tensor_Alloc(q->n_params))) {
         st = sp_Error(SP_ERR_NOMEM, "out of memory");
         goto out;
     }
     double t0 = io_NowMs();
-    tensor_Mean(q.n_params, b.n, (const float *const *)b.xs, b.out);
-    io_Add(&io.compute_ms, t0);
-    if (!tensor_AllFinite(q.n_params, b.out)) {
+    tensor_Mean(q->n_params, b.n, (const float *const *)b.xs, b.out);
+    io_Add(&c->io.compute_ms, t0);
+    if (!tensor_AllFinite(q->n_params, b.out)) {
         st = sp_Error(SP_ERR_INVALID, "the mean of the averages is not finite; nothing stored");
         goto out;
     }
-    if ((st = reduce_Store(&q, s, &b, &io)) ||
-        (st = collective_Announce(&q, "reduced", q.iteration, NULL, &io)))
+    if ((st = reduce_Store(q, s, &b, &c->io)) ||
+        (st = collective_Announce(q, "reduced", q->iteration, NULL, &c->io)))
         goto out;
     cJSON_AddNumberToObject(res, "inputs", b.n);
     char key[160];
-    if (!req_Key(&q, key, "reduced:%ld", q.iteration))
+    if (!req_Key(q, key, "reduced:%ld", q->iteration))
         cJSON_AddStringToObject(res, "key", key);
-    io_Answer(res, &io);
 out:
     collective_FreeArrivals(arr, b.n);
     bufs_Free(&b);
-    req_Free(&q);
     return st;
 }

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "steps/step_util.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 typedef struct {
     int m, M, N;
@@ -20,20 +20,15 @@ typedef struct {
 static spStatus mb_Plan(const step_req *q, const data_meta *meta, mb_plan *p)
 {
     spStatus st;
-    if ((st = req_GetInt(q->body, "minibatches", 1, 64, 0, q->job.minibatches, &p->M)) ||
-        (st = req_GetInt(q->body, "m", 0, p->M - 1, 1, 0, &p->m)) ||
-        (st = req_GetInt(q->body, "workers", 1, REQ_MAX_PEERS, 0, q->job.workers, &p->N)))
-        return st;
+    long max_iters;
+    p->m = q->m;
+    p->M = q->job.minibatches;
+    p->N = q->job.workers;
     if (q->peer >= p->N)
         return sp_Error(SP_ERR_INVALID, "\"peer\": %d is out of range for %d workers", q->peer,
                         p->N);
-    size_t per_iter = (size_t)p->M * (size_t)q->job.batch;
-    size_t min_shard = meta->n_train / (size_t)p->N;
-    long max_iters = (long)(min_shard / per_iter);
-    if (max_iters < 1)
-        return sp_Error(SP_ERR_INVALID,
-                        "the smallest shard has %zu rows, fewer than minibatches*batch = %zu",
-                        min_shard, per_iter);
+    if ((st = job_ItersPerEpoch(&q->job, meta->n_train, &max_iters)))
+        return st;
     if ((st = req_GetLong(q->body, "iters_per_epoch", 1, max_iters, 0, max_iters, &p->iters)))
         return sp_Wrap(st, "with %d workers, M=%d and batch %d", p->N, p->M, q->job.batch);
     p->slot = (q->iteration % p->iters) * p->M + p->m;
@@ -61,11 +56,12 @@ static spStatus mb_Rows(const step_req *q, const mb_plan *p, size_t **out)
     return SP_OK;
 }
 
-spStatus step_Minibatch(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(minibatch, Minibatch, REQ_SHAPE | REQ_ITERATION | REQ_PEER | REQ_SHARED | REQ_M, 1)
+
+static spStatus minibatch_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
+    const step_req *q = &c->q;
+    step_io *io = &c->io;
     data_meta meta;
     mb_plan plan;
     store *shared, *own;
@@ -73,51 +69,46 @@ spStatus step_Minibatch(const rt_request *req, cJSON *res, void *ctx)
     float *rows = NULL;
     int have;
     char key[160];
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER | REQ_SHARED, &q);
-    if (st)
-        return st;
-    if ((st = req_Shared(&q, &shared)) || (st = req_OwnStore(&q, &own)))
+    spStatus st;
+    if ((st = req_Shared(q, &shared)) || (st = req_OwnStore(q, &own)))
         goto out;
     double t0 = io_NowMs();
     io_snap snap = io_Snap(shared);
-    if ((st = meta_Read(shared, q.job.id, &meta, &have)))
+    if ((st = meta_Read(shared, q->job.id, &meta, &have)))
         goto out;
     if (!have) {
         st = sp_Error(SP_ERR_NOT_FOUND, "no dataset for job %s in the shared redis (run init)",
-                      q.job.id);
+                      q->job.id);
         goto out;
     }
-    if ((st = meta_CheckShape(&meta, &q)) || (st = mb_Plan(&q, &meta, &plan)) ||
-        (st = mb_Rows(&q, &plan, &idx)))
+    if ((st = meta_CheckShape(&meta, q)) || (st = mb_Plan(q, &meta, &plan)) ||
+        (st = mb_Rows(q, &plan, &idx)))
         goto out;
-    size_t b = (size_t)q.job.batch, n = b * (q.dim + 1);
+    size_t b = (size_t)q->job.batch, n = b * (q->dim + 1);
     if (!(rows = malloc(sizeof *rows * n))) {
         st = sp_Error(SP_ERR_NOMEM, "out of memory for a minibatch of %zu floats", n);
         goto out;
     }
     uint64_t raw_in = 0;
-    if ((st = rows_Fetch(shared, q.job.id, "train", idx, b, q.dim, rows, &raw_in)))
+    if ((st = rows_Fetch(shared, q->job.id, "train", idx, b, q->dim, rows, &raw_in)))
         goto out;
-    io_Account(&io, &snap);
-    io.bytes_in += raw_in;
-    io_Add(&io.transfer_ms, t0);
+    io_Account(io, &snap);
+    io->bytes_in += raw_in;
+    io_Add(&io->transfer_ms, t0);
     t0 = io_NowMs();
     snap = io_Snap(own);
-    if ((st = req_Key(&q, key, "mb:%d:%ld:%d", q.peer, q.iteration, plan.m)) ||
+    if ((st = req_Key(q, key, "mb:%d:%ld:%d", q->peer, q->iteration, plan.m)) ||
         (st = store_PutTensor(own, key, rows, n, STEPS_TTL_S)))
         goto out;
-    io_Account(&io, &snap);
-    io_Add(&io.store_ms, t0);
+    io_Account(io, &snap);
+    io_Add(&io->store_ms, t0);
     cJSON_AddNumberToObject(res, "samples", (double)b);
     cJSON_AddNumberToObject(res, "slot", (double)plan.slot);
     cJSON_AddNumberToObject(res, "epoch", plan.epoch);
     cJSON_AddNumberToObject(res, "iters_per_epoch", (double)plan.iters);
     cJSON_AddStringToObject(res, "key", key);
-    io_Answer(res, &io);
 out:
     free(idx);
     free(rows);
-    req_Free(&q);
     return st;
 }

@@ -5,32 +5,27 @@
 #include <string.h>
 
 #include "steps/step_util.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
-spStatus step_Notify(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(notify, Notify, REQ_ITERATION | REQ_PEER, 1)
+
+static spStatus notify_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
-    sync_conn *c;
+    (void)res;
+    const step_req *q = &c->q;
+    sync_conn *conn;
     double loss = 0;
     int has_loss;
     char payload[64] = "";
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_ITERATION | REQ_PEER, &q);
-    if (st)
+    spStatus st;
+    if ((st = req_GetNumber(q->body, "loss", &loss, &has_loss)) || (st = steps_Nats(q, &conn)))
         return st;
-    if ((st = req_GetNumber(q.body, "loss", &loss, &has_loss)) || (st = steps_Nats(&q, &c)))
-        goto out;
     if (has_loss)
         snprintf(payload, sizeof payload, "{\"loss\":%.9g}", loss);
     double t0 = io_NowMs();
-    if ((st = sync_Announce(c, q.job.id, "avg", q.iteration, q.peer, has_loss ? payload : NULL,
-                            has_loss ? strlen(payload) : 0)))
-        goto out;
-    io_Add(&io.sync_ms, t0);
-    io_Answer(res, &io);
-out:
-    req_Free(&q);
-    return st;
+    if ((st = sync_Announce(conn, q->job.id, "avg", q->iteration, q->peer,
+                            has_loss ? payload : NULL, has_loss ? strlen(payload) : 0)))
+        return st;
+    io_Add(&c->io.sync_ms, t0);
+    return SP_OK;
 }

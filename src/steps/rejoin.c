@@ -19,7 +19,7 @@
 #include "auth/auth.h"
 #include "steps/applied.h"
 #include "steps/step_util.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 /* Re-authentication: a returning peer proved its identity to the join
  * step (a fresh challenge answered with its per-peer key, auth/auth.h) and
@@ -119,48 +119,39 @@ static spStatus rejoin_Announce(const step_req *q, int source, step_io *io)
     return st;
 }
 
-spStatus step_Rejoin(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(rejoin, Rejoin, REQ_SHAPE | REQ_ITERATION | REQ_PEER | REQ_PEERS | REQ_SHARED, 1)
+
+static spStatus rejoin_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
+    const step_req *q = &c->q;
     store *own, *src;
     int source, announce;
     long restored = -1;
-    io_Init(&io);
-    spStatus st =
-        req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER | REQ_PEERS | REQ_SHARED, &q);
-    if (st)
+    spStatus st;
+    if ((st = req_GetInt(q->body, "source", 0, q->n_peers - 1, 1, 0, &source)) ||
+        (st = req_GetBool(q->body, "announce", 1, &announce)))
         return st;
-    if ((st = req_GetInt(q.body, "source", 0, q.n_peers - 1, 1, 0, &source)) ||
-        (st = req_GetBool(q.body, "announce", 1, &announce)))
-        goto out;
-    if (source == q.peer) {
-        st = sp_Error(SP_ERR_INVALID, "\"source\": peer %d cannot rejoin from itself", source);
-        goto out;
-    }
-    if ((st = rejoin_Authenticate(&q, res)) || (st = req_OwnStore(&q, &own)) ||
-        (st = req_PeerStore(&q, source, &src)))
-        goto out;
+    if (source == q->peer)
+        return sp_Error(SP_ERR_INVALID, "\"source\": peer %d cannot rejoin from itself", source);
+    /* Its databases only after the ticket: an unauthenticated peer learns
+     * nothing about them. */
+    if ((st = rejoin_Authenticate(q, res)) || (st = req_OwnStore(q, &own)) ||
+        (st = req_PeerStore(q, source, &src)))
+        return st;
     /* What survived in our own database (a damaged marker is just lost). */
-    spStatus own_st = applied_Read(own, &q, q.peer, &restored);
-    if (own_st && sp_IsRetryable(own_st)) {
-        st = sp_Wrap(own_st, "rejoin: peer %d's own database", q.peer);
-        goto out;
-    }
+    spStatus own_st = applied_Read(own, q, q->peer, &restored);
+    if (own_st && sp_IsRetryable(own_st))
+        return sp_Wrap(own_st, "rejoin: peer %d's own database", q->peer);
     if (own_st)
         sp_ClearError();
-    if ((st = rejoin_Copy(&q, source, src, own, res, &io)) ||
-        (announce && (st = rejoin_Announce(&q, source, &io))))
-        goto out;
+    if ((st = rejoin_Copy(q, source, src, own, res, &c->io)) ||
+        (announce && (st = rejoin_Announce(q, source, &c->io))))
+        return st;
     cJSON_AddNumberToObject(res, "source", source);
-    cJSON_AddNumberToObject(res, "joined_at", (double)q.iteration);
+    cJSON_AddNumberToObject(res, "joined_at", (double)q->iteration);
     cJSON_AddItemToObject(res, "restored_applied", restored >= 0
                                                        ? cJSON_CreateNumber((double)restored)
                                                        : cJSON_CreateNull());
     cJSON_AddBoolToObject(res, "announced", announce);
-    io_Answer(res, &io);
-out:
-    req_Free(&q);
-    return st;
+    return SP_OK;
 }

@@ -9,13 +9,6 @@
 #include "steps/step_util.h"
 #include "steps/steps.h"
 
-/* Shapes beyond these are not images any model here handles; rejecting them
- * early keeps c*h*w and the allocations derived from it small. */
-#define REQ_MAX_SIDE 4096
-#define REQ_MAX_DIM (1 << 22)
-#define REQ_MAX_CLASSES 65536
-#define REQ_MAX_ITERATION 1000000000000L
-
 static const char *json_TypeName(const cJSON *v)
 {
     if (cJSON_IsString(v))
@@ -254,7 +247,7 @@ static spStatus parse_Common(const rt_request *r, unsigned need, step_req *q)
                           &t)))
         return st;
     q->iteration = t;
-    if ((st = req_GetInt(body, "epoch", 1, 1000000000, 0, 0, &q->epoch)))
+    if ((st = req_GetInt(body, "epoch", 1, REQ_MAX_EPOCH, 0, 0, &q->epoch)))
         return st;
     if ((st = parse_Peers(body, need, q)))
         return st;
@@ -271,6 +264,8 @@ static spStatus parse_Common(const rt_request *r, unsigned need, step_req *q)
     }
     if ((need & REQ_SHAPE) && (st = parse_Shape(body, q)))
         return st;
+    if (need & REQ_M)
+        return req_GetInt(body, "m", 0, q->job.minibatches - 1, 1, 0, &q->m);
     return SP_OK;
 }
 
@@ -281,6 +276,7 @@ spStatus req_Parse(const rt_request *r, unsigned need, step_req *q)
     q->body = r->body;
     q->iteration = -1;
     q->peer = -1;
+    q->m = -1;
     spStatus st = parse_Common(r, need, q);
     if (st)
         req_Free(q);

@@ -1,8 +1,9 @@
 /* request.h - the common fields of every step request, parsed and checked.
  *
- * A step handler first calls req_Parse with the fields it needs; every
- * missing, mistyped or out-of-range field is SP_ERR_INVALID with a message
- * that names it (so a 400 tells the caller exactly what to fix). The step's
+ * The step wrapper (steps_Invoke) calls req_Parse with the fields the
+ * step's table entry declares (step_def.need); every missing, mistyped or
+ * out-of-range field is SP_ERR_INVALID with a message that names it (so a
+ * 400 tells the caller exactly what to fix). The step's
  * own fields are read with the req_Get* helpers, which follow the same
  * rules. Nothing here touches Redis or NATS. */
 #ifndef SPIRT_STEPS_REQUEST_H
@@ -23,10 +24,20 @@ enum {
     REQ_ITERATION = 1 << 1, /* "iteration": t >= 0 */
     REQ_PEER = 1 << 2,      /* "peer": p, and p < len(peers) when peers are given */
     REQ_PEERS = 1 << 3,     /* "peers": ["host:port", ...] */
-    REQ_SHARED = 1 << 4     /* "shared": "host:port" */
+    REQ_SHARED = 1 << 4,    /* "shared": "host:port" */
+    REQ_M = 1 << 5          /* "m": minibatch index, 0 <= m < job.minibatches */
 };
 
-#define REQ_MAX_PEERS 256
+/* Request limits, stated once (the job's own are in job/job.h). "peers"
+ * lists one database per worker. Shapes beyond these are not images any
+ * model here handles; rejecting them early keeps c*h*w and the allocations
+ * derived from it small. */
+#define REQ_MAX_PEERS JOB_MAX_WORKERS
+#define REQ_MAX_SIDE 4096
+#define REQ_MAX_DIM (1 << 22)
+#define REQ_MAX_CLASSES 65536
+#define REQ_MAX_ITERATION 1000000000000L
+#define REQ_MAX_EPOCH 1000000000
 
 typedef struct {
     job_config job;
@@ -38,6 +49,7 @@ typedef struct {
     long iteration;      /* -1 when absent */
     int epoch;           /* 0 when absent (1-based when given) */
     int peer;            /* -1 when absent */
+    int m;               /* REQ_M: the minibatch index; -1 when not asked for */
     int n_peers;         /* 0 when absent */
     store_addr *peers;   /* n_peers addresses with steps_Config() credentials */
     int has_shared;

@@ -12,7 +12,7 @@
 #include "core/tensor.h"
 #include "steps/chunks.h"
 #include "steps/collective.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 static spStatus scatter_Store(const step_req *q, store *s, const float *g, int n, step_io *io)
 {
@@ -31,43 +31,35 @@ static spStatus scatter_Store(const step_req *q, store *s, const float *g, int n
     return st;
 }
 
-spStatus step_Scatter(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(scatter, Scatter, REQ_SHAPE | REQ_ITERATION | REQ_PEER | STEP_LIVE | STEP_OWN, 1)
+
+static spStatus scatter_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
-    store *s;
+    const step_req *q = &c->q;
+    store *s = c->own;
     float *g = NULL;
     size_t got;
-    int *live = NULL, n = 0, rank, M;
     char key[160];
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
+    spStatus st = req_Key(q, key, "avg:%d:%ld", q->peer, q->iteration);
     if (st)
-        return st;
-    if ((st = req_GetInt(q.body, "minibatches", 1, 64, 0, q.job.minibatches, &M)) ||
-        (st = live_Get(&q, &live, &n, &rank)) || (st = req_OwnStore(&q, &s)) ||
-        (st = req_Key(&q, key, "avg:%d:%ld", q.peer, q.iteration)))
         goto out;
     double t0 = io_NowMs();
     io_snap snap = io_Snap(s);
-    st = store_GetTensor(s, key, q.n_params, &g, &got);
-    io_Account(&io, &snap);
-    io_Add(&io.transfer_ms, t0);
+    st = store_GetTensor(s, key, q->n_params, &g, &got);
+    io_Account(&c->io, &snap);
+    io_Add(&c->io.transfer_ms, t0);
     if (st) {
         st = sp_Wrap(st, "scatter (has average run?)");
         goto out;
     }
-    if ((st = scatter_Store(&q, s, g, n, &io)) ||
-        (st = collective_Announce(&q, "scattered", q.iteration, NULL, &io)))
+    if ((st = scatter_Store(q, s, g, c->n_live, &c->io)) ||
+        (st = collective_Announce(q, "scattered", q->iteration, NULL, &c->io)))
         goto out;
-    if (q.iteration > 0 && (st = keys_DropIteration(&q, s, q.peer, q.iteration - 1, M, &io)))
+    if (q->iteration > 0 &&
+        (st = keys_DropIteration(q, s, q->peer, q->iteration - 1, q->job.minibatches, &c->io)))
         goto out;
-    cJSON_AddNumberToObject(res, "chunks", n);
-    io_Answer(res, &io);
+    cJSON_AddNumberToObject(res, "chunks", c->n_live);
 out:
     free(g);
-    free(live);
-    req_Free(&q);
     return st;
 }

@@ -18,7 +18,7 @@
 #include "core/tensor.h"
 #include "steps/collective.h"
 #include "steps/mlless.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 typedef struct {
     float *params, *g, *acc, *val;
@@ -136,61 +136,56 @@ static spStatus sparsify_Report(const step_req *q, size_t k, step_io *io)
     return collective_Announce(q, "report", q->iteration, payload, io);
 }
 
-spStatus step_Sparsify(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(sparsify, Sparsify, REQ_SHAPE | REQ_ITERATION | REQ_PEER | STEP_LIVE | STEP_OWN, 1)
+
+static spStatus sparsify_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
+    const step_req *q = &c->q;
+    step_io *io = &c->io;
+    store *s = c->own;
     sp_bufs b = {0};
-    store *s;
-    int *live = NULL, n = 0, rank, M, from = -1;
+    int from = -1;
     char kp[160], kg[160];
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
-    if (st)
-        return st;
-    if ((st = req_GetInt(q.body, "minibatches", 1, 64, 0, q.job.minibatches, &M)) ||
-        (st = live_Get(&q, &live, &n, &rank)) || (st = req_OwnStore(&q, &s)) ||
-        (st = req_Key(&q, kp, "params:%d", q.peer)) ||
-        (st = req_Key(&q, kg, "avg:%d:%ld", q.peer, q.iteration)))
+    spStatus st;
+    if ((st = req_Key(q, kp, "params:%d", q->peer)) ||
+        (st = req_Key(q, kg, "avg:%d:%ld", q->peer, q->iteration)))
         goto out;
     double t0 = io_NowMs();
     io_snap snap = io_Snap(s);
-    st = get_Into(&q, s, kp, &b.params);
+    st = get_Into(q, s, kp, &b.params);
     if (!st)
-        st = get_Into(&q, s, kg, &b.g);
+        st = get_Into(q, s, kg, &b.g);
     if (!st)
-        st = sparsify_Accumulator(&q, s, &b, &from);
-    io_Account(&io, &snap);
-    io_Add(&io.transfer_ms, t0);
+        st = sparsify_Accumulator(q, s, &b, &from);
+    io_Account(io, &snap);
+    io_Add(&io->transfer_ms, t0);
     if (st)
         goto out;
-    b.idx = malloc(sizeof *b.idx * q.n_params);
-    b.val = malloc(sizeof *b.val * q.n_params);
+    b.idx = malloc(sizeof *b.idx * q->n_params);
+    b.val = malloc(sizeof *b.val * q->n_params);
     if (!b.idx || !b.val) {
         st = sp_Error(SP_ERR_NOMEM, "out of memory");
         goto out;
     }
-    float thr = mlless_Threshold(q.job.significance, q.iteration);
+    float thr = mlless_Threshold(q->job.significance, q->iteration);
     t0 = io_NowMs();
-    size_t k = mlless_Filter(b.acc, b.g, b.params, q.n_params, q.job.optim.lr, thr, b.idx, b.val);
-    io_Add(&io.compute_ms, t0);
+    size_t k =
+        mlless_Filter(b.acc, b.g, b.params, q->n_params, q->job.optim.lr, thr, b.idx, b.val);
+    io_Add(&io->compute_ms, t0);
     t0 = io_NowMs();
     snap = io_Snap(s);
-    st = sparsify_Store(&q, s, &b, k);
-    io_Account(&io, &snap);
-    io_Add(&io.store_ms, t0);
-    if (st || (st = sparsify_Report(&q, k, &io)) || (st = sparsify_Cleanup(&q, s, M, &io)))
+    st = sparsify_Store(q, s, &b, k);
+    io_Account(io, &snap);
+    io_Add(&io->store_ms, t0);
+    if (st || (st = sparsify_Report(q, k, io)) ||
+        (st = sparsify_Cleanup(q, s, q->job.minibatches, io)))
         goto out;
     cJSON_AddNumberToObject(res, "sent", (double)k);
-    cJSON_AddNumberToObject(res, "params", (double)q.n_params);
+    cJSON_AddNumberToObject(res, "params", (double)q->n_params);
     cJSON_AddNumberToObject(res, "threshold", thr);
     if (from >= 0)
         cJSON_AddNumberToObject(res, "inherited_from", from);
-    io_Answer(res, &io);
 out:
     bufs_Free(&b);
-    free(live);
-    req_Free(&q);
     return st;
 }

@@ -1,5 +1,8 @@
 /* steps.h - the workflow steps, as handlers callable over HTTP (one function
- * process each, functions/<step>/main.c) or in-process by the driver.
+ * process each, bin/spirt-fn-<step>) or in-process by the driver. The steps
+ * are listed once, in steps/steps.def; each is one step_def (below) in
+ * src/steps/<step>.c, and every call of every step - HTTP or in-process -
+ * goes through the one wrapper steps_Invoke.
  *
  * Functions are stateless: everything a step needs is named in its JSON
  * request and lives in Redis. Every request carries the common fields:
@@ -11,10 +14,15 @@
  *   "shared": "host:port"          the shared Redis (dataset store; the
  *                                  database of MLLESS / LambdaML archs)
  *   "nats":   "nats://host:port"   optional; overrides SPIRT_NATS_URL
- * plus the step's own fields below. Which common fields a step requires is
- * listed with it; a missing, mistyped or out-of-range field is 400 with a
- * message naming it. "shape" must fit the job's model (model_Create) and,
- * where the dataset is read, the dataset init loaded. A request without
+ * plus the step's own fields below. The number of workers N and of
+ * minibatches per peer M are the job's ("workers", "minibatches" inside
+ * "job"), never separate request fields, so no two steps can disagree on
+ * them. Which common fields a step requires is listed with it and declared
+ * in its step_def (STEP_DEFINE in src/steps/<step>.c), which the wrapper
+ * checks before the step runs: a missing, mistyped or out-of-range field is
+ * 400 with a message naming it, and nothing is read or written. "shape"
+ * must fit the job's model (model_Create) and, where the dataset is read,
+ * the dataset init loaded. A request without
  * "peers" uses the shared Redis as the peer's own database. Every answer is
  * a JSON object with the step's results, "timings": {"compute_ms",
  * "store_ms","sync_ms","transfer_ms"} (those that apply) and "bytes":
@@ -52,21 +60,22 @@
  *              stream, so announcements of an earlier run of the same job id
  *              cannot satisfy this run's barriers.
  *   minibatch  shape, iteration, peer, shared (peers: where to store);
- *              {"m","minibatches":M,"workers":N,"iters_per_epoch":I}
+ *              {"m","iters_per_epoch":I}
  *              -> {"samples":b,"slot","epoch","iters_per_epoch","key"}.
  *              Rows of shard p (dataset_ShardRange over the train set with
- *              N shards) visited in dataset_EpochOrder(seed, epoch, p)
- *              order; slot i = (t mod I)*M + m covers
- *              order[i*batch, (i+1)*batch). M, N default to the job's, I to
- *              floor(min shard / (M*batch)) (a larger I is 400, so every slot
- *              is full and all peers agree on epoch boundaries); epoch
- *              defaults to t/I + 1.
- *   gradient   shape, iteration, peer; {"m","minibatches"}
+ *              N = job.workers shards) visited in dataset_EpochOrder(seed,
+ *              epoch, p) order; slot i = (t mod I)*M + m (M =
+ *              job.minibatches) covers order[i*batch, (i+1)*batch). I
+ *              defaults to job_ItersPerEpoch (job/job.h; a larger I is 400,
+ *              so every slot is full and all peers agree on epoch
+ *              boundaries); epoch defaults to t/I + 1.
+ *   gradient   shape, iteration, peer; {"m"} (0 <= m < job.minibatches)
  *              -> {"loss","samples","key"}. A non-finite gradient is 400 and
  *              nothing is stored. A label-flipping attacker (job.attack,
  *              ml/attack.h) computes on labels y -> classes-1-y.
- *   average    shape, iteration, peer; {"minibatches":M} -> {"in_db":bool,
- *              "inputs","key"}. Each grad's size is checked first (STRLEN);
+ *   average    shape, iteration, peer -> {"in_db":bool,
+ *              "inputs","key"}: the mean of the job.minibatches gradients of
+ *              the iteration. Each grad's size is checked first (STRLEN);
  *              the values are not scanned (they never leave the database);
  *              SPIRT.AVG refuses a non-finite mean (400, nothing written).
  *              A job.attack attacker then publishes a poisoned average
@@ -110,6 +119,17 @@
  *              q's Redis into params:p / mom:p on its own, sets applied:p =
  *              t-1 and announces "join" for t on NATS. "restored_applied" is
  *              what p's own database held before (e.g. from its AOF).
+ * Peer authentication (auth/auth.h), the verifier of a joining peer:
+ *   join       peer, shared; {"action":"challenge", "ttl_ms" (default
+ *              30000)} -> {"nonce","ttl_ms"}: a fresh single-use nonce kept
+ *              in the shared Redis; {"action":"verify","nonce","response"}
+ *              -> {"admitted":true,"peer","ticket","ticket_ttl_ms"}:
+ *              consumes the nonce, checks response = HMAC-SHA256(key_p, ...)
+ *              with key_p derived from SPIRT_AUTH_KEY; a replayed, expired,
+ *              foreign or wrong response is 401. The ticket admits the peer
+ *              for a minute (auth_CheckTicket; rejoin can require it). Not
+ *              idempotent (never retried): after a failure, start over with
+ *              a new challenge.
  * Fault tolerance (SPIRT): the driver publishes each live peer's heartbeat
  * (sync/heartbeat.h) while its database answers. The barrier takes
  * "joiners": [p...] (peers outside "live" that announced "join" for t are
@@ -120,9 +140,9 @@
  * model of the right size (else get the initial one), the stream is kept,
  * and the answer adds "resumed" and "applied": [last applied iteration per
  * peer, -1 none, null when its Redis did not answer].
- * Every step is idempotent (safe to retry on 503 / timeout): keys are
- * overwritten with the same values, announcements are de-duplicated, and
- * update detects a repeated iteration.
+ * Every step but join is idempotent (safe to retry on 503 / timeout): keys
+ * are overwritten with the same values, announcements are de-duplicated,
+ * and update detects a repeated iteration.
  *
  * MLLESS, ScatterReduce and AllReduce run on the same minibatch, gradient,
  * average and update steps with one shared Redis as every worker's database
@@ -180,15 +200,42 @@
 
 #include "runtime/runtime.h"
 
+/* What the wrapper hands a step's run function: the parsed request, the
+ * answer's timings and what the step_def asked for (steps/step_ctx.h). */
+typedef struct step_ctx step_ctx;
+
+/* One entry of the step table (curl's protocol handlers are the model: each
+ * step file defines its own, a registry lists them). */
 typedef struct {
-    const char *name;     /* "gradient" - also functions/<name>/ */
-    rt_handler handler;
+    const char *name;     /* "gradient": bin/spirt-fn-gradient, image spirt-gradient */
+    rt_handler handler;   /* step_<Fn>: steps_Invoke(this step_def, ...) */
     int idempotent;       /* safe to retry on 503 / timeout */
+    /* The request shape: REQ_* fields req_Parse checks (steps/request.h) and
+     * STEP_* work the wrapper does first (steps/step_ctx.h). */
+    unsigned need;
+    /* The step's own logic, run after those checks passed. */
+    spStatus (*run)(step_ctx *c, cJSON *res);
 } step_def;
 
-/* The registry of every step, for the in-process transport and tests. */
+/* The one wrapper around every step: parses and checks the fields `need`
+ * declares (a bad request is 400 before the step touches Redis or NATS),
+ * does the STEP_* work, runs def->run and, when it succeeds, adds
+ * "timings" and "bytes" to the answer. Every step_<Fn> is this call. */
+spStatus steps_Invoke(const step_def *def, const rt_request *req, cJSON *res);
+
+/* Every step of steps.def: step_def_<name> and its entry point step_<Fn>,
+ * an rt_handler for the runtime (functions) and the in-process driver. */
+#define STEP(name, Fn)                      \
+    extern const step_def step_def_##name; \
+    spStatus step_##Fn(const rt_request *req, cJSON *res, void *ctx);
+#include "steps/steps.def"
+#undef STEP
+
+/* The registry of every step (steps/registry.c), for the in-process
+ * transport and tests. A function binary does not use it, so it links only
+ * its own step. */
 const step_def *steps_Find(const char *name);
-const step_def *steps_All(int *n);
+const step_def *const *steps_All(int *n);
 
 /* /readyz of every function: the Redis named by SPIRT_READY_REDIS (if set)
  * and the NATS server of SPIRT_NATS_URL (if set) answer. */
@@ -212,39 +259,5 @@ typedef struct {
 
 void steps_Configure(const steps_config *c);
 const steps_config *steps_Config(void);
-
-/* The handlers. */
-spStatus step_Init(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_Minibatch(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_Gradient(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_Average(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_Notify(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_Barrier(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_Aggregate(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_Update(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_Evaluate(const rt_request *req, cJSON *res, void *ctx);
-/* Peer authentication (auth/auth.h), the verifier of a joining peer:
- *   join  peer, shared; {"action":"challenge", "ttl_ms" (default 30000)}
- *         -> {"nonce","ttl_ms"}: a fresh single-use nonce kept in the shared
- *         Redis; {"action":"verify","nonce","response"} -> {"admitted":true,
- *         "peer","ticket","ticket_ttl_ms"}: consumes the nonce, checks
- *         response = HMAC-SHA256(
- *         key_p, ...) with key_p derived from SPIRT_AUTH_KEY; a replayed,
- *         expired, foreign or wrong response is 401. The ticket admits
- *         the peer for a minute (auth_CheckTicket; rejoin can require it).
- *         Not idempotent (never retried): after a failure, start over with
- *         a new challenge. */
-spStatus step_Join(const rt_request *req, cJSON *res, void *ctx);
-/* SPIRT fault tolerance: a failed peer comes back (see the comment above). */
-spStatus step_Rejoin(const rt_request *req, cJSON *res, void *ctx);
-/* MLLESS, ScatterReduce and AllReduce (see the comment above). */
-spStatus step_Sparsify(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_Supervisor(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_Apply(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_Scatter(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_ChunkReduce(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_ChunkGather(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_MasterReduce(const rt_request *req, cJSON *res, void *ctx);
-spStatus step_FetchReduced(const rt_request *req, cJSON *res, void *ctx);
 
 #endif

@@ -22,7 +22,7 @@
 
 #include "steps/collective.h"
 #include "steps/mlless.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 typedef struct {
     mlless_state s;
@@ -150,19 +150,22 @@ static spStatus sup_Cleanup(const step_req *q, store *s, step_io *io)
     return st ? st : keys_Unlink(s, keys, k, io);
 }
 
-static spStatus sup_Decide(const rt_request *req, const step_req *q, store *s, const int *live,
-                           int n, sup_saved *sv, step_io *io)
+static spStatus sup_Decide(step_ctx *c, sup_saved *sv)
 {
+    const step_req *q = &c->q;
+    store *s = c->own;
+    step_io *io = &c->io;
     sync_arrival *arr = NULL;
     char key[160];
-    spStatus st = collective_Await(req, q, "report", q->iteration, live, n, &arr, io);
+    spStatus st =
+        collective_Await(c->req, q, "report", q->iteration, c->live, c->n_live, &arr, io);
     if (st)
         return st;
     if (q->iteration == 0)
         mlless_StateInit(&sv->s);
     free(sv->decision);
-    sv->decision = decision_Make(q, &sv->s, live, n, arr);
-    collective_FreeArrivals(arr, n);
+    sv->decision = decision_Make(q, &sv->s, c->live, c->n_live, arr);
+    collective_FreeArrivals(arr, c->n_live);
     if (!sv->decision)
         return sp_Error(SP_ERR_NOMEM, "out of memory");
     double t0 = io_NowMs();
@@ -175,55 +178,37 @@ static spStatus sup_Decide(const rt_request *req, const step_req *q, store *s, c
     return st;
 }
 
-spStatus step_Supervisor(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(supervisor, Supervisor, REQ_ITERATION | REQ_PEER | STEP_FIRST_LIVE | STEP_OWN, 1)
+
+static spStatus supervisor_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
+    const step_req *q = &c->q;
     sup_saved sv = {0};
-    store *s;
-    int *live = NULL, n = 0, rank, exists = 0;
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_ITERATION | REQ_PEER, &q);
-    if (st)
-        return st;
-    if ((st = live_Get(&q, &live, &n, &rank)))
-        goto out;
-    if (rank != 0) {
-        st = sp_Error(SP_ERR_INVALID, "the supervisor runs on the first live worker (%d), not "
-                      "on worker %d", live[0], q.peer);
-        goto out;
-    }
-    io_snap snap;
-    if ((st = req_OwnStore(&q, &s)))
-        goto out;
+    int exists = 0;
     /* t = 0 is always decided afresh: a state (even a damaged one) of an
      * earlier run of the same job id may be there, and the first decision
      * needs no history. */
-    snap = io_Snap(s);
+    io_snap snap = io_Snap(c->own);
     mlless_StateInit(&sv.s);
-    st = q.iteration > 0 ? state_Load(&q, s, &sv, &exists) : SP_OK;
-    io_Account(&io, &snap);
+    spStatus st = q->iteration > 0 ? state_Load(q, c->own, &sv, &exists) : SP_OK;
+    io_Account(&c->io, &snap);
     if (st)
         goto out;
-    int duplicate = exists && sv.s.t == q.iteration;
-    if (!duplicate && q.iteration > 0 && (!exists || sv.s.t != q.iteration - 1)) {
+    int duplicate = exists && sv.s.t == q->iteration;
+    if (!duplicate && q->iteration > 0 && (!exists || sv.s.t != q->iteration - 1)) {
         st = sp_Error(SP_ERR_CONFLICT, "supervisor: iteration %ld does not follow the last one "
-                      "decided (%ld)", q.iteration, exists ? sv.s.t : -1L);
+                      "decided (%ld)", q->iteration, exists ? sv.s.t : -1L);
         goto out;
     }
-    if ((!duplicate && (st = sup_Decide(req, &q, s, live, n, &sv, &io))) ||
-        (st = collective_Announce(&q, "updates", q.iteration, sv.decision, &io)) ||
-        (st = sup_Cleanup(&q, s, &io)))
+    if ((!duplicate && (st = sup_Decide(c, &sv))) ||
+        (st = collective_Announce(q, "updates", q->iteration, sv.decision, &c->io)) ||
+        (st = sup_Cleanup(q, c->own, &c->io)))
         goto out;
     cJSON *d = cJSON_Parse(sv.decision);
     if (d)
         cJSON_AddItemToObject(res, "decision", d);
     cJSON_AddBoolToObject(res, "duplicate", duplicate);
-    io_Answer(res, &io);
 out:
     free(sv.decision);
-    free(live);
-    req_Free(&q);
     return st;
 }

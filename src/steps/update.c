@@ -13,7 +13,7 @@
 
 #include "steps/applied.h"
 #include "steps/step_util.h"
-#include "steps/steps.h"
+#include "steps/step_ctx.h"
 
 static spStatus update_Apply(const step_req *q, store *s, int *in_db)
 {
@@ -32,44 +32,36 @@ static spStatus update_Apply(const step_req *q, store *s, int *in_db)
                         q->job.optim.weight_decay, in_db);
 }
 
-spStatus step_Update(const rt_request *req, cJSON *res, void *ctx)
+STEP_DEFINE(update, Update, REQ_SHAPE | REQ_ITERATION | REQ_PEER, 1)
+
+static spStatus update_Run(step_ctx *c, cJSON *res)
 {
-    (void)ctx;
-    step_req q;
-    step_io io;
+    const step_req *q = &c->q;
     store *s;
     long last;
     int in_db = 0;
-    io_Init(&io);
-    spStatus st = req_Parse(req, REQ_SHAPE | REQ_ITERATION | REQ_PEER, &q);
-    if (st)
+    spStatus st;
+    if (q->job.optim.kind == OPTIM_ADAM)
+        return sp_Error(SP_ERR_INVALID, "job.optimizer adam: the in-database update supports "
+                                        "sgd and momentum only");
+    /* Its own database only after the job check: a request that can never
+     * work is 400 even while the database is down. */
+    if ((st = req_OwnStore(q, &s)))
         return st;
-    if (q.job.optim.kind == OPTIM_ADAM) {
-        st = sp_Error(SP_ERR_INVALID, "job.optimizer adam: the in-database update supports sgd "
-                                      "and momentum only");
-        goto out;
-    }
-    if ((st = req_OwnStore(&q, &s)))
-        goto out;
     double t0 = io_NowMs();
     io_snap snap = io_Snap(s);
-    if ((st = applied_Read(s, &q, q.peer, &last)))
-        goto out;
-    if (last > q.iteration) {
-        st = sp_Error(SP_ERR_CONFLICT, "iteration %ld is stale: peer %d already applied %ld",
-                      q.iteration, q.peer, last);
-        goto out;
-    }
-    int duplicate = last == q.iteration;
+    if ((st = applied_Read(s, q, q->peer, &last)))
+        return st;
+    if (last > q->iteration)
+        return sp_Error(SP_ERR_CONFLICT, "iteration %ld is stale: peer %d already applied %ld",
+                        q->iteration, q->peer, last);
+    int duplicate = last == q->iteration;
     if (!duplicate &&
-        ((st = update_Apply(&q, s, &in_db)) || (st = applied_Write(s, &q, q.peer, q.iteration))))
-        goto out;
-    io_Account(&io, &snap);
-    io_Add(&io.store_ms, t0);
+        ((st = update_Apply(q, s, &in_db)) || (st = applied_Write(s, q, q->peer, q->iteration))))
+        return st;
+    io_Account(&c->io, &snap);
+    io_Add(&c->io.store_ms, t0);
     cJSON_AddBoolToObject(res, "in_db", in_db);
     cJSON_AddBoolToObject(res, "duplicate", duplicate);
-    io_Answer(res, &io);
-out:
-    req_Free(&q);
-    return st;
+    return SP_OK;
 }

@@ -34,7 +34,7 @@ static float *avg[N_WORKERS]; /* the workers' averages of the iteration */
 
 static cJSON *make_req(int peer, long t)
 {
-    return sw_WithNum(sw_Request(&W, peer, t), "minibatches", 1);
+    return sw_Request(&W, peer, t);
 }
 
 static spStatus call(rt_handler h, cJSON *body, cJSON **res) { return sw_Call(h, body, res, 1); }

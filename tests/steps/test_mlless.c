@@ -215,7 +215,7 @@ static float *params[N_WORKERS]; /* each worker's model */
 
 static cJSON *make_req(int peer, long t, const int *live, int n_live)
 {
-    cJSON *o = sw_WithNum(sw_Request(&W, peer, t), "minibatches", 1);
+    cJSON *o = sw_Request(&W, peer, t);
     cJSON *l = cJSON_AddArrayToObject(o, "live");
     for (int i = 0; i < n_live; i++)
         cJSON_AddItemToArray(l, cJSON_CreateNumber(live[i]));

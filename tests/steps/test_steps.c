@@ -178,8 +178,6 @@ static void check_minibatch(int p, long t, int m)
 {
     cJSON *req = make_req(p, t), *res;
     cJSON_AddNumberToObject(req, "m", m);
-    cJSON_AddNumberToObject(req, "minibatches", M_MB);
-    cJSON_AddNumberToObject(req, "workers", N_PEERS);
     assert_int_equal(call(step_Minibatch, req, &res), SP_OK);
     assert_int_equal((int)num(res, "samples"), BATCH);
     cJSON_Delete(res);
@@ -243,7 +241,6 @@ static void test_average_is_mean_of_grads(void **state)
     (void)state;
     for (int p = 0; p < N_PEERS; p++) {
         cJSON *req = make_req(p, 0), *res;
-        cJSON_AddNumberToObject(req, "minibatches", M_MB);
         assert_int_equal(call(step_Average, req, &res), SP_OK);
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(res, "in_db"))); /* module loaded */
         cJSON_Delete(res);

@@ -1,9 +1,0 @@
-/* spirt-fn-init - the SPIRT "init" step as an HTTP function (see steps/steps.h). */
-#include "runtime/runtime.h"
-#include "steps/steps.h"
-
-int main(int argc, char **argv)
-{
-    const rt_function fn = {"init", step_Init, steps_Ready, NULL};
-    return runtime_Main(&fn, argc, argv);
-}
