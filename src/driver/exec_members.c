@@ -76,9 +76,9 @@ void members_Fail(worker *wk, long t, spStatus st, const char *msg)
     int fatal = !x->plan->arch->tolerates_failures || !sp_IsRetryable(st) ||
                 x->mem.n_alive == 0 || exec_stop_requested;
     cJSON *f = cJSON_CreateObject();
-    cJSON_AddNumberToObject(f, "peer", wk->w);
-    cJSON_AddNumberToObject(f, "iteration", (double)t);
-    cJSON_AddStringToObject(f, "reason", msg);
+    cJSON_AddNumberToObject(f, FIELD_PEER, wk->w);
+    cJSON_AddNumberToObject(f, FIELD_ITERATION, (double)t);
+    cJSON_AddStringToObject(f, FIELD_REASON, msg);
     cJSON_AddItemToArray(x->stats.failures, f);
     x->mem.m[wk->w].failed_at = t;
     if (fatal)
@@ -99,7 +99,7 @@ void members_Leave(worker *wk, long t)
     x->mem.n_alive--;
     cJSON *e = cJSON_CreateObject();
     cJSON_AddNumberToObject(e, "worker", wk->w);
-    cJSON_AddNumberToObject(e, "iteration", (double)t);
+    cJSON_AddNumberToObject(e, FIELD_ITERATION, (double)t);
     cJSON_AddItemToArray(x->stats.departures, e);
     pthread_cond_broadcast(&x->cond);
     pthread_mutex_unlock(&x->lock);
@@ -123,10 +123,10 @@ void members_NoteExcluded(exec_state *x, const cJSON *resp, int by, long t)
             continue;
         x->mem.m[q].excl_noted = 1;
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "peer", q);
-        cJSON_AddNumberToObject(o, "iteration", (double)t);
+        cJSON_AddNumberToObject(o, FIELD_PEER, q);
+        cJSON_AddNumberToObject(o, FIELD_ITERATION, (double)t);
         cJSON_AddNumberToObject(o, "by", by);
-        cJSON_AddStringToObject(o, "reason", cJSON_IsString(why) ? why->valuestring : "excluded");
+        cJSON_AddStringToObject(o, FIELD_REASON, cJSON_IsString(why) ? why->valuestring : "excluded");
         cJSON_AddItemToArray(x->stats.exclusions, o);
     }
 }
@@ -237,13 +237,13 @@ static void rejoin_Record(worker *wk, long J, int src, const cJSON *resp)
     me->excl_noted = 0;
     x->stats.lost += missed > 0 ? missed : 0;
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, "peer", wk->w);
-    cJSON_AddNumberToObject(e, "iteration", (double)J);
+    cJSON_AddNumberToObject(e, FIELD_PEER, wk->w);
+    cJSON_AddNumberToObject(e, FIELD_ITERATION, (double)J);
     cJSON_AddNumberToObject(e, "failed_at", (double)me->failed_at);
     cJSON_AddNumberToObject(e, "iterations_missed", (double)missed);
-    cJSON_AddNumberToObject(e, "source", src);
+    cJSON_AddNumberToObject(e, FIELD_SOURCE, src);
     const cJSON *ra = cJSON_GetObjectItemCaseSensitive(resp, FIELD_RESTORED_APPLIED);
-    cJSON_AddItemToObject(e, "restored_applied", cJSON_IsNumber(ra)
+    cJSON_AddItemToObject(e, FIELD_RESTORED_APPLIED, cJSON_IsNumber(ra)
                                                      ? cJSON_CreateNumber(ra->valuedouble)
                                                      : cJSON_CreateNull());
     cJSON_AddItemToArray(x->stats.rejoins, e);

@@ -1,5 +1,6 @@
 /* join_auth.c - challenge, respond, verify: a peer's (re)admission. */
 #include "driver/join_auth.h"
+#include "steps/fields.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -12,8 +13,8 @@ static spStatus join_Call(const invoker *inv, const cJSON *base, int peer, const
     cJSON *req = cJSON_Duplicate(base, 1);
     if (!req)
         return sp_Error(SP_ERR_NOMEM, "out of memory");
-    cJSON_DeleteItemFromObjectCaseSensitive(req, "peer");
-    cJSON_AddNumberToObject(req, "peer", peer);
+    cJSON_DeleteItemFromObjectCaseSensitive(req, FIELD_PEER);
+    cJSON_AddNumberToObject(req, FIELD_PEER, peer);
     cJSON_AddStringToObject(req, "action", action);
     if (nonce)
         cJSON_AddStringToObject(req, "nonce", nonce);
@@ -48,7 +49,7 @@ static spStatus join_Once(const invoker *inv, const cJSON *base, int peer, const
         return st;
     auth_Respond(key, job, peer, nonce, mac);
     st = join_Call(inv, base, peer, "verify", nonce, mac, &resp);
-    const char *t = st ? NULL : str_Field(resp, "ticket");
+    const char *t = st ? NULL : str_Field(resp, FIELD_TICKET);
     if (!st && !t)
         st = sp_Error(SP_ERR_FORMAT, "join: the verifier admitted peer %d without a ticket",
                       peer);
@@ -61,7 +62,7 @@ static spStatus join_Once(const invoker *inv, const cJSON *base, int peer, const
 spStatus join_Authenticate(const invoker *inv, const cJSON *base, int peer,
                            const auth_key *peer_key, char ticket[AUTH_HEX_SIZE])
 {
-    const cJSON *job = cJSON_GetObjectItemCaseSensitive(base, "job");
+    const cJSON *job = cJSON_GetObjectItemCaseSensitive(base, FIELD_JOB);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(job, "id");
     if (!cJSON_IsString(id))
         return sp_Error(SP_ERR_INVALID, "join: the request base has no job id");

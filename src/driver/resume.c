@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "driver/join_auth.h"
+#include "steps/fields.h"
 
 static spStatus catch_Up(const invoker *inv, const cJSON *base, int p, int src, long start)
 {
@@ -12,10 +13,10 @@ static spStatus catch_Up(const invoker *inv, const cJSON *base, int p, int src, 
     if (st)
         return sp_Wrap(st, "resume: peer %d re-authenticating", p);
     cJSON *req = cJSON_Duplicate(base, 1), *resp = NULL;
-    cJSON_AddStringToObject(req, "ticket", ticket);
-    cJSON_AddNumberToObject(req, "peer", p);
-    cJSON_AddNumberToObject(req, "source", src);
-    cJSON_AddNumberToObject(req, "iteration", (double)start);
+    cJSON_AddStringToObject(req, FIELD_TICKET, ticket);
+    cJSON_AddNumberToObject(req, FIELD_PEER, p);
+    cJSON_AddNumberToObject(req, FIELD_SOURCE, src);
+    cJSON_AddNumberToObject(req, FIELD_ITERATION, (double)start);
     cJSON_AddBoolToObject(req, "announce", 0);
     st = invoker_Call(inv, "rejoin", req, &resp, NULL);
     cJSON_Delete(req);

@@ -22,6 +22,7 @@
 #include "driver/runner.h"
 #include "runtime/http_client.h"
 #include "steps/steps.h"
+#include "steps/fields.h"
 
 /* Everything one run holds, so cleanup has one place to look. */
 typedef struct {
@@ -181,13 +182,13 @@ static cJSON *base_Build(dist_run *d)
 {
     const job_config *j = d->job;
     cJSON *b = cJSON_CreateObject();
-    cJSON_AddItemToObject(b, "job", job_ToJson(j));
-    cJSON *peers = cJSON_AddArrayToObject(b, "peers");
+    cJSON_AddItemToObject(b, FIELD_JOB, job_ToJson(j));
+    cJSON *peers = cJSON_AddArrayToObject(b, FIELD_PEERS);
     /* Architectures with one shared database give every worker the same one. */
     for (int w = 0; w < j->workers; w++)
         cJSON_AddItemToArray(peers, cJSON_CreateString(
             d->arch->per_peer_databases ? d->peers[w] : d->shared));
-    cJSON_AddStringToObject(b, "shared", d->shared);
+    cJSON_AddStringToObject(b, FIELD_SHARED, d->shared);
     return b;
 }
 
@@ -198,24 +199,24 @@ static spStatus job_Init(dist_run *d, long *iters, cJSON **applied)
 {
     cJSON *resp = NULL, *req = d->job->resume ? cJSON_Duplicate(d->base, 1) : NULL;
     if (req)
-        cJSON_AddBoolToObject(req, "resume", 1);
+        cJSON_AddBoolToObject(req, FIELD_RESUME, 1);
     spStatus st = invoker_Call(&d->inv, "init", req ? req : d->base, &resp, NULL);
     cJSON_Delete(req);
     if (st)
         return st;
-    *applied = cJSON_DetachItemFromObjectCaseSensitive(resp, "applied");
-    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(resp, "shape");
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(resp, "train_samples");
+    *applied = cJSON_DetachItemFromObjectCaseSensitive(resp, FIELD_APPLIED);
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(resp, FIELD_SHAPE);
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(resp, FIELD_TRAIN_SAMPLES);
     if (!cJSON_IsArray(shape) || !cJSON_IsNumber(n)) {
         cJSON_Delete(resp);
         return sp_Error(SP_ERR_FORMAT, "init answered without shape / train_samples");
     }
-    cJSON_AddItemToObject(d->base, "shape", cJSON_Duplicate(shape, 1));
+    cJSON_AddItemToObject(d->base, FIELD_SHAPE, cJSON_Duplicate(shape, 1));
     st = job_ItersPerEpoch(d->job, (size_t)n->valuedouble, iters);
     cJSON_Delete(resp);
     if (st)
         return st;
-    cJSON_AddNumberToObject(d->base, "iters_per_epoch", (double)*iters);
+    cJSON_AddNumberToObject(d->base, FIELD_ITERS_PER_EPOCH, (double)*iters);
     return SP_OK;
 }
 

@@ -20,6 +20,7 @@
 #include "steps/step_util.h"
 #include "steps/collective.h"
 #include "steps/step_ctx.h"
+#include "steps/fields.h"
 
 typedef struct {
     int *live, n_live;
@@ -83,9 +84,9 @@ static spStatus agg_Fetch(const step_req *q, agg_inputs *a, cJSON *rejected, ste
             free(a->xs[i]);
             a->xs[i] = NULL;
             cJSON *r = cJSON_CreateObject();
-            cJSON_AddNumberToObject(r, "peer", peer);
+            cJSON_AddNumberToObject(r, FIELD_PEER, peer);
             cJSON_AddStringToObject(r, "code", sp_StatusName(st));
-            cJSON_AddStringToObject(r, "reason", sp_LastError());
+            cJSON_AddStringToObject(r, FIELD_REASON, sp_LastError());
             cJSON_AddItemToArray(rejected, r);
             sp_ClearError();
             continue;
@@ -159,7 +160,7 @@ static spStatus aggregate_Run(step_ctx *c, cJSON *res)
     store *own;
     char key[160];
     int self = 0;
-    spStatus st = req_GetPeerList(q->body, "live", q->n_peers, 0, &a.live, &a.n_live);
+    spStatus st = req_GetPeerList(q->body, FIELD_LIVE, q->n_peers, 0, &a.live, &a.n_live);
     if (st)
         goto out;
     for (int i = 0; i < a.n_live; i++)
@@ -183,7 +184,7 @@ static spStatus aggregate_Run(step_ctx *c, cJSON *res)
     cJSON *used = cJSON_AddArrayToObject(res, "used");
     for (int i = 0; i < a.k; i++)
         cJSON_AddItemToArray(used, cJSON_CreateNumber(a.used[i]));
-    cJSON_AddItemToObject(res, "rejected", rejected);
+    cJSON_AddItemToObject(res, FIELD_REJECTED, rejected);
     t0 = io_NowMs();
     if ((st = req_Key(q, key, "agg:%d:%ld", q->peer, q->iteration)) ||
         (st = req_PeerStore(q, q->peer, &own)))

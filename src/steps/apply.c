@@ -15,6 +15,7 @@
 #include "steps/collective.h"
 #include "steps/mlless.h"
 #include "steps/step_ctx.h"
+#include "steps/fields.h"
 
 typedef struct {
     cJSON *root;
@@ -30,7 +31,7 @@ static spStatus decision_Parse(const step_req *q, const char *text, decision *d)
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(d->root, "workers");
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(d->root, "remove");
     d->updates = cJSON_GetObjectItemCaseSensitive(d->root, "updates");
-    d->live = cJSON_GetObjectItemCaseSensitive(d->root, "live");
+    d->live = cJSON_GetObjectItemCaseSensitive(d->root, FIELD_LIVE);
     if (!cJSON_IsNumber(t) || t->valuedouble != (double)q->iteration || !cJSON_IsNumber(w) ||
         w->valuedouble < 1 || w->valuedouble > hi || !cJSON_IsNumber(r) ||
         !cJSON_IsArray(d->updates) || !cJSON_IsArray(d->live) ||
@@ -47,7 +48,7 @@ static spStatus decision_Parse(const step_req *q, const char *text, decision *d)
             return sp_Error(SP_ERR_FORMAT, "decision %ld: bad worker in \"live\"", q->iteration);
     d->workers = (int)w->valuedouble;
     d->remove = (int)r->valuedouble;
-    d->stop = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d->root, "stop"));
+    d->stop = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d->root, FIELD_STOP));
     return SP_OK;
 }
 
@@ -87,12 +88,12 @@ static void apply_Answer(cJSON *res, const step_req *q, const decision *d, size_
     cJSON_AddNumberToObject(res, "updates", cJSON_GetArraySize(d->updates));
     cJSON_AddNumberToObject(res, "pairs", (double)pairs);
     cJSON_AddNumberToObject(res, "workers", d->workers);
-    cJSON *c = cJSON_AddObjectToObject(res, "context");
-    cJSON_AddItemToObject(c, "live", cJSON_Duplicate(d->live, 1));
+    cJSON *c = cJSON_AddObjectToObject(res, FIELD_CONTEXT);
+    cJSON_AddItemToObject(c, FIELD_LIVE, cJSON_Duplicate(d->live, 1));
     if (d->remove == q->peer)
-        cJSON_AddBoolToObject(res, "leave", 1);
+        cJSON_AddBoolToObject(res, FIELD_LEAVE, 1);
     if (d->stop)
-        cJSON_AddBoolToObject(res, "stop", 1);
+        cJSON_AddBoolToObject(res, FIELD_STOP, 1);
 }
 
 STEP_DEFINE(apply, Apply, REQ_SHAPE | REQ_ITERATION | REQ_PEER | STEP_LIVE | STEP_OWN, 1)

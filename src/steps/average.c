@@ -8,6 +8,7 @@
 #include "steps/poison.h"
 #include "steps/step_util.h"
 #include "steps/step_ctx.h"
+#include "steps/fields.h"
 
 #define AVG_KEY_CAP 160
 
@@ -38,7 +39,7 @@ static spStatus average_Run(step_ctx *c, cJSON *res)
     /* A Byzantine peer (--attack) publishes a poisoned average instead. */
     if ((st = poison_Average(q, c->own, dst, &c->io)))
         return st;
-    cJSON_AddBoolToObject(res, "in_db", in_db);
+    cJSON_AddBoolToObject(res, FIELD_IN_DB, in_db);
     cJSON_AddNumberToObject(res, "inputs", M);
     cJSON_AddStringToObject(res, "key", dst);
     return SP_OK;

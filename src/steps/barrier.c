@@ -23,6 +23,7 @@
 #include "steps/step_util.h"
 #include "steps/step_ctx.h"
 #include "sync/heartbeat.h"
+#include "steps/fields.h"
 
 /* Time left to answer before the runtime's per-request deadline. */
 #define BARRIER_MARGIN_MS 100
@@ -33,7 +34,7 @@
 
 static spStatus barrier_Timeout(const rt_request *req, const step_req *q, int *timeout_ms)
 {
-    spStatus st = req_GetInt(q->body, "timeout_ms", 1, 3600000, 0, q->job.sync_timeout_ms,
+    spStatus st = req_GetInt(q->body, FIELD_TIMEOUT_MS, 1, JOB_MAX_WAIT_MS, 0, q->job.sync_timeout_ms,
                              timeout_ms);
     if (st || req->deadline_ms <= 0)
         return st;
@@ -68,7 +69,7 @@ static void set_Free(barrier_set *b)
 static spStatus set_Init(const step_req *q, int hi, barrier_set *b)
 {
     int *live = NULL, n = 0;
-    spStatus st = req_GetPeerList(q->body, "live", hi, 0, &live, &n);
+    spStatus st = req_GetPeerList(q->body, FIELD_LIVE, hi, 0, &live, &n);
     if (st)
         return st;
     b->cap = hi;
@@ -98,10 +99,10 @@ static spStatus set_Init(const step_req *q, int hi, barrier_set *b)
 static spStatus set_AddJoiners(const step_req *q, sync_conn *c, int hi, int timeout_ms,
                                barrier_set *b)
 {
-    if (!cJSON_GetObjectItemCaseSensitive(q->body, "joiners"))
+    if (!cJSON_GetObjectItemCaseSensitive(q->body, FIELD_JOINERS))
         return SP_OK;
     int *j = NULL, nj = 0, k = 0, got = 0;
-    spStatus st = req_GetPeerList(q->body, "joiners", hi, 1, &j, &nj);
+    spStatus st = req_GetPeerList(q->body, FIELD_JOINERS, hi, 1, &j, &nj);
     if (st)
         return st;
     for (int i = 0; i < nj; i++) {
@@ -233,7 +234,7 @@ static void barrier_Answer(cJSON *res, const barrier_set *b)
     cJSON *arrived = cJSON_AddArrayToObject(res, "arrived");
     cJSON *missing = cJSON_AddArrayToObject(res, "missing");
     cJSON *losses = cJSON_AddArrayToObject(res, "losses");
-    cJSON *excluded = cJSON_AddArrayToObject(res, "excluded");
+    cJSON *excluded = cJSON_AddArrayToObject(res, FIELD_EXCLUDED);
     cJSON *joined = cJSON_AddArrayToObject(res, "joined");
     for (int i = 0; i < b->n; i++) {
         const sync_arrival *a = &b->arr[i];
@@ -242,8 +243,8 @@ static void barrier_Answer(cJSON *res, const barrier_set *b)
         if (!a->arrived) {
             cJSON_AddItemToArray(missing, cJSON_CreateNumber(a->member));
             cJSON *e = cJSON_CreateObject();
-            cJSON_AddNumberToObject(e, "peer", a->member);
-            cJSON_AddStringToObject(e, "reason",
+            cJSON_AddNumberToObject(e, FIELD_PEER, a->member);
+            cJSON_AddStringToObject(e, FIELD_REASON,
                                     b->lost[i] ? "heartbeat lost" : "missed the barrier");
             cJSON_AddItemToArray(excluded, e);
             continue;
@@ -251,13 +252,13 @@ static void barrier_Answer(cJSON *res, const barrier_set *b)
         cJSON_AddItemToArray(arrived, cJSON_CreateNumber(a->member));
         /* The loss a peer sent with its announcement, null if none. */
         cJSON *p = a->payload ? cJSON_Parse(a->payload) : NULL;
-        const cJSON *l = cJSON_GetObjectItemCaseSensitive(p, "loss");
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(p, FIELD_LOSS);
         cJSON_AddItemToArray(losses, cJSON_IsNumber(l) ? cJSON_CreateNumber(l->valuedouble)
                                                        : cJSON_CreateNull());
         cJSON_Delete(p);
     }
-    cJSON *ctx = cJSON_AddObjectToObject(res, "context");
-    cJSON_AddItemToObject(ctx, "live", cJSON_Duplicate(arrived, 1));
+    cJSON *ctx = cJSON_AddObjectToObject(res, FIELD_CONTEXT);
+    cJSON_AddItemToObject(ctx, FIELD_LIVE, cJSON_Duplicate(arrived, 1));
 }
 
 STEP_DEFINE(barrier, Barrier, REQ_ITERATION | REQ_PEER, 1)
@@ -292,7 +293,7 @@ static spStatus barrier_Run(step_ctx *c, cJSON *res)
         goto out;
     }
     barrier_Answer(res, &b);
-    cJSON_AddNumberToObject(res, "timeout_ms", timeout_ms);
+    cJSON_AddNumberToObject(res, FIELD_TIMEOUT_MS, timeout_ms);
 out:
     hb_Watcher_Destroy(h.w);
     set_Free(&b);

@@ -9,6 +9,7 @@
 #include <hiredis/hiredis.h>
 
 #include "runtime/runtime.h"
+#include "steps/fields.h"
 
 /* Time kept back to answer before the runtime's per-request deadline. */
 #define WAIT_MARGIN_MS 100
@@ -23,7 +24,7 @@ static int int_Cmp(const void *a, const void *b)
 spStatus live_Get(const step_req *q, int **live, int *n, int *rank)
 {
     int hi = q->n_peers ? q->n_peers : q->job.workers;
-    spStatus st = req_GetPeerList(q->body, "live", hi, 0, live, n);
+    spStatus st = req_GetPeerList(q->body, FIELD_LIVE, hi, 0, live, n);
     if (st)
         return st;
     /* Every worker must derive the same ranks (chunk owners, the master)
@@ -43,7 +44,7 @@ spStatus live_Get(const step_req *q, int **live, int *n, int *rank)
 
 static spStatus wait_Timeout(const rt_request *req, const step_req *q, int *ms)
 {
-    spStatus st = req_GetInt(q->body, "timeout_ms", 1, 3600000, 0, q->job.sync_timeout_ms, ms);
+    spStatus st = req_GetInt(q->body, FIELD_TIMEOUT_MS, 1, JOB_MAX_WAIT_MS, 0, q->job.sync_timeout_ms, ms);
     if (st || req->deadline_ms <= 0)
         return st;
     int64_t left = req->deadline_ms - rt_NowMs() - WAIT_MARGIN_MS;

@@ -10,6 +10,7 @@
 
 #include "steps/step_util.h"
 #include "steps/step_ctx.h"
+#include "steps/fields.h"
 
 #define EVAL_CHUNK 500
 #define EVAL_CACHE_MAX 2
@@ -152,8 +153,8 @@ static spStatus eval_Run(const step_req *q, const float *params, const testset *
     }
     if (st)
         return st;
-    cJSON_AddNumberToObject(res, "accuracy", (double)correct / (double)t->n);
-    cJSON_AddNumberToObject(res, "loss", loss_sum / (double)t->n);
+    cJSON_AddNumberToObject(res, FIELD_ACCURACY, (double)correct / (double)t->n);
+    cJSON_AddNumberToObject(res, FIELD_LOSS, loss_sum / (double)t->n);
     cJSON_AddNumberToObject(res, "samples", (double)t->n);
     return SP_OK;
 }
@@ -172,7 +173,7 @@ static spStatus evaluate_Run(step_ctx *c, cJSON *res)
     size_t n;
     char key[160];
     spStatus st;
-    if ((st = req_GetInt(q->body, "source", 0, q->n_peers - 1, 0, q->peer >= 0 ? q->peer : 0,
+    if ((st = req_GetInt(q->body, FIELD_SOURCE, 0, q->n_peers - 1, 0, q->peer >= 0 ? q->peer : 0,
                          &source)) ||
         (st = req_Shared(q, &shared)) || (st = req_PeerStore(q, source, &src)))
         goto out;
@@ -201,7 +202,7 @@ static spStatus evaluate_Run(step_ctx *c, cJSON *res)
     if ((st = eval_Run(q, params, t, res)))
         goto out;
     io_Add(&io->compute_ms, t0);
-    cJSON_AddNumberToObject(res, "source", source);
+    cJSON_AddNumberToObject(res, FIELD_SOURCE, source);
     cJSON_AddBoolToObject(res, "test_set_cached", cached);
 out:
     if (t)

@@ -7,6 +7,7 @@
 #include "steps/poison.h"
 #include "steps/step_util.h"
 #include "steps/step_ctx.h"
+#include "steps/fields.h"
 
 typedef struct {
     float *params, *rows, *x, *grad;
@@ -96,7 +97,7 @@ static spStatus gradient_Run(step_ctx *c, cJSON *res)
         goto out;
     io_Add(&c->io.store_ms, t0);
     io_Account(&c->io, &snap);
-    cJSON_AddNumberToObject(res, "loss", loss);
+    cJSON_AddNumberToObject(res, FIELD_LOSS, loss);
     cJSON_AddNumberToObject(res, "samples", (double)rows);
     cJSON_AddStringToObject(res, "key", key);
 out:

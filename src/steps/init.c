@@ -10,6 +10,7 @@
 #include "steps/applied.h"
 #include "steps/step_util.h"
 #include "steps/step_ctx.h"
+#include "steps/fields.h"
 
 /* A bare dataset name is looked up under steps_Config()->data_dir first,
  * so an in-process driver can point steps at a directory without touching
@@ -184,11 +185,11 @@ static spStatus init_Stream(const step_req *q, int resume, step_io *io, int *res
 
 static void init_Answer(cJSON *res, const data_meta *m, size_t n_params, int uploaded, int reset)
 {
-    cJSON *shape = cJSON_AddArrayToObject(res, "shape");
+    cJSON *shape = cJSON_AddArrayToObject(res, FIELD_SHAPE);
     int s[4] = {m->c, m->h, m->w, m->classes};
     for (int i = 0; i < 4; i++)
         cJSON_AddItemToArray(shape, cJSON_CreateNumber(s[i]));
-    cJSON_AddNumberToObject(res, "train_samples", (double)m->n_train);
+    cJSON_AddNumberToObject(res, FIELD_TRAIN_SAMPLES, (double)m->n_train);
     cJSON_AddNumberToObject(res, "test_samples", (double)m->n_test);
     cJSON_AddNumberToObject(res, "dim", (double)m->dim);
     cJSON_AddNumberToObject(res, "params", (double)n_params);
@@ -203,7 +204,7 @@ static void init_AnswerResume(cJSON *res, int resume, const long *applied, int n
     cJSON_AddBoolToObject(res, "resumed", resume);
     if (!resume)
         return;
-    cJSON *a = cJSON_AddArrayToObject(res, "applied");
+    cJSON *a = cJSON_AddArrayToObject(res, FIELD_APPLIED);
     for (int i = 0; i < n; i++)
         cJSON_AddItemToArray(a, applied[i] >= -1 ? cJSON_CreateNumber((double)applied[i])
                                                  : cJSON_CreateNull());
@@ -223,7 +224,7 @@ static spStatus init_Run(step_ctx *c, cJSON *res)
     model *m;
     spStatus st;
     if ((st = req_GetBool(q->body, "dataset_reload", 0, &reload)) ||
-        (st = req_GetBool(q->body, "resume", 0, &resume)) ||
+        (st = req_GetBool(q->body, FIELD_RESUME, 0, &resume)) ||
         (st = init_Dataset(q, reload, &meta, &uploaded, io)))
         goto out;
     q->spec = q->job.model;

@@ -7,6 +7,7 @@
 #include "auth/auth.h"
 #include "steps/step_util.h"
 #include "steps/step_ctx.h"
+#include "steps/fields.h"
 
 static spStatus join_Challenge(const step_req *q, store *s, cJSON *res)
 {
@@ -37,8 +38,8 @@ static spStatus join_Verify(const step_req *q, store *s, cJSON *res)
     if (st || (st = auth_Admit(s, q->job.id, q->peer, 0, ticket)))
         return st;
     cJSON_AddBoolToObject(res, "admitted", 1);
-    cJSON_AddNumberToObject(res, "peer", q->peer);
-    cJSON_AddStringToObject(res, "ticket", ticket);
+    cJSON_AddNumberToObject(res, FIELD_PEER, q->peer);
+    cJSON_AddStringToObject(res, FIELD_TICKET, ticket);
     cJSON_AddNumberToObject(res, "ticket_ttl_ms", AUTH_TICKET_TTL_MS);
     return SP_OK;
 }

@@ -6,6 +6,7 @@
 
 #include "steps/step_util.h"
 #include "steps/step_ctx.h"
+#include "steps/fields.h"
 
 typedef struct {
     int m, M, N;
@@ -29,7 +30,7 @@ static spStatus mb_Plan(const step_req *q, const data_meta *meta, mb_plan *p)
                         p->N);
     if ((st = job_ItersPerEpoch(&q->job, meta->n_train, &max_iters)))
         return st;
-    if ((st = req_GetLong(q->body, "iters_per_epoch", 1, max_iters, 0, max_iters, &p->iters)))
+    if ((st = req_GetLong(q->body, FIELD_ITERS_PER_EPOCH, 1, max_iters, 0, max_iters, &p->iters)))
         return sp_Wrap(st, "with %d workers, M=%d and batch %d", p->N, p->M, q->job.batch);
     p->slot = (q->iteration % p->iters) * p->M + p->m;
     p->epoch = q->epoch ? q->epoch : (int)(q->iteration / p->iters + 1);
@@ -104,8 +105,8 @@ static spStatus minibatch_Run(step_ctx *c, cJSON *res)
     io_Add(&io->store_ms, t0);
     cJSON_AddNumberToObject(res, "samples", (double)b);
     cJSON_AddNumberToObject(res, "slot", (double)plan.slot);
-    cJSON_AddNumberToObject(res, "epoch", plan.epoch);
-    cJSON_AddNumberToObject(res, "iters_per_epoch", (double)plan.iters);
+    cJSON_AddNumberToObject(res, FIELD_EPOCH, plan.epoch);
+    cJSON_AddNumberToObject(res, FIELD_ITERS_PER_EPOCH, (double)plan.iters);
     cJSON_AddStringToObject(res, "key", key);
 out:
     free(idx);

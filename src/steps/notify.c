@@ -6,6 +6,7 @@
 
 #include "steps/step_util.h"
 #include "steps/step_ctx.h"
+#include "steps/fields.h"
 
 STEP_DEFINE(notify, Notify, REQ_ITERATION | REQ_PEER, 1)
 
@@ -18,7 +19,7 @@ static spStatus notify_Run(step_ctx *c, cJSON *res)
     int has_loss;
     char payload[64] = "";
     spStatus st;
-    if ((st = req_GetNumber(q->body, "loss", &loss, &has_loss)) || (st = steps_Nats(q, &conn)))
+    if ((st = req_GetNumber(q->body, FIELD_LOSS, &loss, &has_loss)) || (st = steps_Nats(q, &conn)))
         return st;
     if (has_loss)
         snprintf(payload, sizeof payload, "{\"loss\":%.9g}", loss);

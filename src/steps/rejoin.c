@@ -20,6 +20,7 @@
 #include "steps/applied.h"
 #include "steps/step_util.h"
 #include "steps/step_ctx.h"
+#include "steps/fields.h"
 
 /* Re-authentication: a returning peer proved its identity to the join
  * step (a fresh challenge answered with its per-peer key, auth/auth.h) and
@@ -29,7 +30,7 @@ static spStatus rejoin_Authenticate(const step_req *q, cJSON *res)
 {
     const char *ticket;
     store *shared;
-    spStatus st = req_GetString(q->body, "ticket", AUTH_HEX_SIZE, &ticket);
+    spStatus st = req_GetString(q->body, FIELD_TICKET, AUTH_HEX_SIZE, &ticket);
     if (st)
         return st;
     if (!ticket)
@@ -128,7 +129,7 @@ static spStatus rejoin_Run(step_ctx *c, cJSON *res)
     int source, announce;
     long restored = -1;
     spStatus st;
-    if ((st = req_GetInt(q->body, "source", 0, q->n_peers - 1, 1, 0, &source)) ||
+    if ((st = req_GetInt(q->body, FIELD_SOURCE, 0, q->n_peers - 1, 1, 0, &source)) ||
         (st = req_GetBool(q->body, "announce", 1, &announce)))
         return st;
     if (source == q->peer)
@@ -147,9 +148,9 @@ static spStatus rejoin_Run(step_ctx *c, cJSON *res)
     if ((st = rejoin_Copy(q, source, src, own, res, &c->io)) ||
         (announce && (st = rejoin_Announce(q, source, &c->io))))
         return st;
-    cJSON_AddNumberToObject(res, "source", source);
+    cJSON_AddNumberToObject(res, FIELD_SOURCE, source);
     cJSON_AddNumberToObject(res, "joined_at", (double)q->iteration);
-    cJSON_AddItemToObject(res, "restored_applied", restored >= 0
+    cJSON_AddItemToObject(res, FIELD_RESTORED_APPLIED, restored >= 0
                                                        ? cJSON_CreateNumber((double)restored)
                                                        : cJSON_CreateNull());
     cJSON_AddBoolToObject(res, "announced", announce);

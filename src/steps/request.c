@@ -8,6 +8,7 @@
 
 #include "steps/step_util.h"
 #include "steps/steps.h"
+#include "steps/fields.h"
 
 static const char *json_TypeName(const cJSON *v)
 {
@@ -171,7 +172,7 @@ static spStatus parse_Addr(const cJSON *v, const char *what, store_addr *a)
 
 static spStatus parse_Peers(const cJSON *body, unsigned need, step_req *q)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "peers");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, FIELD_PEERS);
     if (!v) {
         if (need & REQ_PEERS)
             return sp_Error(SP_ERR_INVALID, "missing field \"peers\"");
@@ -198,7 +199,7 @@ static spStatus parse_Peers(const cJSON *body, unsigned need, step_req *q)
 
 static spStatus parse_Shape(const cJSON *body, step_req *q)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "shape");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, FIELD_SHAPE);
     if (!v)
         return sp_Error(SP_ERR_INVALID, "missing field \"shape\" ([c, h, w, classes] from init)");
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 4)
@@ -236,25 +237,25 @@ static spStatus parse_Common(const rt_request *r, unsigned need, step_req *q)
     const cJSON *body = r->body;
     if (!cJSON_IsObject(body))
         return sp_Error(SP_ERR_INVALID, "request body must be a JSON object");
-    const cJSON *job = cJSON_GetObjectItemCaseSensitive(body, "job");
+    const cJSON *job = cJSON_GetObjectItemCaseSensitive(body, FIELD_JOB);
     if (!job)
         return sp_Error(SP_ERR_INVALID, "missing field \"job\"");
     spStatus st = job_FromJson(job, &q->job);
     if (st)
         return st;
     long t;
-    if ((st = req_GetLong(body, "iteration", 0, REQ_MAX_ITERATION, need & REQ_ITERATION, -1,
+    if ((st = req_GetLong(body, FIELD_ITERATION, 0, REQ_MAX_ITERATION, need & REQ_ITERATION, -1,
                           &t)))
         return st;
     q->iteration = t;
-    if ((st = req_GetInt(body, "epoch", 1, REQ_MAX_EPOCH, 0, 0, &q->epoch)))
+    if ((st = req_GetInt(body, FIELD_EPOCH, 1, REQ_MAX_EPOCH, 0, 0, &q->epoch)))
         return st;
     if ((st = parse_Peers(body, need, q)))
         return st;
     int hi = q->n_peers ? q->n_peers - 1 : REQ_MAX_PEERS - 1;
-    if ((st = req_GetInt(body, "peer", 0, hi, need & REQ_PEER, -1, &q->peer)))
+    if ((st = req_GetInt(body, FIELD_PEER, 0, hi, need & REQ_PEER, -1, &q->peer)))
         return st;
-    const cJSON *shared = cJSON_GetObjectItemCaseSensitive(body, "shared");
+    const cJSON *shared = cJSON_GetObjectItemCaseSensitive(body, FIELD_SHARED);
     if (shared) {
         if ((st = parse_Addr(shared, "\"shared\"", &q->shared)))
             return st;
@@ -265,7 +266,7 @@ static spStatus parse_Common(const rt_request *r, unsigned need, step_req *q)
     if ((need & REQ_SHAPE) && (st = parse_Shape(body, q)))
         return st;
     if (need & REQ_M)
-        return req_GetInt(body, "m", 0, q->job.minibatches - 1, 1, 0, &q->m);
+        return req_GetInt(body, FIELD_M, 0, q->job.minibatches - 1, 1, 0, &q->m);
     return SP_OK;
 }
 

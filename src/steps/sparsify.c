@@ -19,6 +19,7 @@
 #include "steps/collective.h"
 #include "steps/mlless.h"
 #include "steps/step_ctx.h"
+#include "steps/fields.h"
 
 typedef struct {
     float *params, *g, *acc, *val;
@@ -124,7 +125,7 @@ static spStatus sparsify_Report(const step_req *q, size_t k, step_io *io)
     double loss;
     int has_loss;
     char payload[128];
-    spStatus st = req_GetNumber(q->body, "loss", &loss, &has_loss);
+    spStatus st = req_GetNumber(q->body, FIELD_LOSS, &loss, &has_loss);
     if (st)
         return st;
     if (has_loss)

@@ -8,6 +8,7 @@
 
 #include "core/clock.h"
 #include "steps/steps.h"
+#include "steps/fields.h"
 
 void steps_CopyStr(char *dst, size_t cap, const char *src)
 {
@@ -58,14 +59,14 @@ static void add_Ms(cJSON *o, const char *name, double ms)
 
 void io_Answer(cJSON *res, const step_io *io)
 {
-    cJSON *t = cJSON_AddObjectToObject(res, "timings");
-    add_Ms(t, "compute_ms", io->compute_ms);
-    add_Ms(t, "store_ms", io->store_ms);
-    add_Ms(t, "sync_ms", io->sync_ms);
-    add_Ms(t, "transfer_ms", io->transfer_ms);
-    cJSON *b = cJSON_AddObjectToObject(res, "bytes");
-    cJSON_AddNumberToObject(b, "in", (double)io->bytes_in);
-    cJSON_AddNumberToObject(b, "out", (double)io->bytes_out);
+    cJSON *t = cJSON_AddObjectToObject(res, FIELD_TIMINGS);
+    add_Ms(t, FIELD_COMPUTE_MS, io->compute_ms);
+    add_Ms(t, FIELD_STORE_MS, io->store_ms);
+    add_Ms(t, FIELD_SYNC_MS, io->sync_ms);
+    add_Ms(t, FIELD_TRANSFER_MS, io->transfer_ms);
+    cJSON *b = cJSON_AddObjectToObject(res, FIELD_BYTES);
+    cJSON_AddNumberToObject(b, FIELD_BYTES_IN, (double)io->bytes_in);
+    cJSON_AddNumberToObject(b, FIELD_BYTES_OUT, (double)io->bytes_out);
 }
 
 /* ---- per-thread model cache ---------------------------------------------

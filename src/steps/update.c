@@ -14,6 +14,7 @@
 #include "steps/applied.h"
 #include "steps/step_util.h"
 #include "steps/step_ctx.h"
+#include "steps/fields.h"
 
 static spStatus update_Apply(const step_req *q, store *s, int *in_db)
 {
@@ -61,7 +62,7 @@ static spStatus update_Run(step_ctx *c, cJSON *res)
         return st;
     io_Account(&c->io, &snap);
     io_Add(&c->io.store_ms, t0);
-    cJSON_AddBoolToObject(res, "in_db", in_db);
+    cJSON_AddBoolToObject(res, FIELD_IN_DB, in_db);
     cJSON_AddBoolToObject(res, "duplicate", duplicate);
     return SP_OK;
 }
