@@ -1,3 +1,4 @@
+/* ctest-label: unit (starts no server) */
 /* test_attack.c - Byzantine attack injection as a user configures it
  * (`spirt train --attack ... --attackers ...`) and what a poisoned peer does
  * to the values it contributes. */

@@ -1,3 +1,4 @@
+/* ctest-label: unit (starts no server) */
 /* test_cli.c - the `spirt` command as a user meets it: help, bad options,
  * and a short single-process training that writes its report. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* ctest-label: unit (starts no server) */
 /* test_fault_options.c - the fault-tolerance options of `spirt train` are
  * checked before anything starts: a clear message and exit status 2, no
  * servers left behind. */

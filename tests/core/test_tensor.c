@@ -1,3 +1,4 @@
+/* ctest-label: unit (starts no server) */
 /* test_tensor.c - flat float32 vector ops against plain reference loops. */
 #include <math.h>
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* ctest-label: unit (starts no server) */
 /* test_wire.c - the tensor wire format: round trips and every rejection. */
 #include <math.h>
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* ctest-label: unit (starts no server) */
 /* test_dataset.c - loaders on the real Fashion-MNIST and on malformed files,
  * sharding and epoch shuffles. */
 #include <setjmp.h>

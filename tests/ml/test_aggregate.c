@@ -1,3 +1,4 @@
+/* ctest-label: unit (starts no server) */
 /* test_aggregate.c - mean and the robust rules on hand-checked inputs. */
 #include <math.h>
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* ctest-label: unit (starts no server) */
 /* test_layers.c - the CNN building blocks (src/ml/layers.h) against naive
  * reference loops: quadrant-ordered im2col and its adjoint col2im, the
  * direct convolution kernels (several filter counts, channel counts and

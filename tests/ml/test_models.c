@@ -1,3 +1,4 @@
+/* ctest-label: unit (starts no server) */
 /* test_models.c - models: spec parsing and validation, parameter layout,
  * deterministic init, analytic gradients against central finite
  * differences, chunked batches, evaluation and a few SGD steps. */

@@ -1,3 +1,4 @@
+/* ctest-label: unit (starts no server) */
 /* test_optim.c - optimizers against values worked out by hand. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* ctest-label: unit (starts no server) */
 /* test_http_client.c - the HTTP client against a scripted loopback server:
  * exact response bytes (chunked, 1xx, no length, garbage, cut short), and
  * the connection cache (reuse, a server that closed a cached connection). */

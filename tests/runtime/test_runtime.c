@@ -1,3 +1,4 @@
+/* ctest-label: unit (starts no server) */
 /* test_runtime.c - the function runtime over real loopback HTTP: the real
  * client for ordinary calls, raw sockets for exact and hostile bytes, and a
  * forked copy of this process running runtime_Main for SIGTERM and argv/env.
