@@ -117,7 +117,8 @@ static int avg_Run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, avg_
     mod_err e;
     long long ttl;
     if (mod_ArgMillis(argv[2], &ttl) != REDISMODULE_OK || ttl > AVG_MAX_TTL_MS) {
-        mod_SetErr(&e, "ERR", "ttl_ms must be an integer from 0 to %lld", AVG_MAX_TTL_MS);
+        mod_SetErr(&e, "ERR", "bad argument: ttl_ms must be an integer from 0 to %lld",
+                   AVG_MAX_TTL_MS);
         return RM.ReplyWithError(ctx, e.text);
     }
     j->dst.name = argv[1];
@@ -168,7 +169,7 @@ int cmd_Avg(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
     int k = argc - 3;
     if (k > AVG_MAX_SOURCES) {
         mod_err e;
-        mod_SetErr(&e, "ERR", "%d sources, at most %d", k, AVG_MAX_SOURCES);
+        mod_SetErr(&e, "ERR", "bad argument: %d sources, at most %d", k, AVG_MAX_SOURCES);
         return RM.ReplyWithError(ctx, e.text);
     }
     avg_job j;

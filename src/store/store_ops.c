@@ -100,10 +100,8 @@ static spStatus avg_InDb(store *s, const char *dst, const char *const *srcs, int
     redisReply *r;
     st = store_AppendArgv(s, k + 3, argv, lens);
     if (st == SP_OK && (st = store_Read(s, &r)) == SP_OK) {
-        if (r->type == REDIS_REPLY_ERROR)
-            st = store_ReplyError(s, r, "SPIRT.AVG");
-        else if (r->type != REDIS_REPLY_INTEGER)
-            st = store_Unexpected(s, r, "SPIRT.AVG");
+        if (r->type != REDIS_REPLY_INTEGER)
+            st = store_Fail(s, r, "SPIRT.AVG");
         freeReplyObject(r);
     }
 out:
@@ -213,10 +211,8 @@ static spStatus upd_InDb(store *s, const upd_args *a)
     spStatus st = store_AppendArgv(s, argc, argv, lens);
     if (st != SP_OK || (st = store_Read(s, &r)) != SP_OK)
         return st;
-    if (r->type == REDIS_REPLY_ERROR)
-        st = store_ReplyError(s, r, "SPIRT.UPDATE");
-    else if (r->type != REDIS_REPLY_STATUS)
-        st = store_Unexpected(s, r, "SPIRT.UPDATE");
+    if (r->type != REDIS_REPLY_STATUS)
+        st = store_Fail(s, r, "SPIRT.UPDATE");
     freeReplyObject(r);
     return st;
 }

@@ -21,10 +21,8 @@ spStatus store_CheckTensor(const store *s, const char *key, const redisReply *r,
 {
     if (r->type == REDIS_REPLY_NIL)
         return sp_Error(SP_ERR_NOT_FOUND, "redis %s: key '%s' not found", store_Name(s), key);
-    if (r->type == REDIS_REPLY_ERROR)
-        return store_ReplyError(s, r, "GET");
     if (r->type != REDIS_REPLY_STRING)
-        return store_Unexpected(s, r, "GET");
+        return store_Fail(s, r, "GET");
     wire_view v;
     spStatus st = wire_Parse((const uint8_t *)r->str, r->len, &v);
     if (st != SP_OK)
@@ -81,7 +79,7 @@ spStatus store_PutBlob(store *s, const char *key, const void *data, size_t len, 
     if (st != SP_OK)
         return sp_Wrap(st, "storing '%s'", key);
     if (r->type != REDIS_REPLY_STATUS)
-        st = store_Unexpected(s, r, "SET");
+        st = store_Fail(s, r, "SET");
     freeReplyObject(r);
     return st;
 }
@@ -111,7 +109,7 @@ spStatus store_PutTensorKeepTtl(store *s, const char *key, const float *x, size_
     if (st != SP_OK)
         return sp_Wrap(st, "storing '%s'", key);
     if (r->type != REDIS_REPLY_STATUS)
-        st = store_Unexpected(s, r, "SET");
+        st = store_Fail(s, r, "SET");
     freeReplyObject(r);
     return st;
 }
@@ -133,7 +131,7 @@ spStatus store_GetBlob(store *s, const char *key, uint8_t **out, size_t *len)
     if (r->type == REDIS_REPLY_NIL) {
         st = sp_Error(SP_ERR_NOT_FOUND, "redis %s: key '%s' not found", store_Name(s), key);
     } else if (r->type != REDIS_REPLY_STRING) {
-        st = store_Unexpected(s, r, "GET");
+        st = store_Fail(s, r, "GET");
     } else {
         /* hiredis 0.14 allocates reply strings with malloc: hand the buffer
          * over instead of copying a multi-megabyte value. */
@@ -226,7 +224,7 @@ spStatus store_Delete(store *s, const char *key)
     if (st != SP_OK)
         return st;
     if (r->type != REDIS_REPLY_INTEGER)
-        st = store_Unexpected(s, r, "DEL");
+        st = store_Fail(s, r, "DEL");
     freeReplyObject(r);
     return st;
 }
@@ -240,7 +238,7 @@ spStatus store_Exists(store *s, const char *key, int *exists)
     if (st != SP_OK)
         return st;
     if (r->type != REDIS_REPLY_INTEGER)
-        st = store_Unexpected(s, r, "EXISTS");
+        st = store_Fail(s, r, "EXISTS");
     else
         *exists = r->integer > 0;
     freeReplyObject(r);
