@@ -36,7 +36,7 @@ spStatus step_Average(const rt_request *req, cJSON *res, void *ctx)
     }
     double t0 = io_NowMs();
     io_snap snap = io_Snap(s);
-    if ((st = raw_CheckTensors(s, srcs, M, q.n_params, "gradient")) ||
+    if ((st = steps_CheckTensors(s, srcs, M, q.n_params, "gradient")) ||
         (st = store_Average(s, dst, srcs, M, STEPS_TTL_S, &in_db)))
         goto out;
     io_Account(&io, &snap);

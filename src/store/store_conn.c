@@ -106,6 +106,15 @@ spStatus store_AppendArgv(store *s, int argc, const char **argv, const size_t *l
     return SP_OK;
 }
 
+void store_DropQueued(store *s)
+{
+    /* A blocking context writes its whole output buffer before it reads a
+     * reply, so what the buffer holds now was queued since: none of it was
+     * sent, and no reply to it will ever come. */
+    if (s && s->c && s->c->obuf)
+        sdsclear(s->c->obuf);
+}
+
 spStatus store_Read(store *s, redisReply **out)
 {
     *out = NULL;
@@ -145,6 +154,19 @@ void store_FreeN(redisReply **replies, int n)
             freeReplyObject(replies[i]);
         replies[i] = NULL;
     }
+}
+
+void store_KeepFirst(store_first *f, spStatus st)
+{
+    if (st != SP_OK && f->st == SP_OK) {
+        f->st = st;
+        snprintf(f->msg, sizeof f->msg, "%s", sp_LastError());
+    }
+}
+
+spStatus store_FirstResult(const store_first *f)
+{
+    return f->st != SP_OK ? sp_Error(f->st, "%s", f->msg) : SP_OK;
 }
 
 spStatus store_Exec(store *s, redisReply **out, const char *fmt, ...)
@@ -297,4 +319,3 @@ int store_HasModule(store *s)
 
 uint64_t store_BytesOut(const store *s) { return s ? s->bytes_out : 0; }
 uint64_t store_BytesIn(const store *s) { return s ? s->bytes_in : 0; }
-void *store_Raw(store *s) { return s ? s->c : NULL; }

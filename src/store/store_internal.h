@@ -20,6 +20,9 @@ struct store {
 spStatus store_Append(store *s, const char *fmt, ...);
 /* Queues one command given as argv/lengths (binary-safe). */
 spStatus store_AppendArgv(store *s, int argc, const char **argv, const size_t *lens);
+/* Forgets the commands queued and not sent yet: a pipeline that could not
+ * be queued whole must not leave commands whose replies nobody reads. */
+void store_DropQueued(store *s);
 /* Reads the next reply. Fails only when the connection does (the context is
  * then dead); an error reply is returned as a reply for the caller to map. */
 spStatus store_Read(store *s, redisReply **out);
@@ -44,6 +47,21 @@ spStatus store_StatusOfConn(int err, int errno_val, const char *errstr);
  * failure frees what was read and fails. */
 spStatus store_ReadN(store *s, redisReply **replies, int n);
 void store_FreeN(redisReply **replies, int n);
+
+/* The first failure among a pipeline's replies, kept with its message
+ * while the remaining replies are read (their failures would overwrite
+ * the thread's message). */
+typedef struct {
+    spStatus st;
+    char msg[1024];
+} store_first;
+void store_KeepFirst(store_first *f, spStatus st);
+/* SP_OK, or the kept failure with its message restored. */
+spStatus store_FirstResult(const store_first *f);
+
+/* GET of a string value: *out is a string reply (caller frees). Missing is
+ * SP_ERR_NOT_FOUND, a key of another type fails via store_Fail. */
+spStatus store_GetValue(store *s, const char *key, redisReply **out);
 
 /* True once the connection failed (the context must be replaced). */
 int store_IsBroken(const store *s);

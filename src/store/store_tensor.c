@@ -114,40 +114,46 @@ spStatus store_PutTensorKeepTtl(store *s, const char *key, const float *x, size_
     return st;
 }
 
-static spStatus get_Reply(store *s, const char *key, redisReply **r)
+spStatus store_GetValue(store *s, const char *key, redisReply **out)
 {
+    redisReply *r;
     spStatus st = check_Key(key);
     if (st == SP_OK)
-        st = store_Exec(s, r, "GET %b", key, strlen(key));
-    return st;
+        st = store_Exec(s, &r, "GET %b", key, strlen(key));
+    if (st != SP_OK)
+        return st;
+    if (r->type == REDIS_REPLY_NIL)
+        st = sp_Error(SP_ERR_NOT_FOUND, "redis %s: key '%s' not found", store_Name(s), key);
+    else if (r->type != REDIS_REPLY_STRING)
+        st = store_Fail(s, r, "GET");
+    if (st != SP_OK) {
+        freeReplyObject(r);
+        return st;
+    }
+    *out = r;
+    return SP_OK;
 }
 
 spStatus store_GetBlob(store *s, const char *key, uint8_t **out, size_t *len)
 {
     redisReply *r;
-    spStatus st = get_Reply(s, key, &r);
+    spStatus st = store_GetValue(s, key, &r);
     if (st != SP_OK)
         return st;
-    if (r->type == REDIS_REPLY_NIL) {
-        st = sp_Error(SP_ERR_NOT_FOUND, "redis %s: key '%s' not found", store_Name(s), key);
-    } else if (r->type != REDIS_REPLY_STRING) {
-        st = store_Fail(s, r, "GET");
-    } else {
-        /* hiredis 0.14 allocates reply strings with malloc: hand the buffer
-         * over instead of copying a multi-megabyte value. */
-        *out = (uint8_t *)r->str;
-        *len = r->len;
-        r->str = NULL;
-        r->len = 0;
-    }
+    /* hiredis 0.14 allocates reply strings with malloc: hand the buffer
+     * over instead of copying a multi-megabyte value. */
+    *out = (uint8_t *)r->str;
+    *len = r->len;
+    r->str = NULL;
+    r->len = 0;
     freeReplyObject(r);
-    return st;
+    return SP_OK;
 }
 
 spStatus store_GetTensor(store *s, const char *key, size_t expect_n, float **out, size_t *n)
 {
     redisReply *r;
-    spStatus st = get_Reply(s, key, &r);
+    spStatus st = store_GetValue(s, key, &r);
     if (st != SP_OK)
         return st;
     uint64_t count = 0;
@@ -183,11 +189,12 @@ spStatus store_GetTensorsInto(store *s, const char *const *keys, int k, size_t e
     /* All GETs go out in one write; replies are read back in order. */
     for (int i = 0; i < k; i++) {
         spStatus st = store_Append(s, "GET %b", keys[i], strlen(keys[i]));
-        if (st != SP_OK)
+        if (st != SP_OK) {
+            store_DropQueued(s);
             return st;
+        }
     }
-    spStatus first = SP_OK;
-    char first_msg[1024] = "";
+    store_first first = {0};
     for (int i = 0; i < k; i++) {
         redisReply *r;
         spStatus st = store_Read(s, &r);
@@ -204,15 +211,10 @@ spStatus store_GetTensorsInto(store *s, const char *const *keys, int k, size_t e
         freeReplyObject(r);
         if (ok)
             ok[i] = st == SP_OK;
-        /* Later failures would overwrite the first one's message: save it. */
-        if (st != SP_OK && first == SP_OK) {
-            first = st;
-            snprintf(first_msg, sizeof first_msg, "%s", sp_LastError());
-        }
+        store_KeepFirst(&first, st);
     }
-    if (first != SP_OK)
-        sp_Error(first, "%s", first_msg);
-    return ok ? SP_OK : first;
+    spStatus st = store_FirstResult(&first);
+    return ok ? SP_OK : st;
 }
 
 spStatus store_Delete(store *s, const char *key)

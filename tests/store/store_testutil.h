@@ -17,6 +17,11 @@
 #include "core/wire.h"
 #include "fixture.h"
 #include "store/store.h"
+/* White-box: tests plant bad data and read TTLs with commands the store API
+ * deliberately lacks, on the store's own connection. */
+#include "store/store_internal.h"
+
+static inline redisContext *tu_Raw(store *s) { return s->c; }
 
 static inline void tu_Addr(store_addr *a, const fx_server *srv, const char *password)
 {
@@ -83,7 +88,7 @@ static inline redisReply *tu_Cmd(store *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(store_Raw(s), fmt, ap);
+    redisReply *r = redisvCommand(tu_Raw(s), fmt, ap);
     va_end(ap);
     assert_non_null(r);
     return r;

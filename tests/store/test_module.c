@@ -63,7 +63,7 @@ static redisReply *cmd_Line(store *s, const char *line)
         argv[argc] = tok;
         lens[argc++] = strlen(tok);
     }
-    redisReply *r = redisCommandArgv(store_Raw(s), argc, argv, lens);
+    redisReply *r = redisCommandArgv(tu_Raw(s), argc, argv, lens);
     assert_non_null(r);
     return r;
 }
