@@ -1,15 +1,17 @@
 /* cmd_update.c - SPIRT.UPDATE params grad lr momentum weight_decay [mom_key]
  *
  * SGD with momentum and weight decay, in place on the params value:
- *   v = momentum * v + g + wd * w;  w -= lr * v      (with mom_key)
+ *   v = momentum * v + (g + wd * w);  w -= lr * v    (with mom_key)
  *   w -= lr * (g + wd * w)                            (momentum 0, no mom_key)
+ * with the rounding of core/kernels.h, shared with the client-side
+ * fallback and the single-process optimizer.
  * The momentum buffer is created as zeros on first use. Every key and
  * argument is validated before anything is written. */
 #include <string.h>
 
 #include "commands.h"
 #include "core/wire.h"
-#include "kernels.h"
+#include "core/kernels.h"
 #include "mod_tensor.h"
 
 typedef struct {

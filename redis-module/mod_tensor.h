@@ -12,6 +12,12 @@
 
 #include "redismodule_api.h"
 
+/* Commands compute on wire payloads in place, as host floats (through
+ * core/kernels.h's unaligned `ufloat`): the payload is little-endian. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the spirt Redis module computes on wire payloads directly: little-endian hosts only"
+#endif
+
 typedef struct {
     RedisModuleString *name;
     RedisModuleKey *key;   /* NULL until opened */

@@ -103,13 +103,16 @@ spStatus store_GetString(store *s, const char *key, char *buf, size_t cap, size_
 
 /* dst = mean of the k tensors at srcs, inside Redis when the module is
  * loaded (SPIRT.AVG), else fetched, averaged here and stored back.
- * *in_db reports which path ran. */
+ * *in_db reports which path ran. Both run kern_Mean (core/kernels.h) over
+ * the sources in argument order, so they give the same bits. */
 spStatus store_Average(store *s, const char *dst, const char *const *srcs, int k, int ttl_s,
                        int *in_db);
 
-/* params -= lr * v, v = momentum * v + g + weight_decay * params, with v at
- * mom_key (created as zeros when absent; NULL when momentum == 0), inside
- * Redis when the module is loaded (SPIRT.UPDATE), else client-side. */
+/* v = momentum * v + (g + weight_decay * params); params -= lr * v, with v
+ * at mom_key (created as zeros when absent; NULL when momentum == 0: then
+ * params -= lr * (g + weight_decay * params)), inside Redis when the module
+ * is loaded (SPIRT.UPDATE), else client-side. Both run the kernels of
+ * core/kernels.h, as optim_Step does: the same bits on every path. */
 spStatus store_Update(store *s, const char *params_key, const char *grad_key,
                       const char *mom_key, float lr, float momentum, float weight_decay,
                       int *in_db);
