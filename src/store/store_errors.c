@@ -15,7 +15,6 @@
  *
  * src/sync/conn.c does the same for NATS (status_for + sync_Fail). */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "store/store_internal.h"
