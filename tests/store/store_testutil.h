@@ -56,15 +56,6 @@ static inline float *tu_Random(size_t n, uint64_t seed, float scale)
     return x;
 }
 
-static inline void tu_AssertClose(const float *got, const float *want, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        float tol = 1e-6f * (1.0f + fabsf(want[i]));
-        if (!(fabsf(got[i] - want[i]) <= tol))
-            fail_msg("element %zu: got %.9g, want %.9g", i, (double)got[i], (double)want[i]);
-    }
-}
-
 static inline void tu_PutOk(store *s, const char *key, const float *x, size_t n, int ttl)
 {
     spStatus st = store_PutTensor(s, key, x, n, ttl);
