@@ -10,7 +10,7 @@
 
 #include "commands.h"
 #include "core/wire.h"
-#include "kernels.h"
+#include "core/kernels.h"
 #include "mod_tensor.h"
 
 /* Sources are grouped by name with a quadratic scan; real calls average a
@@ -22,15 +22,15 @@
 
 typedef struct {
     mod_tensor *u;        /* distinct sources; u[0] is dst when dst is a source */
-    float *weight;        /* occurrences of each distinct source */
-    const ufloat **in;    /* payload pointers, filled just before computing */
+    int *group;           /* source argument i is the key u[group[i]] */
+    const ufloat **in;    /* one payload pointer per source argument */
     int nu;
     int dst_is_src;
     mod_tensor dst;       /* used when dst is not a source */
 } avg_job;
 
-/* Groups the k sources by name; moves dst's group to the front so the
- * kernel's in-place output aliases only its first input. */
+/* Groups the k sources by name, so each key is opened once, and puts dst's
+ * key (when it is a source) first: it is the one opened for writing. */
 static void avg_Group(avg_job *j, RedisModuleString *dst, RedisModuleString **srcs, int k)
 {
     for (int i = 0; i < k; i++) {
@@ -40,19 +40,21 @@ static void avg_Group(avg_job *j, RedisModuleString *dst, RedisModuleString **sr
         if (g == j->nu) {
             memset(&j->u[g], 0, sizeof j->u[g]);
             j->u[g].name = srcs[i];
-            j->weight[g] = 0.0f;
             j->nu++;
         }
-        j->weight[g] += 1.0f;
+        j->group[i] = g;
     }
     for (int g = 0; g < j->nu; g++) {
         if (mod_SameName(j->u[g].name, dst)) {
             mod_tensor t = j->u[0];
-            float w = j->weight[0];
             j->u[0] = j->u[g];
-            j->weight[0] = j->weight[g];
             j->u[g] = t;
-            j->weight[g] = w;
+            for (int i = 0; i < k; i++) {
+                if (j->group[i] == g)
+                    j->group[i] = 0;
+                else if (j->group[i] == 0)
+                    j->group[i] = g;
+            }
             j->dst_is_src = 1;
             break;
         }
@@ -117,7 +119,8 @@ static int avg_Run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, avg_
     mod_err e;
     long long ttl;
     if (mod_ArgMillis(argv[2], &ttl) != REDISMODULE_OK || ttl > AVG_MAX_TTL_MS) {
-        mod_SetErr(&e, "ERR", "ttl_ms must be an integer from 0 to %lld", AVG_MAX_TTL_MS);
+        mod_SetErr(&e, "ERR", "bad argument: ttl_ms must be an integer from 0 to %lld",
+                   AVG_MAX_TTL_MS);
         return RM.ReplyWithError(ctx, e.text);
     }
     j->dst.name = argv[1];
@@ -129,9 +132,12 @@ static int avg_Run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, avg_
      * copy costs far less than reading the k sources. */
     uint64_t n = j->u[0].count;
     float *mean = RM.Alloc(n ? (size_t)n * sizeof *mean : 1);
-    for (int g = 0; g < j->nu; g++)
-        j->in[g] = (const ufloat *)(j->u[g].buf + WIRE_HEADER_SIZE);
-    kern_WeightedMean((ufloat *)mean, j->in, j->weight, j->nu, n, 1.0f / (float)(argc - 3));
+    /* The sum runs over the arguments as given, repeats included, exactly
+     * as the client-side fallback and every other mean in spirt sums. */
+    int k = argc - 3;
+    for (int i = 0; i < k; i++)
+        j->in[i] = (const ufloat *)(j->u[j->group[i]].buf + WIRE_HEADER_SIZE);
+    kern_Mean((ufloat *)mean, j->in, k, n);
     uint8_t *out = NULL;
     if (!avg_Finite(mean, n)) {
         char a[96];
@@ -168,20 +174,20 @@ int cmd_Avg(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
     int k = argc - 3;
     if (k > AVG_MAX_SOURCES) {
         mod_err e;
-        mod_SetErr(&e, "ERR", "%d sources, at most %d", k, AVG_MAX_SOURCES);
+        mod_SetErr(&e, "ERR", "bad argument: %d sources, at most %d", k, AVG_MAX_SOURCES);
         return RM.ReplyWithError(ctx, e.text);
     }
     avg_job j;
     memset(&j, 0, sizeof j);
     j.u = RM.Alloc(sizeof *j.u * (size_t)k);
-    j.weight = RM.Alloc(sizeof *j.weight * (size_t)k);
+    j.group = RM.Alloc(sizeof *j.group * (size_t)k);
     j.in = RM.Alloc(sizeof *j.in * (size_t)k);
     int rc = avg_Run(ctx, argv, argc, &j);
     for (int g = 0; g < j.nu; g++)
         mod_Close(&j.u[g]);
     mod_Close(&j.dst);
     RM.Free(j.u);
-    RM.Free(j.weight);
+    RM.Free(j.group);
     RM.Free(j.in);
     return rc;
 }

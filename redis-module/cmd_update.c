@@ -1,15 +1,17 @@
 /* cmd_update.c - SPIRT.UPDATE params grad lr momentum weight_decay [mom_key]
  *
  * SGD with momentum and weight decay, in place on the params value:
- *   v = momentum * v + g + wd * w;  w -= lr * v      (with mom_key)
+ *   v = momentum * v + (g + wd * w);  w -= lr * v    (with mom_key)
  *   w -= lr * (g + wd * w)                            (momentum 0, no mom_key)
+ * with the rounding of core/kernels.h, shared with the client-side
+ * fallback and the single-process optimizer.
  * The momentum buffer is created as zeros on first use. Every key and
  * argument is validated before anything is written. */
 #include <string.h>
 
 #include "commands.h"
 #include "core/wire.h"
-#include "kernels.h"
+#include "core/kernels.h"
 #include "mod_tensor.h"
 
 typedef struct {
@@ -25,7 +27,7 @@ static int upd_Args(RedisModuleString **argv, int argc, upd_job *j, mod_err *e)
     float *dst[] = {&j->lr, &j->mom, &j->wd};
     for (int i = 0; i < 3; i++) {
         if (mod_ArgFloat(argv[3 + i], dst[i]) != REDISMODULE_OK) {
-            mod_SetErr(e, "ERR", "%s is not a finite number", names[i]);
+            mod_SetErr(e, "ERR", "bad argument: %s is not a finite number", names[i]);
             return REDISMODULE_ERR;
         }
     }
@@ -35,13 +37,13 @@ static int upd_Args(RedisModuleString **argv, int argc, upd_job *j, mod_err *e)
     if (j->has_v)
         j->v.name = argv[6];
     if (j->mom != 0.0f && !j->has_v) {
-        mod_SetErr(e, "ERR", "momentum %g needs a mom_key", (double)j->mom);
+        mod_SetErr(e, "ERR", "bad argument: momentum %g needs a mom_key", (double)j->mom);
         return REDISMODULE_ERR;
     }
     /* One handle per key: aliasing params, grad and momentum is refused. */
     if (mod_SameName(j->w.name, j->g.name) ||
         (j->has_v && (mod_SameName(j->v.name, j->w.name) || mod_SameName(j->v.name, j->g.name)))) {
-        mod_SetErr(e, "ERR", "params, grad and mom_key must be distinct keys");
+        mod_SetErr(e, "ERR", "bad argument: params, grad and mom_key must be distinct keys");
         return REDISMODULE_ERR;
     }
     return REDISMODULE_OK;

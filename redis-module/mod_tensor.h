@@ -12,6 +12,12 @@
 
 #include "redismodule_api.h"
 
+/* Commands compute on wire payloads in place, as host floats (through
+ * core/kernels.h's unaligned `ufloat`): the payload is little-endian. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the spirt Redis module computes on wire payloads directly: little-endian hosts only"
+#endif
+
 typedef struct {
     RedisModuleString *name;
     RedisModuleKey *key;   /* NULL until opened */
@@ -20,7 +26,12 @@ typedef struct {
     uint64_t count;        /* float32 elements */
 } mod_tensor;
 
-/* Reply error texts are built here: "<CODE> spirt: <message>". */
+/* Reply error texts are built here: "<CODE> spirt: <message>". A message
+ * starts with a phrase that classifies it, and the client maps the phrase
+ * to a status (src/store/store_errors.c): "no such key" (not found),
+ * "corrupt tensor" (format), "wrong dtype", "size mismatch", "not finite",
+ * "bad argument" (invalid input); any other ("cannot ...") is a server-side
+ * failure. A new error must start with one of these or be added there. */
 #define MOD_ERRLEN 512
 typedef struct {
     char text[MOD_ERRLEN];

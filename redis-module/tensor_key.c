@@ -72,7 +72,8 @@ int mod_OpenTensor(RedisModuleCtx *ctx, mod_tensor *t, int mode, mod_err *e)
         return REDISMODULE_ERR;
     }
     if (v.dtype != WIRE_F32) {
-        mod_SetErr(e, "ERR", "key '%s' holds dtype %d, not a dense float32 tensor",
+        mod_SetErr(e, "ERR",
+                   "wrong dtype: key '%s' holds dtype %d, not a dense float32 tensor",
                    mod_Printable(t->name, name, sizeof name), (int)v.dtype);
         return REDISMODULE_ERR;
     }

@@ -14,7 +14,7 @@
  *      short expiry (default 30 s) and hands out the nonce (64 hex digits);
  *   2. respond: the peer answers
  *      mac = HMAC-SHA256(key_p, "spirt-join-v1" 0 nonce 0 p 0 job) (hex);
- *   3. verify: the verifier first consumes the nonce (DEL: exactly one
+ *   3. verify: the verifier first consumes the nonce (UNLINK: exactly one
  *      verification can ever see it), then compares mac with the expected
  *      value in constant time.
  * A replayed response finds its nonce gone; a response for another peer or

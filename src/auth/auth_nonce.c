@@ -2,31 +2,12 @@
  * Redis and the check of a peer's response. */
 #include "auth/auth.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-#include <hiredis/hiredis.h>
 
 #include "core/sha256.h"
 
 #define AUTH_MAX_TTL_MS 3600000
-
-/* A failed hiredis call or error reply as a status: a dead or slow server
- * is retryable, a refused password is not. */
-static spStatus auth_RedisStatus(store *s, const redisReply *r, const char *what)
-{
-    const redisContext *c = store_Raw(s);
-    if (!r) {
-        int slow = c && c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
-        return sp_Error(slow ? SP_ERR_TIMEOUT : SP_ERR_UNAVAILABLE, "auth: %s: redis: %s",
-                        what, c && c->errstr[0] ? c->errstr : "no connection");
-    }
-    const char *e = r->str ? r->str : "";
-    if (!strncmp(e, "NOAUTH", 6) || !strncmp(e, "WRONGPASS", 9) || !strncmp(e, "NOPERM", 6))
-        return sp_Error(SP_ERR_AUTH, "auth: %s: redis refused: %s", what, e);
-    return sp_Error(SP_ERR_UNAVAILABLE, "auth: %s: redis error: %s", what, e);
-}
 
 static spStatus nonce_Key(char *buf, size_t cap, const char *job, int peer, const char *nonce)
 {
@@ -60,37 +41,21 @@ spStatus auth_Challenge(store *s, const char *job, int peer, int ttl_ms,
     char key[256];
     if ((st = nonce_Key(key, sizeof key, job, peer, nonce)))
         return st;
-    redisContext *c = store_Raw(s);
-    if (!c)
-        return sp_Error(SP_ERR_UNAVAILABLE, "auth: challenge: no redis connection");
-    redisReply *rep = redisCommand(c, "SET %s 1 NX PX %d", key, ttl_ms);
-    if (!rep || rep->type == REDIS_REPLY_ERROR) {
-        st = auth_RedisStatus(s, rep, "challenge");
-    } else if (rep->type != REDIS_REPLY_STATUS) {
-        /* NX refused: 256 random bits collided - never in practice. */
-        st = sp_Error(SP_ERR_INTERNAL, "auth: challenge: nonce already issued");
-    }
-    if (rep)
-        freeReplyObject(rep);
-    return st;
+    int created = 0;
+    if ((st = store_PutStringIfAbsent(s, key, "1", ttl_ms, &created)))
+        return sp_Wrap(st, "auth: challenge");
+    /* NX refused: 256 random bits collided - never in practice. */
+    if (!created)
+        return sp_Error(SP_ERR_INTERNAL, "auth: challenge: nonce already issued");
+    return SP_OK;
 }
 
-/* DEL of the nonce: 1 when this call consumed it, 0 when it was not there
- * (never issued, expired or used). */
+/* Removes the nonce: *consumed = 1 when this call took it, 0 when it was
+ * not there (never issued, expired or used). */
 static spStatus nonce_Consume(store *s, const char *key, int *consumed)
 {
-    redisContext *c = store_Raw(s);
-    if (!c)
-        return sp_Error(SP_ERR_UNAVAILABLE, "auth: verify: no redis connection");
-    redisReply *rep = redisCommand(c, "DEL %s", key);
-    spStatus st = SP_OK;
-    if (!rep || rep->type != REDIS_REPLY_INTEGER)
-        st = auth_RedisStatus(s, rep, "verify");
-    else
-        *consumed = rep->integer == 1;
-    if (rep)
-        freeReplyObject(rep);
-    return st;
+    spStatus st = store_Unlink(s, &key, 1, consumed);
+    return st ? sp_Wrap(st, "auth: verify") : SP_OK;
 }
 
 spStatus auth_Verify(store *s, const auth_key *master, const char *job, int peer,
@@ -136,15 +101,8 @@ spStatus auth_Admit(store *s, const char *job, int peer, int ttl_ms,
     if (st || (st = store_Key(key, sizeof key, job, "auth:ticket:%d", peer)))
         return st;
     auth_KeyToHex(&r, ticket);
-    redisContext *c = store_Raw(s);
-    if (!c)
-        return sp_Error(SP_ERR_UNAVAILABLE, "auth: admit: no redis connection");
-    redisReply *rep = redisCommand(c, "SET %s %s PX %d", key, ticket, ttl_ms);
-    if (!rep || rep->type != REDIS_REPLY_STATUS)
-        st = auth_RedisStatus(s, rep, "admit");
-    if (rep)
-        freeReplyObject(rep);
-    return st;
+    st = store_PutString(s, key, ticket, ttl_ms);
+    return st ? sp_Wrap(st, "auth: admit") : SP_OK;
 }
 
 spStatus auth_CheckTicket(store *s, const char *job, int peer, const char *ticket)
@@ -158,18 +116,14 @@ spStatus auth_CheckTicket(store *s, const char *job, int peer, const char *ticke
                         "with the join step first)", peer);
     if ((st = store_Key(key, sizeof key, job, "auth:ticket:%d", peer)))
         return st;
-    redisContext *c = store_Raw(s);
-    if (!c)
-        return sp_Error(SP_ERR_UNAVAILABLE, "auth: ticket: no redis connection");
-    redisReply *rep = redisCommand(c, "GET %s", key);
-    if (!rep || rep->type == REDIS_REPLY_ERROR) {
-        st = auth_RedisStatus(s, rep, "ticket");
-    } else if (rep->type != REDIS_REPLY_STRING || rep->len != 2 * AUTH_KEY_SIZE ||
-               !hmac_Equal(rep->str, ticket, 2 * AUTH_KEY_SIZE)) {
-        st = sp_Error(SP_ERR_AUTH, "auth: peer %d: the admission ticket is unknown or "
-                      "expired (authenticate with the join step again)", peer);
-    }
-    if (rep)
-        freeReplyObject(rep);
-    return st;
+    char have[AUTH_HEX_SIZE];
+    size_t len = 0;
+    st = store_GetString(s, key, have, sizeof have, &len);
+    if (st && st != SP_ERR_NOT_FOUND)
+        return sp_Wrap(st, "auth: ticket");
+    /* Missing (never admitted, or expired) and wrong both read as "not admitted". */
+    if (st || len != 2 * AUTH_KEY_SIZE || !hmac_Equal(have, ticket, 2 * AUTH_KEY_SIZE))
+        return sp_Error(SP_ERR_AUTH, "auth: peer %d: the admission ticket is unknown or "
+                        "expired (authenticate with the join step again)", peer);
+    return SP_OK;
 }

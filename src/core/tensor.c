@@ -4,6 +4,7 @@
  * chunks that fit; dot products accumulate in double for stable sums over
  * millions of parameters. */
 #include "core/tensor.h"
+#include "core/kernels.h"
 
 #include <cblas.h>
 #include <stdint.h>
@@ -78,11 +79,7 @@ void tensor_Mean(size_t n, int k, const float *const *xs, float *out)
         memset(out, 0, n * sizeof *out);
         return;
     }
-    memcpy(out, xs[0], n * sizeof *out);
-    for (int j = 1; j < k; j++)
-        tensor_Axpy(n, 1.0f, xs[j], out);
-    if (k > 1)
-        tensor_Scale(n, 1.0f / (float)k, out);
+    kern_Mean(out, xs, k, n);
 }
 
 float *tensor_Alloc(size_t n)

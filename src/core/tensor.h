@@ -16,7 +16,8 @@ double tensor_Dot(size_t n, const float *x, const float *y);
 double tensor_Dist2(size_t n, const float *x, const float *y);
 /* True if every element is finite. */
 int tensor_AllFinite(size_t n, const float *x);
-/* out = mean of k vectors (out may alias none of them). */
+/* out = mean of k vectors, rounded as every mean in spirt (core/kernels.h);
+ * out may be one of them. */
 void tensor_Mean(size_t n, int k, const float *const *xs, float *out);
 /* 64-byte aligned allocation zeroed, freed with free(); NULL on failure. */
 float *tensor_Alloc(size_t n);

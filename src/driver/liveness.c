@@ -62,7 +62,7 @@ static int db_Probe(liveness *l, int peer, store **db)
     }
     if (store_Ping(*db) == SP_OK)
         return 1;
-    /* A failed hiredis context stays dead: reconnect next round. */
+    /* A failed store connection stays dead: reconnect next round. */
     sp_ClearError();
     store_Destroy(*db);
     *db = NULL;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/kernels.h"
 #include "core/tensor.h"
 
 #define AGG_BLOCK 2048
@@ -41,21 +42,11 @@ spStatus agg_ParseKind(const char *name, agg_kind *out)
 
 const char *agg_KindName(agg_kind k) { return names_Of(agg_names, NAMES_COUNT(agg_names), k); }
 
-/* out = mean of the given inputs, block by block. */
+/* out = mean of the given inputs, rounded like every mean in spirt
+ * (core/kernels.h: the in-database average gives the same bits). */
 static void agg_MeanOf(size_t n, int k, const float *const *xs, float *out)
 {
-    float acc[AGG_BLOCK];
-    for (size_t off = 0; off < n; off += AGG_BLOCK) {
-        size_t len = n - off < AGG_BLOCK ? n - off : AGG_BLOCK;
-        memcpy(acc, xs[0] + off, len * sizeof *acc);
-        for (int j = 1; j < k; j++) {
-            const float *x = xs[j] + off;
-            for (size_t i = 0; i < len; i++)
-                acc[i] += x[i];
-        }
-        for (size_t i = 0; i < len; i++)
-            out[off + i] = acc[i] / (float)k;
-    }
+    kern_Mean(out, (const ufloat *const *)xs, k, n);
 }
 
 #if defined(__SSE2__)

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ml/simd.h"
+#include "core/kernels.h"
 
 static const sp_name kinds[] = {{OPTIM_SGD, "sgd"}, {OPTIM_MOMENTUM, "momentum"},
                                 {OPTIM_ADAM, "adam"}};
@@ -54,36 +54,19 @@ int optim_StateFactor(const optim_config *c)
     return 0;
 }
 
-/* The loops run 4 lanes at a time (simd.h) and finish with the same
- * arithmetic in scalar form, so every coordinate gets identical results. */
+/* SGD and momentum are the kernels the Redis module and the client-side
+ * store update run too (core/kernels.h): a single-process run updates
+ * bit-for-bit like the distributed ones. */
 
 static void step_Sgd(const optim_config *c, size_t n, float *w, const float *g)
 {
-    const float lr = c->lr, wd = c->weight_decay;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        v4f wv = v4_Load(w + i);
-        v4_Store(w + i, wv - lr * (v4_Load(g + i) + wd * wv));
-    }
-    for (; i < n; i++)
-        w[i] -= lr * (g[i] + wd * w[i]);
+    kern_Sgd(w, g, n, c->lr, c->weight_decay);
 }
 
-/* Heavy ball: v = mu*v + g; w -= lr*v. */
+/* Heavy ball: v = mu*v + (g + wd*w); w -= lr*v. */
 static void step_Momentum(const optim_config *c, size_t n, float *w, const float *g, float *v)
 {
-    const float lr = c->lr, wd = c->weight_decay, mu = c->momentum;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        v4f wv = v4_Load(w + i);
-        v4f vv = mu * v4_Load(v + i) + (v4_Load(g + i) + wd * wv);
-        v4_Store(v + i, vv);
-        v4_Store(w + i, wv - lr * vv);
-    }
-    for (; i < n; i++) {
-        v[i] = mu * v[i] + (g[i] + wd * w[i]);
-        w[i] -= lr * v[i];
-    }
+    kern_SgdMomentum(w, g, v, n, c->lr, c->momentum, c->weight_decay);
 }
 
 static void step_Adam(const optim_config *c, size_t n, float *w, const float *g, float *st,

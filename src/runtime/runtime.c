@@ -4,7 +4,7 @@
  * for other peers), and in MHD's pool mode a blocked handler also stalls
  * every other connection pinned to its thread, which can deadlock peers that
  * wait on each other. A keep-alive connection keeps its thread, so the
- * handler's per-thread resources (hiredis connections) are reused across its
+ * handler's per-thread resources (Redis connections) are reused across its
  * requests and released when it closes. Routing and the drain live here;
  * POST / itself is in rt_invoke.c. */
 #include "runtime/rt_internal.h"

@@ -6,14 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/hiredis.h>
-
 #include "runtime/runtime.h"
 #include "steps/fields.h"
 
 /* Time kept back to answer before the runtime's per-request deadline. */
 #define WAIT_MARGIN_MS 100
-#define UNLINK_MAX_KEYS 160
 
 static int int_Cmp(const void *a, const void *b)
 {
@@ -108,44 +105,11 @@ spStatus collective_Announce(const step_req *q, const char *topic, long t, const
     return st;
 }
 
-/* The RESP size of a command, as it goes over the wire. */
-static uint64_t resp_Size(int argc, const size_t *lens)
-{
-    char num[32];
-    uint64_t n = (uint64_t)snprintf(num, sizeof num, "*%d\r\n", argc);
-    for (int i = 0; i < argc; i++)
-        n += (uint64_t)snprintf(num, sizeof num, "$%zu\r\n", lens[i]) + lens[i] + 2;
-    return n;
-}
-
 spStatus keys_Unlink(store *s, const char *const *keys, int k, step_io *io)
 {
-    if (k <= 0)
-        return SP_OK;
-    if (k > UNLINK_MAX_KEYS)
-        return sp_Error(SP_ERR_INVALID, "UNLINK: at most %d keys at once", UNLINK_MAX_KEYS);
-    redisContext *c = store_Raw(s);
-    if (!c)
-        return sp_Error(SP_ERR_UNAVAILABLE, "UNLINK: no redis connection");
-    const char *argv[UNLINK_MAX_KEYS + 1];
-    size_t lens[UNLINK_MAX_KEYS + 1];
-    argv[0] = "UNLINK";
-    lens[0] = 6;
-    for (int i = 0; i < k; i++) {
-        argv[i + 1] = keys[i];
-        lens[i + 1] = strlen(keys[i]);
-    }
-    redisReply *r = redisCommandArgv(c, k + 1, argv, lens);
-    spStatus st = raw_Status(s, r, "UNLINK");
-    if (r) {
-        /* Not counted by the store (raw command): count it here. */
-        char num[32];
-        io->bytes_out += resp_Size(k + 1, lens);
-        io->bytes_in += r->type == REDIS_REPLY_INTEGER
-                            ? (uint64_t)snprintf(num, sizeof num, ":%lld\r\n", r->integer)
-                            : (uint64_t)r->len + 3;
-        freeReplyObject(r);
-    }
+    io_snap snap = io_Snap(s);
+    spStatus st = store_Unlink(s, keys, k, NULL);
+    io_Account(io, &snap);
     return st;
 }
 

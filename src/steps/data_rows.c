@@ -8,8 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <hiredis/hiredis.h>
-
 #include "core/clock.h"
 #include "core/wire.h"
 #include "steps/step_util.h"
@@ -143,60 +141,39 @@ spStatus meta_CheckShape(const data_meta *m, const step_req *q)
 
 /* ---- rows ---------------------------------------------------------------- */
 
-static spStatus rows_Chunk(store *s, redisContext *c, char (*keys)[ROWS_KEY_CAP], int k,
-                           size_t dim, float *rows, uint64_t *bytes_in)
+/* A chunk's keys: names[i] for rows idx[0..k-1], pointed to by keys[i]. */
+static spStatus rows_Keys(const char *job, const char *split, const size_t *idx, int k,
+                          char (*names)[ROWS_KEY_CAP], const char **keys)
 {
-    const char *argv[ROWS_CHUNK + 1];
-    size_t argl[ROWS_CHUNK + 1];
-    argv[0] = "MGET";
-    argl[0] = 4;
     for (int i = 0; i < k; i++) {
-        argv[i + 1] = keys[i];
-        argl[i + 1] = strlen(keys[i]);
+        spStatus st = store_Key(names[i], ROWS_KEY_CAP, job, "data:%s:%zu", split, idx[i]);
+        if (st)
+            return st;
+        keys[i] = names[i];
     }
-    redisReply *r = redisCommandArgv(c, k + 1, argv, argl);
-    spStatus st = raw_Status(s, r, "MGET dataset rows");
-    if (st == SP_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)k))
-        st = sp_Error(SP_ERR_INTERNAL, "MGET dataset rows: unexpected reply");
-    for (int i = 0; st == SP_OK && i < k; i++) {
-        const redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_STRING) {
-            st = sp_Error(SP_ERR_NOT_FOUND, "dataset row %s is missing (was init run for this "
-                                            "job and shared redis?)", keys[i]);
-            break;
-        }
-        *bytes_in += e->len;
-        float *row;
-        size_t n;
-        st = wire_DecodeF32((const uint8_t *)e->str, e->len, dim + 1, 1, &row, &n);
-        if (st) {
-            st = sp_Wrap(st, "dataset row %s", keys[i]);
-            break;
-        }
-        memcpy(rows + (size_t)i * (dim + 1), row, sizeof(float) * (dim + 1));
-        free(row);
-    }
-    freeReplyObject(r);
-    return st;
+    return SP_OK;
 }
 
 spStatus rows_Fetch(store *shared, const char *job, const char *split, const size_t *idx,
-                    size_t b, size_t dim, float *rows, uint64_t *bytes_in)
+                    size_t b, size_t dim, float *rows)
 {
-    redisContext *c = store_Raw(shared);
-    if (!c)
-        return sp_Error(SP_ERR_UNAVAILABLE, "shared redis: no connection");
-    char(*keys)[ROWS_KEY_CAP] = malloc(sizeof *keys * ROWS_CHUNK);
-    if (!keys)
-        return sp_Error(SP_ERR_NOMEM, "out of memory");
+    char(*names)[ROWS_KEY_CAP] = malloc(sizeof *names * ROWS_CHUNK);
+    const char **keys = malloc(sizeof *keys * ROWS_CHUNK);
     spStatus st = SP_OK;
+    if (!names || !keys)
+        st = sp_Error(SP_ERR_NOMEM, "out of memory");
     for (size_t off = 0; st == SP_OK && off < b; off += ROWS_CHUNK) {
         int k = (int)(b - off < ROWS_CHUNK ? b - off : ROWS_CHUNK);
-        for (int i = 0; st == SP_OK && i < k; i++)
-            st = store_Key(keys[i], ROWS_KEY_CAP, job, "data:%s:%zu", split, idx[off + i]);
-        if (st == SP_OK)
-            st = rows_Chunk(shared, c, keys, k, dim, rows + off * (dim + 1), bytes_in);
+        if ((st = rows_Keys(job, split, idx + off, k, names, keys)))
+            break;
+        st = store_GetRowsInto(shared, keys, k, dim + 1, rows + off * (dim + 1));
+        if (st == SP_ERR_NOT_FOUND)
+            st = sp_Wrap(st, "a dataset row is missing (was init run for this job and shared "
+                             "redis?)");
+        else if (st)
+            st = sp_Wrap(st, "dataset rows");
     }
+    free(names);
     free(keys);
     return st;
 }
@@ -215,63 +192,40 @@ spStatus rows_Split(const float *rows, size_t b, size_t dim, int classes, float 
     return SP_OK;
 }
 
-/* Reads the replies of `pending` pipelined SETs. */
-static spStatus upload_Drain(store *s, redisContext *c, int pending)
+spStatus rows_Upload(store *s, const char *job, const char *split, const dataset *d)
 {
-    spStatus st = SP_OK;
-    for (int i = 0; i < pending; i++) {
-        void *rep = NULL;
-        if (redisGetReply(c, &rep) != REDIS_OK)
-            return raw_Status(s, NULL, "SET dataset rows");
-        if (st == SP_OK)
-            st = raw_Status(s, rep, "SET dataset rows");
-        freeReplyObject(rep);
-    }
-    return st;
-}
-
-spStatus rows_Upload(store *s, const char *job, const char *split, const dataset *d,
-                     uint64_t *bytes_out)
-{
-    redisContext *c = store_Raw(s);
-    if (!c)
-        return sp_Error(SP_ERR_UNAVAILABLE, "shared redis: no connection");
+    /* A chunk at a time: ROWS_CHUNK encoded rows, their keys, one pipeline. */
     size_t cap = wire_EncodedSize(WIRE_F32, d->dim + 1);
-    uint8_t *blob = malloc(cap);
+    uint8_t *blobs = malloc(cap * ROWS_CHUNK);
     float *row = malloc(sizeof(float) * (d->dim + 1));
-    if (!blob || !row) {
-        free(blob);
-        free(row);
-        return sp_Error(SP_ERR_NOMEM, "out of memory");
-    }
+    char(*names)[ROWS_KEY_CAP] = malloc(sizeof *names * ROWS_CHUNK);
+    const char **keys = malloc(sizeof *keys * ROWS_CHUNK);
+    const void **data = malloc(sizeof *data * ROWS_CHUNK);
+    size_t *lens = malloc(sizeof *lens * ROWS_CHUNK);
+    size_t idx[ROWS_CHUNK];
     spStatus st = SP_OK;
-    int pending = 0;
-    for (size_t i = 0; st == SP_OK && i < d->n; i++) {
-        char key[ROWS_KEY_CAP];
-        memcpy(row, d->x + i * d->dim, sizeof(float) * d->dim);
-        row[d->dim] = (float)d->y[i];
-        if ((st = store_Key(key, sizeof key, job, "data:%s:%zu", split, i)) ||
-            (st = wire_EncodeInto(blob, cap, WIRE_F32, row, d->dim + 1, 0)))
-            break;
-        const char *argv[3] = {"SET", key, (const char *)blob};
-        size_t argl[3] = {3, strlen(key), cap};
-        /* hiredis copies the arguments into its output buffer. */
-        if (redisAppendCommandArgv(c, 3, argv, argl) != REDIS_OK) {
-            st = raw_Status(s, NULL, "SET dataset rows");
-            break;
+    if (!blobs || !row || !names || !keys || !data || !lens)
+        st = sp_Error(SP_ERR_NOMEM, "out of memory");
+    for (size_t off = 0; st == SP_OK && off < d->n; off += ROWS_CHUNK) {
+        int k = (int)(d->n - off < ROWS_CHUNK ? d->n - off : ROWS_CHUNK);
+        for (int i = 0; st == SP_OK && i < k; i++) {
+            size_t r = off + (size_t)i;
+            memcpy(row, d->x + r * d->dim, sizeof(float) * d->dim);
+            row[d->dim] = (float)d->y[r];
+            idx[i] = r;
+            data[i] = blobs + (size_t)i * cap;
+            lens[i] = cap;
+            st = wire_EncodeInto(blobs + (size_t)i * cap, cap, WIRE_F32, row, d->dim + 1, 0);
         }
-        *bytes_out += cap;
-        if (++pending == ROWS_CHUNK) {
-            st = upload_Drain(s, c, pending);
-            pending = 0;
-        }
+        if (st == SP_OK && (st = rows_Keys(job, split, idx, k, names, keys)) == SP_OK &&
+            (st = store_PutBlobs(s, keys, data, lens, k, 0)))
+            st = sp_Wrap(st, "storing dataset rows");
     }
-    if (pending) {
-        spStatus st2 = upload_Drain(s, c, pending);
-        if (st == SP_OK)
-            st = st2;
-    }
-    free(blob);
+    free(blobs);
     free(row);
+    free(names);
+    free(keys);
+    free(data);
+    free(lens);
     return st;
 }

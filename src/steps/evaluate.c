@@ -87,8 +87,7 @@ static void cache_Release(testset *t)
     pthread_mutex_unlock(&g_mu);
 }
 
-static spStatus set_Load(const step_req *q, store *shared, const data_meta *m, testset **out,
-                         uint64_t *bytes_in)
+static spStatus set_Load(const step_req *q, store *shared, const data_meta *m, testset **out)
 {
     size_t n = m->n_test, dim = m->dim;
     testset *t = calloc(1, sizeof *t);
@@ -101,7 +100,7 @@ static spStatus set_Load(const step_req *q, store *shared, const data_meta *m, t
     for (size_t i = 0; st == SP_OK && i < n; i++)
         idx[i] = i;
     if (st == SP_OK)
-        st = rows_Fetch(shared, q->job.id, "test", idx, n, dim, rows, bytes_in);
+        st = rows_Fetch(shared, q->job.id, "test", idx, n, dim, rows);
     if (st == SP_OK)
         st = rows_Split(rows, n, dim, q->spec.classes, t->x, t->y);
     free(idx);
@@ -118,7 +117,7 @@ static spStatus set_Load(const step_req *q, store *shared, const data_meta *m, t
 }
 
 static spStatus eval_TestSet(const step_req *q, store *shared, const data_meta *m, testset **out,
-                             int *cached, uint64_t *bytes_in)
+                             int *cached)
 {
     testset *t;
     char key[400];
@@ -127,7 +126,7 @@ static spStatus eval_TestSet(const step_req *q, store *shared, const data_meta *
     if ((*out = cache_Get(key, m->nonce)))
         return SP_OK;
     *cached = 0;
-    spStatus st = set_Load(q, shared, m, &t, bytes_in);
+    spStatus st = set_Load(q, shared, m, &t);
     if (st)
         return st;
     snprintf(t->key, sizeof t->key, "%s", key);
@@ -187,7 +186,7 @@ static spStatus evaluate_Run(step_ctx *c, cJSON *res)
         goto out;
     }
     if ((st = meta_CheckShape(&meta, q)) ||
-        (st = eval_TestSet(q, shared, &meta, &t, &cached, &io->bytes_in)) ||
+        (st = eval_TestSet(q, shared, &meta, &t, &cached)) ||
         (st = req_Key(q, key, "params:%d", source)))
         goto out;
     if ((st = store_GetTensor(src, key, q->n_params, &params, &n))) {

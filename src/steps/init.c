@@ -51,8 +51,8 @@ static spStatus init_Upload(const step_req *q, store *shared, data_meta *meta, s
     char key[160];
     t0 = io_NowMs();
     if ((st = req_Key(q, key, "data:meta")) || (st = store_Delete(shared, key)) ||
-        (st = rows_Upload(shared, q->job.id, "train", &train, &io->bytes_out)) ||
-        (st = rows_Upload(shared, q->job.id, "test", &test, &io->bytes_out)))
+        (st = rows_Upload(shared, q->job.id, "train", &train)) ||
+        (st = rows_Upload(shared, q->job.id, "test", &test)))
         goto out;
     memset(meta, 0, sizeof *meta);
     meta->n_train = train.n;
@@ -109,7 +109,7 @@ static spStatus init_PeerResume(const step_req *q, store *s, int i, long *applie
     spStatus st = req_Key(q, kp, "params:%d", i);
     if (st)
         return st;
-    st = raw_CheckTensors(s, keys, 1, q->n_params, "init");
+    st = steps_CheckTensors(s, keys, 1, q->n_params, "init");
     if (st == SP_OK)
         st = applied_Read(s, q, i, applied);
     *kept = st == SP_OK;

@@ -90,11 +90,9 @@ static spStatus minibatch_Run(step_ctx *c, cJSON *res)
         st = sp_Error(SP_ERR_NOMEM, "out of memory for a minibatch of %zu floats", n);
         goto out;
     }
-    uint64_t raw_in = 0;
-    if ((st = rows_Fetch(shared, q->job.id, "train", idx, b, q->dim, rows, &raw_in)))
+    if ((st = rows_Fetch(shared, q->job.id, "train", idx, b, q->dim, rows)))
         goto out;
     io_Account(io, &snap);
-    io->bytes_in += raw_in;
     io_Add(&io->transfer_ms, t0);
     t0 = io_NowMs();
     snap = io_Snap(own);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/wire.h"
 #include "steps/steps.h"
 #include "steps/fields.h"
 
@@ -164,4 +165,27 @@ spStatus steps_Nats(const step_req *q, sync_conn **out)
     a.timeout_ms = c->timeout_ms;
     spStatus st = sync_Cached(&a, out);
     return st ? sp_Wrap(st, "nats %s", url) : SP_OK;
+}
+
+/* ---- stored tensors ------------------------------------------------------- */
+
+spStatus steps_CheckTensors(store *s, const char *const *keys, int k, size_t n,
+                            const char *writer)
+{
+    size_t *lens = malloc(sizeof *lens * (size_t)(k > 0 ? k : 1));
+    if (!lens)
+        return sp_Error(SP_ERR_NOMEM, "out of memory");
+    spStatus st = store_GetBlobLens(s, keys, k, lens);
+    size_t want = wire_EncodedSize(WIRE_F32, n);
+    for (int i = 0; st == SP_OK && i < k; i++) {
+        if (lens[i] == 0)
+            st = sp_Error(SP_ERR_NOT_FOUND, "%s is missing (has %s run?)", keys[i], writer);
+        else if (lens[i] != want)
+            st = sp_Error(SP_ERR_INVALID,
+                          "%s holds %zu bytes, but a tensor of the model's %zu parameters "
+                          "takes %zu",
+                          keys[i], lens[i], n, want);
+    }
+    free(lens);
+    return st;
 }

@@ -67,17 +67,18 @@ spStatus meta_Write(store *shared, const char *job, const data_meta *m);
 spStatus meta_CheckShape(const data_meta *m, const step_req *q);
 
 /* Fetches rows idx[0..b-1] of split ("train"/"test") into rows (b*(dim+1)
- * floats: features then label) with chunked MGETs, verifying each blob. */
+ * floats: features then label) with chunked MGETs, verifying each blob.
+ * The bytes moved count on the store's connection (io_Snap / io_Account). */
 spStatus rows_Fetch(store *shared, const char *job, const char *split, const size_t *idx,
-                    size_t b, size_t dim, float *rows, uint64_t *bytes_in);
+                    size_t b, size_t dim, float *rows);
 /* Splits packed rows into features and labels; a label that is not an
  * integer in [0, classes) is SP_ERR_INVALID. */
 spStatus rows_Split(const float *rows, size_t b, size_t dim, int classes, float *x,
                     int32_t *y);
 
-/* Stores every row of d as {job}:data:<split>:<i>, pipelined. */
-spStatus rows_Upload(store *s, const char *job, const char *split, const dataset *d,
-                     uint64_t *bytes_out);
+/* Stores every row of d as {job}:data:<split>:<i>, pipelined (bytes count
+ * on the connection like rows_Fetch's). */
+spStatus rows_Upload(store *s, const char *job, const char *split, const dataset *d);
 
 /* ---- NATS ---------------------------------------------------------------- */
 /* The NATS connection of a step: the request's optional "nats" URL, else
@@ -87,15 +88,12 @@ spStatus steps_Nats(const step_req *q, sync_conn **out);
 /* 1 when a NATS server is configured or named by the request. */
 int steps_HasNats(const step_req *q);
 
-/* ---- raw commands ------------------------------------------------------ */
-/* STRLEN of k keys in one round trip; a missing key gives 0. */
-spStatus raw_StrLens(store *s, const char *const *keys, int k, long long *lens);
+/* ---- stored tensors ------------------------------------------------------ */
 /* Checks that each key holds a dense float32 tensor of n elements (by its
- * length): missing -> SP_ERR_NOT_FOUND, other size -> SP_ERR_INVALID, both
- * naming the key and the step that should have written it. */
-spStatus raw_CheckTensors(store *s, const char *const *keys, int k, size_t n,
-                          const char *writer);
-/* Maps a failed hiredis call / error reply to a status. */
-spStatus raw_Status(store *s, const void *reply, const char *what);
+ * stored length, without fetching it): missing -> SP_ERR_NOT_FOUND, other
+ * size -> SP_ERR_INVALID, both naming the key and the step that should have
+ * written it. */
+spStatus steps_CheckTensors(store *s, const char *const *keys, int k, size_t n,
+                            const char *writer);
 
 #endif

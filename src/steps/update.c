@@ -26,8 +26,8 @@ static spStatus update_Apply(const step_req *q, store *s, int *in_db)
         (st = req_Key(q, km, "mom:%d", q->peer)))
         return st;
     const char *keys[2] = {kp, kg};
-    if ((st = raw_CheckTensors(s, keys, 1, q->n_params, "init")) ||
-        (st = raw_CheckTensors(s, keys + 1, 1, q->n_params, "aggregate")))
+    if ((st = steps_CheckTensors(s, keys, 1, q->n_params, "init")) ||
+        (st = steps_CheckTensors(s, keys + 1, 1, q->n_params, "aggregate")))
         return st;
     return store_Update(s, kp, kg, momentum > 0 ? km : NULL, q->job.optim.lr, momentum,
                         q->job.optim.weight_decay, in_db);

@@ -8,7 +8,15 @@
  *
  * Keys are namespaced by job: store_Key(buf, cap, job, "grad:%d:%ld", ...)
  * gives "{job}:grad:...". Tensors are stored in the wire format (core/wire.h)
- * and verified (checksum, size, finiteness) when read back. */
+ * and verified (checksum, size, finiteness) when read back.
+ *
+ * This is the only code that talks to Redis: no hiredis type crosses this
+ * header. Every failure maps to a status in one place (store_errors.c):
+ * a dead or stalled server, LOADING, BUSY, OOM, CLUSTERDOWN and the like
+ * are retryable (SP_ERR_UNAVAILABLE / SP_ERR_TIMEOUT), refused credentials
+ * SP_ERR_AUTH, the module's verdicts on bad input SP_ERR_INVALID /
+ * SP_ERR_FORMAT / SP_ERR_NOT_FOUND as the client-side checks give, and
+ * anything else SP_ERR_INTERNAL. */
 #ifndef SPIRT_STORE_H
 #define SPIRT_STORE_H
 
@@ -64,15 +72,47 @@ spStatus store_GetBlob(store *s, const char *key, uint8_t **out, size_t *len);
 spStatus store_Delete(store *s, const char *key);
 spStatus store_Exists(store *s, const char *key, int *exists);
 
+/* Many keys at once (store_batch.c), each one command or one pipeline. */
+/* UNLINK of k keys; *removed (optional) is how many of them existed, so
+ * removing one key tells whether this call was the one that took it. */
+spStatus store_Unlink(store *s, const char *const *keys, int k, int *removed);
+/* Byte lengths of k values (pipelined STRLEN): 0 for a missing key, a key
+ * of another type is SP_ERR_INVALID. Lets a step check what earlier steps
+ * stored without moving the values. */
+spStatus store_GetBlobLens(store *s, const char *const *keys, int k, size_t *lens);
+/* k small dense float32 tensors of n elements each (dataset rows) with
+ * one MGET into out: row i at out + i*n. Each is verified like
+ * store_GetTensor; a missing one is SP_ERR_NOT_FOUND naming its key. The
+ * whole reply is held at once: keep k*n small (thousands of rows). */
+spStatus store_GetRowsInto(store *s, const char *const *keys, int k, size_t n, float *out);
+/* k blobs stored in one pipeline (SET, ttl_s as for store_PutBlob). Every
+ * reply is read; the first refusal is returned. */
+spStatus store_PutBlobs(store *s, const char *const *keys, const void *const *data,
+                        const size_t *lens, int k, int ttl_s);
+
+/* Short strings (store_string.c): auth nonces and tickets. ttl_ms > 0 sets
+ * an expiry in milliseconds. PutString replaces any value;
+ * PutStringIfAbsent (SET NX) leaves an existing key as it is and reports
+ * *created = 0. */
+spStatus store_PutString(store *s, const char *key, const char *value, int ttl_ms);
+spStatus store_PutStringIfAbsent(store *s, const char *key, const char *value, int ttl_ms,
+                                 int *created);
+/* The value at key into buf (NUL-terminated, cut to cap-1 bytes); *len is
+ * its full length, so a longer value shows. Missing: SP_ERR_NOT_FOUND. */
+spStatus store_GetString(store *s, const char *key, char *buf, size_t cap, size_t *len);
+
 /* dst = mean of the k tensors at srcs, inside Redis when the module is
  * loaded (SPIRT.AVG), else fetched, averaged here and stored back.
- * *in_db reports which path ran. */
+ * *in_db reports which path ran. Both run kern_Mean (core/kernels.h) over
+ * the sources in argument order, so they give the same bits. */
 spStatus store_Average(store *s, const char *dst, const char *const *srcs, int k, int ttl_s,
                        int *in_db);
 
-/* params -= lr * v, v = momentum * v + g + weight_decay * params, with v at
- * mom_key (created as zeros when absent; NULL when momentum == 0), inside
- * Redis when the module is loaded (SPIRT.UPDATE), else client-side. */
+/* v = momentum * v + (g + weight_decay * params); params -= lr * v, with v
+ * at mom_key (created as zeros when absent; NULL when momentum == 0: then
+ * params -= lr * (g + weight_decay * params)), inside Redis when the module
+ * is loaded (SPIRT.UPDATE), else client-side. Both run the kernels of
+ * core/kernels.h, as optim_Step does: the same bits on every path. */
 spStatus store_Update(store *s, const char *params_key, const char *grad_key,
                       const char *mom_key, float lr, float momentum, float weight_decay,
                       int *in_db);
@@ -81,8 +121,5 @@ spStatus store_Update(store *s, const char *params_key, const char *grad_key,
 uint64_t store_BytesOut(const store *s);
 uint64_t store_BytesIn(const store *s);
 
-/* Escape hatch for commands without a wrapper (SET NX, INCR, EVAL ...): a
- * redisContext*, typed void* so this header does not pull in hiredis. */
-void *store_Raw(store *s);
 
 #endif

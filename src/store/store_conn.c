@@ -1,5 +1,5 @@
-/* store_conn.c - one hiredis connection: connect, AUTH, timeouts, byte
- * accounting and the mapping of every failure to an spStatus.
+/* store_conn.c - one hiredis connection: connect, AUTH, timeouts and byte
+ * accounting (failures become statuses in store_errors.c).
  *
  * Only RESP2 is spoken (hiredis 0.14 cannot parse RESP3), so no HELLO is
  * ever sent. The context is blocking with SO_RCVTIMEO/SO_SNDTIMEO set by
@@ -61,21 +61,6 @@ static uint64_t reply_Bytes(const redisReply *r)
     return 0;
 }
 
-/* A dead connection: timeouts are SP_ERR_TIMEOUT, everything else
- * (refused, reset, EOF) SP_ERR_UNAVAILABLE. Both are retryable. */
-static spStatus conn_Error(const store *s, const redisContext *c, const char *what)
-{
-    int timeout = c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK ||
-                                             errno == ETIMEDOUT || errno == EINPROGRESS);
-    if (strstr(c->errstr, "timed out") || strstr(c->errstr, "temporarily unavailable"))
-        timeout = 1;
-    if (c->err == REDIS_ERR_EOF)
-        timeout = 0;
-    return sp_Error(timeout ? SP_ERR_TIMEOUT : SP_ERR_UNAVAILABLE, "redis %s: %s: %s%s",
-                    store_Name(s), what, c->errstr[0] ? c->errstr : "connection failed",
-                    timeout ? " (timeout)" : "");
-}
-
 static spStatus store_Dead(const store *s)
 {
     if (!s || !s->c)
@@ -121,6 +106,15 @@ spStatus store_AppendArgv(store *s, int argc, const char **argv, const size_t *l
     return SP_OK;
 }
 
+void store_DropQueued(store *s)
+{
+    /* A blocking context writes its whole output buffer before it reads a
+     * reply, so what the buffer holds now was queued since: none of it was
+     * sent, and no reply to it will ever come. */
+    if (s && s->c && s->c->obuf)
+        sdsclear(s->c->obuf);
+}
+
 spStatus store_Read(store *s, redisReply **out)
 {
     *out = NULL;
@@ -132,7 +126,7 @@ spStatus store_Read(store *s, redisReply **out)
     if (redisGetReply(s->c, &r) != REDIS_OK || !r) {
         if (r)
             freeReplyObject(r);
-        return conn_Error(s, s->c, "command failed");
+        return store_Fail(s, NULL, "command failed");
     }
     s->bytes_in += reply_Bytes(r);
     *out = r;
@@ -162,31 +156,17 @@ void store_FreeN(redisReply **replies, int n)
     }
 }
 
-static int starts(const char *s, const char *prefix)
+void store_KeepFirst(store_first *f, spStatus st)
 {
-    return strncmp(s, prefix, strlen(prefix)) == 0;
+    if (st != SP_OK && f->st == SP_OK) {
+        f->st = st;
+        snprintf(f->msg, sizeof f->msg, "%s", sp_LastError());
+    }
 }
 
-spStatus store_ReplyError(const store *s, const redisReply *r, const char *what)
+spStatus store_FirstResult(const store_first *f)
 {
-    const char *m = r->str ? r->str : "";
-    spStatus st = SP_ERR_INVALID;
-    if (starts(m, "NOAUTH") || starts(m, "WRONGPASS") || starts(m, "NOPERM"))
-        st = SP_ERR_AUTH;
-    else if (starts(m, "LOADING") || starts(m, "BUSY") || starts(m, "MASTERDOWN") ||
-             starts(m, "TRYAGAIN") || starts(m, "CLUSTERDOWN") || starts(m, "OOM"))
-        st = SP_ERR_UNAVAILABLE;
-    else if (starts(m, "ERR spirt: no such key"))
-        st = SP_ERR_NOT_FOUND;
-    else if (starts(m, "ERR spirt: corrupt"))
-        st = SP_ERR_FORMAT;
-    return sp_Error(st, "redis %s: %s: %s", store_Name(s), what, m);
-}
-
-spStatus store_Unexpected(const store *s, const redisReply *r, const char *what)
-{
-    return sp_Error(SP_ERR_INTERNAL, "redis %s: %s: unexpected reply type %d", store_Name(s),
-                    what, r ? r->type : -1);
+    return f->st != SP_OK ? sp_Error(f->st, "%s", f->msg) : SP_OK;
 }
 
 spStatus store_Exec(store *s, redisReply **out, const char *fmt, ...)
@@ -205,7 +185,7 @@ spStatus store_Exec(store *s, redisReply **out, const char *fmt, ...)
         /* The command name is the format's first word: enough context. */
         char what[32];
         snprintf(what, sizeof what, "%.*s", (int)strcspn(fmt, " "), fmt);
-        st = store_ReplyError(s, r, what);
+        st = store_Fail(s, r, what);
         freeReplyObject(r);
         return st;
     }
@@ -225,8 +205,11 @@ static spStatus store_Auth(store *s)
         st = store_Read(s, &r);
     if (st != SP_OK)
         return st;
-    /* Any refusal of AUTH is a credentials problem, whatever its code. */
-    if (r->type == REDIS_REPLY_ERROR)
+    /* A refusal of AUTH is a credentials problem whatever its code, unless
+     * the server cannot serve anyone right now (LOADING...). */
+    if (r->type == REDIS_REPLY_ERROR && sp_IsRetryable(store_StatusOfReply(r->str)))
+        st = store_Fail(s, r, "AUTH");
+    else if (r->type == REDIS_REPLY_ERROR)
         st = sp_Error(SP_ERR_AUTH, "redis %s: AUTH%s%s failed: %s", store_Name(s),
                       a->user[0] ? " as " : "", a->user, r->str);
     freeReplyObject(r);
@@ -278,9 +261,9 @@ spStatus store_Connect(const store_addr *a, store **out)
         return sp_Error(SP_ERR_NOMEM, "redis %s:%d: cannot allocate a context", a->host, a->port);
     }
     if (s->c->err)
-        st = conn_Error(s, s->c, "connect");
+        st = store_Fail(s, NULL, "connect");
     else if (redisSetTimeout(s->c, tv) != REDIS_OK)
-        st = conn_Error(s, s->c, "setting the command timeout");
+        st = store_Fail(s, NULL, "setting the command timeout");
     else
         st = store_Auth(s);
     if (st != SP_OK) {
@@ -309,7 +292,7 @@ spStatus store_Ping(store *s)
     if (st != SP_OK)
         return st;
     if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0)
-        st = store_Unexpected(s, r, "PING");
+        st = store_Fail(s, r, "PING");
     freeReplyObject(r);
     return st;
 }
@@ -336,4 +319,3 @@ int store_HasModule(store *s)
 
 uint64_t store_BytesOut(const store *s) { return s ? s->bytes_out : 0; }
 uint64_t store_BytesIn(const store *s) { return s ? s->bytes_in : 0; }
-void *store_Raw(store *s) { return s ? s->c : NULL; }

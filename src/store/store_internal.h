@@ -1,5 +1,7 @@
-/* store_internal.h - what the store's files share: the connection struct and
- * the command helpers that account bytes and map failures to spStatus. */
+/* store_internal.h - what the store's files share: the connection struct,
+ * the command helpers that account bytes, and the mapping of failures to
+ * spStatus. Nothing outside src/store includes it (tests may, to reach the
+ * connection of a store directly). */
 #ifndef SPIRT_STORE_INTERNAL_H
 #define SPIRT_STORE_INTERNAL_H
 
@@ -18,22 +20,48 @@ struct store {
 spStatus store_Append(store *s, const char *fmt, ...);
 /* Queues one command given as argv/lengths (binary-safe). */
 spStatus store_AppendArgv(store *s, int argc, const char **argv, const size_t *lens);
+/* Forgets the commands queued and not sent yet: a pipeline that could not
+ * be queued whole must not leave commands whose replies nobody reads. */
+void store_DropQueued(store *s);
 /* Reads the next reply. Fails only when the connection does (the context is
  * then dead); an error reply is returned as a reply for the caller to map. */
 spStatus store_Read(store *s, redisReply **out);
-/* Append + Read, and an error reply becomes a status (reply freed). */
+/* Append + Read, and an error reply becomes a status via store_Fail (reply
+ * freed). */
 spStatus store_Exec(store *s, redisReply **out, const char *fmt, ...);
 
-/* Maps a server error reply to a status with a message naming the server
- * and `what` ("GET {job}:x"). */
-spStatus store_ReplyError(const store *s, const redisReply *r, const char *what);
-/* A reply of an unexpected type: a protocol-level surprise. */
-spStatus store_Unexpected(const store *s, const redisReply *r, const char *what);
+/* The one mapping from a Redis failure to a status (store_errors.c):
+ * r == NULL: the connection failed (timeout -> SP_ERR_TIMEOUT, otherwise
+ * SP_ERR_UNAVAILABLE); an error reply by its code (store_StatusOfReply);
+ * any other reply is of an unexpected type (SP_ERR_INTERNAL). The message
+ * names the server and `what` ("GET", "SPIRT.AVG"). */
+spStatus store_Fail(const store *s, const redisReply *r, const char *what);
+/* The status of an error reply's text ("LOADING ...", "ERR spirt: ...").
+ * Pure: no server needed (unit-tested). */
+spStatus store_StatusOfReply(const char *err);
+/* The status of a dead context: hiredis error code, errno right after the
+ * failed call, and the context's errstr. Pure, like the above. */
+spStatus store_StatusOfConn(int err, int errno_val, const char *errstr);
 
 /* Reads n replies, keeping them all (NULL-free on success); on a connection
  * failure frees what was read and fails. */
 spStatus store_ReadN(store *s, redisReply **replies, int n);
 void store_FreeN(redisReply **replies, int n);
+
+/* The first failure among a pipeline's replies, kept with its message
+ * while the remaining replies are read (their failures would overwrite
+ * the thread's message). */
+typedef struct {
+    spStatus st;
+    char msg[1024];
+} store_first;
+void store_KeepFirst(store_first *f, spStatus st);
+/* SP_OK, or the kept failure with its message restored. */
+spStatus store_FirstResult(const store_first *f);
+
+/* GET of a string value: *out is a string reply (caller frees). Missing is
+ * SP_ERR_NOT_FOUND, a key of another type fails via store_Fail. */
+spStatus store_GetValue(store *s, const char *key, redisReply **out);
 
 /* True once the connection failed (the context must be replaced). */
 int store_IsBroken(const store *s);

@@ -1,15 +1,17 @@
 /* store_ops.c - averaging and SGD updates on stored tensors.
  *
  * With the spirt module loaded both run inside Redis (SPIRT.AVG,
- * SPIRT.UPDATE): no tensor crosses the network. Without it the same
- * arithmetic runs here on fetched copies, in the same order and in float, so
- * the two paths agree; the fallback is not atomic (two clients updating one
- * key concurrently can lose an update), which the module path is. */
+ * SPIRT.UPDATE): no tensor crosses the network. Without it the same kernels
+ * (core/kernels.h, compiled into the module too) run here on fetched
+ * copies, so the two paths give bit-identical results; the fallback is not
+ * atomic (two clients updating one key concurrently can lose an update),
+ * which the module path is. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/kernels.h"
 #include "core/wire.h"
 #include "store/store_internal.h"
 
@@ -23,7 +25,9 @@ static spStatus avg_Fetch(store *s, const char *const *srcs, int k, float **xs, 
     spStatus st = SP_OK;
     for (int i = 0; i < k && st == SP_OK; i++)
         st = store_Append(s, "GET %b", srcs[i], strlen(srcs[i]));
-    if (st == SP_OK)
+    if (st != SP_OK)
+        store_DropQueued(s);
+    else
         st = store_ReadN(s, r, k);
     if (st != SP_OK) {
         free(r);
@@ -57,14 +61,9 @@ static spStatus avg_Local(store *s, const char *dst, const char *const *srcs, in
     uint64_t n = 0;
     spStatus st = avg_Fetch(s, srcs, k, xs, &n);
     if (st == SP_OK) {
-        /* Same order and rounding as the module: sum in argument order,
-         * then one multiply by 1/k. */
-        float *acc = xs[0], inv = 1.0f / (float)k;
-        for (int j = 1; j < k; j++)
-            for (uint64_t i = 0; i < n; i++)
-                acc[i] += xs[j][i];
-        for (uint64_t i = 0; i < n; i++)
-            acc[i] *= inv;
+        /* The module's kernel over the same argument list: the same bits. */
+        float *acc = xs[0];
+        kern_Mean(acc, (const ufloat *const *)xs, k, (size_t)n);
         /* Like SPIRT.AVG: a NaN/Inf mean is refused and nothing written. */
         for (uint64_t i = 0; i < n && st == SP_OK; i++)
             if (!isfinite(acc[i]))
@@ -100,10 +99,8 @@ static spStatus avg_InDb(store *s, const char *dst, const char *const *srcs, int
     redisReply *r;
     st = store_AppendArgv(s, k + 3, argv, lens);
     if (st == SP_OK && (st = store_Read(s, &r)) == SP_OK) {
-        if (r->type == REDIS_REPLY_ERROR)
-            st = store_ReplyError(s, r, "SPIRT.AVG");
-        else if (r->type != REDIS_REPLY_INTEGER)
-            st = store_Unexpected(s, r, "SPIRT.AVG");
+        if (r->type != REDIS_REPLY_INTEGER)
+            st = store_Fail(s, r, "SPIRT.AVG");
         freeReplyObject(r);
     }
 out:
@@ -146,7 +143,9 @@ static spStatus upd_Local(store *s, const upd_args *a)
     spStatus st = SP_OK;
     for (int i = 0; i < a->nkeys && st == SP_OK; i++)
         st = store_Append(s, "GET %b", a->keys[i], strlen(a->keys[i]));
-    if (st == SP_OK)
+    if (st != SP_OK)
+        store_DropQueued(s);
+    else
         st = store_ReadN(s, r, a->nkeys);
     if (st != SP_OK)
         return st;
@@ -176,17 +175,11 @@ static spStatus upd_Local(store *s, const upd_args *a)
         st = store_CopyTensor(s, a->keys[2], r[2], v, n, 0);
     store_FreeN(r, a->nkeys);
     if (st == SP_OK) {
-        /* The module's formulas, term for term. */
-        if (v) {
-            for (uint64_t i = 0; i < n; i++) {
-                float vi = a->mom * v[i] + g[i] + a->wd * w[i];
-                v[i] = vi;
-                w[i] -= a->lr * vi;
-            }
-        } else {
-            for (uint64_t i = 0; i < n; i++)
-                w[i] -= a->lr * (g[i] + a->wd * w[i]);
-        }
+        /* The module's kernels: the same bits as SPIRT.UPDATE. */
+        if (v)
+            kern_SgdMomentum(w, g, v, (size_t)n, a->lr, a->mom, a->wd);
+        else
+            kern_Sgd(w, g, (size_t)n, a->lr, a->wd);
         st = store_PutTensorKeepTtl(s, a->keys[0], w, (size_t)n);
         if (st == SP_OK && v)
             st = store_PutTensorKeepTtl(s, a->keys[2], v, (size_t)n);
@@ -213,10 +206,8 @@ static spStatus upd_InDb(store *s, const upd_args *a)
     spStatus st = store_AppendArgv(s, argc, argv, lens);
     if (st != SP_OK || (st = store_Read(s, &r)) != SP_OK)
         return st;
-    if (r->type == REDIS_REPLY_ERROR)
-        st = store_ReplyError(s, r, "SPIRT.UPDATE");
-    else if (r->type != REDIS_REPLY_STATUS)
-        st = store_Unexpected(s, r, "SPIRT.UPDATE");
+    if (r->type != REDIS_REPLY_STATUS)
+        st = store_Fail(s, r, "SPIRT.UPDATE");
     freeReplyObject(r);
     return st;
 }

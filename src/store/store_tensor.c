@@ -21,10 +21,8 @@ spStatus store_CheckTensor(const store *s, const char *key, const redisReply *r,
 {
     if (r->type == REDIS_REPLY_NIL)
         return sp_Error(SP_ERR_NOT_FOUND, "redis %s: key '%s' not found", store_Name(s), key);
-    if (r->type == REDIS_REPLY_ERROR)
-        return store_ReplyError(s, r, "GET");
     if (r->type != REDIS_REPLY_STRING)
-        return store_Unexpected(s, r, "GET");
+        return store_Fail(s, r, "GET");
     wire_view v;
     spStatus st = wire_Parse((const uint8_t *)r->str, r->len, &v);
     if (st != SP_OK)
@@ -81,7 +79,7 @@ spStatus store_PutBlob(store *s, const char *key, const void *data, size_t len, 
     if (st != SP_OK)
         return sp_Wrap(st, "storing '%s'", key);
     if (r->type != REDIS_REPLY_STATUS)
-        st = store_Unexpected(s, r, "SET");
+        st = store_Fail(s, r, "SET");
     freeReplyObject(r);
     return st;
 }
@@ -111,45 +109,51 @@ spStatus store_PutTensorKeepTtl(store *s, const char *key, const float *x, size_
     if (st != SP_OK)
         return sp_Wrap(st, "storing '%s'", key);
     if (r->type != REDIS_REPLY_STATUS)
-        st = store_Unexpected(s, r, "SET");
+        st = store_Fail(s, r, "SET");
     freeReplyObject(r);
     return st;
 }
 
-static spStatus get_Reply(store *s, const char *key, redisReply **r)
+spStatus store_GetValue(store *s, const char *key, redisReply **out)
 {
+    redisReply *r;
     spStatus st = check_Key(key);
     if (st == SP_OK)
-        st = store_Exec(s, r, "GET %b", key, strlen(key));
-    return st;
+        st = store_Exec(s, &r, "GET %b", key, strlen(key));
+    if (st != SP_OK)
+        return st;
+    if (r->type == REDIS_REPLY_NIL)
+        st = sp_Error(SP_ERR_NOT_FOUND, "redis %s: key '%s' not found", store_Name(s), key);
+    else if (r->type != REDIS_REPLY_STRING)
+        st = store_Fail(s, r, "GET");
+    if (st != SP_OK) {
+        freeReplyObject(r);
+        return st;
+    }
+    *out = r;
+    return SP_OK;
 }
 
 spStatus store_GetBlob(store *s, const char *key, uint8_t **out, size_t *len)
 {
     redisReply *r;
-    spStatus st = get_Reply(s, key, &r);
+    spStatus st = store_GetValue(s, key, &r);
     if (st != SP_OK)
         return st;
-    if (r->type == REDIS_REPLY_NIL) {
-        st = sp_Error(SP_ERR_NOT_FOUND, "redis %s: key '%s' not found", store_Name(s), key);
-    } else if (r->type != REDIS_REPLY_STRING) {
-        st = store_Unexpected(s, r, "GET");
-    } else {
-        /* hiredis 0.14 allocates reply strings with malloc: hand the buffer
-         * over instead of copying a multi-megabyte value. */
-        *out = (uint8_t *)r->str;
-        *len = r->len;
-        r->str = NULL;
-        r->len = 0;
-    }
+    /* hiredis 0.14 allocates reply strings with malloc: hand the buffer
+     * over instead of copying a multi-megabyte value. */
+    *out = (uint8_t *)r->str;
+    *len = r->len;
+    r->str = NULL;
+    r->len = 0;
     freeReplyObject(r);
-    return st;
+    return SP_OK;
 }
 
 spStatus store_GetTensor(store *s, const char *key, size_t expect_n, float **out, size_t *n)
 {
     redisReply *r;
-    spStatus st = get_Reply(s, key, &r);
+    spStatus st = store_GetValue(s, key, &r);
     if (st != SP_OK)
         return st;
     uint64_t count = 0;
@@ -185,11 +189,12 @@ spStatus store_GetTensorsInto(store *s, const char *const *keys, int k, size_t e
     /* All GETs go out in one write; replies are read back in order. */
     for (int i = 0; i < k; i++) {
         spStatus st = store_Append(s, "GET %b", keys[i], strlen(keys[i]));
-        if (st != SP_OK)
+        if (st != SP_OK) {
+            store_DropQueued(s);
             return st;
+        }
     }
-    spStatus first = SP_OK;
-    char first_msg[1024] = "";
+    store_first first = {0};
     for (int i = 0; i < k; i++) {
         redisReply *r;
         spStatus st = store_Read(s, &r);
@@ -206,15 +211,10 @@ spStatus store_GetTensorsInto(store *s, const char *const *keys, int k, size_t e
         freeReplyObject(r);
         if (ok)
             ok[i] = st == SP_OK;
-        /* Later failures would overwrite the first one's message: save it. */
-        if (st != SP_OK && first == SP_OK) {
-            first = st;
-            snprintf(first_msg, sizeof first_msg, "%s", sp_LastError());
-        }
+        store_KeepFirst(&first, st);
     }
-    if (first != SP_OK)
-        sp_Error(first, "%s", first_msg);
-    return ok ? SP_OK : first;
+    spStatus st = store_FirstResult(&first);
+    return ok ? SP_OK : st;
 }
 
 spStatus store_Delete(store *s, const char *key)
@@ -226,7 +226,7 @@ spStatus store_Delete(store *s, const char *key)
     if (st != SP_OK)
         return st;
     if (r->type != REDIS_REPLY_INTEGER)
-        st = store_Unexpected(s, r, "DEL");
+        st = store_Fail(s, r, "DEL");
     freeReplyObject(r);
     return st;
 }
@@ -240,7 +240,7 @@ spStatus store_Exists(store *s, const char *key, int *exists)
     if (st != SP_OK)
         return st;
     if (r->type != REDIS_REPLY_INTEGER)
-        st = store_Unexpected(s, r, "EXISTS");
+        st = store_Fail(s, r, "EXISTS");
     else
         *exists = r->integer > 0;
     freeReplyObject(r);

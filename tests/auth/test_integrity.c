@@ -27,6 +27,7 @@
 #include "steps_world.h"
 #include "steps/steps.h"
 #include "store/store.h"
+#include "store/store_internal.h" /* white-box: flip a byte on the store's connection */
 
 #define PASSWORD "integrity-secret"
 #define N_PEERS 3
@@ -151,7 +152,7 @@ static void test_client_avg_refuses_non_finite(void **state)
  * network fault would: the value stays the right size. */
 static void flip_byte(store *s, const char *key, size_t offset)
 {
-    redisContext *c = store_Raw(s);
+    redisContext *c = s->c;
     int off = (int)offset;
     redisReply *r = redisCommand(c, "GETRANGE %s %d %d", key, off, off);
     assert_non_null(r);

@@ -17,6 +17,11 @@
 #include "core/wire.h"
 #include "fixture.h"
 #include "store/store.h"
+/* White-box: tests plant bad data and read TTLs with commands the store API
+ * deliberately lacks, on the store's own connection. */
+#include "store/store_internal.h"
+
+static inline redisContext *tu_Raw(store *s) { return s->c; }
 
 static inline void tu_Addr(store_addr *a, const fx_server *srv, const char *password)
 {
@@ -51,15 +56,6 @@ static inline float *tu_Random(size_t n, uint64_t seed, float scale)
     return x;
 }
 
-static inline void tu_AssertClose(const float *got, const float *want, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        float tol = 1e-6f * (1.0f + fabsf(want[i]));
-        if (!(fabsf(got[i] - want[i]) <= tol))
-            fail_msg("element %zu: got %.9g, want %.9g", i, (double)got[i], (double)want[i]);
-    }
-}
-
 static inline void tu_PutOk(store *s, const char *key, const float *x, size_t n, int ttl)
 {
     spStatus st = store_PutTensor(s, key, x, n, ttl);
@@ -83,7 +79,7 @@ static inline redisReply *tu_Cmd(store *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(store_Raw(s), fmt, ap);
+    redisReply *r = redisvCommand(tu_Raw(s), fmt, ap);
     va_end(ap);
     assert_non_null(r);
     return r;

@@ -237,6 +237,90 @@ static void test_blob_exists_delete(void **state)
     assert_int_equal(e, 0);
 }
 
+/* Short strings with a millisecond expiry (auth nonces and tickets). */
+static void test_strings(void **state)
+{
+    suite *t = *state;
+    int created = -1;
+    assert_int_equal(store_PutStringIfAbsent(t->s, "{t}:nonce", "1", 30000, &created), SP_OK);
+    assert_int_equal(created, 1);
+    long long ms = tu_Int(t->s, "PTTL %s", "{t}:nonce");
+    assert_true(ms > 0 && ms <= 30000);
+    assert_int_equal(store_PutStringIfAbsent(t->s, "{t}:nonce", "2", 30000, &created), SP_OK);
+    assert_int_equal(created, 0);
+    char buf[8];
+    size_t len = 0;
+    assert_int_equal(store_GetString(t->s, "{t}:nonce", buf, sizeof buf, &len), SP_OK);
+    assert_string_equal(buf, "1"); /* NX left it alone */
+    assert_int_equal(len, 1);
+    /* PutString replaces, and without a ttl the key is persistent. */
+    assert_int_equal(store_PutString(t->s, "{t}:nonce", "a-longer-value", 0), SP_OK);
+    assert_int_equal(tu_Int(t->s, "PTTL %s", "{t}:nonce"), -1);
+    assert_int_equal(store_GetString(t->s, "{t}:nonce", buf, sizeof buf, &len), SP_OK);
+    assert_string_equal(buf, "a-longe"); /* cut to the buffer ... */
+    assert_int_equal(len, 14);            /* ... but the length shows it */
+    assert_int_equal(store_GetString(t->s, "{t}:none", buf, sizeof buf, &len), SP_ERR_NOT_FOUND);
+    freeReplyObject(tu_Cmd(t->s, "RPUSH %s a", "{t}:slist"));
+    assert_int_equal(store_GetString(t->s, "{t}:slist", buf, sizeof buf, &len), SP_ERR_INVALID);
+    assert_int_equal(store_PutString(t->s, "{t}:x", "v", -1), SP_ERR_INVALID);
+    assert_int_equal(store_Ping(t->s), SP_OK);
+}
+
+/* Many keys in one command or pipeline: rows stored and fetched, lengths,
+ * UNLINK counts, and a bad key among good ones. */
+static void test_batches(void **state)
+{
+    suite *t = *state;
+    enum { K = 5, N = 7 };
+    char names[K][32];
+    const char *keys[K];
+    const void *data[K];
+    uint8_t *blobs[K];
+    size_t lens[K];
+    float rows[K * N], got[K * N];
+    for (int i = 0; i < K; i++) {
+        for (int j = 0; j < N; j++)
+            rows[i * N + j] = (float)(i * 100 + j);
+        snprintf(names[i], sizeof names[i], "{t}:row:%d", i);
+        keys[i] = names[i];
+        assert_int_equal(wire_Encode(WIRE_F32, rows + i * N, N, 0, &blobs[i], &lens[i]), SP_OK);
+        data[i] = blobs[i];
+    }
+    assert_int_equal(store_PutBlobs(t->s, keys, data, lens, K, 60), SP_OK);
+    long long ttl = tu_Int(t->s, "TTL %s", keys[K - 1]);
+    assert_true(ttl > 0 && ttl <= 60);
+    assert_int_equal(store_GetRowsInto(t->s, keys, K, N, got), SP_OK);
+    assert_memory_equal(got, rows, sizeof rows);
+    size_t sl[K + 1];
+    const char *with_missing[K + 1] = {keys[0], keys[1], keys[2], keys[3], keys[4], "{t}:none"};
+    assert_int_equal(store_GetBlobLens(t->s, with_missing, K + 1, sl), SP_OK);
+    for (int i = 0; i < K; i++)
+        assert_int_equal(sl[i], lens[i]);
+    assert_int_equal(sl[K], 0);
+    /* A missing row names itself; a corrupt one is a format error. */
+    assert_int_equal(store_GetRowsInto(t->s, with_missing + 1, K, N, got), SP_ERR_NOT_FOUND);
+    assert_non_null(strstr(sp_LastError(), "{t}:none"));
+    blobs[2][WIRE_HEADER_SIZE + 3] ^= 0x40;
+    freeReplyObject(tu_Cmd(t->s, "SET %s %b", keys[2], blobs[2], lens[2]));
+    assert_int_equal(store_GetRowsInto(t->s, keys, K, N, got), SP_ERR_FORMAT);
+    assert_int_equal(store_GetRowsInto(t->s, keys, K, N + 1, got), SP_ERR_INVALID);
+    /* A list among strings: STRLEN's WRONGTYPE is bad input. */
+    freeReplyObject(tu_Cmd(t->s, "RPUSH %s a", "{t}:blist"));
+    const char *with_list[2] = {keys[0], "{t}:blist"};
+    assert_int_equal(store_GetBlobLens(t->s, with_list, 2, sl), SP_ERR_INVALID);
+    assert_non_null(strstr(sp_LastError(), "{t}:blist"));
+    /* UNLINK says how many existed: a single key tells who took it. */
+    int removed = -1;
+    assert_int_equal(store_Unlink(t->s, with_missing + 3, 3, &removed), SP_OK);
+    assert_int_equal(removed, 2);
+    assert_int_equal(store_Unlink(t->s, keys + 3, 1, &removed), SP_OK);
+    assert_int_equal(removed, 0);
+    assert_int_equal(store_Unlink(t->s, keys, 0, NULL), SP_OK);
+    assert_int_equal(store_Ping(t->s), SP_OK); /* every reply was read */
+    for (int i = 0; i < K; i++)
+        free(blobs[i]);
+}
+
 static void test_credentials(void **state)
 {
     suite *t = *state;
@@ -363,6 +447,8 @@ int main(void)
         cmocka_unit_test(test_missing_key_not_found),
         cmocka_unit_test(test_corrupt_blob_is_format_error),
         cmocka_unit_test(test_blob_exists_delete),
+        cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_batches),
         cmocka_unit_test(test_credentials),
         cmocka_unit_test(test_server_down_is_unavailable),
         cmocka_unit_test(test_server_dies_midway),

@@ -1,0 +1,49 @@
+/* kernels.h - the float loops of every parameter update and mean in spirt.
+ *
+ * One source, compiled into spirt_core (ml/optim.c, ml/aggregate.c,
+ * core/tensor.c, the client-side fallback in store/store_ops.c) and into
+ * the Redis module (SPIRT.AVG, SPIRT.UPDATE; see redis-module/CMakeLists.txt),
+ * so a single-process run, the client-side fallback and the in-database
+ * path compute bit-identical results from the same inputs. The rounding
+ * order is part of the contract:
+ *
+ *   sgd        w = w - lr * (g + wd * w)
+ *   momentum   d = g + wd * w;  v = mom * v + d;  w = w - lr * v
+ *              (weight decay joins the gradient before the velocity, as
+ *              in PyTorch's SGD)
+ *   mean       acc = x_0;  acc += x_j for j = 1..k-1 in the order given;
+ *              out = acc * (1/k): one rounded reciprocal, not a division
+ *              per element. Callers that name their sources (SPIRT.AVG
+ *              and its fallback) pass one pointer per argument, repeats
+ *              included, so the argument list alone fixes the order.
+ *
+ * Every operation is one IEEE single-precision op: no FMA contraction
+ * (GCC's ISO C mode does not contract; kernels.c turns clang's off), so the
+ * vectorized body and the scalar tail, and every build, round alike.
+ *
+ * Pointers need no alignment: Redis string payloads start 24 bytes into an
+ * sds buffer. `ufloat` is a float with alignment 1, so the compiler emits
+ * unaligned vector loads instead of assuming 4- or 16-byte alignment, which
+ * would be undefined behaviour there. A float* converts to it implicitly.
+ * No dependency beyond libc, so the module can compile this file as is. */
+#ifndef SPIRT_KERNELS_H
+#define SPIRT_KERNELS_H
+
+#include <stddef.h>
+
+typedef float ufloat __attribute__((aligned(1)));
+
+/* w -= lr * (g + wd * w); w and g must not overlap. */
+void kern_Sgd(ufloat *w, const ufloat *g, size_t n, float lr, float wd);
+
+/* v = mom * v + (g + wd * w); w -= lr * v; w, g and v must not overlap. */
+void kern_SgdMomentum(ufloat *w, const ufloat *g, ufloat *v, size_t n, float lr, float mom,
+                      float wd);
+
+/* out = (x_0 + x_1 + ... + x_{k-1}) * (1/k), summed left to right in
+ * cache-sized blocks so every source is read once and out written once.
+ * A source may appear more than once (it is summed each time); out may be
+ * one of the sources (the same pointer), not a partial overlap. k >= 1. */
+void kern_Mean(ufloat *out, const ufloat *const *srcs, int k, size_t n);
+
+#endif
