@@ -55,7 +55,7 @@ static cJSON *train(const char *rule, const char *attack, const char *attackers,
     snprintf(report, sizeof report, "%s/%s.json", dir, name);
     const char *args[48] = {"train", "--arch", "spirt", "--workers", "5", "--minibatches", "1",
                             "--batch", "64", "--train-samples", "12000", "--test-samples", "0",
-                            "--epochs", "4", "--optimizer", "momentum", "--lr", "0.02",
+                            "--epochs", "2", "--optimizer", "momentum", "--lr", "0.03",
                             "--aggregator", rule, "--transport", transport,
                             "--report", report};
     int n = 0;
@@ -151,7 +151,7 @@ static void test_corrupted_blobs_are_rejected_and_reported(void **state)
         assert_int_equal((long)cJSON_GetArrayItem(by, p)->valuedouble,
                          p == 2 ? iterations * WORKERS : 0);
     assert_int_equal((long)cli_Num(rej, "total"), iterations * WORKERS);
-    assert_true(iterations > 100);
+    assert_true(iterations >= 70); /* two epochs of 37 */
     /* Announced to the user as it happens. */
     assert_non_null(strstr(cli_Log(dir), "refused peer 2's input"));
     cJSON_Delete(r);
