@@ -51,7 +51,7 @@ esac
 
 # clang and the compiler-rt runtimes (libFuzzer, ASan) come from Debian.
 packages=(clang libclang-rt-14-dev cmake pkg-config libmicrohttpd-dev libhiredis-dev
-  libcjson-dev libopenblas-dev libnats-dev zlib1g-dev libcurl4-openssl-dev
+  libcjson-dev libopenblas-dev libnats-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
   libcmocka-dev gzip)
 missing=()
 for p in "${packages[@]}"; do
