@@ -1,12 +1,16 @@
 /* http_client.c - the driver's HTTP client over libcurl.
  *
- * Each thread keeps one easy handle (hung off a pthread key, so a thread
- * that exits without http_CloseCached leaks nothing). The handle's
- * connection cache is what makes keep-alive work: the driver's worker
- * threads call the same few step functions over and over, so a handle
- * reused across calls reuses their connections. The handle is reset before
- * every request, so no option of one request leaks into the next, while
- * its connections and DNS cache survive the reset.
+ * A request borrows an easy handle from a small process-wide pool of idle
+ * ones and gives it back afterwards. A handle's connection cache is what
+ * makes keep-alive work: the driver's worker threads call the same few
+ * step functions over and over, and its fan-out threads live for a single
+ * call each, so handles (with their connections) must outlive the threads
+ * that use them. Options that never change are set once when a handle is
+ * made; every option a request sets is set by every request, so none leaks
+ * from one into the next. (libcurl's own work per request, mostly building
+ * the request head, is several times what the hand-written client did;
+ * a curl_easy_reset per request would add to it, and a fresh handle per
+ * thread costs a few more system calls on top of a new connection.)
  *
  * timeout_ms bounds the whole exchange (CURLOPT_TIMEOUT_MS: connect, send,
  * the wait for the answer and reading it), so a function that trickles
@@ -26,60 +30,25 @@
 /* Step answers are JSON of a few KB to a few MB (a model's parameters);
  * anything this large is a broken or hostile server, not an answer. */
 #define HTTP_BODY_MAX ((size_t)256 << 20)
-/* Idle connections kept per thread: one per step function a driver thread
- * talks to (locally each step is its own process on its own port), more
- * than libcurl's default of 5. */
+/* Idle connections kept per handle: one per step function (locally each
+ * step is its own process on its own port), more than libcurl's default
+ * of 5. */
 #define HTTP_MAX_CONNS 16L
+/* Idle handles kept: beyond the driver's usual concurrency (its workers,
+ * and their fan-out threads), a returned handle is freed with its
+ * connections, as the old per-thread caches were when a thread ended. */
+#define HTTP_POOL_MAX 16
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static CURLcode g_init_rc = CURLE_FAILED_INIT;
-static pthread_key_t g_handle_key;
 
-static void handle_Destroy(void *h) { curl_easy_cleanup(h); }
+static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static CURL *g_pool[HTTP_POOL_MAX]; /* idle handles, the last used last */
+static int g_pool_n;
 
 /* curl_global_init is not safe to race with other threads' curl calls:
  * once, before any handle exists. */
-static void global_Init(void)
-{
-    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (rc == CURLE_OK && pthread_key_create(&g_handle_key, handle_Destroy) != 0)
-        rc = CURLE_FAILED_INIT;
-    g_init_rc = rc;
-}
-
-/* This thread's handle, created on first use. */
-static spStatus handle_Get(CURL **out)
-{
-    pthread_once(&g_once, global_Init);
-    if (g_init_rc != CURLE_OK)
-        return sp_Error(SP_ERR_INTERNAL, "libcurl init failed: %s",
-                        curl_easy_strerror(g_init_rc));
-    CURL *h = pthread_getspecific(g_handle_key);
-    if (!h) {
-        if (!(h = curl_easy_init()))
-            return sp_Error(SP_ERR_NOMEM, "cannot create a libcurl handle");
-        if (pthread_setspecific(g_handle_key, h) != 0) {
-            curl_easy_cleanup(h);
-            return sp_Error(SP_ERR_NOMEM, "cannot keep a libcurl handle for this thread");
-        }
-    }
-    *out = h;
-    return SP_OK;
-}
-
-void http_CloseCached(void)
-{
-    pthread_once(&g_once, global_Init);
-    if (g_init_rc != CURLE_OK)
-        return;
-    CURL *h = pthread_getspecific(g_handle_key);
-    if (!h)
-        return;
-    pthread_setspecific(g_handle_key, NULL);
-    curl_easy_cleanup(h); /* closes the thread's idle connections */
-}
-
-/* ---- the request ---- */
+static void global_Init(void) { g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 typedef struct {
     char *p;
@@ -111,6 +80,77 @@ static size_t body_Write(char *data, size_t size, size_t n, void *ud)
     b->len += k;
     return k;
 }
+
+/* What every request on a handle has in common, each call checked. */
+static CURLcode handle_Setup(CURL *h)
+{
+    CURLcode rc;
+    if ((rc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https")) ||
+        /* threads: no SIGALRM-based DNS timeouts */
+        (rc = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L)) ||
+        /* step URLs are in-cluster or loopback: an http_proxy in the
+         * environment must not reroute them */
+        (rc = curl_easy_setopt(h, CURLOPT_PROXY, "")) ||
+        (rc = curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_MAXCONNECTS, HTTP_MAX_CONNS)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_BODY_MAX)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_USERAGENT, "spirt/" SPIRT_VERSION)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_Write)))
+        return rc;
+    return CURLE_OK;
+}
+
+/* An idle handle from the pool (the last one given back: its connections
+ * are the likeliest to be the ones needed), or a new one. */
+static spStatus handle_Take(CURL **out)
+{
+    pthread_once(&g_once, global_Init);
+    if (g_init_rc != CURLE_OK)
+        return sp_Error(SP_ERR_INTERNAL, "libcurl init failed: %s",
+                        curl_easy_strerror(g_init_rc));
+    CURL *h = NULL;
+    pthread_mutex_lock(&g_pool_lock);
+    if (g_pool_n > 0)
+        h = g_pool[--g_pool_n];
+    pthread_mutex_unlock(&g_pool_lock);
+    if (!h) {
+        if (!(h = curl_easy_init()))
+            return sp_Error(SP_ERR_NOMEM, "cannot create a libcurl handle");
+        CURLcode rc = handle_Setup(h);
+        if (rc != CURLE_OK) {
+            curl_easy_cleanup(h);
+            return sp_Error(SP_ERR_INTERNAL, "setting a libcurl option: %s",
+                            curl_easy_strerror(rc));
+        }
+    }
+    *out = h;
+    return SP_OK;
+}
+
+static void handle_Give(CURL *h)
+{
+    pthread_mutex_lock(&g_pool_lock);
+    if (g_pool_n < HTTP_POOL_MAX) {
+        g_pool[g_pool_n++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&g_pool_lock);
+    curl_easy_cleanup(h); /* NULL when kept; else closes its connections */
+}
+
+void http_CloseCached(void)
+{
+    CURL *idle[HTTP_POOL_MAX];
+    pthread_mutex_lock(&g_pool_lock);
+    int n = g_pool_n;
+    memcpy(idle, g_pool, (size_t)n * sizeof *idle);
+    g_pool_n = 0;
+    pthread_mutex_unlock(&g_pool_lock);
+    for (int i = 0; i < n; i++)
+        curl_easy_cleanup(idle[i]);
+}
+
+/* ---- the request ---- */
 
 /* A CR or LF in a header value would let the caller's data start a header of
  * its own. */
@@ -158,37 +198,38 @@ static spStatus url_Parse(const char *url, CURLU **out)
     return SP_OK;
 }
 
-/* Every option of one request, each call checked: the first failure is
- * returned. */
-static CURLcode request_Setup(CURL *h, CURLU *u, const char *token, int post,
-                              const char *body, size_t len, int timeout_ms,
-                              struct curl_slist *headers, body_buf *b, char *errbuf)
+/* Every option that differs between requests, each call checked: the first
+ * failure is returned. */
+static CURLcode request_Setup(CURL *h, CURLU *u, int post, const char *body, size_t len,
+                              int timeout_ms, struct curl_slist *headers, body_buf *b,
+                              char *errbuf)
 {
     CURLcode rc;
     if ((rc = curl_easy_setopt(h, CURLOPT_CURLU, u)) ||
-        (rc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https")) ||
-        /* threads: no SIGALRM-based DNS timeouts */
-        (rc = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L)) ||
-        /* step URLs are in-cluster or loopback: an http_proxy in the
-         * environment must not reroute them */
-        (rc = curl_easy_setopt(h, CURLOPT_PROXY, "")) ||
-        (rc = curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L)) ||
-        (rc = curl_easy_setopt(h, CURLOPT_MAXCONNECTS, HTTP_MAX_CONNS)) ||
         (rc = curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms)) ||
         (rc = curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms)) ||
-        (rc = curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_BODY_MAX)) ||
-        (rc = curl_easy_setopt(h, CURLOPT_USERAGENT, "spirt/" SPIRT_VERSION)) ||
         (rc = curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers)) ||
-        (rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_Write)) ||
         (rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, b)) ||
         (rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf)))
         return rc;
-    if (token && ((rc = curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER)) ||
-                  (rc = curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, token))))
-        return rc;
     /* POSTFIELDS is not copied: the caller's body outlives the transfer. */
-    if (post && ((rc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len)) ||
-                 (rc = curl_easy_setopt(h, CURLOPT_POSTFIELDS, len ? body : ""))))
+    if (post)
+        return (rc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len))
+                   ? rc
+                   : curl_easy_setopt(h, CURLOPT_POSTFIELDS, len ? body : "");
+    return curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+}
+
+/* Drops the handle's pointers to what a request owned (headers, errbuf, b
+ * and the URL are freed or go out of scope after it). */
+static CURLcode request_Clear(CURL *h)
+{
+    CURLcode rc;
+    if ((rc = curl_easy_setopt(h, CURLOPT_CURLU, NULL)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL)))
         return rc;
     return CURLE_OK;
 }
@@ -234,33 +275,55 @@ static spStatus transfer_Error(CURL *h, CURLcode rc, const body_buf *b, const ch
     }
 }
 
-/* One transfer on this thread's handle; the body lands in b. */
+/* Appends prefix + value to the non-empty list l (l stays its head). */
+static spStatus header_Add(struct curl_slist *l, const char *prefix, const char *value)
+{
+    char line[1024];
+    int n = snprintf(line, sizeof line, "%s%s", prefix, value);
+    if (n < 0 || (size_t)n >= sizeof line)
+        return sp_Error(SP_ERR_INVALID, "header \"%s...\" longer than %zu bytes", prefix,
+                        sizeof line);
+    return curl_slist_append(l, line) ? SP_OK : sp_Error(SP_ERR_NOMEM, "out of memory");
+}
+
+/* A request's own headers. The token goes in as a header of ours (not
+ * CURLOPT_XOAUTH2_BEARER): one line fewer for libcurl to format. */
+static spStatus headers_Make(const char *token, const char *ctype, int post,
+                             struct curl_slist **out)
+{
+    /* An empty "Expect:" stops libcurl from waiting for "100 Continue"
+     * before a large body: a round trip for nothing, as our servers answer
+     * early (401, 413) by themselves. */
+    struct curl_slist *l = curl_slist_append(NULL, "Expect:");
+    spStatus st = l ? SP_OK : sp_Error(SP_ERR_NOMEM, "out of memory");
+    if (st == SP_OK && post)
+        st = header_Add(l, "Content-Type: ", ctype ? ctype : "application/json");
+    if (st == SP_OK && token)
+        st = header_Add(l, "Authorization: Bearer ", token);
+    if (st != SP_OK) {
+        curl_slist_free_all(l);
+        return st;
+    }
+    *out = l;
+    return SP_OK;
+}
+
+/* One transfer on a pooled handle; the body lands in b. */
 static spStatus transfer(CURLU *u, const char *token, const char *ctype, int post,
                          const char *body, size_t len, int timeout_ms, body_buf *b,
                          long *status)
 {
-    CURL *h;
-    spStatus st = handle_Get(&h);
+    CURL *h = NULL;
+    struct curl_slist *headers;
+    spStatus st = headers_Make(token, ctype, post, &headers);
     if (st != SP_OK)
         return st;
-    /* An empty "Expect:" stops libcurl from waiting for "100 Continue"
-     * before a large body: a round trip for nothing, as our servers answer
-     * early (401, 413) by themselves. */
-    char ctype_h[256];
-    int n = snprintf(ctype_h, sizeof ctype_h, "Content-Type: %s",
-                     ctype ? ctype : "application/json");
-    if (n < 0 || (size_t)n >= sizeof ctype_h)
-        return sp_Error(SP_ERR_INVALID, "content type longer than %zu bytes", sizeof ctype_h);
-    struct curl_slist *headers = curl_slist_append(NULL, "Expect:"), *more = headers;
-    if (more && post)
-        more = curl_slist_append(headers, ctype_h);
-    if (!more) {
+    if ((st = handle_Take(&h)) != SP_OK) {
         curl_slist_free_all(headers);
-        return sp_Error(SP_ERR_NOMEM, "out of memory");
+        return st;
     }
     char errbuf[CURL_ERROR_SIZE] = "";
-    curl_easy_reset(h);
-    CURLcode rc = request_Setup(h, u, token, post, body, len, timeout_ms, headers, b, errbuf);
+    CURLcode rc = request_Setup(h, u, post, body, len, timeout_ms, headers, b, errbuf);
     if (rc != CURLE_OK) {
         st = sp_Error(rc == CURLE_OUT_OF_MEMORY ? SP_ERR_NOMEM : SP_ERR_INTERNAL,
                       "setting a libcurl option: %s", curl_easy_strerror(rc));
@@ -269,9 +332,16 @@ static spStatus transfer(CURLU *u, const char *token, const char *ctype, int pos
     } else if ((rc = curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status)) != CURLE_OK) {
         st = sp_Error(SP_ERR_INTERNAL, "reading the status: %s", curl_easy_strerror(rc));
     }
-    /* The handle must keep no pointer to what is freed below or lives on the
-     * stack (headers, errbuf, b); its connections survive the reset. */
-    curl_easy_reset(h);
+    if ((rc = request_Clear(h)) == CURLE_OK) {
+        handle_Give(h);
+    } else {
+        /* Cannot happen for these options; if it did, the handle might still
+         * point at what is freed below: it is not reused. */
+        curl_easy_cleanup(h);
+        if (st == SP_OK)
+            st = sp_Error(SP_ERR_INTERNAL, "clearing libcurl options: %s",
+                          curl_easy_strerror(rc));
+    }
     curl_slist_free_all(headers);
     return st;
 }

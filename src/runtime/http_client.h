@@ -2,8 +2,9 @@
  *
  * The driver calls functions by URL (Knative Service URLs or local ports),
  * over http or https (TLS verified against the system's CA store).
- * Keep-alive connections are cached per thread; each call has one deadline
- * for all of it; response bodies are limited to 256 MiB. */
+ * Keep-alive connections are cached for the whole process (and reused by
+ * any thread); each call has one deadline for all of it; response bodies
+ * are limited to 256 MiB. Safe to call from any number of threads. */
 #ifndef SPIRT_HTTP_CLIENT_H
 #define SPIRT_HTTP_CLIENT_H
 
@@ -26,8 +27,8 @@ spStatus http_Post(const char *url, const char *token, const char *content_type,
                    const char *body, size_t len, int timeout_ms, http_response *resp);
 spStatus http_Get(const char *url, const char *token, int timeout_ms, http_response *resp);
 void http_ResponseFree(http_response *r);
-/* Closes this thread's cached connections (and frees its libcurl handle;
- * a thread that exits without calling this leaks nothing either). */
+/* Closes the cached idle connections (those of calls under way in other
+ * threads stay). */
 void http_CloseCached(void);
 
 #endif
