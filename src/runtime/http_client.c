@@ -94,10 +94,9 @@ static CURLcode handle_Setup(CURL *h)
         (rc = curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L)) ||
         (rc = curl_easy_setopt(h, CURLOPT_MAXCONNECTS, HTTP_MAX_CONNS)) ||
         (rc = curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_BODY_MAX)) ||
-        (rc = curl_easy_setopt(h, CURLOPT_USERAGENT, "spirt/" SPIRT_VERSION)) ||
-        (rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_Write)))
+        (rc = curl_easy_setopt(h, CURLOPT_USERAGENT, "spirt/" SPIRT_VERSION)))
         return rc;
-    return CURLE_OK;
+    return curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_Write);
 }
 
 /* An idle handle from the pool (the last one given back: its connections
@@ -212,12 +211,12 @@ static CURLcode request_Setup(CURL *h, CURLU *u, int post, const char *body, siz
         (rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, b)) ||
         (rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf)))
         return rc;
+    if (!post)
+        return curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     /* POSTFIELDS is not copied: the caller's body outlives the transfer. */
-    if (post)
-        return (rc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len))
-                   ? rc
-                   : curl_easy_setopt(h, CURLOPT_POSTFIELDS, len ? body : "");
-    return curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    if ((rc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len)))
+        return rc;
+    return curl_easy_setopt(h, CURLOPT_POSTFIELDS, len ? body : "");
 }
 
 /* Drops the handle's pointers to what a request owned (headers, errbuf, b
@@ -228,10 +227,9 @@ static CURLcode request_Clear(CURL *h)
     if ((rc = curl_easy_setopt(h, CURLOPT_CURLU, NULL)) ||
         (rc = curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL)) ||
         (rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL)) ||
-        (rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL)) ||
-        (rc = curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL)))
+        (rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL)))
         return rc;
-    return CURLE_OK;
+    return curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
 }
 
 /* A failed transfer as a status: the network and the server's end of it are
