@@ -23,7 +23,7 @@ FROM ${BASE_IMAGE} AS builder
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev libcjson-dev \
-      libopenblas-dev libnats-dev zlib1g-dev libcmocka-dev \
+      libopenblas-dev libnats-dev zlib1g-dev libcurl4-openssl-dev libssl-dev libcmocka-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the build reads, so edits to docs, charts or scripts keep the cache.
@@ -49,12 +49,13 @@ RUN collect-runtime.sh /build /out
 
 # ----------------------------------------------------------------- driver ---
 FROM ${BASE_IMAGE} AS driver
-# Runtime libraries by Debian package name, the dataset the driver samples
-# from, and curl for the `helm test` pod and for debugging inside the cluster.
+# Runtime libraries by Debian package name, CA certificates for https
+# function URLs, the dataset the driver samples from, and curl for the
+# `helm test` pod and for debugging inside the cluster.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libmicrohttpd12 libhiredis0.14 libcjson1 libopenblas0-pthread libnats3.4 zlib1g \
-      dataset-fashion-mnist curl \
+      libcurl4 libssl3 ca-certificates dataset-fashion-mnist curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd -g 65532 spirt && useradd -u 65532 -g 65532 -M -d /var/lib/spirt -s /usr/sbin/nologin spirt \
  && install -d -o 65532 -g 65532 /var/lib/spirt

@@ -51,7 +51,8 @@ esac
 
 # clang and the compiler-rt runtimes (libFuzzer, ASan) come from Debian.
 packages=(clang libclang-rt-14-dev cmake pkg-config libmicrohttpd-dev libhiredis-dev
-  libcjson-dev libopenblas-dev libnats-dev zlib1g-dev libcmocka-dev gzip)
+  libcjson-dev libopenblas-dev libnats-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
+  libcmocka-dev gzip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -30,7 +30,7 @@ done
 
 packages=(build-essential cmake pkg-config
   libmicrohttpd-dev libhiredis-dev libcjson-dev libopenblas-dev libnats-dev zlib1g-dev
-  libcmocka-dev redis-server nats-server dataset-fashion-mnist)
+  libcurl4-openssl-dev libssl-dev libcmocka-dev redis-server nats-server dataset-fashion-mnist)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -51,8 +51,9 @@ void auth_KeyToHex(const auth_key *k, char out[AUTH_HEX_SIZE]);
 /* Exactly 64 hex digits; anything else is SP_ERR_INVALID. */
 spStatus auth_KeyFromHex(const char *hex, auth_key *out);
 
-/* key_p derived from the master (see above). */
-void auth_PeerKey(const auth_key *master, const char *job, int peer, auth_key *out);
+/* key_p derived from the master (see above). Fails only if OpenSSL does
+ * (SP_ERR_INTERNAL). */
+spStatus auth_PeerKey(const auth_key *master, const char *job, int peer, auth_key *out);
 
 /* The master key of this process: set explicitly (in-process drivers and
  * tests; the environment is then not read) or from SPIRT_AUTH_KEY on first
@@ -66,9 +67,10 @@ spStatus auth_Master(auth_key *out);
 spStatus auth_Challenge(store *s, const char *job, int peer, int ttl_ms,
                         char nonce[AUTH_HEX_SIZE]);
 
-/* Peer: the answer to `nonce` with its own key. */
-void auth_Respond(const auth_key *peer_key, const char *job, int peer, const char *nonce,
-                  char mac[AUTH_HEX_SIZE]);
+/* Peer: the answer to `nonce` with its own key. On failure (OpenSSL's,
+ * SP_ERR_INTERNAL) mac is all zeros, which equals no response. */
+spStatus auth_Respond(const auth_key *peer_key, const char *job, int peer, const char *nonce,
+                      char mac[AUTH_HEX_SIZE]);
 
 /* Verifier: consumes the nonce, then checks mac against key_p derived from
  * master. SP_OK admits the peer; SP_ERR_AUTH names why not (unknown,

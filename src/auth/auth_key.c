@@ -9,7 +9,10 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "core/sha256.h"
+#include "auth/hmac.h"
+
+/* A peer key is an HMAC output. */
+_Static_assert(AUTH_KEY_SIZE == HMAC_SHA256_SIZE, "auth_key holds one HMAC-SHA256");
 
 spStatus auth_NewKey(auth_key *out)
 {
@@ -71,7 +74,7 @@ static void hmac_Field(hmac_ctx *h, const char *s, int last)
     hmac_Update(h, s, strlen(s) + (last ? 0 : 1));
 }
 
-void auth_PeerKey(const auth_key *master, const char *job, int peer, auth_key *out)
+spStatus auth_PeerKey(const auth_key *master, const char *job, int peer, auth_key *out)
 {
     char p[16];
     snprintf(p, sizeof p, "%d", peer);
@@ -80,14 +83,14 @@ void auth_PeerKey(const auth_key *master, const char *job, int peer, auth_key *o
     hmac_Field(&h, "spirt-peer-key", 0);
     hmac_Field(&h, job, 0);
     hmac_Field(&h, p, 1);
-    hmac_Final(&h, out->b);
+    return hmac_Final(&h, out->b);
 }
 
-void auth_Respond(const auth_key *peer_key, const char *job, int peer, const char *nonce,
-                  char mac[AUTH_HEX_SIZE])
+spStatus auth_Respond(const auth_key *peer_key, const char *job, int peer, const char *nonce,
+                      char mac[AUTH_HEX_SIZE])
 {
     char p[16];
-    uint8_t m[SHA256_SIZE];
+    uint8_t m[HMAC_SHA256_SIZE];
     snprintf(p, sizeof p, "%d", peer);
     hmac_ctx h;
     hmac_Init(&h, peer_key->b, sizeof peer_key->b);
@@ -95,8 +98,14 @@ void auth_Respond(const auth_key *peer_key, const char *job, int peer, const cha
     hmac_Field(&h, nonce, 0);
     hmac_Field(&h, p, 0);
     hmac_Field(&h, job, 1);
-    hmac_Final(&h, m);
+    spStatus st = hmac_Final(&h, m);
+    if (st != SP_OK) {
+        /* No hex digits at all: matches no response a peer can send. */
+        memset(mac, 0, AUTH_HEX_SIZE);
+        return st;
+    }
     to_Hex(m, sizeof m, mac);
+    return SP_OK;
 }
 
 /* ---- the master key of this process --------------------------------- */

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/sha256.h"
+#include <openssl/crypto.h>
 
 #define AUTH_MAX_TTL_MS 3600000
 
@@ -75,10 +75,13 @@ spStatus auth_Verify(store *s, const auth_key *master, const char *job, int peer
                         "(ask for a new challenge)", peer);
     auth_key kp;
     char want[AUTH_HEX_SIZE];
-    auth_PeerKey(master, job, peer, &kp);
-    auth_Respond(&kp, job, peer, nonce, want);
+    if ((st = auth_PeerKey(master, job, peer, &kp)) == SP_OK)
+        st = auth_Respond(&kp, job, peer, nonce, want);
     memset(&kp, 0, sizeof kp);
-    int ok = mac && strlen(mac) == 2 * SHA256_SIZE && hmac_Equal(mac, want, 2 * SHA256_SIZE);
+    if (st != SP_OK)
+        return st;
+    int ok = mac && strlen(mac) == 2 * AUTH_KEY_SIZE &&
+             CRYPTO_memcmp(mac, want, 2 * AUTH_KEY_SIZE) == 0;
     if (!ok)
         return sp_Error(SP_ERR_AUTH, "auth: peer %d: wrong response to the challenge", peer);
     return SP_OK;
@@ -122,7 +125,7 @@ spStatus auth_CheckTicket(store *s, const char *job, int peer, const char *ticke
     if (st && st != SP_ERR_NOT_FOUND)
         return sp_Wrap(st, "auth: ticket");
     /* Missing (never admitted, or expired) and wrong both read as "not admitted". */
-    if (st || len != 2 * AUTH_KEY_SIZE || !hmac_Equal(have, ticket, 2 * AUTH_KEY_SIZE))
+    if (st || len != 2 * AUTH_KEY_SIZE || CRYPTO_memcmp(have, ticket, 2 * AUTH_KEY_SIZE) != 0)
         return sp_Error(SP_ERR_AUTH, "auth: peer %d: the admission ticket is unknown or "
                         "expired (authenticate with the join step again)", peer);
     return SP_OK;

@@ -47,7 +47,8 @@ static spStatus join_Once(const invoker *inv, const cJSON *base, int peer, const
     resp = NULL;
     if (st)
         return st;
-    auth_Respond(key, job, peer, nonce, mac);
+    if ((st = auth_Respond(key, job, peer, nonce, mac)))
+        return st;
     st = join_Call(inv, base, peer, "verify", nonce, mac, &resp);
     const char *t = st ? NULL : str_Field(resp, FIELD_TICKET);
     if (!st && !t)
@@ -74,8 +75,10 @@ spStatus join_Authenticate(const invoker *inv, const cJSON *base, int peer,
         auth_key master;
         if ((st = auth_Master(&master)))
             return sp_Wrap(st, "join: peer %d", peer);
-        auth_PeerKey(&master, id->valuestring, peer, &key);
+        st = auth_PeerKey(&master, id->valuestring, peer, &key);
         memset(&master, 0, sizeof master);
+        if (st)
+            return sp_Wrap(st, "join: peer %d", peer);
     }
     for (int i = 0; i < JOIN_TRIES; i++) {
         st = join_Once(inv, base, peer, id->valuestring, &key, ticket);

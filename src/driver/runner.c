@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
 #include "core/clock.h"
 #include "core/net.h"
 #include "runtime/http_client.h"
@@ -107,13 +109,8 @@ static spStatus random_hex(char *out, size_t chars)
 {
     unsigned char buf[64];
     size_t n = chars / 2;
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || n > sizeof buf || read(fd, buf, n) != (ssize_t)n) {
-        if (fd >= 0)
-            close(fd);
-        return sp_Error(SP_ERR_IO, "cannot read /dev/urandom for local secrets");
-    }
-    close(fd);
+    if (n > sizeof buf || RAND_bytes(buf, (int)n) != 1)
+        return sp_Error(SP_ERR_IO, "no random bytes for local secrets (OpenSSL RAND_bytes)");
     for (size_t i = 0; i < n; i++)
         sprintf(out + 2 * i, "%02x", buf[i]);
     out[2 * n] = '\0';

@@ -1,269 +1,158 @@
-/* http_client.c - HTTP/1.1 requests and response parsing over http_conn.
+/* http_client.c - the driver's HTTP client over libcurl.
  *
- * timeout_ms bounds the whole exchange (connect, send, the wait for the
- * answer and reading it), so a function that trickles bytes cannot hold a
- * driver thread longer than its deadline. */
+ * A request borrows an easy handle from a small process-wide pool of idle
+ * ones and gives it back afterwards. A handle's connection cache is what
+ * makes keep-alive work: the driver's worker threads call the same few
+ * step functions over and over, and its fan-out threads live for a single
+ * call each, so handles (with their connections) must outlive the threads
+ * that use them. Options that never change are set once when a handle is
+ * made; every option a request sets is set by every request, so none leaks
+ * from one into the next. (libcurl's own work per request, mostly building
+ * the request head, is several times what the hand-written client did;
+ * a curl_easy_reset per request would add to it, and a fresh handle per
+ * thread costs a few more system calls on top of a new connection.)
+ *
+ * timeout_ms bounds the whole exchange (CURLOPT_TIMEOUT_MS: connect, send,
+ * the wait for the answer and reading it), so a function that trickles
+ * bytes cannot hold a driver thread past its deadline. */
 #include "runtime/http_client.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "runtime/http_conn.h"
-#include "runtime/runtime.h"
+#include <curl/curl.h>
 
 #ifndef SPIRT_VERSION
 #define SPIRT_VERSION "dev"
 #endif
 
-#define HTTP_LINE_MAX 8192
-#define HTTP_HEADERS_MAX 100
+/* Step answers are JSON of a few KB to a few MB (a model's parameters);
+ * anything this large is a broken or hostile server, not an answer. */
 #define HTTP_BODY_MAX ((size_t)256 << 20)
+/* Idle connections kept per handle: one per step function (locally each
+ * step is its own process on its own port), more than libcurl's default
+ * of 5. */
+#define HTTP_MAX_CONNS 16L
+/* Idle handles kept: beyond the driver's usual concurrency (its workers,
+ * and their fan-out threads), a returned handle is freed with its
+ * connections, as the old per-thread caches were when a thread ended. */
+#define HTTP_POOL_MAX 16
 
-typedef struct {
-    int status;
-    int chunked;
-    int has_length;
-    size_t length;
-    int close;            /* the server will close (or HTTP/1.0 without keep-alive) */
-} resp_head;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static CURLcode g_init_rc = CURLE_FAILED_INIT;
+
+static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static CURL *g_pool[HTTP_POOL_MAX]; /* idle handles, the last used last */
+static int g_pool_n;
+
+/* curl_global_init is not safe to race with other threads' curl calls:
+ * once, before any handle exists. */
+static void global_Init(void) { g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 typedef struct {
     char *p;
     size_t len, cap;
-} grow_buf;
+    spStatus st;          /* why the write callback stopped the transfer */
+} body_buf;
 
-static spStatus grow_Reserve(grow_buf *b, size_t more)
+static size_t body_Write(char *data, size_t size, size_t n, void *ud)
 {
-    if (more > HTTP_BODY_MAX || b->len + more > HTTP_BODY_MAX)
-        return sp_Error(SP_ERR_TOO_LARGE, "http: response body over %zu bytes", HTTP_BODY_MAX);
-    size_t need = b->len + more + 1; /* + NUL */
-    if (need <= b->cap)
-        return SP_OK;
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < need)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p)
-        return sp_Error(SP_ERR_NOMEM, "http: out of memory for a %zu-byte response", need);
-    b->p = p;
-    b->cap = cap;
-    return SP_OK;
-}
-
-/* Copies n bytes of body into b, reading as needed. */
-static spStatus read_Into(http_conn *c, grow_buf *b, size_t n, int64_t dl)
-{
-    spStatus st = grow_Reserve(b, n);
-    while (st == SP_OK && n > 0) {
-        if (c->pos == c->len && (st = conn_Fill(c, dl)) != SP_OK)
-            break;
-        size_t k = c->len - c->pos < n ? c->len - c->pos : n;
-        memcpy(b->p + b->len, c->buf + c->pos, k);
-        b->len += k;
-        c->pos += k;
-        n -= k;
+    body_buf *b = ud;
+    size_t k = size * n; /* size is always 1 */
+    if (k > HTTP_BODY_MAX - b->len) {
+        b->st = SP_ERR_TOO_LARGE;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
     }
-    return st;
-}
-
-/* One CRLF- (or LF-) terminated line without its terminator. */
-static spStatus read_Line(http_conn *c, char *line, size_t cap, int64_t dl)
-{
-    for (;;) {
-        char *nl = memchr(c->buf + c->pos, '\n', c->len - c->pos);
-        if (nl) {
-            size_t n = (size_t)(nl - (c->buf + c->pos));
-            if (n >= cap)
-                break;
-            memcpy(line, c->buf + c->pos, n);
-            if (n && line[n - 1] == '\r')
-                n--;
-            line[n] = '\0';
-            c->pos += (size_t)(nl - (c->buf + c->pos)) + 1;
-            return SP_OK;
+    if (b->len + k + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + k + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->st = SP_ERR_NOMEM;
+            return 0;
         }
-        if (c->len - c->pos >= cap)
-            break;
-        spStatus st = conn_Fill(c, dl);
-        if (st != SP_OK)
-            return st;
+        b->p = p;
+        b->cap = cap;
     }
-    return sp_Error(SP_ERR_FORMAT, "http %s: response line longer than %zu bytes", c->key, cap);
+    memcpy(b->p + b->len, data, k);
+    b->len += k;
+    return k;
 }
 
-/* Whole-string decimal size; 0 on success. */
-static int parse_Size(const char *s, int base, size_t *out)
+/* What every request on a handle has in common, each call checked. */
+static CURLcode handle_Setup(CURL *h)
 {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (!isxdigit((unsigned char)*s))
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, base);
-    while (*end == ' ' || *end == '\t')
-        end++;
-    if (errno || (*end && !(base == 16 && *end == ';')) || v > HTTP_BODY_MAX)
-        return -1;
-    *out = (size_t)v;
-    return 0;
+    CURLcode rc;
+    if ((rc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https")) ||
+        /* threads: no SIGALRM-based DNS timeouts */
+        (rc = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L)) ||
+        /* step URLs are in-cluster or loopback: an http_proxy in the
+         * environment must not reroute them */
+        (rc = curl_easy_setopt(h, CURLOPT_PROXY, "")) ||
+        (rc = curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_MAXCONNECTS, HTTP_MAX_CONNS)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_BODY_MAX)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_USERAGENT, "spirt/" SPIRT_VERSION)))
+        return rc;
+    return curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_Write);
 }
 
-static int has_Token(const char *value, const char *token)
+/* An idle handle from the pool (the last one given back: its connections
+ * are the likeliest to be the ones needed), or a new one. */
+static spStatus handle_Take(CURL **out)
 {
-    size_t n = strlen(token);
-    for (const char *p = value; *p;) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        size_t k = strcspn(p, ", \t");
-        if (k == n && !strncasecmp(p, token, n))
-            return 1;
-        p += k;
-    }
-    return 0;
-}
-
-static spStatus header_Apply(http_conn *c, char *line, resp_head *h)
-{
-    char *colon = strchr(line, ':');
-    if (!colon || colon == line)
-        return sp_Error(SP_ERR_FORMAT, "http %s: malformed header line", c->key);
-    *colon = '\0';
-    const char *v = colon + 1;
-    while (*v == ' ' || *v == '\t')
-        v++;
-    if (!strcasecmp(line, "Content-Length")) {
-        size_t n;
-        if (parse_Size(v, 10, &n) || (h->has_length && n != h->length))
-            return sp_Error(SP_ERR_FORMAT, "http %s: bad Content-Length \"%.32s\"", c->key, v);
-        h->has_length = 1;
-        h->length = n;
-    } else if (!strcasecmp(line, "Transfer-Encoding")) {
-        h->chunked = has_Token(v, "chunked");
-        if (!h->chunked)
-            return sp_Error(SP_ERR_FORMAT, "http %s: unsupported Transfer-Encoding %.32s",
-                            c->key, v);
-    } else if (!strcasecmp(line, "Connection")) {
-        if (has_Token(v, "close"))
-            h->close = 1;
-        else if (has_Token(v, "keep-alive"))
-            h->close = 0;
-    }
-    return SP_OK;
-}
-
-/* Status line and headers; interim 1xx answers are skipped. */
-static spStatus read_Head(http_conn *c, resp_head *h, int64_t dl)
-{
-    char line[HTTP_LINE_MAX];
-    spStatus st;
-    do {
-        memset(h, 0, sizeof *h);
-        if ((st = read_Line(c, line, sizeof line, dl)) != SP_OK)
-            return st;
-        int minor, status;
-        char sp;
-        if (sscanf(line, "HTTP/1.%1d %3d%c", &minor, &status, &sp) < 2 || status < 100 ||
-            status > 999)
-            return sp_Error(SP_ERR_FORMAT, "http %s: bad status line \"%.40s\"", c->key, line);
-        h->status = status;
-        h->close = minor == 0; /* HTTP/1.0 closes unless it says keep-alive */
-        for (int n = 0;; n++) {
-            if ((st = read_Line(c, line, sizeof line, dl)) != SP_OK)
-                return st;
-            if (!line[0])
-                break;
-            if (n == HTTP_HEADERS_MAX)
-                return sp_Error(SP_ERR_FORMAT, "http %s: more than %d headers", c->key,
-                                HTTP_HEADERS_MAX);
-            if ((st = header_Apply(c, line, h)) != SP_OK)
-                return st;
-        }
-    } while (h->status >= 100 && h->status < 200);
-    return SP_OK;
-}
-
-static spStatus read_Chunked(http_conn *c, grow_buf *b, int64_t dl)
-{
-    char line[HTTP_LINE_MAX];
-    for (;;) {
-        spStatus st = read_Line(c, line, sizeof line, dl);
-        size_t n;
-        if (st != SP_OK)
-            return st;
-        if (parse_Size(line, 16, &n))
-            return sp_Error(SP_ERR_FORMAT, "http %s: bad chunk size \"%.20s\"", c->key, line);
-        if (n == 0)
-            break;
-        if ((st = read_Into(c, b, n, dl)) != SP_OK)
-            return st;
-        if ((st = read_Line(c, line, sizeof line, dl)) != SP_OK)
-            return st;
-        if (line[0])
-            return sp_Error(SP_ERR_FORMAT, "http %s: chunk longer than announced", c->key);
-    }
-    /* trailers, ignored, up to the empty line */
-    for (int n = 0; n <= HTTP_HEADERS_MAX; n++) {
-        spStatus st = read_Line(c, line, sizeof line, dl);
-        if (st != SP_OK)
-            return st;
-        if (!line[0])
-            return SP_OK;
-    }
-    return sp_Error(SP_ERR_FORMAT, "http %s: too many trailers", c->key);
-}
-
-/* A body delimited by the end of the connection. */
-static spStatus read_ToEof(http_conn *c, grow_buf *b, int64_t dl)
-{
-    for (;;) {
-        spStatus st = read_Into(c, b, c->len - c->pos, dl);
-        if (st != SP_OK)
-            return st;
-        st = conn_Fill(c, dl);
-        if (st == SP_ERR_UNAVAILABLE)
-            return SP_OK; /* the end of the stream is the end of the body */
-        if (st != SP_OK)
-            return st;
-    }
-}
-
-/* Reads one response; *keep says whether the connection can be reused. */
-static spStatus read_Response(http_conn *c, int64_t dl, http_response *r, int *keep)
-{
-    resp_head h;
-    grow_buf b = {0};
-    spStatus st = read_Head(c, &h, dl);
-    *keep = 0;
-    if (st == SP_OK && (st = grow_Reserve(&b, 0)) == SP_OK) {
-        if (h.status == 204 || h.status == 304)
-            st = SP_OK;
-        else if (h.chunked)
-            st = read_Chunked(c, &b, dl);
-        else if (h.has_length)
-            st = read_Into(c, &b, h.length, dl);
-        else {
-            st = read_ToEof(c, &b, dl);
-            h.close = 1;
+    pthread_once(&g_once, global_Init);
+    if (g_init_rc != CURLE_OK)
+        return sp_Error(SP_ERR_INTERNAL, "libcurl init failed: %s",
+                        curl_easy_strerror(g_init_rc));
+    CURL *h = NULL;
+    pthread_mutex_lock(&g_pool_lock);
+    if (g_pool_n > 0)
+        h = g_pool[--g_pool_n];
+    pthread_mutex_unlock(&g_pool_lock);
+    if (!h) {
+        if (!(h = curl_easy_init()))
+            return sp_Error(SP_ERR_NOMEM, "cannot create a libcurl handle");
+        CURLcode rc = handle_Setup(h);
+        if (rc != CURLE_OK) {
+            curl_easy_cleanup(h);
+            return sp_Error(SP_ERR_INTERNAL, "setting a libcurl option: %s",
+                            curl_easy_strerror(rc));
         }
     }
-    if (st != SP_OK) {
-        free(b.p);
-        return st;
-    }
-    b.p[b.len] = '\0';
-    r->status = h.status;
-    r->body = b.p;
-    r->body_len = b.len;
-    /* bytes past the response would be a protocol error on the next one */
-    *keep = !h.close && c->pos == c->len;
+    *out = h;
     return SP_OK;
 }
 
+static void handle_Give(CURL *h)
+{
+    pthread_mutex_lock(&g_pool_lock);
+    if (g_pool_n < HTTP_POOL_MAX) {
+        g_pool[g_pool_n++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&g_pool_lock);
+    curl_easy_cleanup(h); /* NULL when kept; else closes its connections */
+}
+
+void http_CloseCached(void)
+{
+    CURL *idle[HTTP_POOL_MAX];
+    pthread_mutex_lock(&g_pool_lock);
+    int n = g_pool_n;
+    memcpy(idle, g_pool, (size_t)n * sizeof *idle);
+    g_pool_n = 0;
+    pthread_mutex_unlock(&g_pool_lock);
+    for (int i = 0; i < n; i++)
+        curl_easy_cleanup(idle[i]);
+}
+
+/* ---- the request ---- */
+
+/* A CR or LF in a header value would let the caller's data start a header of
+ * its own. */
 static int header_Safe(const char *s)
 {
     for (; s && *s; s++)
@@ -272,50 +161,187 @@ static int header_Safe(const char *s)
     return 1;
 }
 
-static char *request_Head(const char *method, const http_url *u, const char *token,
-                          const char *ctype, int with_body, size_t len, size_t *head_len)
+/* Parses and checks url with libcurl's own parser: http or https, a host,
+ * no user info (credentials go in the bearer token, never in a URL). */
+static spStatus url_Parse(const char *url, CURLU **out)
 {
-    char *head = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&head, &n);
-    if (!f)
-        return NULL;
-    fprintf(f, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: spirt/%s\r\n", method, u->path,
-            u->authority, SPIRT_VERSION);
-    if (token)
-        fprintf(f, "Authorization: Bearer %s\r\n", token);
-    if (with_body)
-        fprintf(f, "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype, len);
-    fputs("\r\n", f);
-    if (fclose(f) != 0) {
-        free(head);
-        return NULL;
+    *out = NULL;
+    if (!url)
+        return sp_Error(SP_ERR_INVALID, "url is NULL");
+    CURLU *u = curl_url();
+    if (!u)
+        return sp_Error(SP_ERR_NOMEM, "http: out of memory");
+    char *scheme = NULL, *user = NULL, *port = NULL;
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    spStatus st = SP_OK;
+    if (uc != CURLUE_OK)
+        st = sp_Error(SP_ERR_INVALID, "url %s: %s", url, curl_url_strerror(uc));
+    else if ((uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0)) != CURLUE_OK ||
+             (strcmp(scheme, "http") && strcmp(scheme, "https")))
+        st = sp_Error(SP_ERR_INVALID, "url %s: must start with http:// or https://", url);
+    else if ((uc = curl_url_get(u, CURLUPART_USER, &user, 0)) != CURLUE_NO_USER)
+        st = sp_Error(SP_ERR_INVALID, "url %s: user info is not supported", url);
+    else if ((uc = curl_url_get(u, CURLUPART_PORT, &port, 0)) != CURLUE_OK &&
+             uc != CURLUE_NO_PORT)
+        st = sp_Error(SP_ERR_INVALID, "url %s: %s", url, curl_url_strerror(uc));
+    else if (port && atoi(port) == 0)
+        st = sp_Error(SP_ERR_INVALID, "url %s: port %s out of range 1..65535", url, port);
+    curl_free(scheme);
+    curl_free(user);
+    curl_free(port);
+    if (st != SP_OK) {
+        curl_url_cleanup(u);
+        return st;
     }
-    *head_len = n;
-    return head;
+    *out = u;
+    return SP_OK;
 }
 
-/* One attempt on one connection. */
-static spStatus exchange(http_conn *c, const char *head, size_t head_len, const char *body,
-                         size_t len, int64_t dl, http_response *r, int *keep)
+/* Every option that differs between requests, each call checked: the first
+ * failure is returned. */
+static CURLcode request_Setup(CURL *h, CURLU *u, int post, const char *body, size_t len,
+                              int timeout_ms, struct curl_slist *headers, body_buf *b,
+                              char *errbuf)
 {
-    spStatus st = conn_Send(c, head, head_len, len > 0, dl);
-    if (st == SP_OK && len > 0)
-        st = conn_Send(c, body, len, 0, dl);
-    if (st == SP_OK)
-        return read_Response(c, dl, r, keep);
-    if (st != SP_ERR_UNAVAILABLE)
-        return st;
-    /* A server may answer from the headers alone (401, 413) and close while
-     * the body is still going out: the answer can be waiting in the socket
-     * even though sending failed, and it says more than "broken pipe". */
-    char why[256];
-    snprintf(why, sizeof why, "%s", sp_LastError());
-    if (read_Response(c, dl, r, keep) == SP_OK) {
-        *keep = 0;
-        return SP_OK;
+    CURLcode rc;
+    if ((rc = curl_easy_setopt(h, CURLOPT_CURLU, u)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, b)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf)))
+        return rc;
+    if (!post)
+        return curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    /* POSTFIELDS is not copied: the caller's body outlives the transfer. */
+    if ((rc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len)))
+        return rc;
+    return curl_easy_setopt(h, CURLOPT_POSTFIELDS, len ? body : "");
+}
+
+/* Drops the handle's pointers to what a request owned (headers, errbuf, b
+ * and the URL are freed or go out of scope after it). */
+static CURLcode request_Clear(CURL *h)
+{
+    CURLcode rc;
+    if ((rc = curl_easy_setopt(h, CURLOPT_CURLU, NULL)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL)) ||
+        (rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL)))
+        return rc;
+    return curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+}
+
+/* A failed transfer as a status: the network and the server's end of it are
+ * retryable, a reply that is not HTTP is corrupt data. */
+static spStatus transfer_Error(CURL *h, CURLcode rc, const body_buf *b, const char *errbuf)
+{
+    const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return sp_Error(SP_ERR_TIMEOUT, "%s", why);
+    case CURLE_WRITE_ERROR:
+        if (b->st == SP_ERR_TOO_LARGE)
+            return sp_Error(b->st, "response body over %zu bytes", HTTP_BODY_MAX);
+        if (b->st == SP_ERR_NOMEM)
+            return sp_Error(b->st, "out of memory for a %zu-byte response", b->len);
+        return sp_Error(SP_ERR_INTERNAL, "%s", why);
+    case CURLE_FILESIZE_EXCEEDED:
+        return sp_Error(SP_ERR_TOO_LARGE, "response body over %zu bytes", HTTP_BODY_MAX);
+    case CURLE_OUT_OF_MEMORY:
+        return sp_Error(SP_ERR_NOMEM, "%s", why);
+    case CURLE_URL_MALFORMAT:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+        return sp_Error(SP_ERR_INVALID, "%s", why);
+    case CURLE_UNSUPPORTED_PROTOCOL: /* an HTTP/0.9 (not HTTP) reply */
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+        return sp_Error(SP_ERR_FORMAT, "%s", why);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+        return sp_Error(SP_ERR_AUTH, "%s", why);
+    case CURLE_COULDNT_CONNECT: {
+        /* libcurl names the step but not the system error ("Couldn't
+         * connect to server"); "Connection refused" is the useful part. */
+        long os = 0;
+        if (curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os) == CURLE_OK && os != 0)
+            return sp_Error(SP_ERR_UNAVAILABLE, "%s (%s)", why, strerror((int)os));
+        return sp_Error(SP_ERR_UNAVAILABLE, "%s", why);
     }
-    return sp_Error(st, "%s", why);
+    default: /* resolving, connecting, TLS, sending, receiving */
+        return sp_Error(SP_ERR_UNAVAILABLE, "%s", why);
+    }
+}
+
+/* Appends prefix + value to the non-empty list l (l stays its head). */
+static spStatus header_Add(struct curl_slist *l, const char *prefix, const char *value)
+{
+    char line[1024];
+    int n = snprintf(line, sizeof line, "%s%s", prefix, value);
+    if (n < 0 || (size_t)n >= sizeof line)
+        return sp_Error(SP_ERR_INVALID, "header \"%s...\" longer than %zu bytes", prefix,
+                        sizeof line);
+    return curl_slist_append(l, line) ? SP_OK : sp_Error(SP_ERR_NOMEM, "out of memory");
+}
+
+/* A request's own headers. The token goes in as a header of ours (not
+ * CURLOPT_XOAUTH2_BEARER): one line fewer for libcurl to format. */
+static spStatus headers_Make(const char *token, const char *ctype, int post,
+                             struct curl_slist **out)
+{
+    /* An empty "Expect:" stops libcurl from waiting for "100 Continue"
+     * before a large body: a round trip for nothing, as our servers answer
+     * early (401, 413) by themselves. */
+    struct curl_slist *l = curl_slist_append(NULL, "Expect:");
+    spStatus st = l ? SP_OK : sp_Error(SP_ERR_NOMEM, "out of memory");
+    if (st == SP_OK && post)
+        st = header_Add(l, "Content-Type: ", ctype ? ctype : "application/json");
+    if (st == SP_OK && token)
+        st = header_Add(l, "Authorization: Bearer ", token);
+    if (st != SP_OK) {
+        curl_slist_free_all(l);
+        return st;
+    }
+    *out = l;
+    return SP_OK;
+}
+
+/* One transfer on a pooled handle; the body lands in b. */
+static spStatus transfer(CURLU *u, const char *token, const char *ctype, int post,
+                         const char *body, size_t len, int timeout_ms, body_buf *b,
+                         long *status)
+{
+    CURL *h = NULL;
+    struct curl_slist *headers;
+    spStatus st = headers_Make(token, ctype, post, &headers);
+    if (st != SP_OK)
+        return st;
+    if ((st = handle_Take(&h)) != SP_OK) {
+        curl_slist_free_all(headers);
+        return st;
+    }
+    char errbuf[CURL_ERROR_SIZE] = "";
+    CURLcode rc = request_Setup(h, u, post, body, len, timeout_ms, headers, b, errbuf);
+    if (rc != CURLE_OK) {
+        st = sp_Error(rc == CURLE_OUT_OF_MEMORY ? SP_ERR_NOMEM : SP_ERR_INTERNAL,
+                      "setting a libcurl option: %s", curl_easy_strerror(rc));
+    } else if ((rc = curl_easy_perform(h)) != CURLE_OK) {
+        st = transfer_Error(h, rc, b, errbuf);
+    } else if ((rc = curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status)) != CURLE_OK) {
+        st = sp_Error(SP_ERR_INTERNAL, "reading the status: %s", curl_easy_strerror(rc));
+    }
+    if ((rc = request_Clear(h)) == CURLE_OK) {
+        handle_Give(h);
+    } else {
+        /* Cannot happen for these options; if it did, the handle might still
+         * point at what is freed below: it is not reused. */
+        curl_easy_cleanup(h);
+        if (st == SP_OK)
+            st = sp_Error(SP_ERR_INTERNAL, "clearing libcurl options: %s",
+                          curl_easy_strerror(rc));
+    }
+    curl_slist_free_all(headers);
+    return st;
 }
 
 static spStatus request(const char *method, const char *url, const char *token,
@@ -331,33 +357,24 @@ static spStatus request(const char *method, const char *url, const char *token,
         return sp_Error(SP_ERR_INVALID, "http: body is NULL with length %zu", len);
     if ((token && (!token[0] || !header_Safe(token))) || !header_Safe(ctype))
         return sp_Error(SP_ERR_INVALID, "http: token or content type holds control characters");
-    http_url u;
-    spStatus st = http_ParseUrl(url, &u);
+    CURLU *u;
+    spStatus st = url_Parse(url, &u);
     if (st != SP_OK)
         return st;
-    int64_t dl = rt_NowMs() + timeout_ms;
-    size_t head_len;
-    char *head = request_Head(method, &u, token, ctype ? ctype : "application/json",
-                              !strcmp(method, "POST"), len, &head_len);
-    if (!head)
-        return sp_Error(SP_ERR_NOMEM, "http: out of memory");
-    for (int attempt = 0; attempt < 2; attempt++) {
-        http_conn *c;
-        int keep = 0;
-        if ((st = conn_Get(&u, dl, attempt > 0, &c)) != SP_OK)
-            break;
-        st = exchange(c, head, head_len, body, len, dl, resp, &keep);
-        int stale = st == SP_ERR_UNAVAILABLE && c->reused && c->received == 0;
-        conn_Put(c, st == SP_OK && keep);
-        /* A reused keep-alive connection the server had already closed
-         * fails before any answer byte arrives: the server never saw the
-         * request, so sending it once more on a fresh connection is safe. */
-        if (!stale)
-            break;
-    }
-    free(head);
-    if (st != SP_OK)
+    body_buf b = {NULL, 0, 0, SP_OK};
+    long status = 0;
+    st = transfer(u, token, ctype, !strcmp(method, "POST"), body, len, timeout_ms, &b, &status);
+    curl_url_cleanup(u);
+    if (st == SP_OK && !b.p && !(b.p = malloc(1))) /* no body at all (204) */
+        st = sp_Error(SP_ERR_NOMEM, "out of memory");
+    if (st != SP_OK) {
+        free(b.p);
         return sp_Wrap(st, "%s %s", method, url);
+    }
+    b.p[b.len] = '\0';
+    resp->status = (int)status;
+    resp->body = b.p;
+    resp->body_len = b.len;
     return SP_OK;
 }
 

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 int auth_BearerMatches(const char *header, const char *token, size_t token_len)
 {
     static const char scheme[] = "Bearer ";
@@ -20,13 +22,12 @@ int auth_BearerMatches(const char *header, const char *token, size_t token_len)
     const char *got = header + sizeof scheme - 1;
     size_t got_len = strlen(got);
     /* Time depends only on the expected token's length, never on how many
-     * leading bytes of a guess are right. */
-    volatile unsigned char diff = (unsigned char)(got_len != token_len);
-    for (size_t i = 0; i < token_len; i++) {
-        unsigned char g = i < got_len ? (unsigned char)got[i] : 0;
-        diff |= (unsigned char)(g ^ (unsigned char)token[i]);
-    }
-    return diff == 0;
+     * leading bytes of a guess are right: always one constant-time compare
+     * of token_len bytes (a guess of another length is refused, but still
+     * costs the same compare, of the token with itself). */
+    int same_len = got_len == token_len;
+    int same = CRYPTO_memcmp(same_len ? got : token, token, token_len) == 0;
+    return same_len & same;
 }
 
 static const char *header(struct MHD_Connection *c, const char *name)
