@@ -293,21 +293,46 @@ static spStatus ft_Start(dist_run *d, const train_observer *obs)
     return st;
 }
 
+/* Every live worker's final model, by checksum: the architectures keep one
+ * model per worker (in its own database, or under its index in the shared
+ * one), and they must all end with the same one. */
+static void final_Models(dist_run *d, train_result *res)
+{
+    cJSON *det = res->details;
+    const cJSON *alive = cJSON_GetObjectItemCaseSensitive(det, "live_at_end");
+    int n_workers = d->job->workers, which[JOB_MAX_WORKERS], n = 0, agree;
+    if (!cJSON_IsArray(alive))
+        return;
+    for (const cJSON *v = alive->child; v && n < JOB_MAX_WORKERS; v = v->next)
+        if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < n_workers)
+            which[n++] = (int)v->valuedouble;
+    store_addr *addrs = d->arch->per_peer_databases ? d->peer_addrs : NULL;
+    store_addr *shared = NULL;
+    if (!addrs) {
+        shared = calloc((size_t)n_workers, sizeof *shared);
+        if (!shared || store_ParseAddr(d->shared, &shared[0]) != SP_OK) {
+            free(shared);
+            return;
+        }
+        snprintf(shared[0].user, sizeof shared[0].user, "%s", d->creds.redis_user);
+        snprintf(shared[0].password, sizeof shared[0].password, "%s", d->creds.redis_password);
+        shared[0].timeout_ms = 2000;
+        for (int w = 1; w < n_workers; w++)
+            shared[w] = shared[0];
+        addrs = shared;
+    }
+    cJSON_AddItemToObject(det, "final_models", peercheck_Models(addrs, which, n, d->job->id, &agree));
+    cJSON_AddBoolToObject(det, "models_agree", agree);
+    free(shared);
+}
+
 /* The report's fault-tolerance evidence, then everything stops. The model
  * check comes first: a restarted peer's redis-server dies with the fault
  * injection thread. */
 static void ft_Finish(dist_run *d, train_result *res)
 {
     cJSON *det = res->details;
-    const cJSON *alive = cJSON_GetObjectItemCaseSensitive(det, "live_at_end");
-    if (d->live && cJSON_IsArray(alive)) {
-        int which[64], n = 0, agree;
-        for (const cJSON *v = alive->child; v && n < 64; v = v->next)
-            which[n++] = (int)v->valuedouble;
-        cJSON_AddItemToObject(det, "final_models",
-                              peercheck_Models(d->peer_addrs, which, n, d->job->id, &agree));
-        cJSON_AddBoolToObject(det, "models_agree", agree);
-    }
+    final_Models(d, res);
     if (d->live) {
         cJSON *hb = cJSON_AddArrayToObject(det, "heartbeats");
         for (int w = 0; w < d->job->workers; w++)

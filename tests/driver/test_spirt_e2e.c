@@ -1,9 +1,11 @@
 /* ctest-label: slow */
 /* test_spirt_e2e.c - SPIRT end to end on Fashion-MNIST, as a user runs it:
  * `spirt train --arch spirt` with real redis-servers, nats-server and (for
- * the http transport) every step as its own function process. After 2 epochs
- * its accuracy must be within 1.5 points of single-process training with the
- * same total batch (workers x minibatches x batch). */
+ * the http transport) every step as its own function process. After one
+ * epoch over the whole training set its accuracy must be within 1.5 points
+ * of single-process training with the same total batch (workers x
+ * minibatches x batch): 4 peers with every step an HTTP function, and 2
+ * peers in-process (the other transport, another peer count). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,8 +40,9 @@ static cJSON *train(const char *name, const char *arch, const char *workers, con
     char report[400];
     snprintf(report, sizeof report, "%s/%s.json", dir, name);
     const char *args[] = {"train", "--arch", arch, "--workers", workers, "--minibatches", m,
-                          "--batch", batch, "--transport", transport, "--epochs", "2",
-                          "--model", "mlp", "--hidden", "128", "--lr", "0.1",
+                          "--batch", batch, "--transport", transport, "--epochs", "1",
+                          "--model", "mlp", "--hidden", "128", "--lr", "0.05", "--optimizer",
+                          "momentum", "--momentum", "0.5",
                           "--report", report, NULL};
     cJSON *r = cli_Report(dir, cli_Run(dir, 1200, args), name, report);
     return r;
@@ -62,7 +65,7 @@ static void check_spirt(cJSON *r, int workers, const char *transport)
                   acc, single_acc[0]);
     assert_true(fabs(acc - single_acc[0]) <= 0.015);
     assert_int_equal((int)cli_Num(r, "workers"), workers);
-    assert_int_equal((int)cli_Num(r, "epochs"), 2);
+    assert_int_equal((int)cli_Num(r, "epochs"), 1);
     const cJSON *d = cJSON_GetObjectItem(r, "details");
     assert_non_null(d);
     assert_string_equal(cJSON_GetObjectItem(d, "transport")->valuestring, transport);
@@ -74,14 +77,6 @@ static void check_spirt(cJSON *r, int workers, const char *transport)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         assert_non_null(cJSON_GetObjectItem(steps, names[i]));
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "failed_peers")), 0);
-}
-
-static void spirt_2_peers_http(void **state)
-{
-    (void)state;
-    cJSON *r = train("spirt2http", "spirt", "2", "2", "64", "http");
-    check_spirt(r, 2, "http");
-    cJSON_Delete(r);
 }
 
 static void spirt_4_peers_http(void **state)
@@ -100,22 +95,12 @@ static void spirt_2_peers_inproc(void **state)
     cJSON_Delete(r);
 }
 
-static void spirt_4_peers_inproc(void **state)
-{
-    (void)state;
-    cJSON *r = train("spirt4inproc", "spirt", "4", "2", "32", "inproc");
-    check_spirt(r, 4, "inproc");
-    cJSON_Delete(r);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(single_reference),
-        cmocka_unit_test(spirt_2_peers_http),
         cmocka_unit_test(spirt_4_peers_http),
         cmocka_unit_test(spirt_2_peers_inproc),
-        cmocka_unit_test(spirt_4_peers_inproc),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
