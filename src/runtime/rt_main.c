@@ -42,8 +42,15 @@ static void usage(FILE *f, const char *prog, const char *name)
             "  SPIRT_AUTH=off     same as --no-auth\n"
             "  SPIRT_MAX_BODY     largest request body in bytes (default 4194304)\n"
             "  SPIRT_TIMEOUT_MS   per-request deadline and shutdown drain bound (default 120000)\n"
-            "  SPIRT_THREADS      worker threads (default 8)\n"
-            "  SPIRT_BIND         listen address (default 0.0.0.0)\n"
+            "  SPIRT_THREADS      worker threads (default 8; up to 128 connections each)\n"
+            "  SPIRT_BIND         listen address (default 0.0.0.0, every interface: a\n"
+            "                     container's port; the local runner uses 127.0.0.1)\n"
+            "  SPIRT_HEADER_TIMEOUT_MS  a request header must be complete this long after\n"
+            "                     the connection opened, or it is closed (default 10000)\n"
+            "  SPIRT_BODY_TIMEOUT_MS    ... and its body this long after the header\n"
+            "                     (default 60000)\n"
+            "  SPIRT_MAX_CONN_PER_IP    connections one address may hold (default half the\n"
+            "                     connection cap)\n"
             "\n"
             "SIGTERM or SIGINT stops accepting, finishes in-flight requests and exits 0.\n",
             prog, name);
@@ -118,15 +125,24 @@ static int config_Env(main_config *c)
             return fail(c, "SPIRT_MAX_BODY=%s is not a positive byte count", v);
         c->opt.max_body = (size_t)n;
     }
-    if ((v = getenv("SPIRT_TIMEOUT_MS")) && v[0]) {
-        if (parse_Long(v, 1, INT_MAX, &n))
-            return fail(c, "SPIRT_TIMEOUT_MS=%s is not a positive number of ms", v);
-        c->opt.timeout_ms = (int)n;
-    }
-    if ((v = getenv("SPIRT_THREADS")) && v[0]) {
-        if (parse_Long(v, 1, 1024, &n))
-            return fail(c, "SPIRT_THREADS=%s is not in 1..1024", v);
-        c->opt.threads = (int)n;
+    /* The positive integer settings, each with its range. */
+    const struct {
+        const char *name;
+        long max;
+        int *dst;
+    } ints[] = {
+        {"SPIRT_TIMEOUT_MS", INT_MAX, &c->opt.timeout_ms},
+        {"SPIRT_THREADS", 1024, &c->opt.threads},
+        {"SPIRT_HEADER_TIMEOUT_MS", INT_MAX, &c->opt.header_timeout_ms},
+        {"SPIRT_BODY_TIMEOUT_MS", INT_MAX, &c->opt.body_timeout_ms},
+        {"SPIRT_MAX_CONN_PER_IP", 1 << 20, &c->opt.max_per_ip},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (!(v = getenv(ints[i].name)) || !v[0])
+            continue;
+        if (parse_Long(v, 1, ints[i].max, &n))
+            return fail(c, "%s=%s is not an integer in 1..%ld", ints[i].name, v, ints[i].max);
+        *ints[i].dst = (int)n;
     }
     if ((v = getenv("SPIRT_BIND")) && v[0])
         c->opt.bind = v;
