@@ -18,6 +18,7 @@
 
 #include "core/clock.h"
 #include "core/net.h"
+#include "driver/server_conf.h"
 #include "runtime/http_client.h"
 #include "store/store.h"
 
@@ -29,19 +30,69 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static pid_t spawn(char *const argv[], char *const env[], const char *log_path)
+/* Secrets a child must not inherit from the driver's own environment (a
+ * cluster run's, say): it gets exactly those the runner hands it. */
+static const char *const env_secrets[] = {"SPIRT_TOKEN", "SPIRT_REDIS_PASSWORD",
+                                          "SPIRT_NATS_PASSWORD", "SPIRT_AUTH_KEY"};
+
+/* Whether "NAME=value" names `var` or `var`_FILE. */
+static int env_Names(const char *entry, const char *var, int or_file)
 {
+    size_t n = strcspn(entry, "="), k = strlen(var);
+    return (n == k && !strncmp(entry, var, k)) ||
+           (or_file && n == k + 5 && !strncmp(entry, var, k) && !strncmp(entry + k, "_FILE", 5));
+}
+
+/* The child's environment: ours without the secrets, then `extra` ("K=V"
+ * entries that replace ours). The strings are not copied; free the array. */
+static char **env_Build(char *const extra[])
+{
+    extern char **environ;
+    size_t n = 0, k = 0;
+    while (environ[n])
+        n++;
+    for (; extra && extra[k]; k++)
+        ;
+    char **env = calloc(n + k + 1, sizeof *env);
+    if (!env)
+        return NULL;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        int drop = 0;
+        for (size_t j = 0; j < sizeof env_secrets / sizeof env_secrets[0] && !drop; j++)
+            drop = env_Names(environ[i], env_secrets[j], 1);
+        for (size_t j = 0; j < k && !drop; j++) {
+            char name[64];
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(extra[j], "="), extra[j]);
+            drop = env_Names(environ[i], name, 0);
+        }
+        if (!drop)
+            env[m++] = environ[i];
+    }
+    for (size_t j = 0; j < k; j++)
+        env[m++] = extra[j];
+    return env;
+}
+
+static pid_t spawn(char *const argv[], char *const extra_env[], const char *log_path)
+{
+    /* Built before fork: the child of a threaded process may not allocate. */
+    char **env = env_Build(extra_env);
+    if (!env) {
+        errno = ENOMEM;
+        return -1;
+    }
     pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid != 0)
+    if (pid != 0) {
+        free(env);
         return pid;
+    }
     /* The child dies with the driver even if the driver is SIGKILLed. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
         _exit(127);
     setpgid(0, 0); /* Ctrl-C in the terminal reaches the driver only */
-    for (int i = 0; env && env[i]; i++)
-        putenv(env[i]);
     int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd >= 0) {
         dup2(fd, 1);
@@ -50,7 +101,7 @@ static pid_t spawn(char *const argv[], char *const env[], const char *log_path)
     int null = open("/dev/null", O_RDONLY);
     if (null >= 0)
         dup2(null, 0);
-    execvp(argv[0], argv);
+    execvpe(argv[0], argv, env);
     fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(127);
 }
@@ -149,50 +200,47 @@ static const char *module_Path(void)
 
 /* ---- servers ----------------------------------------------------------- */
 
-/* Redis ACL: the default user (no name, so any client that only sends a
- * password) is switched off, and the one user the steps log in as has the
- * run's random password. Appends the config arguments to argv; `pass`
- * holds the ">password" rule and must outlive the call that uses argv. */
-static int redis_AclArgs(const runner *r, char **argv, int n, char *pass, size_t cap)
+/* Paths of the run dir's files: "<dir>/<name><suffix>". */
+static void run_Path(const runner *r, const char *name, const char *suffix, char *out,
+                     size_t cap)
 {
-    snprintf(pass, cap, ">%s", r->redis_password);
-    argv[n++] = "--user"; argv[n++] = "default"; argv[n++] = "off";
-    argv[n++] = "--user"; argv[n++] = (char *)r->redis_user; argv[n++] = "on";
-    argv[n++] = pass; argv[n++] = "~*"; argv[n++] = "&*"; argv[n++] = "+@all";
-    return n;
+    snprintf(out, cap, "%s/%s%s", r->dir, name, suffix);
+}
+
+/* Every peer's redis-server (and the shared one): the settings, the ACL user
+ * and its password go into <name>.conf (mode 0600); only that path is on
+ * the command line. */
+static spStatus redis_Spawn(runner *r, int idx, int appendonly)
+{
+    runner_proc *p = &r->procs[idx];
+    char dir[400], conf[400], log[400];
+    run_Path(r, p->name, "", dir, sizeof dir);
+    run_Path(r, p->name, ".conf", conf, sizeof conf);
+    run_Path(r, p->name, ".log", log, sizeof log);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return sp_Error(SP_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
+    const char *module = module_Path();
+    redis_conf c = {.port = p->port, .dir = dir, .appendonly = appendonly,
+                    .user = r->redis_user, .password = r->redis_password, .module = module};
+    spStatus st = conf_WriteRedis(conf, &c);
+    if (st)
+        return st;
+    r->module_loaded = module != NULL;
+    char *argv[] = {"redis-server", conf, NULL};
+    p->pid = spawn(argv, NULL, log);
+    if (p->pid < 0)
+        return sp_Error(SP_ERR_IO, "fork for %s failed: %s", p->name, strerror(errno));
+    live_pids[idx] = p->pid;
+    return wait_started(r, idx, 15000);
 }
 
 static spStatus start_redis(runner *r, const char *name, int appendonly, int *port_out)
 {
-    int port = net_FreePort();
-    char sport[16], dir[400];
-    snprintf(sport, sizeof sport, "%d", port);
-    snprintf(dir, sizeof dir, "%s/%s", r->dir, name);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return sp_Error(SP_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
-    const char *module = module_Path();
-    char *argv[40], pass[80];
-    int n = 0;
-    argv[n++] = "redis-server";
-    argv[n++] = "--port"; argv[n++] = sport;
-    argv[n++] = "--bind"; argv[n++] = "127.0.0.1";
-    argv[n++] = "--dir"; argv[n++] = dir;
-    argv[n++] = "--save"; argv[n++] = "";
-    argv[n++] = "--appendonly"; argv[n++] = appendonly ? "yes" : "no";
-    /* Fault tolerance: a SIGKILLed peer must not lose an acknowledged
-     * update, so every write is on disk before Redis answers. */
-    if (appendonly) {
-        argv[n++] = "--appendfsync"; argv[n++] = "always";
-    }
-    n = redis_AclArgs(r, argv, n, pass, sizeof pass);
-    if (module) {
-        argv[n++] = "--loadmodule";
-        argv[n++] = (char *)module;
-    }
-    argv[n] = NULL;
-    r->module_loaded = module != NULL;
-    *port_out = port;
-    spStatus st = start_proc(r, name, port, argv, NULL);
+    if (r->n_procs >= RUNNER_MAX_PROCS)
+        return sp_Error(SP_ERR_INVALID, "too many processes for the local runner");
+    *port_out = net_FreePort();
+    track(r, 0, *port_out, name);
+    spStatus st = redis_Spawn(r, r->n_procs - 1, appendonly);
     if (st)
         return sp_Wrap(st, "starting redis-server (is the redis-server package installed?)");
     return SP_OK;
@@ -201,15 +249,41 @@ static spStatus start_redis(runner *r, const char *name, int appendonly, int *po
 static spStatus start_nats(runner *r)
 {
     int port = net_FreePort();
-    char sport[16], store[400];
-    snprintf(sport, sizeof sport, "%d", port);
-    snprintf(store, sizeof store, "%s/nats", r->dir);
-    char *argv[] = {"nats-server", "-a", "127.0.0.1", "-p", sport, "-js", "-sd", store,
-                    "--user", r->nats_user, "--pass", r->nats_password, NULL};
+    char conf[400], store[400];
+    run_Path(r, "nats", ".conf", conf, sizeof conf);
+    run_Path(r, "nats", "", store, sizeof store);
+    nats_conf c = {.port = port, .store_dir = store, .user = r->nats_user,
+                   .password = r->nats_password};
+    spStatus st = conf_WriteNats(conf, &c);
+    if (st)
+        return st;
+    char *argv[] = {"nats-server", "-c", conf, NULL};
     r->nats_port = port;
-    spStatus st = start_proc(r, "nats", port, argv, NULL);
+    st = start_proc(r, "nats", port, argv, NULL);
     if (st)
         return sp_Wrap(st, "starting nats-server (is the nats-server package installed?)");
+    return SP_OK;
+}
+
+/* The secrets function processes read: one file of mode 0600 each, named
+ * in runner.h. */
+static spStatus write_Secrets(runner *r)
+{
+    const struct {
+        const char *file, *value;
+    } secrets[] = {
+        {RUNNER_TOKEN_FILE, r->token},
+        {RUNNER_REDIS_PASSWORD_FILE, r->redis_password},
+        {RUNNER_NATS_PASSWORD_FILE, r->nats_password},
+        {RUNNER_AUTH_KEY_FILE, r->auth_key},
+    };
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
+        char path[400];
+        run_Path(r, secrets[i].file, "", path, sizeof path);
+        spStatus st = conf_WriteSecret(path, secrets[i].value);
+        if (st)
+            return st;
+    }
     return SP_OK;
 }
 
@@ -221,23 +295,30 @@ static spStatus start_function(runner *r, const char *step)
     if (access(bin, X_OK) != 0)
         return sp_Error(SP_ERR_NOT_FOUND, "function binary %s is missing (build spirt first)", bin);
     snprintf(name, sizeof name, "fn-%s", step);
-    char e_port[32], e_token[128], e_pw[128], e_nats[128], e_nuser[96], e_npw[128], e_ready[96];
-    char e_user[64], e_auth[96];
+    char e_port[32], e_token[450], e_pw[450], e_nats[128], e_nuser[96], e_npw[450], e_ready[96];
+    char e_user[64], e_auth[450];
     snprintf(e_port, sizeof e_port, "PORT=%d", port);
-    snprintf(e_token, sizeof e_token, "SPIRT_TOKEN=%s", r->token);
-    snprintf(e_pw, sizeof e_pw, "SPIRT_REDIS_PASSWORD=%s", r->redis_password);
+    /* Secrets as files (the values never appear in an environment); the
+     * runtime reads SPIRT_<NAME>_FILE for the steps. */
+    snprintf(e_token, sizeof e_token, "SPIRT_TOKEN_FILE=%s/%s", r->dir, RUNNER_TOKEN_FILE);
+    snprintf(e_pw, sizeof e_pw, "SPIRT_REDIS_PASSWORD_FILE=%s/%s", r->dir,
+             RUNNER_REDIS_PASSWORD_FILE);
     snprintf(e_user, sizeof e_user, "SPIRT_REDIS_USER=%s", r->redis_user);
     /* Only the verifier of joining peers holds the master key. */
-    snprintf(e_auth, sizeof e_auth, "SPIRT_AUTH_KEY=%s", r->auth_key);
+    snprintf(e_auth, sizeof e_auth, "SPIRT_AUTH_KEY_FILE=%s/%s", r->dir, RUNNER_AUTH_KEY_FILE);
     snprintf(e_nats, sizeof e_nats, "SPIRT_NATS_URL=nats://127.0.0.1:%d", r->nats_port);
     snprintf(e_nuser, sizeof e_nuser, "SPIRT_NATS_USER=%s", r->nats_user);
-    snprintf(e_npw, sizeof e_npw, "SPIRT_NATS_PASSWORD=%s", r->nats_password);
+    snprintf(e_npw, sizeof e_npw, "SPIRT_NATS_PASSWORD_FILE=%s/%s", r->dir,
+             RUNNER_NATS_PASSWORD_FILE);
     snprintf(e_ready, sizeof e_ready, "SPIRT_READY_REDIS=127.0.0.1:%d", r->shared_port);
+    /* The runtime listens on every interface by default (a container's
+     * port); on this machine only the driver calls the functions. */
+    char e_bind[] = "SPIRT_BIND=127.0.0.1";
     /* A function serves many requests at once on its own threads; OpenBLAS
      * threads on top of those only fight over the cores. */
     char e_blas[] = "OPENBLAS_NUM_THREADS=1";
-    char *env[] = {e_port, e_token, e_pw, e_user, e_nats, e_nuser, e_npw, e_ready, e_blas,
-                   strcmp(step, "join") == 0 ? e_auth : NULL, NULL};
+    char *env[] = {e_port, e_bind, e_token, e_pw, e_user, e_nats, e_nuser, e_npw, e_ready,
+                   e_blas, strcmp(step, "join") == 0 ? e_auth : NULL, NULL};
     char *argv[] = {bin, NULL};
     spStatus st = start_proc(r, name, port, argv, env);
     if (st)
@@ -287,7 +368,8 @@ spStatus runner_Start(runner *r, const runner_options *o)
     snprintf(r->nats_user, sizeof r->nats_user, "spirt");
     snprintf(r->redis_user, sizeof r->redis_user, "spirt");
     if ((st = random_hex(r->token, 64)) || (st = random_hex(r->redis_password, 64)) ||
-        (st = random_hex(r->nats_password, 64)) || (st = random_hex(r->auth_key, 64)))
+        (st = random_hex(r->nats_password, 64)) || (st = random_hex(r->auth_key, 64)) ||
+        (st = write_Secrets(r)))
         goto fail;
     r->n_peers = o->peers;
     for (int p = 0; p < o->peers; p++) {
@@ -381,27 +463,8 @@ spStatus runner_RestartPeer(runner *r, int peer)
     runner_proc *p = find_proc(r, name);
     if (!p)
         return sp_Error(SP_ERR_NOT_FOUND, "peer %d is unknown", peer);
-    char sport[16], dir[400];
-    snprintf(sport, sizeof sport, "%d", p->port);
-    snprintf(dir, sizeof dir, "%s/%s", r->dir, name);
-    const char *module = module_Path();
-    char *argv[40], pass[80];
-    int n = 0;
-    char *head[] = {"redis-server", "--port", sport, "--bind", "127.0.0.1", "--dir", dir,
-                    "--save", "", "--appendonly", "yes", "--appendfsync", "always"};
-    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
-        argv[n++] = head[i];
-    n = redis_AclArgs(r, argv, n, pass, sizeof pass);
-    if (module) {
-        argv[n++] = "--loadmodule";
-        argv[n++] = (char *)module;
-    }
-    argv[n] = NULL;
-    char log[400];
-    snprintf(log, sizeof log, "%s/%s.log", r->dir, name);
-    p->pid = spawn(argv, NULL, log);
-    live_pids[p - r->procs] = p->pid;
-    return wait_started(r, (int)(p - r->procs), 15000);
+    /* Same port, dir and AOF: the peer comes back with what it acknowledged. */
+    return redis_Spawn(r, (int)(p - r->procs), 1);
 }
 
 /* Called from a signal handler: only async-signal-safe work. */

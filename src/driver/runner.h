@@ -1,12 +1,15 @@
 /* runner.h - the local runner: the whole system on one machine.
  *
- * Starts, on free 127.0.0.1 ports under one temp dir: a redis-server per peer
- * (spirt module loaded; the default user disabled, one ACL user with a random
- * password), a shared redis-server (dataset store, same ACL),
- * nats-server with JetStream (user + password), and every step function as
- * its own process (bearer token required). runner_Stop ends every process it
- * started and removes the temp dir; it is also run from the signal path, and
- * children die with the driver (PR_SET_PDEATHSIG), so nothing is orphaned. */
+ * Starts, on free 127.0.0.1 ports under one temp dir (mode 0700): a
+ * redis-server per peer (spirt module loaded; the default user disabled, one
+ * ACL user with a random password), a shared redis-server (dataset store,
+ * same ACL), nats-server with JetStream (user + password), and every step
+ * function as its own process (bearer token required), listening on
+ * 127.0.0.1 only. No secret is on a command line or in an environment:
+ * servers read theirs from <name>.conf, functions from the files below (all
+ * mode 0600). runner_Stop ends every process it started and removes the temp
+ * dir; it is also run from the signal path, and children die with the driver
+ * (PR_SET_PDEATHSIG), so nothing is orphaned. */
 #ifndef SPIRT_RUNNER_H
 #define SPIRT_RUNNER_H
 
@@ -15,6 +18,12 @@
 #include "core/status.h"
 
 #define RUNNER_MAX_PROCS 96
+
+/* The run's secrets, one file each in the run dir. */
+#define RUNNER_TOKEN_FILE "token"
+#define RUNNER_REDIS_PASSWORD_FILE "redis-password"
+#define RUNNER_NATS_PASSWORD_FILE "nats-password"
+#define RUNNER_AUTH_KEY_FILE "auth-key"
 
 typedef struct {
     pid_t pid;
