@@ -2,6 +2,7 @@
 #include "driver/runner.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -106,17 +107,103 @@ static pid_t spawn(char *const argv[], char *const extra_env[], const char *log_
     _exit(127);
 }
 
+/* Paths of the run dir's files: "<dir>/<name><suffix>". */
+static void run_Path(const runner *r, const char *name, const char *suffix, char *out,
+                     size_t cap)
+{
+    snprintf(out, cap, "%s/%s%s", r->dir, name, suffix);
+}
+
 /* Signal path: the pids we must not leave behind. */
 static volatile pid_t live_pids[RUNNER_MAX_PROCS];
+
+/* Set by the signal path: children ending now were told to. */
+static volatile sig_atomic_t stopped_by_signal;
+
+/* Records a started child (pid 0: about to be started) in slot idx. */
+static void track_Pid(runner *r, int idx, pid_t pid)
+{
+    r->procs[idx].pid = pid;
+    live_pids[idx] = pid;
+    reaper_Watch(&r->reap, pid);
+}
 
 static void track(runner *r, pid_t pid, int port, const char *name)
 {
     runner_proc *p = &r->procs[r->n_procs];
-    p->pid = pid;
     p->port = port;
     snprintf(p->name, sizeof p->name, "%s", name);
-    live_pids[r->n_procs] = pid;
+    track_Pid(r, r->n_procs, pid);
     r->n_procs++;
+}
+
+/* ---- a child that died ---------------------------------------------------- */
+
+#define LOG_TAIL_LINES 12
+
+/* The last lines of a log, each indented, into out. */
+static void log_Tail(const char *path, char *out, size_t cap)
+{
+    out[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(out, cap, "    (cannot read it: %s)", strerror(errno));
+        return;
+    }
+    char buf[2048];
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t from = size > (off_t)sizeof buf - 1 ? size - (off_t)sizeof buf + 1 : 0;
+    ssize_t n = pread(fd, buf, sizeof buf - 1, from);
+    close(fd);
+    n = n > 0 ? n : 0;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    if (!n) {
+        snprintf(out, cap, "    (it is empty)");
+        return;
+    }
+    /* back from the end over LOG_TAIL_LINES line breaks */
+    char *start = buf;
+    int lines = 0;
+    for (char *q = buf + n - 1; q > buf; q--)
+        if (*q == '\n' && ++lines == LOG_TAIL_LINES) {
+            start = q + 1;
+            break;
+        }
+    if (start == buf && from > 0) {
+        char *nl = strchr(buf, '\n'); /* a partial first line: skip it */
+        start = nl ? nl + 1 : buf;
+    }
+    size_t len = 0;
+    for (char *line = start; line && *line && len + 8 < cap;) {
+        char *nl = strchr(line, '\n');
+        int k = nl ? (int)(nl - line) : (int)strlen(line);
+        /* long lines are cut: the tail must fit in an error message */
+        len += (size_t)snprintf(out + len, cap - len, "%s    %.*s", len ? "\n" : "",
+                                k > 160 ? 160 : k, line);
+        line = nl ? nl + 1 : NULL;
+    }
+}
+
+/* The message about child p, which ended with wait status `status`: what
+ * happened, where its log is and how the log ends. Marks the logs kept. */
+static void proc_Died(runner *r, const runner_proc *p, int status, const char *when, char *out,
+                      size_t cap)
+{
+    char why[96], log[400], tail[1600];
+    if (WIFSIGNALED(status))
+        snprintf(why, sizeof why, "was killed by signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    else if (WEXITSTATUS(status) == 127) /* spawn's "cannot run" */
+        snprintf(why, sizeof why, "could not be run (is its package installed?)");
+    else
+        snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(status));
+    run_Path(r, p->name, ".log", log, sizeof log);
+    log_Tail(log, tail, sizeof tail);
+    snprintf(out, cap, "%s %s%s; its log %s (kept) ends with:\n%s", p->name, why, when, log,
+             tail);
+    r->keep_logs = 1;
 }
 
 static spStatus wait_started(runner *r, int idx, int timeout_ms)
@@ -127,15 +214,47 @@ static spStatus wait_started(runner *r, int idx, int timeout_ms)
         int st;
         if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
             p->pid = 0;
-            return sp_Error(SP_ERR_UNAVAILABLE, "%s exited during start-up (see %s/%s.log)",
-                            p->name, r->dir, p->name);
+            char msg[2400];
+            proc_Died(r, p, st, " during start-up", msg, sizeof msg);
+            return sp_Error(SP_ERR_UNAVAILABLE, "%s", msg);
         }
         if (net_PortOpen(p->port))
             return SP_OK;
         sleep_ms(20);
     }
-    return sp_Error(SP_ERR_TIMEOUT, "%s did not listen on port %d within %d ms (see %s/%s.log)",
-                    p->name, p->port, timeout_ms, r->dir, p->name);
+    r->keep_logs = 1;
+    return sp_Error(SP_ERR_TIMEOUT, "%s did not listen on port %d within %d ms (its log %s/%s.log "
+                    "is kept)", p->name, p->port, timeout_ms, r->dir, p->name);
+}
+
+spStatus runner_Check(runner *r)
+{
+    char msg[8192];
+    size_t len = 0;
+    for (int i = 0; i < r->n_procs && !stopped_by_signal; i++) {
+        runner_proc *p = &r->procs[i];
+        int st;
+        if (p->pid <= 0 || waitpid(p->pid, &st, WNOHANG) != p->pid)
+            continue;
+        p->pid = 0;
+        live_pids[i] = 0;
+        char one[2400];
+        proc_Died(r, p, st, "", one, sizeof one);
+        if (len < sizeof msg - 1)
+            len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s", len ? "\n" : "", one);
+    }
+    return len ? sp_Error(SP_ERR_UNAVAILABLE, "%s", msg) : SP_OK;
+}
+
+spStatus runner_Explain(runner *r, spStatus st)
+{
+    char failed[SP_ERROR_MAX];
+    snprintf(failed, sizeof failed, "%s", sp_LastError());
+    if (runner_Check(r) == SP_OK)
+        return sp_Error(st, "%s", failed);
+    char died[SP_ERROR_MAX];
+    snprintf(died, sizeof died, "%s", sp_LastError());
+    return sp_Error(st, "%s\n%s", failed, died);
 }
 
 static spStatus start_proc(runner *r, const char *name, int port, char *const argv[],
@@ -200,13 +319,6 @@ static const char *module_Path(void)
 
 /* ---- servers ----------------------------------------------------------- */
 
-/* Paths of the run dir's files: "<dir>/<name><suffix>". */
-static void run_Path(const runner *r, const char *name, const char *suffix, char *out,
-                     size_t cap)
-{
-    snprintf(out, cap, "%s/%s%s", r->dir, name, suffix);
-}
-
 /* Every peer's redis-server (and the shared one): the settings, the ACL user
  * and its password go into <name>.conf (mode 0600); only that path is on
  * the command line. */
@@ -227,10 +339,10 @@ static spStatus redis_Spawn(runner *r, int idx, int appendonly)
         return st;
     r->module_loaded = module != NULL;
     char *argv[] = {"redis-server", conf, NULL};
-    p->pid = spawn(argv, NULL, log);
-    if (p->pid < 0)
+    pid_t pid = spawn(argv, NULL, log);
+    if (pid < 0)
         return sp_Error(SP_ERR_IO, "fork for %s failed: %s", p->name, strerror(errno));
-    live_pids[idx] = p->pid;
+    track_Pid(r, idx, pid);
     return wait_started(r, idx, 15000);
 }
 
@@ -242,7 +354,7 @@ static spStatus start_redis(runner *r, const char *name, int appendonly, int *po
     track(r, 0, *port_out, name);
     spStatus st = redis_Spawn(r, r->n_procs - 1, appendonly);
     if (st)
-        return sp_Wrap(st, "starting redis-server (is the redis-server package installed?)");
+        return sp_Wrap(st, "starting redis-server");
     return SP_OK;
 }
 
@@ -261,7 +373,7 @@ static spStatus start_nats(runner *r)
     r->nats_port = port;
     st = start_proc(r, "nats", port, argv, NULL);
     if (st)
-        return sp_Wrap(st, "starting nats-server (is the nats-server package installed?)");
+        return sp_Wrap(st, "starting nats-server");
     return SP_OK;
 }
 
@@ -336,16 +448,25 @@ static spStatus wait_ready(runner *r)
         char url[128];
         snprintf(url, sizeof url, "http://127.0.0.1:%d/readyz", r->functions[i].port);
         int64_t end = clock_NowMs() + 15000;
+        char last[600]; /* what the last probe got: the reason it is not ready */
         for (;;) {
             http_response resp = {0};
             spStatus st = http_Get(url, NULL, 2000, &resp);
             int code = resp.status;
+            if (st)
+                snprintf(last, sizeof last, "%s", sp_LastError());
+            else
+                snprintf(last, sizeof last, "/readyz answered %d %.400s", code,
+                         resp.body ? resp.body : "");
             http_ResponseFree(&resp);
             if (st == SP_OK && code == 200)
                 break;
-            if (clock_NowMs() > end)
-                return sp_Error(SP_ERR_TIMEOUT, "function %s not ready (see %s/fn-%s.log)",
-                                r->functions[i].step, r->dir, r->functions[i].step);
+            if (clock_NowMs() > end) {
+                r->keep_logs = 1;
+                return sp_Error(SP_ERR_TIMEOUT, "function %s not ready: %s; its log %s/fn-%s.log "
+                                "is kept", r->functions[i].step, last, r->dir,
+                                r->functions[i].step);
+            }
             sleep_ms(30);
         }
     }
@@ -356,6 +477,7 @@ static spStatus wait_ready(runner *r)
 spStatus runner_Start(runner *r, const runner_options *o)
 {
     memset(r, 0, sizeof *r);
+    r->reap.fd = -1;
     if (o->peers < 1 || o->peers > 64)
         return sp_Error(SP_ERR_INVALID, "the local runner supports 1 to 64 peers, not %d",
                         o->peers);
@@ -364,7 +486,10 @@ spStatus runner_Start(runner *r, const runner_options *o)
     if (!mkdtemp(r->dir))
         return sp_Error(SP_ERR_IO, "cannot create a temp dir under %s: %s",
                         tmp && tmp[0] ? tmp : "/tmp", strerror(errno));
-    spStatus st;
+    stopped_by_signal = 0;
+    spStatus st = reaper_Start(&r->reap, r->dir);
+    if (st)
+        goto fail;
     snprintf(r->nats_user, sizeof r->nats_user, "spirt");
     snprintf(r->redis_user, sizeof r->redis_user, "spirt");
     if ((st = random_hex(r->token, 64)) || (st = random_hex(r->redis_password, 64)) ||
@@ -387,6 +512,9 @@ spStatus runner_Start(runner *r, const runner_options *o)
         goto fail;
     return SP_OK;
 fail:
+    /* A server that started and then died (Redis listens before it loads
+     * its modules) is the likely cause of whatever failed after it. */
+    st = runner_Explain(r, st);
     runner_Stop(r);
     return st;
 }
@@ -409,17 +537,47 @@ static void stop_proc(runner_proc *p)
     p->pid = 0;
 }
 
-static void remove_dir(const char *dir)
+/* rm -rf of the given paths (NULL-terminated, at most 126) under a run dir. */
+static void remove_Paths(char *const paths[])
 {
-    if (!strstr(dir, "/spirt-run-"))
-        return; /* only ever remove what runner_Start created */
+    char *argv[130] = {"rm", "-rf", "--"};
+    int n = 3;
+    for (int i = 0; paths[i] && n < 129; i++)
+        if (strstr(paths[i], "/spirt-run-")) /* only ever remove what runner_Start created */
+            argv[n++] = paths[i];
+    if (n == 3)
+        return;
     pid_t pid = fork();
     if (pid == 0) {
-        execlp("rm", "rm", "-rf", dir, (char *)NULL);
+        execvp("rm", argv);
         _exit(127);
     }
     if (pid > 0)
         waitpid(pid, NULL, 0);
+}
+
+/* Everything in the run dir but the logs: the secrets, configurations,
+ * databases and JetStream store go, the evidence stays. */
+static void remove_AllButLogs(const char *dir)
+{
+    static char paths[128][400];
+    char *list[129];
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < 128) {
+        size_t len = strlen(e->d_name);
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            (len > 4 && !strcmp(e->d_name + len - 4, ".log")))
+            continue;
+        snprintf(paths[n], sizeof paths[n], "%s/%s", dir, e->d_name);
+        list[n] = paths[n];
+        n++;
+    }
+    if (d)
+        closedir(d);
+    list[n] = NULL;
+    remove_Paths(list);
 }
 
 void runner_Stop(runner *r)
@@ -430,8 +588,15 @@ void runner_Stop(runner *r)
         live_pids[i] = 0;
     }
     r->n_procs = 0;
-    if (r->dir[0] && !getenv("SPIRT_KEEP_RUN_DIR"))
-        remove_dir(r->dir);
+    if (r->dir[0] && getenv("SPIRT_KEEP_RUN_DIR")) {
+        /* kept whole, for debugging */
+    } else if (r->dir[0] && r->keep_logs) {
+        remove_AllButLogs(r->dir);
+    } else if (r->dir[0]) {
+        char *list[] = {r->dir, NULL};
+        remove_Paths(list);
+    }
+    reaper_Finish(&r->reap);
     r->dir[0] = '\0';
 }
 
@@ -470,6 +635,7 @@ spStatus runner_RestartPeer(runner *r, int peer)
 /* Called from a signal handler: only async-signal-safe work. */
 void runner_KillAllFromSignal(void)
 {
+    stopped_by_signal = 1;
     for (int i = 0; i < RUNNER_MAX_PROCS; i++)
         if (live_pids[i] > 0)
             kill(live_pids[i], SIGTERM);

@@ -72,7 +72,7 @@ void train_Notify(const train_observer *o, const char *fmt, ...)
 {
     if (!o || !o->on_event)
         return;
-    char msg[512];
+    char msg[SP_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);

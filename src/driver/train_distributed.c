@@ -297,6 +297,22 @@ static spStatus ft_Start(dist_run *d, const train_observer *obs)
     return st;
 }
 
+/* A server or function of a local run that died explains more than the
+ * error it caused ("Connection refused"): the failure names it, with the end
+ * of its log (which the runner keeps). A death the run survived (a failed
+ * peer) is told as an event. Checked before fault injection stops, which
+ * ends a restarted peer's redis-server on purpose. */
+static spStatus local_Casualties(dist_run *d, spStatus st, const train_observer *obs)
+{
+    if (st)
+        return runner_Explain(&d->run, st);
+    if (runner_Check(&d->run) != SP_OK) {
+        train_Notify(obs, "%s", sp_LastError());
+        sp_ClearError();
+    }
+    return SP_OK;
+}
+
 /* The report's fault-tolerance evidence, then everything stops. The model
  * check comes first: a restarted peer's redis-server dies with the fault
  * injection thread. */
@@ -376,12 +392,14 @@ spStatus train_Distributed(const job_config *job, const train_observer *obs, tra
                           .rejoin = d->live && rejoin_Enabled(d->arch), .hooks = &d->hooks};
         st = executor_Run(&plan, res);
     }
-    char ft_msg[1024];
+    if (d->local)
+        st = local_Casualties(d, st, obs);
+    char ft_msg[SP_ERROR_MAX];
     snprintf(ft_msg, sizeof ft_msg, "%s", sp_LastError());
     ft_Finish(d, res);
     if (st)
         sp_Error(st, "%s", ft_msg);
-    char msg[1024];
+    char msg[SP_ERROR_MAX];
     snprintf(msg, sizeof msg, "%s", sp_LastError());
     http_CloseCached();
     if (d->local)
