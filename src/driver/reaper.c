@@ -101,7 +101,7 @@ static void wait_Gone(const watched *w, int n)
     }
 }
 
-static void reaper_Main(int fd, const char *dir)
+static void reaper_Main(int fd, const char *dir, int keep_dir)
 {
     static watched w[REAPER_MAX];
     int n = 0;
@@ -125,6 +125,8 @@ static void reaper_Main(int fd, const char *dir)
         if (still_There(&w[i]))
             kill(w[i].pid, SIGKILL);
     wait_Gone(w, n);
+    if (keep_dir)
+        _exit(0);
     char *argv[] = {"rm", "-rf", "--", (char *)dir, NULL};
     char *envp[] = {NULL};
     execve("/bin/rm", argv, envp);
@@ -134,7 +136,7 @@ static void reaper_Main(int fd, const char *dir)
 
 /* ---- in the driver ------------------------------------------------------- */
 
-spStatus reaper_Start(reaper *rp, const char *dir)
+spStatus reaper_Start(reaper *rp, const char *dir, int keep_dir)
 {
     rp->pid = 0;
     rp->fd = -1;
@@ -169,7 +171,7 @@ spStatus reaper_Start(reaper *rp, const char *dir)
         if (close_range(4, ~0U, 0) != 0)
             for (int fd = 4; fd < 65536; fd++)
                 close(fd);
-        reaper_Main(3, dir);
+        reaper_Main(3, dir, keep_dir);
     }
     close(p[0]);
     rp->pid = pid;

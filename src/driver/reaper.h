@@ -19,8 +19,8 @@ typedef struct {
 } reaper;
 
 /* Forks the reaper of `dir` (a runner's "/spirt-run-" dir). Call it before
- * starting any child. */
-spStatus reaper_Start(reaper *rp, const char *dir);
+ * starting any child. With keep_dir it only finishes off the children. */
+spStatus reaper_Start(reaper *rp, const char *dir, int keep_dir);
 /* Tells it about a child to finish off should the driver die. */
 void reaper_Watch(reaper *rp, pid_t child);
 /* A normal end: the driver stopped every child and removed (or kept on

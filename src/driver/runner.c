@@ -487,7 +487,7 @@ spStatus runner_Start(runner *r, const runner_options *o)
         return sp_Error(SP_ERR_IO, "cannot create a temp dir under %s: %s",
                         tmp && tmp[0] ? tmp : "/tmp", strerror(errno));
     stopped_by_signal = 0;
-    spStatus st = reaper_Start(&r->reap, r->dir);
+    spStatus st = reaper_Start(&r->reap, r->dir, getenv("SPIRT_KEEP_RUN_DIR") != NULL);
     if (st)
         goto fail;
     snprintf(r->nats_user, sizeof r->nats_user, "spirt");
