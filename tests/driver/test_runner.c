@@ -26,12 +26,18 @@
 static char dir[256];    /* test scratch, also the runner's TMPDIR */
 static char tmpdir[300];
 
-static int setup(void **state)
+/* A fresh scratch dir with an empty TMPDIR in it; 0 on success. */
+static int fresh_Dirs(void)
 {
-    (void)state;
     cli_TempDir(dir, sizeof dir);
     snprintf(tmpdir, sizeof tmpdir, "%s/tmp", dir);
     return dir[0] && mkdir(tmpdir, 0700) == 0 ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return fresh_Dirs();
 }
 
 static int teardown(void **state)
@@ -77,16 +83,18 @@ static int dir_entries(const char *path)
     return n;
 }
 
-static pid_t start_spirt(const char *log)
+static pid_t start_spirt_keep(const char *log, int keep_dir)
 {
-    char env_tmp[400];
+    char env_tmp[400], env_keep[] = "SPIRT_KEEP_RUN_DIR=1";
     snprintf(env_tmp, sizeof env_tmp, "TMPDIR=%s", tmpdir);
-    char *env[] = {env_tmp, NULL};
+    char *env[] = {env_tmp, keep_dir ? env_keep : NULL, NULL};
     const char *args[] = {"train", "--arch", "spirt", "--workers", "2", "--epochs", "50",
                           "--train-samples", "4000", "--test-samples", "500", "--batch", "32",
                           "--sync-timeout", "5000", NULL};
     return cli_Spawn(log, env, args);
 }
+
+static pid_t start_spirt(const char *log) { return start_spirt_keep(log, 0); }
 
 static void normal_run_cleans_up(void **state)
 {
@@ -120,12 +128,13 @@ static void ctrl_c_mid_run_cleans_up(void **state)
     assert_int_equal(dir_entries(tmpdir), 0);
 }
 
-static void killed_driver_takes_its_children_along(void **state)
+/* SIGKILLs a run's driver once it trains; waits until the reaper is done. */
+static void kill_driver(int keep_dir)
 {
-    (void)state;
     char log[400];
     snprintf(log, sizeof log, "%s/sigkill.log", dir);
-    pid_t pid = start_spirt(log);
+    unlink(log); /* a log of an earlier run would look like this one training */
+    pid_t pid = start_spirt_keep(log, keep_dir);
     assert_true(pid > 0);
     assert_int_equal(cli_WaitLog(log, "iteration", 120), 0);
     assert_int_equal(dir_entries(tmpdir), 1); /* the run dir */
@@ -134,12 +143,28 @@ static void killed_driver_takes_its_children_along(void **state)
     /* Children get SIGTERM when the driver dies; the reaper gives them 5 s,
      * SIGKILLs what is left, then removes the run dir and exits. */
     int left = 1;
-    for (int i = 0; i < 300 && (left || dir_entries(tmpdir)); i++) {
+    for (int i = 0; i < 300 && (left || dir_entries(tmpdir) != keep_dir); i++) {
         left = count_leftovers();
         usleep(100000);
     }
     assert_int_equal(left, 0);
+}
+
+static void killed_driver_takes_its_children_along(void **state)
+{
+    (void)state;
+    kill_driver(0);
     assert_int_equal(dir_entries(tmpdir), 0);
+}
+
+/* Kept for debugging: the reaper still ends every process, but the dir stays. */
+static void killed_driver_keeps_the_dir_when_asked(void **state)
+{
+    (void)state;
+    kill_driver(1);
+    assert_int_equal(dir_entries(tmpdir), 1);
+    cli_RemoveDir(dir); /* what was kept on purpose */
+    assert_int_equal(fresh_Dirs(), 0);
 }
 
 /* The one run dir under tmpdir (into out); 0 when there is exactly one. */
@@ -194,10 +219,8 @@ static void assert_death_reported(int rc, const char *out, const char *server, c
         usleep(100000);
     }
     assert_int_equal(left, 0);
-    cli_RemoveDir(dir);
-    cli_TempDir(dir, sizeof dir);
-    snprintf(tmpdir, sizeof tmpdir, "%s/tmp", dir);
-    assert_int_equal(mkdir(tmpdir, 0700), 0);
+    cli_RemoveDir(dir); /* what was kept on purpose */
+    assert_int_equal(fresh_Dirs(), 0);
 }
 
 static void server_dead_at_start_is_named_and_its_log_kept(void **state)
@@ -272,6 +295,7 @@ int main(void)
         cmocka_unit_test(normal_run_cleans_up),
         cmocka_unit_test(ctrl_c_mid_run_cleans_up),
         cmocka_unit_test(killed_driver_takes_its_children_along),
+        cmocka_unit_test(killed_driver_keeps_the_dir_when_asked),
         cmocka_unit_test(server_dead_at_start_is_named_and_its_log_kept),
         cmocka_unit_test(server_killed_mid_run_is_named_and_its_log_kept),
     };
