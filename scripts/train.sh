@@ -13,5 +13,8 @@ fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
 build="${SPIRT_BUILD_DIR:-$root/build}"
-exec "$build/bin/spirt" train --arch spirt --workers 4 --minibatches 2 --batch 32 \
+# The defaults that only distributed architectures take go through the
+# environment, which is never refused: `scripts/train.sh --arch single` works.
+SPIRT_WORKERS="${SPIRT_WORKERS:-4}" SPIRT_MINIBATCHES="${SPIRT_MINIBATCHES:-2}" \
+  exec "$build/bin/spirt" train --arch spirt --batch 32 \
   --model mlp --hidden 128 --epochs 2 --lr 0.1 --report "$build/train-report.json" "$@"

@@ -98,10 +98,6 @@ static spStatus compare_Parse(int argc, char **argv, compare_options *o, int *re
 
 static int run_Compare(const job_config *base, const compare_options *o)
 {
-    if (mkdir(o->out, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "spirt compare: cannot create %s: %s\n", o->out, strerror(errno));
-        return 1;
-    }
     cJSON *reports[MAX_ARCHS];
     int n = 0, rc = 0;
     for (int i = 0; i < o->n_archs; i++) {
@@ -159,18 +155,35 @@ int cmd_Compare(int argc, char **argv)
     job_config job;
     job_Defaults(&job);
     job.workers = 4;
+    options_given given;
     spStatus st = rest ? compare_Parse(argc, argv, &o, &rest_argc, rest)
                        : sp_Error(SP_ERR_NOMEM, "out of memory");
     if (!st)
-        st = options_Parse(rest_argc, rest, 2, &job, &help);
+        st = options_Parse(rest_argc, rest, 2, &job, &help, &given);
     free(rest);
+    if (!st && help) {
+        compare_Usage(stdout);
+        return 0;
+    }
+    /* Usage errors (exit 2, commands.h) before the first run starts: each
+     * option applies to at least one compared architecture, each run's job
+     * is valid, the output dir can be made. */
+    unsigned archs = 0;
+    for (int i = 0; !st && i < o.n_archs; i++)
+        archs |= options_ArchMask(o.archs[i]);
+    if (!st)
+        st = options_CheckApplies(&given, &job, archs, 1);
+    for (int i = 0; !st && i < o.n_archs; i++) {
+        job_config each = job;
+        each.arch = o.archs[i];
+        if ((st = train_Check(&each)))
+            sp_Wrap(st, "--archs %s", job_ArchName(each.arch));
+    }
+    if (!st && mkdir(o.out, 0755) != 0 && errno != EEXIST)
+        st = sp_Error(SP_ERR_INVALID, "--out %s: cannot create it: %s", o.out, strerror(errno));
     if (st) {
         fprintf(stderr, "spirt compare: %s\n", sp_LastError());
         return 2;
-    }
-    if (help) {
-        compare_Usage(stdout);
-        return 0;
     }
     return run_Compare(&job, &o);
 }

@@ -27,28 +27,42 @@ static void print_summary(const job_config *job, const train_result *res)
            res->final_loss, res->test_accuracy);
 }
 
+/* Exit statuses (commands.h): 2 for anything the user must change on the
+ * command line - found before training starts -, 1 for everything that
+ * fails once it runs. */
 int cmd_Train(int argc, char **argv)
 {
     job_config job;
+    options_given given;
     int help;
     job_Defaults(&job);
-    if (options_Parse(argc, argv, 2, &job, &help) != SP_OK) {
-        fprintf(stderr, "spirt train: %s\n", sp_LastError());
-        return 2;
-    }
-    if (help) {
+    spStatus st = options_Parse(argc, argv, 2, &job, &help, &given);
+    if (st == SP_OK && help) {
         train_Usage(stdout);
         return 0;
     }
+    if (st == SP_OK)
+        st = options_CheckApplies(&given, &job, options_ArchMask(job.arch), 0);
+    if (st == SP_OK)
+        st = train_Check(&job);
+    if (st == SP_OK && job.report[0])
+        st = report_Check(job.report);
+    if (st != SP_OK) {
+        fprintf(stderr, "spirt train: %s\n", sp_LastError());
+        return 2;
+    }
+    /* One process: a worker count from the environment does not apply. */
+    if (job.arch == ARCH_SINGLE)
+        job.workers = 1;
     progress prog;
     progress_Init(&prog, stdout, job_ArchName(job.arch), job.epochs, job.quiet);
     train_observer obs = progress_Observer(&prog);
     train_result res;
-    spStatus st = train_Run(&job, &obs, &res);
+    st = train_Run(&job, &obs, &res);
     if (st != SP_OK) {
         fprintf(stderr, "spirt train: %s\n", sp_LastError());
         train_ResultFree(&res);
-        return st == SP_ERR_INVALID ? 2 : 1;
+        return 1;
     }
     print_summary(&job, &res);
     int rc = 0;

@@ -18,7 +18,12 @@ static void usage(FILE *f)
             "  compare   run the four distributed architectures on the same job\n"
             "  version   print the version\n"
             "\n"
-            "Run 'spirt <command> --help' for a command's options.\n");
+            "Run 'spirt <command> --help' for a command's options.\n"
+            "\n"
+            "Exit status: 0 done; 2 bad usage (an unknown command, unknown, malformed or\n"
+            "conflicting options, an option that does not apply to the architecture, an\n"
+            "unwritable output path), found before any work starts; 1 anything else (data\n"
+            "errors, a server that failed, a failed run).\n");
 }
 
 int main(int argc, char **argv)

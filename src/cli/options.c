@@ -4,14 +4,30 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef spStatus (*opt_setter)(job_config *j, const char *v);
 
+/* Which architectures an option means something for: a bit per arch_kind. */
+#define A_SINGLE (1u << ARCH_SINGLE)
+#define A_SPIRT (1u << ARCH_SPIRT)
+#define A_MLLESS (1u << ARCH_MLLESS)
+#define A_DIST (A_SPIRT | A_MLLESS | 1u << ARCH_SCATTER_REDUCE | 1u << ARCH_ALL_REDUCE)
+#define A_ALL (A_SINGLE | A_DIST)
+
+/* Further limits: only over HTTP (not with --transport inproc); only for
+ * `spirt train` (`spirt compare` chooses the architectures and writes its
+ * own reports). */
+#define O_HTTP 1u
+#define O_TRAIN 2u
+
 typedef struct {
     const char *name;    /* without leading dashes */
     const char *metavar; /* NULL for flags */
+    unsigned archs;      /* A_*: where the option applies */
+    unsigned only;       /* O_*: 0 or further limits */
     const char *help;
     opt_setter set;
 } option_def;
@@ -143,49 +159,53 @@ static spStatus set_restart_after(job_config *j, const char *v)
     return st;
 }
 
+/* Every option of `spirt train` / `spirt compare`: what it takes, where it
+ * applies (an option the command line gives where it does not apply is
+ * refused, see options_CheckApplies), its help line and its setter. */
 static const option_def options[] = {
-    {"arch", "ARCH", "single | spirt | mlless | scatter-reduce | all-reduce (default single)", set_arch},
-    {"model", "MODEL", "logreg | mlp | cnn (default mlp)", set_model},
-    {"hidden", "SIZES", "MLP hidden layer sizes, e.g. 128 or 256,128 (default 128)", set_hidden},
-    {"dataset", "NAME|PATH", "fashion-mnist, mnist, an IDX directory, a .svm or .csv file", set_dataset},
-    {"epochs", "N", "passes over the training set (default 1)", set_epochs},
-    {"batch", "N", "samples per minibatch (default 64)", set_batch},
-    {"lr", "RATE", "learning rate (default 0.05)", set_lr},
-    {"optimizer", "NAME", "sgd | momentum | adam (default sgd)", set_optimizer},
-    {"momentum", "MU", "momentum coefficient (default 0; 0.9 with --optimizer momentum)", set_momentum},
-    {"weight-decay", "WD", "L2 weight decay (default 0)", set_wd},
-    {"seed", "N", "seed for init and shuffling (default 42)", set_seed},
-    {"workers", "N", "peers or workers (default 1)", set_workers},
-    {"minibatches", "M", "SPIRT: minibatches per peer per iteration (default 1)", set_minibatches},
-    {"aggregator", "RULE", "SPIRT: mean | trimmed-mean | median | krum | multi-krum", set_aggregator},
-    {"trim", "B", "trimmed mean: values dropped at each end (default 1)", set_trim},
-    {"byzantine", "F", "Krum: number of Byzantine peers tolerated (default 1)", set_byzantine},
-    {"attack", "KIND", "SPIRT experiments: none | sign-flip | gaussian | label-flip | corrupt", set_attack},
-    {"attackers", "LIST", "peers that attack, e.g. 0,3", set_attackers},
-    {"attackers-count", "F", "the last F peers attack (instead of --attackers)", set_attackers_count},
-    {"attack-scale", "K", "sign-flip: publish -K times the average (default 4)", set_attack_scale},
-    {"attack-sigma", "S", "gaussian: publish N(0, S^2) noise (default 1)", set_attack_sigma},
-    {"sync-timeout", "MS", "barrier timeout before a peer counts as failed (default 30000)", set_sync_timeout},
-    {"significance", "V", "MLLESS: significance threshold v (default 0.01)", set_significance},
-    {"scale-in", NULL, "MLLESS: let the supervisor remove workers when loss flattens", set_scale_in},
-    {"target-loss", "L", "stop once the training loss is below L (default off)", set_target_loss},
-    {"train-samples", "N", "use only the first N training samples (default all)", set_train_samples},
-    {"test-samples", "N", "evaluate on the first N test samples (default all)", set_test_samples},
-    {"transport", "T", "http (each step a function process, default) | inproc", set_transport},
-    {"functions", "URL", "use running functions: URL template with {step}", set_functions},
-    {"peers", "LIST", "use running per-peer Redis: host:port,host:port,...", set_peers},
-    {"shared-redis", "ADDR", "use a running shared Redis host:port", set_shared},
-    {"nats", "URL", "use a running NATS server nats://host:port", set_nats},
-    {"job", "NAME", "job name, namespaces keys and subjects (default spirt)", set_job},
-    {"heartbeat-timeout", "MS", "SPIRT: exclude a peer whose heartbeat stopped this long (default 3000, 0 = off)", set_heartbeat},
-    {"kill-peer", "P", "fault injection: SIGKILL peer P's redis-server (local runs)", set_kill_peer},
-    {"at-iteration", "T", "... at the start of iteration T (default 0)", set_kill_at},
-    {"restart-after", "SECONDS", "... and restart it from its AOF after SECONDS; it rejoins", set_restart_after},
-    {"resume", NULL, "continue an interrupted job from the state in --peers/--shared-redis/--nats", set_resume},
-    {"report", "FILE", "write a JSON report to FILE", set_report},
-    {"quiet", NULL, "no progress output", set_quiet},
+    {"arch", "ARCH", A_ALL, O_TRAIN, "single | spirt | mlless | scatter-reduce | all-reduce (default single)", set_arch},
+    {"model", "MODEL", A_ALL, 0, "logreg | mlp | cnn (default mlp)", set_model},
+    {"hidden", "SIZES", A_ALL, 0, "MLP hidden layer sizes, e.g. 128 or 256,128 (default 128)", set_hidden},
+    {"dataset", "NAME|PATH", A_ALL, 0, "fashion-mnist, mnist, an IDX directory, a .svm or .csv file", set_dataset},
+    {"epochs", "N", A_ALL, 0, "passes over the training set (default 1)", set_epochs},
+    {"batch", "N", A_ALL, 0, "samples per minibatch (default 64)", set_batch},
+    {"lr", "RATE", A_ALL, 0, "learning rate (default 0.05)", set_lr},
+    {"optimizer", "NAME", A_ALL, 0, "sgd | momentum | adam (default sgd)", set_optimizer},
+    {"momentum", "MU", A_ALL, 0, "momentum coefficient (default 0; 0.9 with --optimizer momentum)", set_momentum},
+    {"weight-decay", "WD", A_ALL, 0, "L2 weight decay (default 0)", set_wd},
+    {"seed", "N", A_ALL, 0, "seed for init and shuffling (default 42)", set_seed},
+    {"workers", "N", A_DIST, 0, "peers or workers (default 1)", set_workers},
+    {"minibatches", "M", A_DIST, 0, "minibatches per worker per iteration (default 1)", set_minibatches},
+    {"aggregator", "RULE", A_SPIRT, 0, "mean | trimmed-mean | median | krum | multi-krum", set_aggregator},
+    {"trim", "B", A_SPIRT, 0, "trimmed mean: values dropped at each end (default 1)", set_trim},
+    {"byzantine", "F", A_SPIRT, 0, "Krum: number of Byzantine peers tolerated (default 1)", set_byzantine},
+    {"attack", "KIND", A_DIST, 0, "experiments: none | sign-flip | gaussian | label-flip | corrupt", set_attack},
+    {"attackers", "LIST", A_DIST, 0, "peers that attack, e.g. 0,3", set_attackers},
+    {"attackers-count", "F", A_DIST, 0, "the last F peers attack (instead of --attackers)", set_attackers_count},
+    {"attack-scale", "K", A_DIST, 0, "sign-flip: publish -K times the average (default 4)", set_attack_scale},
+    {"attack-sigma", "S", A_DIST, 0, "gaussian: publish N(0, S^2) noise (default 1)", set_attack_sigma},
+    {"sync-timeout", "MS", A_DIST, 0, "barrier timeout before a peer counts as failed (default 30000)", set_sync_timeout},
+    {"significance", "V", A_MLLESS, 0, "significance threshold v (default 0.01)", set_significance},
+    {"scale-in", NULL, A_MLLESS, 0, "let the supervisor remove workers when loss flattens", set_scale_in},
+    {"target-loss", "L", A_ALL, 0, "stop once the training loss is below L (default off)", set_target_loss},
+    {"train-samples", "N", A_ALL, 0, "use only the first N training samples (default all)", set_train_samples},
+    {"test-samples", "N", A_ALL, 0, "evaluate on the first N test samples (default all)", set_test_samples},
+    {"transport", "T", A_DIST, 0, "http (each step a function process, default) | inproc", set_transport},
+    {"functions", "URL", A_DIST, O_HTTP, "use running functions: URL template with {step}", set_functions},
+    {"peers", "LIST", A_DIST, 0, "use running per-peer Redis: host:port,host:port,...", set_peers},
+    {"shared-redis", "ADDR", A_DIST, 0, "use a running shared Redis host:port", set_shared},
+    {"nats", "URL", A_DIST, 0, "use a running NATS server nats://host:port", set_nats},
+    {"job", "NAME", A_DIST, 0, "job name, namespaces keys and subjects (default spirt)", set_job},
+    {"heartbeat-timeout", "MS", A_SPIRT, 0, "exclude a peer whose heartbeat stopped this long (default 3000, 0 = off)", set_heartbeat},
+    {"kill-peer", "P", A_SPIRT, 0, "fault injection: SIGKILL peer P's redis-server (local runs)", set_kill_peer},
+    {"at-iteration", "T", A_SPIRT, 0, "... at the start of iteration T (default 0)", set_kill_at},
+    {"restart-after", "SECONDS", A_SPIRT, 0, "... and restart it from its AOF after SECONDS; it rejoins", set_restart_after},
+    {"resume", NULL, A_SPIRT, 0, "continue an interrupted job from the state in --peers/--shared-redis/--nats", set_resume},
+    {"report", "FILE", A_ALL, O_TRAIN, "write a JSON report to FILE (checked before training starts)", set_report},
+    {"quiet", NULL, A_ALL, 0, "no progress output", set_quiet},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
+_Static_assert(N_OPTIONS <= OPTIONS_MAX, "options_given holds a flag per option");
 
 static const option_def *find_option(const char *name, size_t len)
 {
@@ -215,9 +235,11 @@ static spStatus apply_env(job_config *j)
     return SP_OK;
 }
 
-spStatus options_Parse(int argc, char **argv, int first, job_config *j, int *help)
+spStatus options_Parse(int argc, char **argv, int first, job_config *j, int *help,
+                       options_given *given)
 {
     *help = 0;
+    memset(given, 0, sizeof *given);
     spStatus st = apply_env(j);
     if (st)
         return st;
@@ -247,18 +269,71 @@ spStatus options_Parse(int argc, char **argv, int first, job_config *j, int *hel
         }
         if ((st = o->set(j, val)))
             return sp_Wrap(st, "--%s", o->name);
+        given->set[o - options] = 1;
     }
-    return job_Validate(j);
+    return SP_OK;
 }
+
+/* "spirt, mlless" for a mask of architectures. */
+static void arch_List(unsigned archs, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int k = ARCH_SINGLE; k <= ARCH_ALL_REDUCE && len < cap; k++)
+        if (archs & 1u << k)
+            len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? ", " : "",
+                                    job_ArchName((arch_kind)k));
+}
+
+spStatus options_CheckApplies(const options_given *given, const job_config *j, unsigned archs,
+                              int compare)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const option_def *o = &options[i];
+        if (!given->set[i])
+            continue; /* defaults and the environment are never refused */
+        if (compare && (o->only & O_TRAIN))
+            return sp_Error(SP_ERR_INVALID, "--%s does not apply to spirt compare (it runs "
+                            "--archs and writes its reports to --out)", o->name);
+        if (!(o->archs & archs)) {
+            char where[96];
+            arch_List(o->archs, where, sizeof where);
+            if (compare)
+                return sp_Error(SP_ERR_INVALID, "--%s does not apply to any architecture of "
+                                "--archs (only to %s)", o->name, where);
+            return sp_Error(SP_ERR_INVALID, "--%s does not apply to --arch %s (only to %s)",
+                            o->name, job_ArchName(j->arch), where);
+        }
+        if ((o->only & O_HTTP) && j->transport_inproc)
+            return sp_Error(SP_ERR_INVALID, "--%s does not apply to --transport inproc (the "
+                            "steps run in this process)", o->name);
+    }
+    return SP_OK;
+}
+
+unsigned options_ArchMask(arch_kind a) { return 1u << a; }
 
 void options_PrintHelp(FILE *f)
 {
     for (size_t i = 0; i < N_OPTIONS; i++) {
-        char left[48];
+        char left[48], where[96] = "";
         snprintf(left, sizeof left, "--%s%s%s", options[i].name, options[i].metavar ? " " : "",
                  options[i].metavar ? options[i].metavar : "");
-        fprintf(f, "  %-26s %s\n", left, options[i].help);
+        if (options[i].archs == A_DIST)
+            snprintf(where, sizeof where, " [distributed]");
+        else if (options[i].archs != A_ALL) {
+            where[0] = ' ';
+            where[1] = '[';
+            arch_List(options[i].archs, where + 2, sizeof where - 3);
+            strcat(where, "]");
+        }
+        fprintf(f, "  %-26s %s%s\n", left, options[i].help, where);
     }
     fprintf(f, "\nEvery option can also be set in the environment as SPIRT_<OPTION>\n"
-               "(e.g. SPIRT_WORKERS=4); the command line wins.\n");
+               "(e.g. SPIRT_WORKERS=4); the command line wins. An option given on the\n"
+               "command line where it does not apply (see [brackets]) is refused; the\n"
+               "environment's are not (a Job's environment serves every architecture).\n"
+               "\nExit status: 0 done; 2 bad usage (unknown, malformed or conflicting options,\n"
+               "an option that does not apply, an unwritable --report); 1 anything else\n"
+               "(data errors, a server that failed, a failed run).\n");
 }

@@ -1,9 +1,13 @@
 /* report.c - the run report as JSON. */
 #include "cli/report.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* The robust rule and the injected attack, so a report of an experiment
  * says what was attacked and how it was defended. */
@@ -54,6 +58,24 @@ cJSON *report_Build(const job_config *job, const train_result *res)
     if (res->history)
         cJSON_AddItemToObject(r, "history", cJSON_Duplicate(res->history, 1));
     return r;
+}
+
+spStatus report_Check(const char *path)
+{
+    /* report_Write creates path.tmp and renames it to path: if that file
+     * can be created now, the report can be written at the end. */
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return sp_Error(SP_ERR_INVALID, "--report %s: is a directory", path);
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return sp_Error(SP_ERR_INVALID, "--report %s: cannot write there: %s", path,
+                        strerror(errno));
+    close(fd);
+    unlink(tmp);
+    return SP_OK;
 }
 
 spStatus report_Write(const char *path, const cJSON *report)

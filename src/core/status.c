@@ -5,8 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SP_ERRBUF 1024
-static _Thread_local char errbuf[SP_ERRBUF];
+static _Thread_local char errbuf[SP_ERROR_MAX];
 
 spStatus sp_Error(spStatus s, const char *fmt, ...)
 {
@@ -19,7 +18,7 @@ spStatus sp_Error(spStatus s, const char *fmt, ...)
 
 spStatus sp_Wrap(spStatus s, const char *fmt, ...)
 {
-    char old[SP_ERRBUF];
+    char old[SP_ERROR_MAX];
     va_list ap;
     memcpy(old, errbuf, sizeof old);
     va_start(ap, fmt);

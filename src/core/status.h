@@ -23,6 +23,10 @@ typedef enum {
     SP_ERR_INTERNAL     /* a bug (500) */
 } spStatus;
 
+/* The longest message kept (with its NUL): room for a few lines of a dead
+ * server's log in the error that names it. */
+#define SP_ERROR_MAX 4096
+
 /* Records a printf-style message for the current thread and returns `s`, so a
  * failing branch reads `return sp_Error(SP_ERR_INVALID, "...", ...);`. */
 spStatus sp_Error(spStatus s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

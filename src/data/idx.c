@@ -6,6 +6,7 @@
  * chunks because per-byte calls would dominate the load time. Byte offsets in
  * errors count uncompressed bytes. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -80,7 +81,10 @@ static spStatus idx_ExpectEnd(idx_file *x)
     if (got > 0)
         return sp_Error(SP_ERR_FORMAT, "%s: unexpected data after the last row at byte offset %zu",
                         x->path, x->off);
-    return SP_OK;
+    /* Every row was there, but a gzip stream may still lack its end. */
+    char where[64];
+    snprintf(where, sizeof where, "at byte offset %zu", x->off);
+    return textio_GzEnd(x->f, x->path, where);
 }
 
 static uint32_t be32(const unsigned char *p)

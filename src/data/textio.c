@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,18 @@ spStatus textio_Open(textio_reader *r, const char *path)
         r->f = NULL;
         return sp_Error(SP_ERR_NOMEM, "%s: cannot allocate a line buffer", path);
     }
+    return SP_OK;
+}
+
+spStatus textio_GzEnd(gzFile f, const char *path, const char *what)
+{
+    int errnum;
+    const char *msg = gzerror(f, &errnum);
+    if (errnum == Z_BUF_ERROR)
+        return sp_Error(SP_ERR_FORMAT, "%s: truncated: the compressed data ends %s (%s)", path,
+                        what, msg);
+    if (errnum != Z_OK)
+        return sp_Error(SP_ERR_FORMAT, "%s: read error %s: %s", path, what, msg);
     return SP_OK;
 }
 
@@ -65,8 +78,14 @@ static spStatus textio_Fill(textio_reader *r)
         const char *msg = gzerror(r->f, &errnum);
         return sp_Error(SP_ERR_FORMAT, "%s:%ld: read error: %s", r->path, r->line + 1, msg);
     }
-    if (got == 0)
+    if (got == 0) {
+        char where[48];
+        snprintf(where, sizeof where, "after line %ld", r->line);
+        spStatus st = textio_GzEnd(r->f, r->path, where);
+        if (st != SP_OK)
+            return st;
         r->eof = 1;
+    }
     r->end += (size_t)got;
     return SP_OK;
 }

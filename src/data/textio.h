@@ -28,6 +28,11 @@ typedef struct {
 } textio_reader;
 
 spStatus textio_Open(textio_reader *r, const char *path);
+/* At the end of a file read through zlib: an error when a gzip stream was
+ * cut short. zlib's gzread reports that only as an end of file (with
+ * Z_BUF_ERROR left for gzerror), so a truncated .gz would otherwise read
+ * as a complete, shorter file. `what` says where (e.g. "after line 7"). */
+spStatus textio_GzEnd(gzFile f, const char *path, const char *what);
 /* Next line, NUL-terminated, without "\n" or "\r\n". *line = NULL at EOF. */
 spStatus textio_Next(textio_reader *r, char **line, size_t *len);
 /* Next line that is not blank, from its first non-blank character;

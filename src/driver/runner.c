@@ -2,6 +2,7 @@
 #include "driver/runner.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,6 +21,7 @@
 
 #include "core/clock.h"
 #include "core/net.h"
+#include "driver/server_conf.h"
 #include "runtime/http_client.h"
 #include "store/store.h"
 
@@ -31,19 +33,69 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static pid_t spawn(char *const argv[], char *const env[], const char *log_path)
+/* Secrets a child must not inherit from the driver's own environment (a
+ * cluster run's, say): it gets exactly those the runner hands it. */
+static const char *const env_secrets[] = {"SPIRT_TOKEN", "SPIRT_REDIS_PASSWORD",
+                                          "SPIRT_NATS_PASSWORD", "SPIRT_AUTH_KEY"};
+
+/* Whether "NAME=value" names `var` or `var`_FILE. */
+static int env_Names(const char *entry, const char *var, int or_file)
 {
+    size_t n = strcspn(entry, "="), k = strlen(var);
+    return (n == k && !strncmp(entry, var, k)) ||
+           (or_file && n == k + 5 && !strncmp(entry, var, k) && !strncmp(entry + k, "_FILE", 5));
+}
+
+/* The child's environment: ours without the secrets, then `extra` ("K=V"
+ * entries that replace ours). The strings are not copied; free the array. */
+static char **env_Build(char *const extra[])
+{
+    extern char **environ;
+    size_t n = 0, k = 0;
+    while (environ[n])
+        n++;
+    for (; extra && extra[k]; k++)
+        ;
+    char **env = calloc(n + k + 1, sizeof *env);
+    if (!env)
+        return NULL;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        int drop = 0;
+        for (size_t j = 0; j < sizeof env_secrets / sizeof env_secrets[0] && !drop; j++)
+            drop = env_Names(environ[i], env_secrets[j], 1);
+        for (size_t j = 0; j < k && !drop; j++) {
+            char name[64];
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(extra[j], "="), extra[j]);
+            drop = env_Names(environ[i], name, 0);
+        }
+        if (!drop)
+            env[m++] = environ[i];
+    }
+    for (size_t j = 0; j < k; j++)
+        env[m++] = extra[j];
+    return env;
+}
+
+static pid_t spawn(char *const argv[], char *const extra_env[], const char *log_path)
+{
+    /* Built before fork: the child of a threaded process may not allocate. */
+    char **env = env_Build(extra_env);
+    if (!env) {
+        errno = ENOMEM;
+        return -1;
+    }
     pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid != 0)
+    if (pid != 0) {
+        free(env);
         return pid;
+    }
     /* The child dies with the driver even if the driver is SIGKILLed. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
         _exit(127);
     setpgid(0, 0); /* Ctrl-C in the terminal reaches the driver only */
-    for (int i = 0; env && env[i]; i++)
-        putenv(env[i]);
     int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd >= 0) {
         dup2(fd, 1);
@@ -52,22 +104,108 @@ static pid_t spawn(char *const argv[], char *const env[], const char *log_path)
     int null = open("/dev/null", O_RDONLY);
     if (null >= 0)
         dup2(null, 0);
-    execvp(argv[0], argv);
+    execvpe(argv[0], argv, env);
     fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(127);
+}
+
+/* Paths of the run dir's files: "<dir>/<name><suffix>". */
+static void run_Path(const runner *r, const char *name, const char *suffix, char *out,
+                     size_t cap)
+{
+    snprintf(out, cap, "%s/%s%s", r->dir, name, suffix);
 }
 
 /* Signal path: the pids we must not leave behind. */
 static volatile pid_t live_pids[RUNNER_MAX_PROCS];
 
+/* Set by the signal path: children ending now were told to. */
+static volatile sig_atomic_t stopped_by_signal;
+
+/* Records a started child (pid 0: about to be started) in slot idx. */
+static void track_Pid(runner *r, int idx, pid_t pid)
+{
+    r->procs[idx].pid = pid;
+    live_pids[idx] = pid;
+    reaper_Watch(&r->reap, pid);
+}
+
 static void track(runner *r, pid_t pid, int port, const char *name)
 {
     runner_proc *p = &r->procs[r->n_procs];
-    p->pid = pid;
     p->port = port;
     snprintf(p->name, sizeof p->name, "%s", name);
-    live_pids[r->n_procs] = pid;
+    track_Pid(r, r->n_procs, pid);
     r->n_procs++;
+}
+
+/* ---- a child that died ---------------------------------------------------- */
+
+#define LOG_TAIL_LINES 12
+
+/* The last lines of a log, each indented, into out. */
+static void log_Tail(const char *path, char *out, size_t cap)
+{
+    out[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(out, cap, "    (cannot read it: %s)", strerror(errno));
+        return;
+    }
+    char buf[2048];
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t from = size > (off_t)sizeof buf - 1 ? size - (off_t)sizeof buf + 1 : 0;
+    ssize_t n = pread(fd, buf, sizeof buf - 1, from);
+    close(fd);
+    n = n > 0 ? n : 0;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    if (!n) {
+        snprintf(out, cap, "    (it is empty)");
+        return;
+    }
+    /* back from the end over LOG_TAIL_LINES line breaks */
+    char *start = buf;
+    int lines = 0;
+    for (char *q = buf + n - 1; q > buf; q--)
+        if (*q == '\n' && ++lines == LOG_TAIL_LINES) {
+            start = q + 1;
+            break;
+        }
+    if (start == buf && from > 0) {
+        char *nl = strchr(buf, '\n'); /* a partial first line: skip it */
+        start = nl ? nl + 1 : buf;
+    }
+    size_t len = 0;
+    for (char *line = start; line && *line && len + 8 < cap;) {
+        char *nl = strchr(line, '\n');
+        int k = nl ? (int)(nl - line) : (int)strlen(line);
+        /* long lines are cut: the tail must fit in an error message */
+        len += (size_t)snprintf(out + len, cap - len, "%s    %.*s", len ? "\n" : "",
+                                k > 160 ? 160 : k, line);
+        line = nl ? nl + 1 : NULL;
+    }
+}
+
+/* The message about child p, which ended with wait status `status`: what
+ * happened, where its log is and how the log ends. Marks the logs kept. */
+static void proc_Died(runner *r, const runner_proc *p, int status, const char *when, char *out,
+                      size_t cap)
+{
+    char why[96], log[400], tail[1600];
+    if (WIFSIGNALED(status))
+        snprintf(why, sizeof why, "was killed by signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    else if (WEXITSTATUS(status) == 127) /* spawn's "cannot run" */
+        snprintf(why, sizeof why, "could not be run (is its package installed?)");
+    else
+        snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(status));
+    run_Path(r, p->name, ".log", log, sizeof log);
+    log_Tail(log, tail, sizeof tail);
+    snprintf(out, cap, "%s %s%s; its log %s (kept) ends with:\n%s", p->name, why, when, log,
+             tail);
+    r->keep_logs = 1;
 }
 
 static spStatus wait_started(runner *r, int idx, int timeout_ms)
@@ -78,15 +216,47 @@ static spStatus wait_started(runner *r, int idx, int timeout_ms)
         int st;
         if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
             p->pid = 0;
-            return sp_Error(SP_ERR_UNAVAILABLE, "%s exited during start-up (see %s/%s.log)",
-                            p->name, r->dir, p->name);
+            char msg[2400];
+            proc_Died(r, p, st, " during start-up", msg, sizeof msg);
+            return sp_Error(SP_ERR_UNAVAILABLE, "%s", msg);
         }
         if (net_PortOpen(p->port))
             return SP_OK;
         sleep_ms(20);
     }
-    return sp_Error(SP_ERR_TIMEOUT, "%s did not listen on port %d within %d ms (see %s/%s.log)",
-                    p->name, p->port, timeout_ms, r->dir, p->name);
+    r->keep_logs = 1;
+    return sp_Error(SP_ERR_TIMEOUT, "%s did not listen on port %d within %d ms (its log %s/%s.log "
+                    "is kept)", p->name, p->port, timeout_ms, r->dir, p->name);
+}
+
+spStatus runner_Check(runner *r)
+{
+    char msg[8192];
+    size_t len = 0;
+    for (int i = 0; i < r->n_procs && !stopped_by_signal; i++) {
+        runner_proc *p = &r->procs[i];
+        int st;
+        if (p->pid <= 0 || waitpid(p->pid, &st, WNOHANG) != p->pid)
+            continue;
+        p->pid = 0;
+        live_pids[i] = 0;
+        char one[2400];
+        proc_Died(r, p, st, "", one, sizeof one);
+        if (len < sizeof msg - 1)
+            len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s", len ? "\n" : "", one);
+    }
+    return len ? sp_Error(SP_ERR_UNAVAILABLE, "%s", msg) : SP_OK;
+}
+
+spStatus runner_Explain(runner *r, spStatus st)
+{
+    char failed[SP_ERROR_MAX];
+    snprintf(failed, sizeof failed, "%s", sp_LastError());
+    if (runner_Check(r) == SP_OK)
+        return sp_Error(st, "%s", failed);
+    char died[SP_ERROR_MAX];
+    snprintf(died, sizeof died, "%s", sp_LastError());
+    return sp_Error(st, "%s\n%s", failed, died);
 }
 
 static spStatus start_proc(runner *r, const char *name, int port, char *const argv[],
@@ -146,67 +316,83 @@ static const char *module_Path(void)
 
 /* ---- servers ----------------------------------------------------------- */
 
-/* Redis ACL: the default user (no name, so any client that only sends a
- * password) is switched off, and the one user the steps log in as has the
- * run's random password. Appends the config arguments to argv; `pass`
- * holds the ">password" rule and must outlive the call that uses argv. */
-static int redis_AclArgs(const runner *r, char **argv, int n, char *pass, size_t cap)
+/* Every peer's redis-server (and the shared one): the settings, the ACL user
+ * and its password go into <name>.conf (mode 0600); only that path is on
+ * the command line. */
+static spStatus redis_Spawn(runner *r, int idx, int appendonly)
 {
-    snprintf(pass, cap, ">%s", r->redis_password);
-    argv[n++] = "--user"; argv[n++] = "default"; argv[n++] = "off";
-    argv[n++] = "--user"; argv[n++] = (char *)r->redis_user; argv[n++] = "on";
-    argv[n++] = pass; argv[n++] = "~*"; argv[n++] = "&*"; argv[n++] = "+@all";
-    return n;
+    runner_proc *p = &r->procs[idx];
+    char dir[400], conf[400], log[400];
+    run_Path(r, p->name, "", dir, sizeof dir);
+    run_Path(r, p->name, ".conf", conf, sizeof conf);
+    run_Path(r, p->name, ".log", log, sizeof log);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return sp_Error(SP_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
+    const char *module = module_Path();
+    redis_conf c = {.port = p->port, .dir = dir, .appendonly = appendonly,
+                    .user = r->redis_user, .password = r->redis_password, .module = module};
+    spStatus st = conf_WriteRedis(conf, &c);
+    if (st)
+        return st;
+    r->module_loaded = module != NULL;
+    char *argv[] = {"redis-server", conf, NULL};
+    pid_t pid = spawn(argv, NULL, log);
+    if (pid < 0)
+        return sp_Error(SP_ERR_IO, "fork for %s failed: %s", p->name, strerror(errno));
+    track_Pid(r, idx, pid);
+    return wait_started(r, idx, 15000);
 }
 
 static spStatus start_redis(runner *r, const char *name, int appendonly, int *port_out)
 {
-    int port = net_FreePort();
-    char sport[16], dir[400];
-    snprintf(sport, sizeof sport, "%d", port);
-    snprintf(dir, sizeof dir, "%s/%s", r->dir, name);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return sp_Error(SP_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
-    const char *module = module_Path();
-    char *argv[40], pass[80];
-    int n = 0;
-    argv[n++] = "redis-server";
-    argv[n++] = "--port"; argv[n++] = sport;
-    argv[n++] = "--bind"; argv[n++] = "127.0.0.1";
-    argv[n++] = "--dir"; argv[n++] = dir;
-    argv[n++] = "--save"; argv[n++] = "";
-    argv[n++] = "--appendonly"; argv[n++] = appendonly ? "yes" : "no";
-    /* Fault tolerance: a SIGKILLed peer must not lose an acknowledged
-     * update, so every write is on disk before Redis answers. */
-    if (appendonly) {
-        argv[n++] = "--appendfsync"; argv[n++] = "always";
-    }
-    n = redis_AclArgs(r, argv, n, pass, sizeof pass);
-    if (module) {
-        argv[n++] = "--loadmodule";
-        argv[n++] = (char *)module;
-    }
-    argv[n] = NULL;
-    r->module_loaded = module != NULL;
-    *port_out = port;
-    spStatus st = start_proc(r, name, port, argv, NULL);
+    if (r->n_procs >= RUNNER_MAX_PROCS)
+        return sp_Error(SP_ERR_INVALID, "too many processes for the local runner");
+    *port_out = net_FreePort();
+    track(r, 0, *port_out, name);
+    spStatus st = redis_Spawn(r, r->n_procs - 1, appendonly);
     if (st)
-        return sp_Wrap(st, "starting redis-server (is the redis-server package installed?)");
+        return sp_Wrap(st, "starting redis-server");
     return SP_OK;
 }
 
 static spStatus start_nats(runner *r)
 {
     int port = net_FreePort();
-    char sport[16], store[400];
-    snprintf(sport, sizeof sport, "%d", port);
-    snprintf(store, sizeof store, "%s/nats", r->dir);
-    char *argv[] = {"nats-server", "-a", "127.0.0.1", "-p", sport, "-js", "-sd", store,
-                    "--user", r->nats_user, "--pass", r->nats_password, NULL};
-    r->nats_port = port;
-    spStatus st = start_proc(r, "nats", port, argv, NULL);
+    char conf[400], store[400];
+    run_Path(r, "nats", ".conf", conf, sizeof conf);
+    run_Path(r, "nats", "", store, sizeof store);
+    nats_conf c = {.port = port, .store_dir = store, .user = r->nats_user,
+                   .password = r->nats_password};
+    spStatus st = conf_WriteNats(conf, &c);
     if (st)
-        return sp_Wrap(st, "starting nats-server (is the nats-server package installed?)");
+        return st;
+    char *argv[] = {"nats-server", "-c", conf, NULL};
+    r->nats_port = port;
+    st = start_proc(r, "nats", port, argv, NULL);
+    if (st)
+        return sp_Wrap(st, "starting nats-server");
+    return SP_OK;
+}
+
+/* The secrets function processes read: one file of mode 0600 each, named
+ * in runner.h. */
+static spStatus write_Secrets(runner *r)
+{
+    const struct {
+        const char *file, *value;
+    } secrets[] = {
+        {RUNNER_TOKEN_FILE, r->token},
+        {RUNNER_REDIS_PASSWORD_FILE, r->redis_password},
+        {RUNNER_NATS_PASSWORD_FILE, r->nats_password},
+        {RUNNER_AUTH_KEY_FILE, r->auth_key},
+    };
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
+        char path[400];
+        run_Path(r, secrets[i].file, "", path, sizeof path);
+        spStatus st = conf_WriteSecret(path, secrets[i].value);
+        if (st)
+            return st;
+    }
     return SP_OK;
 }
 
@@ -218,23 +404,30 @@ static spStatus start_function(runner *r, const char *step)
     if (access(bin, X_OK) != 0)
         return sp_Error(SP_ERR_NOT_FOUND, "function binary %s is missing (build spirt first)", bin);
     snprintf(name, sizeof name, "fn-%s", step);
-    char e_port[32], e_token[128], e_pw[128], e_nats[128], e_nuser[96], e_npw[128], e_ready[96];
-    char e_user[64], e_auth[96];
+    char e_port[32], e_token[450], e_pw[450], e_nats[128], e_nuser[96], e_npw[450], e_ready[96];
+    char e_user[64], e_auth[450];
     snprintf(e_port, sizeof e_port, "PORT=%d", port);
-    snprintf(e_token, sizeof e_token, "SPIRT_TOKEN=%s", r->token);
-    snprintf(e_pw, sizeof e_pw, "SPIRT_REDIS_PASSWORD=%s", r->redis_password);
+    /* Secrets as files (the values never appear in an environment); the
+     * runtime reads SPIRT_<NAME>_FILE for the steps. */
+    snprintf(e_token, sizeof e_token, "SPIRT_TOKEN_FILE=%s/%s", r->dir, RUNNER_TOKEN_FILE);
+    snprintf(e_pw, sizeof e_pw, "SPIRT_REDIS_PASSWORD_FILE=%s/%s", r->dir,
+             RUNNER_REDIS_PASSWORD_FILE);
     snprintf(e_user, sizeof e_user, "SPIRT_REDIS_USER=%s", r->redis_user);
     /* Only the verifier of joining peers holds the master key. */
-    snprintf(e_auth, sizeof e_auth, "SPIRT_AUTH_KEY=%s", r->auth_key);
+    snprintf(e_auth, sizeof e_auth, "SPIRT_AUTH_KEY_FILE=%s/%s", r->dir, RUNNER_AUTH_KEY_FILE);
     snprintf(e_nats, sizeof e_nats, "SPIRT_NATS_URL=nats://127.0.0.1:%d", r->nats_port);
     snprintf(e_nuser, sizeof e_nuser, "SPIRT_NATS_USER=%s", r->nats_user);
-    snprintf(e_npw, sizeof e_npw, "SPIRT_NATS_PASSWORD=%s", r->nats_password);
+    snprintf(e_npw, sizeof e_npw, "SPIRT_NATS_PASSWORD_FILE=%s/%s", r->dir,
+             RUNNER_NATS_PASSWORD_FILE);
     snprintf(e_ready, sizeof e_ready, "SPIRT_READY_REDIS=127.0.0.1:%d", r->shared_port);
+    /* The runtime listens on every interface by default (a container's
+     * port); on this machine only the driver calls the functions. */
+    char e_bind[] = "SPIRT_BIND=127.0.0.1";
     /* A function serves many requests at once on its own threads; OpenBLAS
      * threads on top of those only fight over the cores. */
     char e_blas[] = "OPENBLAS_NUM_THREADS=1";
-    char *env[] = {e_port, e_token, e_pw, e_user, e_nats, e_nuser, e_npw, e_ready, e_blas,
-                   strcmp(step, "join") == 0 ? e_auth : NULL, NULL};
+    char *env[] = {e_port, e_bind, e_token, e_pw, e_user, e_nats, e_nuser, e_npw, e_ready,
+                   e_blas, strcmp(step, "join") == 0 ? e_auth : NULL, NULL};
     char *argv[] = {bin, NULL};
     spStatus st = start_proc(r, name, port, argv, env);
     if (st)
@@ -252,16 +445,25 @@ static spStatus wait_ready(runner *r)
         char url[128];
         snprintf(url, sizeof url, "http://127.0.0.1:%d/readyz", r->functions[i].port);
         int64_t end = clock_NowMs() + 15000;
+        char last[600]; /* what the last probe got: the reason it is not ready */
         for (;;) {
             http_response resp = {0};
             spStatus st = http_Get(url, NULL, 2000, &resp);
             int code = resp.status;
+            if (st)
+                snprintf(last, sizeof last, "%s", sp_LastError());
+            else
+                snprintf(last, sizeof last, "/readyz answered %d %.400s", code,
+                         resp.body ? resp.body : "");
             http_ResponseFree(&resp);
             if (st == SP_OK && code == 200)
                 break;
-            if (clock_NowMs() > end)
-                return sp_Error(SP_ERR_TIMEOUT, "function %s not ready (see %s/fn-%s.log)",
-                                r->functions[i].step, r->dir, r->functions[i].step);
+            if (clock_NowMs() > end) {
+                r->keep_logs = 1;
+                return sp_Error(SP_ERR_TIMEOUT, "function %s not ready: %s; its log %s/fn-%s.log "
+                                "is kept", r->functions[i].step, last, r->dir,
+                                r->functions[i].step);
+            }
             sleep_ms(30);
         }
     }
@@ -272,6 +474,7 @@ static spStatus wait_ready(runner *r)
 spStatus runner_Start(runner *r, const runner_options *o)
 {
     memset(r, 0, sizeof *r);
+    r->reap.fd = -1;
     if (o->peers < 1 || o->peers > 64)
         return sp_Error(SP_ERR_INVALID, "the local runner supports 1 to 64 peers, not %d",
                         o->peers);
@@ -280,11 +483,15 @@ spStatus runner_Start(runner *r, const runner_options *o)
     if (!mkdtemp(r->dir))
         return sp_Error(SP_ERR_IO, "cannot create a temp dir under %s: %s",
                         tmp && tmp[0] ? tmp : "/tmp", strerror(errno));
-    spStatus st;
+    stopped_by_signal = 0;
+    spStatus st = reaper_Start(&r->reap, r->dir, getenv("SPIRT_KEEP_RUN_DIR") != NULL);
+    if (st)
+        goto fail;
     snprintf(r->nats_user, sizeof r->nats_user, "spirt");
     snprintf(r->redis_user, sizeof r->redis_user, "spirt");
     if ((st = random_hex(r->token, 64)) || (st = random_hex(r->redis_password, 64)) ||
-        (st = random_hex(r->nats_password, 64)) || (st = random_hex(r->auth_key, 64)))
+        (st = random_hex(r->nats_password, 64)) || (st = random_hex(r->auth_key, 64)) ||
+        (st = write_Secrets(r)))
         goto fail;
     r->n_peers = o->peers;
     for (int p = 0; p < o->peers; p++) {
@@ -302,6 +509,9 @@ spStatus runner_Start(runner *r, const runner_options *o)
         goto fail;
     return SP_OK;
 fail:
+    /* A server that started and then died (Redis listens before it loads
+     * its modules) is the likely cause of whatever failed after it. */
+    st = runner_Explain(r, st);
     runner_Stop(r);
     return st;
 }
@@ -324,17 +534,47 @@ static void stop_proc(runner_proc *p)
     p->pid = 0;
 }
 
-static void remove_dir(const char *dir)
+/* rm -rf of the given paths (NULL-terminated, at most 126) under a run dir. */
+static void remove_Paths(char *const paths[])
 {
-    if (!strstr(dir, "/spirt-run-"))
-        return; /* only ever remove what runner_Start created */
+    char *argv[130] = {"rm", "-rf", "--"};
+    int n = 3;
+    for (int i = 0; paths[i] && n < 129; i++)
+        if (strstr(paths[i], "/spirt-run-")) /* only ever remove what runner_Start created */
+            argv[n++] = paths[i];
+    if (n == 3)
+        return;
     pid_t pid = fork();
     if (pid == 0) {
-        execlp("rm", "rm", "-rf", dir, (char *)NULL);
+        execvp("rm", argv);
         _exit(127);
     }
     if (pid > 0)
         waitpid(pid, NULL, 0);
+}
+
+/* Everything in the run dir but the logs: the secrets, configurations,
+ * databases and JetStream store go, the evidence stays. */
+static void remove_AllButLogs(const char *dir)
+{
+    static char paths[128][400];
+    char *list[129];
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < 128) {
+        size_t len = strlen(e->d_name);
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            (len > 4 && !strcmp(e->d_name + len - 4, ".log")))
+            continue;
+        snprintf(paths[n], sizeof paths[n], "%s/%s", dir, e->d_name);
+        list[n] = paths[n];
+        n++;
+    }
+    if (d)
+        closedir(d);
+    list[n] = NULL;
+    remove_Paths(list);
 }
 
 void runner_Stop(runner *r)
@@ -345,8 +585,15 @@ void runner_Stop(runner *r)
         live_pids[i] = 0;
     }
     r->n_procs = 0;
-    if (r->dir[0] && !getenv("SPIRT_KEEP_RUN_DIR"))
-        remove_dir(r->dir);
+    if (r->dir[0] && getenv("SPIRT_KEEP_RUN_DIR")) {
+        /* kept whole, for debugging */
+    } else if (r->dir[0] && r->keep_logs) {
+        remove_AllButLogs(r->dir);
+    } else if (r->dir[0]) {
+        char *list[] = {r->dir, NULL};
+        remove_Paths(list);
+    }
+    reaper_Finish(&r->reap);
     r->dir[0] = '\0';
 }
 
@@ -378,32 +625,14 @@ spStatus runner_RestartPeer(runner *r, int peer)
     runner_proc *p = find_proc(r, name);
     if (!p)
         return sp_Error(SP_ERR_NOT_FOUND, "peer %d is unknown", peer);
-    char sport[16], dir[400];
-    snprintf(sport, sizeof sport, "%d", p->port);
-    snprintf(dir, sizeof dir, "%s/%s", r->dir, name);
-    const char *module = module_Path();
-    char *argv[40], pass[80];
-    int n = 0;
-    char *head[] = {"redis-server", "--port", sport, "--bind", "127.0.0.1", "--dir", dir,
-                    "--save", "", "--appendonly", "yes", "--appendfsync", "always"};
-    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
-        argv[n++] = head[i];
-    n = redis_AclArgs(r, argv, n, pass, sizeof pass);
-    if (module) {
-        argv[n++] = "--loadmodule";
-        argv[n++] = (char *)module;
-    }
-    argv[n] = NULL;
-    char log[400];
-    snprintf(log, sizeof log, "%s/%s.log", r->dir, name);
-    p->pid = spawn(argv, NULL, log);
-    live_pids[p - r->procs] = p->pid;
-    return wait_started(r, (int)(p - r->procs), 15000);
+    /* Same port, dir and AOF: the peer comes back with what it acknowledged. */
+    return redis_Spawn(r, (int)(p - r->procs), 1);
 }
 
 /* Called from a signal handler: only async-signal-safe work. */
 void runner_KillAllFromSignal(void)
 {
+    stopped_by_signal = 1;
     for (int i = 0; i < RUNNER_MAX_PROCS; i++)
         if (live_pids[i] > 0)
             kill(live_pids[i], SIGTERM);

@@ -1,20 +1,31 @@
 /* runner.h - the local runner: the whole system on one machine.
  *
- * Starts, on free 127.0.0.1 ports under one temp dir: a redis-server per peer
- * (spirt module loaded; the default user disabled, one ACL user with a random
- * password), a shared redis-server (dataset store, same ACL),
- * nats-server with JetStream (user + password), and every step function as
- * its own process (bearer token required). runner_Stop ends every process it
- * started and removes the temp dir; it is also run from the signal path, and
- * children die with the driver (PR_SET_PDEATHSIG), so nothing is orphaned. */
+ * Starts, on free 127.0.0.1 ports under one temp dir (mode 0700): a
+ * redis-server per peer (spirt module loaded; the default user disabled, one
+ * ACL user with a random password), a shared redis-server (dataset store,
+ * same ACL), nats-server with JetStream (user + password), and every step
+ * function as its own process (bearer token required), listening on
+ * 127.0.0.1 only. No secret is on a command line or in an environment:
+ * servers read theirs from <name>.conf, functions from the files below (all
+ * mode 0600). runner_Stop ends every process it started and removes the temp
+ * dir; it is also run from the signal path, children die with the driver
+ * (PR_SET_PDEATHSIG), and should the driver be SIGKILLed the reaper
+ * (reaper.h) removes the dir, so nothing is left behind. */
 #ifndef SPIRT_RUNNER_H
 #define SPIRT_RUNNER_H
 
 #include <sys/types.h>
 
 #include "core/status.h"
+#include "driver/reaper.h"
 
 #define RUNNER_MAX_PROCS 96
+
+/* The run's secrets, one file each in the run dir. */
+#define RUNNER_TOKEN_FILE "token"
+#define RUNNER_REDIS_PASSWORD_FILE "redis-password"
+#define RUNNER_NATS_PASSWORD_FILE "nats-password"
+#define RUNNER_AUTH_KEY_FILE "auth-key"
 
 typedef struct {
     pid_t pid;
@@ -42,6 +53,8 @@ typedef struct {
         int port;
     } functions[32];
     int n_functions;
+    reaper reap;               /* cleans up should the driver be SIGKILLed */
+    int keep_logs;             /* a child died: its log is evidence, keep the logs */
 } runner;
 
 typedef struct {
@@ -53,7 +66,18 @@ typedef struct {
 } runner_options;
 
 spStatus runner_Start(runner *r, const runner_options *o);
+/* Stops everything and removes the run dir - all but its *.log files when a
+ * child died (runner_Check, or during start-up), so the logs that explain
+ * it stay for the user. */
 void runner_Stop(runner *r);
+/* SP_OK while every child started (and not killed on purpose) still runs.
+ * Otherwise an error naming each child that ended, why (exit status or
+ * signal), where its log is and the log's last lines; the logs are then
+ * kept. A stop by the signal path is no such death. */
+spStatus runner_Check(runner *r);
+/* For a failure st (message set): adds runner_Check's account of children
+ * that died, the likely cause, to the message. Returns st. */
+spStatus runner_Explain(runner *r, spStatus st);
 
 /* Kills (SIGKILL) / restarts a peer's redis-server: fault injection. */
 spStatus runner_KillPeer(runner *r, int peer);

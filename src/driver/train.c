@@ -6,12 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+spStatus train_Check(const job_config *job)
+{
+    spStatus st = job_Validate(job);
+    if (st || job->arch == ARCH_SINGLE)
+        return st;
+    return train_CheckDistributed(job);
+}
+
 spStatus train_Run(const job_config *job, const train_observer *obs, train_result *res)
 {
     memset(res, 0, sizeof *res);
     res->details = cJSON_CreateObject();
     res->history = cJSON_CreateArray();
-    spStatus st = job_Validate(job);
+    spStatus st = train_Check(job);
     if (st)
         return st;
     if (job->arch == ARCH_SINGLE)
@@ -72,7 +80,7 @@ void train_Notify(const train_observer *o, const char *fmt, ...)
 {
     if (!o || !o->on_event)
         return;
-    char msg[512];
+    char msg[SP_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);

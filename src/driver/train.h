@@ -43,6 +43,12 @@ typedef struct {
     cJSON *history;
 } train_result;
 
+/* Everything about the job that can be checked before anything starts:
+ * the fields (job_Validate) and how they combine with the architecture and
+ * with running services (--resume, --kill-peer, --peers ...). Its failures
+ * are the user's to fix (SP_ERR_INVALID naming the options); train_Run
+ * checks the same first. */
+spStatus train_Check(const job_config *job);
 spStatus train_Run(const job_config *job, const train_observer *obs, train_result *res);
 void train_ResultFree(train_result *res);
 
@@ -63,5 +69,6 @@ void train_RecordPoint(train_result *res, double t, int epoch, long iteration, f
 /* Per-architecture entry points (driver/train_<arch>.c). */
 spStatus train_Single(const job_config *job, const train_observer *obs, train_result *res);
 spStatus train_Distributed(const job_config *job, const train_observer *obs, train_result *res);
+spStatus train_CheckDistributed(const job_config *job);
 
 #endif

@@ -58,28 +58,30 @@ static int cluster_Mode(const job_config *j)
     return j->functions[0] || j->peers[0] || j->shared_redis[0] || j->nats[0];
 }
 
-static spStatus cluster_Endpoints(dist_run *d)
+/* The --peers list into out (at most 64); returns how many, -1 for more. */
+static int peers_Split(const job_config *j, char (*out)[128])
 {
-    const job_config *j = d->job;
-    if (!j->peers[0] || !j->shared_redis[0] || !j->nats[0] || (!j->functions[0] && !j->transport_inproc))
-        return sp_Error(SP_ERR_INVALID, "to use running services give all of --peers, "
-                        "--shared-redis, --nats and --functions (or --transport inproc)");
     char list[sizeof j->peers];
     snprintf(list, sizeof list, "%s", j->peers);
+    int n = 0;
     for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (d->n_peers >= 64)
-            return sp_Error(SP_ERR_INVALID, "--peers: at most 64 addresses");
-        snprintf(d->peers[d->n_peers++], sizeof d->peers[0], "%s", tok);
+        if (n >= 64)
+            return -1;
+        snprintf(out[n++], 128, "%s", tok);
     }
+    return n;
+}
+
+/* Checked by train_CheckDistributed before this runs. */
+static void cluster_Endpoints(dist_run *d)
+{
+    const job_config *j = d->job;
+    d->n_peers = peers_Split(j, d->peers);
     snprintf(d->shared, sizeof d->shared, "%s", j->shared_redis);
     snprintf(d->nats, sizeof d->nats, "%s", j->nats);
     snprintf(d->inv.url_template, sizeof d->inv.url_template, "%s", j->functions);
     const char *token = getenv("SPIRT_TOKEN");
     snprintf(d->inv.token, sizeof d->inv.token, "%s", token ? token : "");
-    if (d->arch->per_peer_databases && d->n_peers < j->workers)
-        return sp_Error(SP_ERR_INVALID, "--peers lists %d database(s) for %d workers",
-                        d->n_peers, j->workers);
-    return SP_OK;
 }
 
 /* Failed peers rejoin where each peer owns its database (SPIRT). */
@@ -237,20 +239,35 @@ static int hook_PeerUp(void *ctx, int w)
     return liveness_DbUp(((dist_run *)ctx)->live, w);
 }
 
-/* What a run may ask for, checked before anything starts. */
-static spStatus ft_Check(const dist_run *d)
+/* What a distributed run may ask for, checked before anything starts. */
+spStatus train_CheckDistributed(const job_config *j)
 {
-    const job_config *j = d->job;
+    const arch_def *a = arch_Get(j->arch);
+    if (!a)
+        return sp_Error(SP_ERR_INVALID, "architecture '%s' is not available in this build",
+                        job_ArchName(j->arch));
     if (j->resume && !cluster_Mode(j))
         return sp_Error(SP_ERR_INVALID, "--resume continues a job in running services: give "
                         "--peers, --shared-redis and --nats (a local run's servers are gone)");
-    if (j->resume && !rejoin_Enabled(d->arch))
+    if (j->resume && !rejoin_Enabled(a))
         return sp_Error(SP_ERR_INVALID, "--resume is available for architectures whose peers "
                         "own their databases (spirt)");
-    if (j->kill_peer >= 0 && (cluster_Mode(j) || !d->arch->per_peer_databases))
+    if (j->kill_peer >= 0 && (cluster_Mode(j) || !a->per_peer_databases))
         return sp_Error(SP_ERR_INVALID, "--kill-peer needs a local run (it SIGKILLs a "
                         "redis-server the runner started) of an architecture with per-peer "
                         "databases (spirt)");
+    if (!cluster_Mode(j))
+        return SP_OK;
+    if (!j->peers[0] || !j->shared_redis[0] || !j->nats[0] || (!j->functions[0] && !j->transport_inproc))
+        return sp_Error(SP_ERR_INVALID, "to use running services give all of --peers, "
+                        "--shared-redis, --nats and --functions (or --transport inproc)");
+    char peers[64][128];
+    int n = peers_Split(j, peers);
+    if (n < 0)
+        return sp_Error(SP_ERR_INVALID, "--peers: at most 64 addresses");
+    if (a->per_peer_databases && n < j->workers)
+        return sp_Error(SP_ERR_INVALID, "--peers lists %d database(s) for %d workers", n,
+                        j->workers);
     return SP_OK;
 }
 
@@ -326,6 +343,22 @@ static void final_Models(dist_run *d, train_result *res)
     free(shared);
 }
 
+/* A server or function of a local run that died explains more than the
+ * error it caused ("Connection refused"): the failure names it, with the end
+ * of its log (which the runner keeps). A death the run survived (a failed
+ * peer) is told as an event. Checked before fault injection stops, which
+ * ends a restarted peer's redis-server on purpose. */
+static spStatus local_Casualties(dist_run *d, spStatus st, const train_observer *obs)
+{
+    if (st)
+        return runner_Explain(&d->run, st);
+    if (runner_Check(&d->run) != SP_OK) {
+        train_Notify(obs, "%s", sp_LastError());
+        sp_ClearError();
+    }
+    return SP_OK;
+}
+
 /* The report's fault-tolerance evidence, then everything stops. The model
  * check comes first: a restarted peer's redis-server dies with the fault
  * injection thread. */
@@ -362,13 +395,10 @@ spStatus train_Distributed(const job_config *job, const train_observer *obs, tra
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    if (!d->arch)
-        st = sp_Error(SP_ERR_INVALID, "architecture '%s' is not available in this build",
-                      job_ArchName(job->arch));
-    else if ((st = ft_Check(d)))
+    if ((st = train_CheckDistributed(job)))
         ;
     else if (cluster_Mode(job))
-        st = cluster_Endpoints(d);
+        cluster_Endpoints(d);
     else
         st = local_Start(d, obs);
     long iters = 0;
@@ -397,12 +427,14 @@ spStatus train_Distributed(const job_config *job, const train_observer *obs, tra
                           .rejoin = d->live && rejoin_Enabled(d->arch), .hooks = &d->hooks};
         st = executor_Run(&plan, res);
     }
-    char ft_msg[1024];
+    if (d->local)
+        st = local_Casualties(d, st, obs);
+    char ft_msg[SP_ERROR_MAX];
     snprintf(ft_msg, sizeof ft_msg, "%s", sp_LastError());
     ft_Finish(d, res);
     if (st)
         sp_Error(st, "%s", ft_msg);
-    char msg[1024];
+    char msg[SP_ERROR_MAX];
     snprintf(msg, sizeof msg, "%s", sp_LastError());
     http_CloseCached();
     if (d->local)

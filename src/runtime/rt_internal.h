@@ -11,6 +11,23 @@
 #include "runtime/rt_metrics.h"
 #include "runtime/runtime.h"
 
+/* How far one connection's current request has come (rt_guard.c). */
+typedef enum {
+    RT_PHASE_HEADER,          /* waiting for / reading a request header */
+    RT_PHASE_BODY,            /* headers done, reading the body */
+    RT_PHASE_BUSY,            /* request complete: handler running, answer going out */
+    RT_PHASE_CUT              /* past its deadline, shut down; waiting for MHD to close */
+} rt_phase;
+
+/* One TCP connection, from MHD's STARTED notice to its CLOSED notice. */
+typedef struct rt_conn {
+    struct rt_conn *prev, *next;
+    int fd;
+    rt_phase phase;
+    int64_t since_ms;         /* when the phase began */
+    int64_t limit_ms;         /* how long it may last; 0 = unbounded */
+} rt_conn;
+
 struct rt_server {
     struct MHD_Daemon *daemon;
     rt_function fn;
@@ -28,6 +45,13 @@ struct rt_server {
     pthread_cond_t idle;
     int inflight;
     atomic_int draining;      /* set once SIGTERM/Stop began: answer with Connection: close */
+    /* Deadlines that, unlike MHD's idle timeout, no trickle of bytes resets. */
+    int header_ms, body_ms, idle_ms;
+    pthread_mutex_t conn_mu;  /* guards conns and every rt_conn in it */
+    rt_conn *conns;
+    pthread_cond_t guard_cv;
+    pthread_t guard;
+    int guard_started, guard_stop;
 };
 
 /* One HTTP request, from MHD's first callback to its completion notice. */
@@ -62,6 +86,22 @@ enum MHD_Result reply_Literal(rt_server *s, struct MHD_Connection *c, rt_call *c
 enum MHD_Result invoke_Begin(rt_server *s, struct MHD_Connection *c, rt_call *call);
 enum MHD_Result invoke_Body(rt_server *s, rt_call *call, const char *data, size_t *size);
 enum MHD_Result invoke_Finish(rt_server *s, struct MHD_Connection *c, rt_call *call);
+
+/* Connection deadlines (rt_guard.c). guard_Start runs the watchdog that
+ * shuts down connections whose header or body is overdue; the callbacks are
+ * given to MHD; guard_Phase moves a connection on as its request proceeds. */
+spStatus guard_Start(rt_server *s);
+void guard_Stop(rt_server *s);
+void guard_Notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                  enum MHD_ConnectionNotificationCode code);
+void guard_Phase(rt_server *s, struct MHD_Connection *c, rt_phase phase);
+void *guard_UriLog(void *cls, const char *uri, struct MHD_Connection *c);
+/* Called with each line MHD logs; 1 when the guard answered for MHD. */
+int guard_Log(rt_server *s, const char *line);
+
+/* A whole HTTP/1.1 error answer (status line, headers, JSON body) for
+ * writing straight to a socket; malloc'd, NULL when out of memory. */
+char *reply_RawError(int code, const char *name, const char *msg, size_t *len);
 
 /* Constant-time check of an Authorization header value against the token. */
 int auth_BearerMatches(const char *header, const char *token, size_t token_len);

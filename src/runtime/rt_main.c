@@ -39,11 +39,21 @@ static void usage(FILE *f, const char *prog, const char *name)
             "  PORT               listen port (default 8080)\n"
             "  SPIRT_TOKEN        bearer token required on POST / (Authorization: Bearer ...)\n"
             "  SPIRT_TOKEN_FILE   file holding that token, e.g. a mounted Secret (trimmed)\n"
+            "  SPIRT_REDIS_PASSWORD_FILE, SPIRT_NATS_PASSWORD_FILE, SPIRT_AUTH_KEY_FILE\n"
+            "                     files holding the steps' SPIRT_REDIS_PASSWORD,\n"
+            "                     SPIRT_NATS_PASSWORD and SPIRT_AUTH_KEY\n"
             "  SPIRT_AUTH=off     same as --no-auth\n"
             "  SPIRT_MAX_BODY     largest request body in bytes (default 4194304)\n"
             "  SPIRT_TIMEOUT_MS   per-request deadline and shutdown drain bound (default 120000)\n"
-            "  SPIRT_THREADS      worker threads (default 8)\n"
-            "  SPIRT_BIND         listen address (default 0.0.0.0)\n"
+            "  SPIRT_THREADS      worker threads (default 8; up to 128 connections each)\n"
+            "  SPIRT_BIND         listen address (default 0.0.0.0, every interface: a\n"
+            "                     container's port; the local runner uses 127.0.0.1)\n"
+            "  SPIRT_HEADER_TIMEOUT_MS  a request header must be complete this long after\n"
+            "                     the connection opened, or it is closed (default 10000)\n"
+            "  SPIRT_BODY_TIMEOUT_MS    ... and its body this long after the header\n"
+            "                     (default 60000)\n"
+            "  SPIRT_MAX_CONN_PER_IP    connections one address may hold (default half the\n"
+            "                     connection cap)\n"
             "\n"
             "SIGTERM or SIGINT stops accepting, finishes in-flight requests and exits 0.\n",
             prog, name);
@@ -77,18 +87,19 @@ static int parse_Long(const char *s, long lo, long hi, long *out)
 
 static int is_Space(char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; }
 
-/* Reads a token file (Kubernetes Secrets often end in a newline), trims
- * surrounding whitespace and refuses control characters inside. */
-static int token_FromFile(main_config *c, const char *path)
+/* Reads the secret of `var` from its file (Kubernetes Secrets often end in
+ * a newline) into out (TOKEN_MAX bytes): trims surrounding whitespace
+ * and refuses control characters inside. */
+static int secret_FromFile(main_config *c, const char *var, const char *path, char *out)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return fail(c, "cannot read SPIRT_TOKEN_FILE %s: %s", path, strerror(errno));
+        return fail(c, "cannot read %s_FILE %s: %s", var, path, strerror(errno));
     char buf[TOKEN_MAX + 1];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
-    if (n > TOKEN_MAX)
-        return fail(c, "SPIRT_TOKEN_FILE %s is longer than %d bytes", path, TOKEN_MAX);
+    if (n >= TOKEN_MAX) /* the NUL must fit too */
+        return fail(c, "%s_FILE %s is longer than %d bytes", var, path, TOKEN_MAX - 1);
     size_t a = 0, b = n;
     while (a < b && is_Space(buf[a]))
         a++;
@@ -96,11 +107,36 @@ static int token_FromFile(main_config *c, const char *path)
         b--;
     for (size_t i = a; i < b; i++)
         if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
-            return fail(c, "SPIRT_TOKEN_FILE %s holds control characters", path);
-    memcpy(c->token, buf + a, b - a);
-    c->token[b - a] = '\0';
-    if (!c->token[0])
-        return fail(c, "SPIRT_TOKEN_FILE %s is empty", path);
+            return fail(c, "%s_FILE %s holds control characters", var, path);
+    memcpy(out, buf + a, b - a);
+    out[b - a] = '\0';
+    if (!out[0])
+        return fail(c, "%s_FILE %s is empty", var, path);
+    return 0;
+}
+
+/* The steps read their Redis/NATS credentials and the join key from the
+ * environment. Given as SPIRT_<NAME>_FILE instead, the value is read here
+ * and set in this process only: it then appears in no command line and in
+ * no environment another process could be handed (a local run passes only
+ * paths). */
+static int secrets_FromFiles(main_config *c)
+{
+    static const char *const vars[] = {"SPIRT_REDIS_PASSWORD", "SPIRT_NATS_PASSWORD",
+                                       "SPIRT_AUTH_KEY"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        char name[64], value[TOKEN_MAX];
+        snprintf(name, sizeof name, "%s_FILE", vars[i]);
+        const char *path = getenv(name), *direct = getenv(vars[i]);
+        if (!path || !path[0])
+            continue;
+        if (direct && direct[0])
+            return fail(c, "set %s or %s, not both", vars[i], name);
+        int rc = secret_FromFile(c, vars[i], path, value);
+        if (rc)
+            return rc;
+        setenv(vars[i], value, 1);
+    }
     return 0;
 }
 
@@ -118,15 +154,24 @@ static int config_Env(main_config *c)
             return fail(c, "SPIRT_MAX_BODY=%s is not a positive byte count", v);
         c->opt.max_body = (size_t)n;
     }
-    if ((v = getenv("SPIRT_TIMEOUT_MS")) && v[0]) {
-        if (parse_Long(v, 1, INT_MAX, &n))
-            return fail(c, "SPIRT_TIMEOUT_MS=%s is not a positive number of ms", v);
-        c->opt.timeout_ms = (int)n;
-    }
-    if ((v = getenv("SPIRT_THREADS")) && v[0]) {
-        if (parse_Long(v, 1, 1024, &n))
-            return fail(c, "SPIRT_THREADS=%s is not in 1..1024", v);
-        c->opt.threads = (int)n;
+    /* The positive integer settings, each with its range. */
+    const struct {
+        const char *name;
+        long max;
+        int *dst;
+    } ints[] = {
+        {"SPIRT_TIMEOUT_MS", INT_MAX, &c->opt.timeout_ms},
+        {"SPIRT_THREADS", 1024, &c->opt.threads},
+        {"SPIRT_HEADER_TIMEOUT_MS", INT_MAX, &c->opt.header_timeout_ms},
+        {"SPIRT_BODY_TIMEOUT_MS", INT_MAX, &c->opt.body_timeout_ms},
+        {"SPIRT_MAX_CONN_PER_IP", 1 << 20, &c->opt.max_per_ip},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (!(v = getenv(ints[i].name)) || !v[0])
+            continue;
+        if (parse_Long(v, 1, ints[i].max, &n))
+            return fail(c, "%s=%s is not an integer in 1..%ld", ints[i].name, v, ints[i].max);
+        *ints[i].dst = (int)n;
     }
     if ((v = getenv("SPIRT_BIND")) && v[0])
         c->opt.bind = v;
@@ -135,11 +180,14 @@ static int config_Env(main_config *c)
             return fail(c, "SPIRT_AUTH=%s: only \"off\" or \"on\"", v);
         c->opt.auth_off = !strcmp(v, "off");
     }
+    int rc = secrets_FromFiles(c);
+    if (rc)
+        return rc;
     const char *tok = getenv("SPIRT_TOKEN"), *file = getenv("SPIRT_TOKEN_FILE");
     if (tok && tok[0] && file && file[0])
         return fail(c, "set SPIRT_TOKEN or SPIRT_TOKEN_FILE, not both");
     if (file && file[0])
-        return token_FromFile(c, file);
+        return secret_FromFile(c, "SPIRT_TOKEN", file, c->token);
     if (tok && tok[0]) {
         if (strlen(tok) >= TOKEN_MAX)
             return fail(c, "SPIRT_TOKEN is longer than %d bytes", TOKEN_MAX - 1);

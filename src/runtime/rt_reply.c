@@ -76,6 +76,25 @@ static char *error_Json(const char *name, const char *msg, size_t *len)
     return text;
 }
 
+char *reply_RawError(int code, const char *name, const char *msg, size_t *len)
+{
+    size_t n;
+    char *json = error_Json(name, msg, &n);
+    if (!json)
+        return NULL;
+    char *text = NULL;
+    const char *reason = MHD_get_reason_phrase_for((unsigned)code);
+    int w = asprintf(&text,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     code, reason && reason[0] ? reason : "Error", n, json);
+    free(json);
+    if (w < 0)
+        return NULL;
+    *len = (size_t)w;
+    return text;
+}
+
 enum MHD_Result reply_ErrorCode(rt_server *s, struct MHD_Connection *c, rt_call *call, int code,
                                 const char *name, const char *msg)
 {

@@ -27,6 +27,14 @@
  * quirk of libmicrohttpd 0.9.75: when a partial body and the client's FIN
  * arrive together, the connection is only noticed dead at this timeout. */
 #define RT_IDLE_TIMEOUT_S 30
+/* Deadlines no trickle of bytes extends (rt_guard.c). A header is a few
+ * hundred bytes; a body is at most max_body over a local or cluster link. */
+#define RT_DEFAULT_HEADER_MS 10000
+#define RT_DEFAULT_BODY_MS 60000
+/* Connections per configured thread. Each has its own thread, but one that
+ * waits for bytes costs only its stack's touched pages, so the cap is set
+ * well above what slow clients can be expected to hold (see runtime.h). */
+#define RT_CONNS_PER_THREAD 128
 
 static void drain_Enter(rt_server *s)
 {
@@ -135,9 +143,10 @@ static enum MHD_Result route(rt_server *s, struct MHD_Connection *c, rt_call *ca
  * on it is in flight, and a drain waits for its response to be sent. Uploads
  * still arriving are not waited for: a client that vanished mid-body may look
  * alive to MHD until the idle timeout (see RT_IDLE_TIMEOUT_S). */
-static void call_Dispatch(rt_server *s, rt_call *call)
+static void call_Dispatch(rt_server *s, struct MHD_Connection *c, rt_call *call)
 {
     call->dispatched = 1;
+    guard_Phase(s, c, RT_PHASE_BUSY);
     drain_Enter(s);
     if (call->invoke && !call->responded)
         metrics_Begin(&s->metrics);
@@ -158,7 +167,9 @@ static enum MHD_Result on_Request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = call;
         enum MHD_Result r = route(s, c, call, url, method);
         if (call->responded)
-            call_Dispatch(s, call);
+            call_Dispatch(s, c, call);
+        else
+            guard_Phase(s, c, RT_PHASE_BODY);
         return r;
     }
     if (*upload_size) {
@@ -172,19 +183,19 @@ static enum MHD_Result on_Request(void *cls, struct MHD_Connection *c, const cha
     }
     if (call->responded)
         return MHD_YES;
-    call_Dispatch(s, call);
+    call_Dispatch(s, c, call);
     return invoke_Finish(s, c, call);
 }
 
 static void on_Completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode why)
 {
-    (void)c;
     (void)why;
     rt_server *s = cls;
     rt_call *call = *con_cls;
     if (!call)
         return;
+    guard_Phase(s, c, RT_PHASE_HEADER);
     if (call->invoke && !call->responded)
         metrics_Abort(&s->metrics, call->dispatched, call->bytes_in);
     int dispatched = call->dispatched;
@@ -203,6 +214,8 @@ static void on_Log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n && line[n - 1] == '\n')
         line[--n] = '\0';
+    if (guard_Log(s, line))
+        return;
     fprintf(stderr, "spirt %s: http: %s\n", s->name, line);
 }
 
@@ -230,6 +243,8 @@ static int bind_Address(const char *bind, int port, struct sockaddr_storage *ss,
 static void server_Free(rt_server *s)
 {
     metrics_Destroy(&s->metrics);
+    pthread_cond_destroy(&s->guard_cv);
+    pthread_mutex_destroy(&s->conn_mu);
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->mu);
     free(s->name);
@@ -245,6 +260,8 @@ static spStatus options_Check(const rt_function *fn, const rt_options *opt)
         return sp_Error(SP_ERR_INVALID, "runtime: options are required");
     if (opt->port < 0 || opt->port > 65535)
         return sp_Error(SP_ERR_INVALID, "runtime: port %d out of range 0..65535", opt->port);
+    if (opt->header_timeout_ms < 0 || opt->body_timeout_ms < 0 || opt->max_per_ip < 0)
+        return sp_Error(SP_ERR_INVALID, "runtime: timeouts and connection caps must be >= 0");
     if (!opt->auth_off && (!opt->token || !opt->token[0]))
         return sp_Error(SP_ERR_INVALID,
                         "runtime: a bearer token is required unless auth is switched off");
@@ -265,11 +282,16 @@ static spStatus server_New(const rt_function *fn, const rt_options *opt, rt_serv
     }
     s->max_body = opt->max_body ? opt->max_body : RT_DEFAULT_MAX_BODY;
     s->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : RT_DEFAULT_TIMEOUT_MS;
+    s->header_ms = opt->header_timeout_ms > 0 ? opt->header_timeout_ms : RT_DEFAULT_HEADER_MS;
+    s->body_ms = opt->body_timeout_ms > 0 ? opt->body_timeout_ms : RT_DEFAULT_BODY_MS;
+    s->idle_ms = RT_IDLE_TIMEOUT_S * 1000;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->conn_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->idle, &ca);
+    pthread_cond_init(&s->guard_cv, &ca);
     pthread_condattr_destroy(&ca);
     atomic_init(&s->draining, 0);
     spStatus st = s->name ? metrics_Init(&s->metrics, s->name)
@@ -305,20 +327,31 @@ spStatus runtime_Start(const rt_function *fn, const rt_options *opt, rt_server *
         flags |= MHD_USE_POLL;
     if (ipv6)
         flags |= MHD_USE_IPv6;
-    /* `threads` bounds concurrency: that many connections per configured thread. */
+    /* `threads` bounds concurrency: that many connections per configured
+     * thread; one address may hold half of them, so no single client (nor a
+     * crowd of slow ones from one host) takes every slot. */
     unsigned threads = opt->threads > 0 ? (unsigned)opt->threads : RT_DEFAULT_THREADS;
-    unsigned limit = threads * 32;
+    unsigned limit = threads * RT_CONNS_PER_THREAD;
+    unsigned per_ip = opt->max_per_ip > 0 ? (unsigned)opt->max_per_ip : limit / 2;
+    if ((st = guard_Start(s)) != SP_OK) {
+        server_Free(s);
+        return st;
+    }
     errno = 0;
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)opt->port, NULL, NULL, on_Request, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_Log, s, /* first, or MHD warns */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)RT_IDLE_TIMEOUT_S,
         MHD_OPTION_NOTIFY_COMPLETED, on_Completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, guard_Notify, s,
+        MHD_OPTION_URI_LOG_CALLBACK, guard_UriLog, s,
         MHD_OPTION_END);
     if (!s->daemon) {
         int e = errno;
+        guard_Stop(s);
         server_Free(s);
         return sp_Error(SP_ERR_IO, "runtime: cannot listen on %s:%d: %s", bind, opt->port,
                         e ? strerror(e) : "libmicrohttpd refused the configuration");
@@ -346,5 +379,6 @@ void runtime_Stop(rt_server *s)
         fprintf(stderr, "spirt %s: %d request(s) still running after %d ms; closing them\n",
                 s->name, left, s->timeout_ms);
     MHD_stop_daemon(s->daemon);
+    guard_Stop(s);
     server_Free(s);
 }

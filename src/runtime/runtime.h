@@ -51,7 +51,17 @@ typedef struct {
     int auth_off;             /* explicit opt-out for local debugging */
     size_t max_body;          /* default 4 MiB; larger bodies get 413 */
     int timeout_ms;           /* per-request deadline, default 120000 */
-    int threads;              /* worker threads, default 8 */
+    int threads;              /* worker threads, default 8; connections are
+                                 capped at 128 per thread */
+    /* Slow clients: a request header must be complete within
+     * header_timeout_ms of the connection's start (default 10000) and its
+     * body within body_timeout_ms of the header (default 60000), however
+     * steadily the bytes trickle in; the connection is closed otherwise.
+     * One address may hold at most max_per_ip connections (default half the
+     * connection cap). */
+    int header_timeout_ms;
+    int body_timeout_ms;
+    int max_per_ip;
 } rt_options;
 
 typedef struct rt_server rt_server;
@@ -64,8 +74,9 @@ void runtime_Stop(rt_server *s);
 
 /* The whole life of a function process: parses argv (--help, --port,
  * --no-auth) and env (PORT, SPIRT_TOKEN, SPIRT_TOKEN_FILE, SPIRT_AUTH=off,
- * SPIRT_MAX_BODY, SPIRT_TIMEOUT_MS), serves until SIGTERM/SIGINT, drains,
- * returns the exit code for main(). */
+ * SPIRT_MAX_BODY, SPIRT_TIMEOUT_MS, SPIRT_THREADS, SPIRT_BIND,
+ * SPIRT_HEADER_TIMEOUT_MS, SPIRT_BODY_TIMEOUT_MS, SPIRT_MAX_CONN_PER_IP),
+ * serves until SIGTERM/SIGINT, drains, returns the exit code for main(). */
 int runtime_Main(const rt_function *fn, int argc, char **argv);
 
 /* Monotonic clock in milliseconds. */

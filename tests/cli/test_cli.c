@@ -1,6 +1,8 @@
 /* ctest-label: unit (starts no server) */
 /* test_cli.c - the `spirt` command as a user meets it: help, bad options,
- * and a short single-process training that writes its report. */
+ * options that do not apply to the architecture, the one exit-status scheme
+ * (2: fix the command line, found before anything runs; 1: it failed), and
+ * a short single-process training that writes its report. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <zlib.h>
 #include <cmocka.h>
 
 #include "cli.h"
@@ -32,9 +36,12 @@ static void help_exits_zero_and_lists_options(void **state)
     assert_int_equal(cli_Run(dir, 30, train), 0);
     const char *log = cli_Log(dir);
     const char *expected[] = {"--model", "--hidden", "--epochs", "--batch", "--lr", "--momentum",
-                              "--optimizer", "--seed", "--dataset", "--report", "--arch"};
+                              "--optimizer", "--seed", "--dataset", "--report", "--arch",
+                              "Exit status", "[spirt]", "[mlless]", "[distributed]"};
     for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
         assert_non_null(strstr(log, expected[i]));
+    assert_int_equal(cli_Run(dir, 30, top), 0);
+    assert_non_null(strstr(cli_Log(dir), "Exit status"));
 }
 
 static void bad_options_exit_two_with_a_message(void **state)
@@ -60,9 +67,119 @@ static void missing_dataset_is_a_clear_error(void **state)
 {
     (void)state;
     const char *args[] = {"train", "--dataset", "/nonexistent/data.csv", NULL};
-    int rc = cli_Run(dir, 30, args);
-    assert_true(rc == 1 || rc == 2);
+    assert_int_equal(cli_Run(dir, 30, args), 1); /* a data error, not bad usage */
     assert_non_null(strstr(cli_Log(dir), "/nonexistent/data.csv"));
+}
+
+/* Runs spirt with args (NULL-terminated); expects exit status `rc` and every
+ * one of `want` (NULL-terminated) in the output. */
+static void expect(int rc, const char *const *args, const char *const *want)
+{
+    char log_path[400];
+    snprintf(log_path, sizeof log_path, "%s/spirt.log", dir);
+    unlink(log_path); /* the log collects every run: look at this one only */
+    int got = cli_Run(dir, 120, args);
+    const char *log = cli_Log(dir);
+    int ok = got == rc;
+    for (int i = 0; want[i]; i++)
+        ok = ok && strstr(log, want[i]);
+    if (!ok)
+        print_error("exit %d, wanted %d and the words below in:\n%s\n", got, rc, log);
+    assert_int_equal(got, rc);
+    for (int i = 0; want[i]; i++)
+        assert_non_null(strstr(log, want[i]));
+}
+
+static void options_that_do_not_apply_are_refused(void **state)
+{
+    (void)state;
+    struct {
+        const char *args[12];
+        const char *want[3];
+    } cases[] = {
+        {{"train", "--workers", "4", "--arch", "single"}, {"--workers", "--arch single"}},
+        {{"train", "--aggregator", "krum", "--arch", "single"}, {"--aggregator", "--arch single"}},
+        {{"train", "--arch", "spirt", "--scale-in"}, {"--scale-in", "--arch spirt"}},
+        {{"train", "--arch", "mlless", "--heartbeat-timeout", "500"},
+         {"--heartbeat-timeout", "--arch mlless"}},
+        {{"train", "--arch", "all-reduce", "--kill-peer", "0"}, {"--kill-peer", "--arch all-reduce"}},
+        {{"train", "--significance", "0.1"}, {"--significance", "--arch single"}},
+        {{"train", "--arch", "spirt", "--transport", "inproc", "--functions", "http://f/{step}"},
+         {"--functions", "--transport inproc"}},
+        {{"compare", "--report", "r.json"}, {"--report", "compare"}},
+        {{"compare", "--archs", "spirt,all-reduce", "--scale-in"}, {"--scale-in", "--archs"}},
+        {{"compare", "--arch", "spirt"}, {"--arch", "compare"}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        expect(2, cases[i].args, cases[i].want);
+}
+
+static void the_environment_is_never_refused(void **state)
+{
+    (void)state;
+    /* A Job's environment serves every architecture: these do not apply to
+     * --arch single, and are not refused there (nor used: one worker). */
+    setenv("SPIRT_WORKERS", "4", 1);
+    setenv("SPIRT_AGGREGATOR", "krum", 1);
+    setenv("SPIRT_SCALE_IN", "1", 1);
+    const char *args[] = {"train", "--arch", "single", "--model", "logreg", "--train-samples",
+                          "1000", "--test-samples", "200", NULL};
+    const char *want[] = {"1 worker(s)", NULL};
+    expect(0, args, want);
+    unsetenv("SPIRT_WORKERS");
+    unsetenv("SPIRT_AGGREGATOR");
+    unsetenv("SPIRT_SCALE_IN");
+}
+
+static void report_path_is_checked_before_training(void **state)
+{
+    (void)state;
+    char missing[400];
+    snprintf(missing, sizeof missing, "%s/no/such/dir/report.json", dir);
+    const char *args[] = {"train", "--model", "logreg", "--report", missing, NULL};
+    const char *want[] = {missing, "cannot write there", NULL};
+    expect(2, args, want);
+    assert_null(strstr(cli_Log(dir), "epoch")); /* nothing trained */
+    const char *is_dir[] = {"train", "--model", "logreg", "--report", dir, NULL};
+    const char *want_dir[] = {dir, "is a directory", NULL};
+    expect(2, is_dir, want_dir);
+}
+
+/* Data that cannot be trained on is a failed run (1), like any other. */
+static void data_errors_exit_one(void **state)
+{
+    (void)state;
+    char tiny[400];
+    snprintf(tiny, sizeof tiny, "%s/tiny.csv", dir);
+    FILE *f = fopen(tiny, "w");
+    assert_non_null(f);
+    fputs("1,0\n2,1\n3,0\n", f);
+    fclose(f);
+    const char *few[] = {"train", "--dataset", tiny, NULL};
+    const char *want_few[] = {tiny, "too few", NULL};
+    expect(1, few, want_few);
+
+    /* a LibSVM file whose gzip stream was cut short */
+    char full[400], cut[400];
+    snprintf(full, sizeof full, "%s/full.svm.gz", dir);
+    snprintf(cut, sizeof cut, "%s/cut.svm.gz", dir);
+    gzFile gz = gzopen(full, "wb");
+    assert_non_null(gz);
+    for (int i = 0; i < 3000; i++)
+        gzprintf(gz, "%d 1:%d 2:%d\n", i % 2, i % 89, i % 7);
+    gzclose(gz);
+    static char bytes[1 << 16];
+    f = fopen(full, "rb");
+    assert_non_null(f);
+    size_t n = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    f = fopen(cut, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, n / 2, f), n / 2);
+    fclose(f);
+    const char *trunc[] = {"train", "--dataset", cut, "--model", "logreg", NULL};
+    const char *want_trunc[] = {cut, "truncated", NULL};
+    expect(1, trunc, want_trunc);
 }
 
 static void single_training_reports_every_field(void **state)
@@ -124,6 +241,10 @@ int main(void)
         cmocka_unit_test(help_exits_zero_and_lists_options),
         cmocka_unit_test(bad_options_exit_two_with_a_message),
         cmocka_unit_test(missing_dataset_is_a_clear_error),
+        cmocka_unit_test(options_that_do_not_apply_are_refused),
+        cmocka_unit_test(the_environment_is_never_refused),
+        cmocka_unit_test(report_path_is_checked_before_training),
+        cmocka_unit_test(data_errors_exit_one),
         cmocka_unit_test(single_training_reports_every_field),
         cmocka_unit_test(environment_configures_and_command_line_wins),
     };

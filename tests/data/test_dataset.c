@@ -61,6 +61,21 @@ static void write_gz(const char *path, const void *data, size_t len)
     assert_int_equal(gzclose(f), Z_OK);
 }
 
+/* data gzip-compressed into path, less its last `drop` bytes. */
+static void write_gz_cut(const char *path, const void *data, size_t len, size_t drop)
+{
+    char full[600];
+    snprintf(full, sizeof full, "%s.full", path);
+    write_gz(full, data, len);
+    FILE *f = fopen(full, "rb");
+    assert_non_null(f);
+    static uint8_t gz[1 << 20];
+    size_t n = fread(gz, 1, sizeof gz, f);
+    fclose(f);
+    assert_true(n > drop && n < sizeof gz);
+    write_file(path, gz, n - drop);
+}
+
 /* The error must name the file and the given location fragment. */
 static void assert_error_names(const char *file, const char *where)
 {
@@ -277,13 +292,11 @@ static void test_idx_malformed(void **state)
     write_file(tpath("img-zero"), z, 16);
     expect_idx_error("img-zero", "lab", "img-zero", "size");
     /* A gzip stream cut short: still names the file and an offset. */
-    write_gz(tpath("img-full.gz"), img, ni);
-    FILE *f = fopen(tpath("img-full.gz"), "rb");
-    uint8_t gz[4096];
-    size_t gn = fread(gz, 1, sizeof gz, f);
-    fclose(f);
-    write_file(tpath("img-cut.gz"), gz, gn - 12);
+    write_gz_cut(tpath("img-cut.gz"), img, ni, 12);
     expect_idx_error("img-cut.gz", "lab", "img-cut.gz", "byte offset");
+    /* Only the gzip trailer missing: every row decodes, yet the file is cut. */
+    write_gz_cut(tpath("img-notrailer.gz"), img, ni, 8);
+    expect_idx_error("img-notrailer.gz", "lab", "img-notrailer.gz", "truncated");
     /* A missing file is NOT_FOUND, not a crash. */
     dataset d = {0};
     char a[512], b[512];
@@ -462,6 +475,59 @@ static void test_open_text_split(void **state)
     assert_null(te.x);
 }
 
+/* A compressed text file cut short is an error naming the file, whether the
+ * cut falls in the data or only takes the gzip trailer: never a shorter
+ * dataset trained on as if it were whole. */
+static void test_text_gz_truncated(void **state)
+{
+    (void)state;
+    static char csv[64 * 1024], svm[64 * 1024];
+    size_t nc = 0, ns = 0;
+    for (int i = 0; i < 2000; i++) {
+        nc += (size_t)snprintf(csv + nc, sizeof csv - nc, "%d,%d,%d\n", i % 97, i % 13, i % 3);
+        ns += (size_t)snprintf(svm + ns, sizeof svm - ns, "%d 1:%d 2:%d\n", i % 3, i % 97,
+                               i % 13);
+    }
+    struct {
+        const char *name;
+        const char *text;
+        size_t len, drop;
+    } cases[] = {
+        {"cut-half.csv.gz", csv, nc, 0}, {"cut-trailer.csv.gz", csv, nc, 8},
+        {"cut-half.svm.gz", svm, ns, 0}, {"cut-trailer.svm.gz", svm, ns, 8},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s", tpath(cases[i].name));
+        size_t drop = cases[i].drop;
+        if (!drop) { /* half of the compressed bytes */
+            write_gz(path, cases[i].text, cases[i].len);
+            FILE *f = fopen(path, "rb");
+            assert_non_null(f);
+            fseek(f, 0, SEEK_END);
+            drop = (size_t)ftell(f) / 2;
+            fclose(f);
+        }
+        write_gz_cut(path, cases[i].text, cases[i].len, drop);
+        dataset d = {0};
+        spStatus st = strstr(path, ".csv") ? dataset_LoadCsv(path, -1, &d)
+                                           : dataset_LoadLibsvm(path, 0, &d);
+        if (st != SP_ERR_FORMAT)
+            fail_msg("%s: status %d (%s)", path, st, sp_LastError());
+        assert_error_names(path, "truncated");
+        assert_null(d.x);
+        dataset tr = {0}, te = {0};
+        assert_int_equal(dataset_Open(path, &tr, &te), SP_ERR_FORMAT);
+        assert_error_names(path, "truncated");
+    }
+    /* the whole file reads */
+    write_gz(tpath("whole.svm.gz"), svm, ns);
+    dataset d = {0};
+    assert_int_equal(dataset_LoadLibsvm(tpath("whole.svm.gz"), 0, &d), SP_OK);
+    assert_int_equal(d.n, 2000);
+    dataset_Free(&d);
+}
+
 /* ---- sharding, shuffles, gather ----------------------------------------- */
 
 static void test_shard_range(void **state)
@@ -579,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_csv_good),
         cmocka_unit_test(test_csv_malformed),
         cmocka_unit_test(test_open_text_split),
+        cmocka_unit_test(test_text_gz_truncated),
         cmocka_unit_test(test_shard_range),
         cmocka_unit_test(test_epoch_order),
         cmocka_unit_test(test_gather),

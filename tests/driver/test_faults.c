@@ -411,15 +411,7 @@ static void nats_restart_mid_job(void **state)
     /* Same port, same JetStream store: the job's stream survives. */
     fx_Kill(&nats, SIGKILL, 1);
     sleep_ms(1000);
-    char port[16], store_dir[300], log[300];
-    snprintf(port, sizeof port, "%d", nats.port);
-    snprintf(store_dir, sizeof store_dir, "%s/js", nats.dir);
-    snprintf(log, sizeof log, "%s/nats.log", nats.dir);
-    char *argv[] = {"nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd", store_dir,
-                    "--user", NATS_USER, "--pass", NATS_PASS, NULL};
-    nats.pid = fx_Spawn(argv, NULL, log);
-    assert_true(nats.pid > 0);
-    assert_int_equal(fx_WaitPort(nats.port, 10000), 0);
+    assert_int_equal(fx_RestartNats(&nats, NATS_USER, NATS_PASS), 0);
     int rc = cluster_Wait(driver, 600);
     if (rc != 0)
         print_error("spirt train exited %d:\n%s\n", rc, cli_Log(dir));

@@ -39,11 +39,17 @@ static cJSON *train(const char *name, const char *arch, const char *workers, con
 {
     char report[400];
     snprintf(report, sizeof report, "%s/%s.json", dir, name);
-    const char *args[] = {"train", "--arch", arch, "--workers", workers, "--minibatches", m,
-                          "--batch", batch, "--transport", transport, "--epochs", "1",
-                          "--model", "mlp", "--hidden", "128", "--lr", "0.05", "--optimizer",
-                          "momentum", "--momentum", "0.5",
-                          "--report", report, NULL};
+    const char *args[32] = {"train", "--arch", arch, "--batch", batch, "--epochs", "1",
+                            "--model", "mlp", "--hidden", "128", "--lr", "0.05", "--optimizer",
+                            "momentum", "--momentum", "0.5",
+                            "--report", report};
+    int n = 19;
+    if (strcmp(arch, "single") != 0) { /* refused where they do not apply */
+        const char *dist[] = {"--workers", workers, "--minibatches", m, "--transport", transport};
+        for (size_t i = 0; i < sizeof dist / sizeof dist[0]; i++)
+            args[n++] = dist[i];
+    }
+    args[n] = NULL;
     cJSON *r = cli_Report(dir, cli_Run(dir, 1200, args), name, report);
     return r;
 }

@@ -26,8 +26,10 @@ typedef struct {
     int closed;        /* the peer closed or reset (not our timeout) */
 } raw_resp;
 
-/* Connected blocking socket with send/receive timeouts, or -1. */
-static inline int raw_Connect(int port)
+/* Connected blocking socket with send/receive timeouts, or -1. `from` is
+ * the numeric source address (any of 127.0.0.0/8 stands for another client
+ * host on loopback); NULL lets the kernel pick. */
+static inline int raw_ConnectFrom(int port, const char *from)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -35,6 +37,12 @@ static inline int raw_Connect(int port)
     struct timeval tv = {.tv_sec = RAW_TIMEOUT_S};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    if (from && (inet_pton(AF_INET, from, &src.sin_addr) != 1 ||
+                 bind(fd, (struct sockaddr *)&src, sizeof src) != 0)) {
+        close(fd);
+        return -1;
+    }
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
@@ -42,6 +50,26 @@ static inline int raw_Connect(int port)
         return -1;
     }
     return fd;
+}
+
+static inline int raw_Connect(int port) { return raw_ConnectFrom(port, NULL); }
+
+/* 1 when the server has ended the connection (end of stream or reset),
+ * waiting up to timeout_ms for it; unread answer bytes are skipped. */
+static inline int raw_Closed(int fd, int timeout_ms)
+{
+    if (timeout_ms < 1)
+        timeout_ms = 1; /* a zero SO_RCVTIMEO would mean "wait forever" */
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[4096];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return 1;
+        if (n < 0 && errno != EINTR)
+            return 0;
+    }
 }
 
 static inline int raw_Send(int fd, const void *p, size_t n)

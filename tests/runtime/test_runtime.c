@@ -734,7 +734,9 @@ static int main_Run(char **argv, const char *const *env, char *out, size_t cap)
         close(pfd[0]);
         const char *clear[] = {"PORT", "SPIRT_TOKEN", "SPIRT_TOKEN_FILE", "SPIRT_AUTH",
                                "SPIRT_MAX_BODY", "SPIRT_TIMEOUT_MS", "SPIRT_THREADS",
-                               "SPIRT_BIND"};
+                               "SPIRT_BIND", "SPIRT_REDIS_PASSWORD", "SPIRT_REDIS_PASSWORD_FILE",
+                               "SPIRT_HEADER_TIMEOUT_MS", "SPIRT_BODY_TIMEOUT_MS",
+                               "SPIRT_MAX_CONN_PER_IP"};
         for (size_t i = 0; i < sizeof clear / sizeof *clear; i++)
             unsetenv(clear[i]);
         for (int i = 0; env && env[i]; i++)
@@ -781,7 +783,9 @@ static void test_main_usage(void **state)
     char *help[] = {"spirt-fn-sum", "--help", NULL};
     assert_int_equal(main_Run(help, NULL, out, sizeof out), 0);
     const char *mentions[] = {"--port", "--no-auth", "PORT", "SPIRT_TOKEN", "SPIRT_TOKEN_FILE",
-                              "SPIRT_AUTH=off", "SPIRT_MAX_BODY", "SPIRT_TIMEOUT_MS", "SIGTERM"};
+                              "SPIRT_AUTH=off", "SPIRT_MAX_BODY", "SPIRT_TIMEOUT_MS", "SIGTERM",
+                              "SPIRT_REDIS_PASSWORD_FILE", "SPIRT_HEADER_TIMEOUT_MS",
+                              "SPIRT_BODY_TIMEOUT_MS", "SPIRT_MAX_CONN_PER_IP"};
     for (size_t i = 0; i < sizeof mentions / sizeof *mentions; i++)
         assert_non_null(strstr(out, mentions[i]));
 
@@ -801,13 +805,17 @@ static void test_main_usage(void **state)
     char *port_missing[] = {"spirt-fn-sum", "--port", NULL};
     assert_int_equal(main_Run(port_missing, tok, out, sizeof out), 2);
 
-    const char *bad_env[][3] = {
+    const char *bad_env[][4] = {
         {"SPIRT_TOKEN=t", "PORT=99999", NULL},
         {"SPIRT_TOKEN=t", "SPIRT_MAX_BODY=lots", NULL},
         {"SPIRT_TOKEN=t", "SPIRT_TIMEOUT_MS=-5", NULL},
         {"SPIRT_TOKEN_FILE=/nonexistent/spirt-token", NULL, NULL},
         {"SPIRT_TOKEN=t", "SPIRT_TOKEN_FILE=/etc/hostname", NULL},
         {"SPIRT_TOKEN=t", "SPIRT_AUTH=maybe", NULL},
+        {"SPIRT_TOKEN=t", "SPIRT_REDIS_PASSWORD_FILE=/nonexistent/spirt-pw", NULL},
+        {"SPIRT_TOKEN=t", "SPIRT_REDIS_PASSWORD=p", "SPIRT_REDIS_PASSWORD_FILE=/etc/hostname"},
+        {"SPIRT_TOKEN=t", "SPIRT_HEADER_TIMEOUT_MS=0", NULL},
+        {"SPIRT_TOKEN=t", "SPIRT_MAX_CONN_PER_IP=many", NULL},
     };
     for (size_t i = 0; i < sizeof bad_env / sizeof *bad_env; i++) {
         assert_int_equal(main_Run(plain, bad_env[i], out, sizeof out), 2);
