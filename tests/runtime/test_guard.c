@@ -1,3 +1,4 @@
+/* ctest-label: unit (starts no server) */
 /* test_guard.c - the runtime against slow and malformed clients: a crowd of
  * slow-loris connections neither locks out /healthz nor outlives the header
  * deadline (however steadily it trickles), one address cannot take every
