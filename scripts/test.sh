@@ -17,4 +17,8 @@ if [ "${1:-}" = "--sanitize" ]; then
 fi
 "$root/scripts/setup.sh" --build-dir "$build" "${setup_args[@]}"
 cd "$build"
-ctest --output-on-failure --timeout 1500 "$@"
+# Light tests run beside the heavy ones; tests that train hold one lock
+# (tests/CMakeLists.txt), so two of those never share the machine.
+jobs=$(nproc 2>/dev/null || echo 2)
+[ "$jobs" -ge 2 ] || jobs=2
+ctest --output-on-failure --timeout 1500 -j "$jobs" "$@"

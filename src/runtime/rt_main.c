@@ -6,12 +6,15 @@
 #include "runtime/runtime.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TOKEN_MAX 4096
 
@@ -220,14 +223,44 @@ static int config_Args(main_config *c, int argc, char **argv)
     return -1;
 }
 
-/* Blocks until SIGTERM or SIGINT; the signals are blocked in every thread,
- * so sigwait here is the only place they are delivered. */
-static int wait_Signal(const sigset_t *set)
+/* SIGTERM and SIGINT end up here, whichever thread the kernel picks: not
+ * only the server's threads exist (which start with the signals blocked) but
+ * also threads libraries start before main (OpenBLAS's pool), which we
+ * cannot mask. With a handler installed, none of them can take the default
+ * action and kill the process mid-drain. */
+static int g_stop_pipe[2] = {-1, -1};
+static volatile sig_atomic_t g_stop_sig;
+
+static void on_Stop(int sig)
 {
-    int sig = 0;
-    while (sigwait(set, &sig) != 0)
+    int saved = errno;
+    g_stop_sig = sig;
+    ssize_t n = write(g_stop_pipe[1], "x", 1);
+    (void)n;
+    errno = saved;
+}
+
+static int stop_Install(void)
+{
+    if (pipe2(g_stop_pipe, O_CLOEXEC) != 0)
+        return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_Stop;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+/* Blocks until SIGTERM or SIGINT arrived. */
+static int wait_Signal(void)
+{
+    char b;
+    while (read(g_stop_pipe[0], &b, 1) != 1)
         ;
-    return sig;
+    return g_stop_sig;
 }
 
 int runtime_Main(const rt_function *fn, int argc, char **argv)
@@ -249,7 +282,11 @@ int runtime_Main(const rt_function *fn, int argc, char **argv)
         c.opt.token = c.token;
     }
 
-    /* Block before MHD starts so its threads inherit the mask. */
+    /* The server's threads start with the signals blocked (they inherit
+     * the mask); the handler runs in this thread or in one a library
+     * started. */
+    if (stop_Install() != 0)
+        return fail(&c, "cannot install the SIGTERM handler: %s", strerror(errno));
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -268,11 +305,11 @@ int runtime_Main(const rt_function *fn, int argc, char **argv)
             c.name, c.opt.bind ? c.opt.bind : "0.0.0.0", port, c.opt.auth_off ? "OFF" : "on",
             c.opt.max_body ? c.opt.max_body : (size_t)4 << 20,
             c.opt.timeout_ms ? c.opt.timeout_ms : 120000);
-    int sig = wait_Signal(&set);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int sig = wait_Signal();
     int64_t t0 = rt_NowMs();
     runtime_Stop(srv);
     fprintf(stderr, "spirt %s: %s: stopped accepting, drained in %lld ms, exiting\n", c.name,
             sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)(rt_NowMs() - t0));
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return 0;
 }

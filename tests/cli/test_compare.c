@@ -1,3 +1,4 @@
+/* ctest-lock: machine (trains, or times a server) */
 /* ctest-label: slow */
 /* test_compare.c - `spirt compare` runs the same small job on the four
  * architectures and writes a Markdown table with a row per architecture,

@@ -1,3 +1,4 @@
+/* ctest-lock: machine (trains, or times a server) */
 /* test_exposure.c - what a local run shows other local users. While a short
  * `spirt train --arch spirt` runs: no secret of the run (token, Redis and
  * NATS passwords, the join key) is in any of its processes' command lines or

@@ -1,3 +1,4 @@
+/* ctest-lock: machine (trains, or times a server) */
 /* ctest-label: slow */
 /* test_faults.c - SPIRT's fault-tolerance claim, end to end, as a user
  * exercises it:

@@ -1,3 +1,4 @@
+/* ctest-lock: machine (trains, or times a server) */
 /* test_runner.c - the local runner leaves nothing behind: after a normal
  * run, after Ctrl-C (SIGINT) mid-run, and after the driver is SIGKILLed, no
  * redis-server, nats-server, function process or reaper it started

@@ -1,3 +1,4 @@
+/* ctest-lock: machine (trains, or times a server) */
 /* ctest-label: unit (starts no server) */
 /* test_guard.c - the runtime against slow and malformed clients: a crowd of
  * slow-loris connections neither locks out /healthz nor outlives the header
