@@ -107,13 +107,18 @@ spStatus wire_EncodeInto(uint8_t *buf, size_t cap, wire_dtype dt, const void *da
     uint8_t *payload = buf + WIRE_HEADER_SIZE;
     if (bytes)
         copy_words(payload, data, bytes, elem);
-    memcpy(buf, WIRE_MAGIC, 4);
-    put16(buf + 4, WIRE_VERSION);
-    put16(buf + 6, (uint16_t)dt);
-    put64(buf + 8, count);
-    put32(buf + 16, crc32c(0, payload, bytes));
-    put32(buf + 20, extra);
+    wire_PutHeader(buf, dt, count, crc32c(0, payload, bytes), extra);
     return SP_OK;
+}
+
+void wire_PutHeader(uint8_t *hdr, wire_dtype dt, uint64_t count, uint32_t crc, uint32_t extra)
+{
+    memcpy(hdr, WIRE_MAGIC, 4);
+    put16(hdr + 4, WIRE_VERSION);
+    put16(hdr + 6, (uint16_t)dt);
+    put64(hdr + 8, count);
+    put32(hdr + 16, crc);
+    put32(hdr + 20, extra);
 }
 
 spStatus wire_Encode(wire_dtype dt, const void *data, uint64_t count, uint32_t extra,
@@ -136,46 +141,62 @@ spStatus wire_Encode(wire_dtype dt, const void *data, uint64_t count, uint32_t e
     return SP_OK;
 }
 
+spStatus wire_ParseHeader(const uint8_t *hdr, wire_view *v)
+{
+    if (memcmp(hdr, WIRE_MAGIC, 4) != 0)
+        return sp_Error(SP_ERR_FORMAT, "wire: bad magic %02x %02x %02x %02x (not a spirt tensor)",
+                        hdr[0], hdr[1], hdr[2], hdr[3]);
+    unsigned version = get16(hdr + 4);
+    if (version != WIRE_VERSION)
+        return sp_Error(SP_ERR_FORMAT, "wire: unsupported version %u (expected %d)", version,
+                        WIRE_VERSION);
+    wire_dtype dt = (wire_dtype)get16(hdr + 6);
+    size_t elem = wire_ElemSize(dt);
+    if (elem == 0)
+        return sp_Error(SP_ERR_FORMAT, "wire: unknown dtype %u", (unsigned)get16(hdr + 6));
+    uint64_t count = get64(hdr + 8);
+    if (count > WIRE_MAX_COUNT)
+        return sp_Error(SP_ERR_FORMAT, "wire: count %llu exceeds the limit %llu",
+                        (unsigned long long)count, (unsigned long long)WIRE_MAX_COUNT);
+    uint32_t extra = get32(hdr + 20);
+    if (extra != 0 && dt != WIRE_SPARSE_F32)
+        return sp_Error(SP_ERR_FORMAT, "wire: reserved field is %u, must be 0 for dtype %d", extra,
+                        (int)dt);
+    v->dtype = dt;
+    v->count = count;
+    v->crc = get32(hdr + 16);
+    v->extra = extra;
+    v->payload = NULL;
+    v->payload_len = (size_t)count * elem;
+    return SP_OK;
+}
+
+spStatus wire_CheckPayload(const wire_view *v, const uint8_t *payload)
+{
+    uint32_t got = crc32c(0, payload, v->payload_len);
+    if (v->crc != got)
+        return sp_Error(SP_ERR_FORMAT, "wire: checksum mismatch (header %08x, payload %08x)",
+                        v->crc, got);
+    return SP_OK;
+}
+
 spStatus wire_Parse(const uint8_t *buf, size_t len, wire_view *v)
 {
     if (!buf || len < WIRE_HEADER_SIZE)
         return sp_Error(SP_ERR_FORMAT, "wire: blob of %zu bytes is shorter than the %d-byte header",
                         buf ? len : 0, WIRE_HEADER_SIZE);
-    if (memcmp(buf, WIRE_MAGIC, 4) != 0)
-        return sp_Error(SP_ERR_FORMAT, "wire: bad magic %02x %02x %02x %02x (not a spirt tensor)",
-                        buf[0], buf[1], buf[2], buf[3]);
-    unsigned version = get16(buf + 4);
-    if (version != WIRE_VERSION)
-        return sp_Error(SP_ERR_FORMAT, "wire: unsupported version %u (expected %d)", version,
-                        WIRE_VERSION);
-    wire_dtype dt = (wire_dtype)get16(buf + 6);
-    size_t elem = wire_ElemSize(dt);
-    if (elem == 0)
-        return sp_Error(SP_ERR_FORMAT, "wire: unknown dtype %u", (unsigned)get16(buf + 6));
-    uint64_t count = get64(buf + 8);
-    if (count > WIRE_MAX_COUNT)
-        return sp_Error(SP_ERR_FORMAT, "wire: count %llu exceeds the limit %llu",
-                        (unsigned long long)count, (unsigned long long)WIRE_MAX_COUNT);
-    size_t bytes = (size_t)count * elem;
+    spStatus st = wire_ParseHeader(buf, v);
+    if (st != SP_OK)
+        return st;
+    size_t bytes = v->payload_len;
     if (len - WIRE_HEADER_SIZE != bytes)
         return sp_Error(SP_ERR_FORMAT, "wire: %s payload: %zu bytes for %llu elements of %zu bytes",
                         len - WIRE_HEADER_SIZE < bytes ? "truncated" : "trailing bytes after",
-                        len - WIRE_HEADER_SIZE, (unsigned long long)count, elem);
-    uint32_t extra = get32(buf + 20);
-    if (extra != 0 && dt != WIRE_SPARSE_F32)
-        return sp_Error(SP_ERR_FORMAT, "wire: reserved field is %u, must be 0 for dtype %d", extra,
-                        (int)dt);
-    uint32_t want = get32(buf + 16);
-    uint32_t got = crc32c(0, buf + WIRE_HEADER_SIZE, bytes);
-    if (want != got)
-        return sp_Error(SP_ERR_FORMAT, "wire: checksum mismatch (header %08x, payload %08x)", want,
-                        got);
-    v->dtype = dt;
-    v->count = count;
-    v->crc = want;
-    v->extra = extra;
+                        len - WIRE_HEADER_SIZE, (unsigned long long)v->count,
+                        wire_ElemSize(v->dtype));
+    if ((st = wire_CheckPayload(v, buf + WIRE_HEADER_SIZE)) != SP_OK)
+        return st;
     v->payload = buf + WIRE_HEADER_SIZE;
-    v->payload_len = bytes;
     return SP_OK;
 }
 

@@ -68,6 +68,16 @@ spStatus wire_Parse(const uint8_t *buf, size_t len, wire_view *v);
 spStatus wire_DecodeF32(const uint8_t *buf, size_t len, uint64_t expect_count,
                         int reject_nonfinite, float **out, size_t *count);
 
+/* The pieces of the two above, for blobs whose header and payload are not
+ * contiguous (the store reads a payload straight into its destination):
+ * wire_PutHeader writes a header for a payload (already little-endian)
+ * with checksum crc; wire_ParseHeader validates a header alone (magic,
+ * version, dtype, count, reserved) and fills v with payload == NULL and
+ * payload_len = the bytes the payload must have; wire_CheckPayload checks
+ * those bytes against the header's checksum (SP_ERR_FORMAT). */
+void wire_PutHeader(uint8_t *hdr, wire_dtype dt, uint64_t count, uint32_t crc, uint32_t extra);
+spStatus wire_ParseHeader(const uint8_t *hdr, wire_view *v);
+spStatus wire_CheckPayload(const wire_view *v, const uint8_t *payload);
 /* Recomputes the checksum of a header+payload in place after the payload was
  * modified directly (used by the Redis module after in-place averaging). */
 void wire_Reseal(uint8_t *buf, size_t len);

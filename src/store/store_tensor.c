@@ -7,7 +7,8 @@
 
 #include "core/tensor.h"
 #include "core/wire.h"
-#include "store/store_internal.h"
+#include "core/crc32c.h"
+#include "store/store_direct.h"
 
 static spStatus check_Key(const char *key)
 {
@@ -70,6 +71,8 @@ spStatus store_PutBlob(store *s, const char *key, const void *data, size_t len, 
         return sp_Error(SP_ERR_INVALID, "redis: negative ttl %d for '%s'", ttl_s, key);
     if (!data && len)
         return sp_Error(SP_ERR_INVALID, "redis: NULL data for '%s'", key);
+    if (direct_Usable(s))
+        return direct_Set(s, key, data, len, NULL, 0, ttl_s, 0);
     redisReply *r;
     const char *d = data ? data : "";
     if (ttl_s > 0)
@@ -84,25 +87,33 @@ spStatus store_PutBlob(store *s, const char *key, const void *data, size_t len, 
     return st;
 }
 
-spStatus store_PutTensor(store *s, const char *key, const float *x, size_t n, int ttl_s)
+/* A tensor straight from the caller's floats: a 24-byte header and the
+ * floats themselves go out with one writev; otherwise it is encoded into a
+ * blob first. */
+static spStatus tensor_Put(store *s, const char *key, const float *x, size_t n, int ttl_s,
+                           int keepttl)
 {
+    spStatus st = check_Key(key);
+    if (st != SP_OK)
+        return st;
+    if (ttl_s < 0)
+        return sp_Error(SP_ERR_INVALID, "redis: negative ttl %d for '%s'", ttl_s, key);
+    if (n > WIRE_MAX_COUNT || (n && !x))
+        return sp_Error(SP_ERR_INVALID, "redis: bad tensor of %zu floats for '%s'", n, key);
+    if (direct_Usable(s)) {
+        uint8_t hdr[WIRE_HEADER_SIZE];
+        wire_PutHeader(hdr, WIRE_F32, n, crc32c(0, x, n * sizeof *x), 0);
+        return direct_Set(s, key, hdr, sizeof hdr, x, n * sizeof *x, ttl_s, keepttl);
+    }
     uint8_t *blob;
     size_t len;
-    spStatus st = wire_Encode(WIRE_F32, x, n, 0, &blob, &len);
-    if (st != SP_OK)
-        return sp_Wrap(st, "encoding '%s'", key ? key : "");
-    st = store_PutBlob(s, key, blob, len, ttl_s);
-    free(blob);
-    return st;
-}
-
-spStatus store_PutTensorKeepTtl(store *s, const char *key, const float *x, size_t n)
-{
-    uint8_t *blob;
-    size_t len;
-    spStatus st = wire_Encode(WIRE_F32, x, n, 0, &blob, &len);
-    if (st != SP_OK)
+    if ((st = wire_Encode(WIRE_F32, x, n, 0, &blob, &len)) != SP_OK)
         return sp_Wrap(st, "encoding '%s'", key);
+    if (!keepttl) {
+        st = store_PutBlob(s, key, blob, len, ttl_s);
+        free(blob);
+        return st;
+    }
     redisReply *r;
     st = store_Exec(s, &r, "SET %b %b KEEPTTL", key, strlen(key), blob, len);
     free(blob);
@@ -112,6 +123,16 @@ spStatus store_PutTensorKeepTtl(store *s, const char *key, const float *x, size_
         st = store_Fail(s, r, "SET");
     freeReplyObject(r);
     return st;
+}
+
+spStatus store_PutTensor(store *s, const char *key, const float *x, size_t n, int ttl_s)
+{
+    return tensor_Put(s, key, x, n, ttl_s, 0);
+}
+
+spStatus store_PutTensorKeepTtl(store *s, const char *key, const float *x, size_t n)
+{
+    return tensor_Put(s, key, x, n, 0, 1);
 }
 
 spStatus store_GetValue(store *s, const char *key, redisReply **out)
@@ -150,21 +171,46 @@ spStatus store_GetBlob(store *s, const char *key, uint8_t **out, size_t *len)
     return SP_OK;
 }
 
+static float *dest_Alloc(void *ctx, uint64_t n)
+{
+    float **out = ctx;
+    *out = malloc(n ? (size_t)n * sizeof(float) : 1);
+    return *out;
+}
+
+static float *dest_Given(void *ctx, uint64_t n)
+{
+    (void)n;
+    return ctx;
+}
+
 spStatus store_GetTensor(store *s, const char *key, size_t expect_n, float **out, size_t *n)
 {
-    redisReply *r;
-    spStatus st = store_GetValue(s, key, &r);
+    spStatus st = check_Key(key);
     if (st != SP_OK)
         return st;
-    uint64_t count = 0;
     float *x = NULL;
-    st = store_CheckTensor(s, key, r, expect_n, &count);
-    if (st == SP_OK && !(x = malloc(count ? (size_t)count * sizeof *x : 1)))
-        st = sp_Error(SP_ERR_NOMEM, "redis: cannot allocate %llu floats for '%s'",
-                      (unsigned long long)count, key);
-    if (st == SP_OK)
-        st = store_CopyTensor(s, key, r, x, count, 1);
-    freeReplyObject(r);
+    uint64_t count = 0;
+    if (direct_Usable(s)) {
+        direct_in d;
+        if ((st = store_Append(s, "GET %b", key, strlen(key))) != SP_OK ||
+            (st = direct_Flush(s, "GET")) != SP_OK)
+            return st;
+        direct_InInit(&d, s);
+        st = direct_GetTensor(&d, key, expect_n, dest_Alloc, &x, &count);
+        direct_InDone(&d);
+    } else {
+        redisReply *r;
+        if ((st = store_GetValue(s, key, &r)) != SP_OK)
+            return st;
+        st = store_CheckTensor(s, key, r, expect_n, &count);
+        if (st == SP_OK && !(x = malloc(count ? (size_t)count * sizeof *x : 1)))
+            st = sp_Error(SP_ERR_NOMEM, "redis: cannot allocate %llu floats for '%s'",
+                          (unsigned long long)count, key);
+        if (st == SP_OK)
+            st = store_CopyTensor(s, key, r, x, count, 1);
+        freeReplyObject(r);
+    }
     if (st != SP_OK) {
         free(x);
         return st;
@@ -187,6 +233,7 @@ spStatus store_GetTensorsInto(store *s, const char *const *keys, int k, size_t e
             ok[i] = 0;
     }
     /* All GETs go out in one write; replies are read back in order. */
+    int direct = direct_Usable(s);
     for (int i = 0; i < k; i++) {
         spStatus st = store_Append(s, "GET %b", keys[i], strlen(keys[i]));
         if (st != SP_OK) {
@@ -195,6 +242,30 @@ spStatus store_GetTensorsInto(store *s, const char *const *keys, int k, size_t e
         }
     }
     store_first first = {0};
+    if (direct) {
+        spStatus st = direct_Flush(s, "GET");
+        if (st != SP_OK)
+            return st;
+        direct_in d;
+        direct_InInit(&d, s);
+        for (int i = 0; i < k; i++) {
+            uint64_t count = 0;
+            /* expect_n == 0 asks for empty tensors; 0 to the reader means "any". */
+            st = direct_GetTensor(&d, keys[i], expect_n, dest_Given, outs[i], &count);
+            if (st == SP_OK && count != expect_n)
+                st = sp_Error(SP_ERR_INVALID, "redis %s: key '%s' holds %llu elements, "
+                              "expected %zu", store_Name(s), keys[i],
+                              (unsigned long long)count, expect_n);
+            if (store_IsBroken(s))
+                return st; /* connection gone: the rest of the replies with it */
+            if (ok)
+                ok[i] = st == SP_OK;
+            store_KeepFirst(&first, st);
+        }
+        direct_InDone(&d);
+        st = store_FirstResult(&first);
+        return ok ? SP_OK : st;
+    }
     for (int i = 0; i < k; i++) {
         redisReply *r;
         spStatus st = store_Read(s, &r);

@@ -114,6 +114,38 @@ static void test_get_rejects_wrong_size_and_nonfinite(void **state)
     assert_int_equal(store_PutBlob(t->s, "{t}:i32", blob, len, 0), SP_OK);
     free(blob);
     assert_int_equal(store_GetTensor(t->s, "{t}:i32", 0, &y, &n), SP_ERR_INVALID);
+    /* Each refusal read the whole value: the connection is still in step. */
+    assert_int_equal(store_Ping(t->s), SP_OK);
+    assert_int_equal(store_GetTensor(t->s, "{t}:ten", 10, &y, &n), SP_OK);
+    assert_int_equal(n, 10);
+    free(y);
+}
+
+/* Tensors far larger than any socket buffer go out and come back whole
+ * (the store writes and reads them in many pieces), alone and pipelined. */
+static void test_large_tensors(void **state)
+{
+    suite *t = *state;
+    enum { N = 3 << 20 }; /* 12 MB */
+    float *x = tu_Random(N, 7, 3.0f), *y = NULL, *z = calloc(N, sizeof(float));
+    tu_PutOk(t->s, "{t}:big", x, N, 60);
+    size_t n = 0;
+    assert_int_equal(store_GetTensor(t->s, "{t}:big", N, &y, &n), SP_OK);
+    assert_int_equal(n, N);
+    assert_memory_equal(x, y, (size_t)N * sizeof(float));
+    tu_PutOk(t->s, "{t}:small", x, 5, 0);
+    const char *keys[3] = {"{t}:big", "{t}:small", "{t}:big"};
+    float *outs[3] = {y, z, z};
+    int ok[3];
+    memset(y, 0, (size_t)N * sizeof(float));
+    assert_int_equal(store_GetTensorsInto(t->s, keys, 3, N, outs, ok), SP_OK);
+    assert_true(ok[0] && !ok[1] && ok[2]);
+    assert_memory_equal(x, y, (size_t)N * sizeof(float));
+    assert_memory_equal(x, z, (size_t)N * sizeof(float));
+    assert_int_equal(store_Ping(t->s), SP_OK);
+    free(x);
+    free(y);
+    free(z);
 }
 
 static void test_multi_get_pipelined(void **state)
@@ -401,6 +433,46 @@ static void test_stalled_server_times_out(void **state)
     fx_Stop(&srv);
 }
 
+/* A server that stops answering in the middle of a large SET or GET is a
+ * timeout, the connection is not used again, and a new one works once the
+ * server is back. */
+static void test_stall_during_large_transfer(void **state)
+{
+    (void)state;
+    fx_server srv;
+    assert_int_equal(fx_StartRedis(&srv, NULL, 0, 0), 0);
+    store_addr a;
+    tu_Addr(&a, &srv, NULL);
+    a.timeout_ms = 300;
+    enum { N = 16 << 20 }; /* 64 MB: more than the socket buffers hold */
+    float *x = tu_Random(N, 9, 1.0f);
+    store *s = NULL;
+    assert_int_equal(store_Connect(&a, &s), SP_OK);
+    kill(srv.pid, SIGSTOP);
+    spStatus st = store_PutTensor(s, "{t}:huge", x, N, 0);
+    kill(srv.pid, SIGCONT);
+    assert_int_equal(st, SP_ERR_TIMEOUT);
+    assert_int_equal(store_Ping(s), SP_ERR_UNAVAILABLE); /* broken, not reused */
+    store_Destroy(s);
+    a.timeout_ms = 5000;
+    assert_int_equal(store_Connect(&a, &s), SP_OK);
+    tu_PutOk(s, "{t}:huge", x, N, 0);
+    store_Destroy(s);
+    a.timeout_ms = 300;
+    assert_int_equal(store_Connect(&a, &s), SP_OK);
+    float *y = NULL;
+    size_t n;
+    kill(srv.pid, SIGSTOP);
+    st = store_GetTensor(s, "{t}:huge", N, &y, &n);
+    kill(srv.pid, SIGCONT);
+    assert_int_equal(st, SP_ERR_TIMEOUT);
+    assert_null(y);
+    assert_true(sp_IsRetryable(st));
+    store_Destroy(s);
+    free(x);
+    fx_Stop(&srv);
+}
+
 static void test_cached_reuses_and_reconnects(void **state)
 {
     suite *t = *state;
@@ -443,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_put_get_roundtrip),
         cmocka_unit_test(test_get_rejects_wrong_size_and_nonfinite),
         cmocka_unit_test(test_multi_get_pipelined),
+        cmocka_unit_test(test_large_tensors),
         cmocka_unit_test(test_ttl_is_set),
         cmocka_unit_test(test_missing_key_not_found),
         cmocka_unit_test(test_corrupt_blob_is_format_error),
@@ -453,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_server_down_is_unavailable),
         cmocka_unit_test(test_server_dies_midway),
         cmocka_unit_test(test_stalled_server_times_out),
+        cmocka_unit_test(test_stall_during_large_transfer),
         cmocka_unit_test(test_cached_reuses_and_reconnects),
     };
     return cmocka_run_group_tests(tests, suite_Up, suite_Down);
