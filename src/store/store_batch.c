@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/store_internal.h"
+#include "store/store_direct.h"
 
 static spStatus check_Keys(const char *op, const char *const *keys, int k)
 {
@@ -20,8 +20,8 @@ static spStatus check_Keys(const char *op, const char *const *keys, int k)
 }
 
 /* Sends "<cmd> key1 ... keyk" as one command and reads its reply. */
-static spStatus keys_Command(store *s, const char *cmd, const char *const *keys, int k,
-                             redisReply **out)
+/* Queues "cmd key..." without sending it. */
+static spStatus keys_Append(store *s, const char *cmd, const char *const *keys, int k)
 {
     const char **argv = malloc(sizeof *argv * (size_t)(k + 1));
     size_t *lens = malloc(sizeof *lens * (size_t)(k + 1));
@@ -39,6 +39,13 @@ static spStatus keys_Command(store *s, const char *cmd, const char *const *keys,
     }
     free(argv);
     free(lens);
+    return st;
+}
+
+static spStatus keys_Command(store *s, const char *cmd, const char *const *keys, int k,
+                             redisReply **out)
+{
+    spStatus st = keys_Append(s, cmd, keys, k);
     return st ? st : store_Read(s, out);
 }
 
@@ -87,6 +94,42 @@ spStatus store_GetBlobLens(store *s, const char *const *keys, int k, size_t *len
     return st;
 }
 
+static float *row_Dest(void *ctx, uint64_t n)
+{
+    (void)n;
+    return ctx;
+}
+
+/* MGET's array of bulk values, each read straight into its row of out
+ * (store_direct.c). Every element is read even after a bad one, so the
+ * connection stays in step; the first failure is what the caller hears. */
+static spStatus rows_Direct(store *s, const char *const *keys, int k, size_t n, float *out)
+{
+    spStatus st = keys_Append(s, "MGET", keys, k);
+    if (st || (st = direct_Flush(s, "MGET")))
+        return st;
+    direct_in d;
+    direct_InInit(&d, s);
+    long long m = -1;
+    if ((st = direct_ArrayLen(&d, &m, "MGET")))
+        return st;
+    if (m != k) {
+        direct_InDone(&d);
+        return sp_Error(SP_ERR_INTERNAL, "redis %s: MGET of %d keys answered %lld values",
+                        store_Name(s), k, m);
+    }
+    store_first first = {0};
+    for (int i = 0; i < k; i++) {
+        uint64_t count;
+        st = direct_GetTensor(&d, keys[i], n, row_Dest, out + (size_t)i * n, &count);
+        if (store_IsBroken(s))
+            return st;
+        store_KeepFirst(&first, st);
+    }
+    direct_InDone(&d);
+    return store_FirstResult(&first);
+}
+
 spStatus store_GetRowsInto(store *s, const char *const *keys, int k, size_t n, float *out)
 {
     spStatus st = check_Keys("MGET", keys, k);
@@ -94,6 +137,8 @@ spStatus store_GetRowsInto(store *s, const char *const *keys, int k, size_t n, f
         return st;
     if (n == 0 || !out)
         return sp_Error(SP_ERR_INVALID, "redis MGET: rows need at least one element");
+    if (direct_Usable(s))
+        return rows_Direct(s, keys, k, n, out);
     redisReply *r;
     if ((st = keys_Command(s, "MGET", keys, k, &r)))
         return st;

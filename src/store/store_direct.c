@@ -287,6 +287,25 @@ spStatus direct_GetTensor(direct_in *d, const char *key, uint64_t expect_n,
     return SP_OK;
 }
 
+spStatus direct_ArrayLen(direct_in *d, long long *n, const char *what)
+{
+    char *line = NULL;
+    spStatus st = in_Line(d, &line, what);
+    if (st != SP_OK)
+        return st;
+    if (line[0] == '-') {
+        redisReply r = {.type = REDIS_REPLY_ERROR, .str = line + 1, .len = strlen(line + 1)};
+        return store_Fail(d->s, &r, what);
+    }
+    char *end;
+    errno = 0;
+    long long v = line[0] == '*' ? strtoll(line + 1, &end, 10) : -2;
+    if (v < -1 || *end || errno)
+        return direct_Broken(d->s, REDIS_ERR_PROTOCOL, what, "expected an array reply");
+    *n = v;
+    return SP_OK;
+}
+
 spStatus direct_Flush(store *s, const char *what)
 {
     int done = 0;

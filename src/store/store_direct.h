@@ -31,6 +31,9 @@ typedef struct {
 void direct_InInit(direct_in *d, store *s);
 void direct_InDone(direct_in *d);
 
+/* Reads an array reply's length line (MGET): *n elements follow. */
+spStatus direct_ArrayLen(direct_in *d, long long *n, const char *what);
+
 /* Reads the reply of one GET of a dense float32 wire tensor: dest(ctx, n)
  * gives the memory for its n floats (NULL: out of memory), which receives
  * the payload straight from the socket; then the checksum and finiteness
