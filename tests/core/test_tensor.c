@@ -91,16 +91,24 @@ static void test_all_finite(void **state)
     float v[37];
     for (int i = 0; i < 37; i++)
         v[i] = (float)i - 18.0f;
-    v[5] = 3.4e38f;
+    /* The extremes of the finite: largest, smallest normal, subnormal, -0. */
+    v[5] = 3.4028235e38f;
+    v[6] = -3.4028235e38f;
+    v[7] = 1.17549435e-38f;
+    v[8] = 1.4e-45f;
+    v[9] = -0.0f;
     assert_true(tensor_AllFinite(37, v));
     assert_true(tensor_AllFinite(0, v));
-    float bad[] = {NAN, INFINITY, -INFINITY};
-    for (int b = 0; b < 3; b++) {
-        float saved = v[36];
-        v[36] = bad[b];
-        assert_false(tensor_AllFinite(37, v));
-        v[36] = saved;
-    }
+    /* A non-finite value is found in every position: vector lanes and tail. */
+    float bad[] = {NAN, -NAN, INFINITY, -INFINITY};
+    for (int b = 0; b < 4; b++)
+        for (int at = 0; at < 37; at++) {
+            float saved = v[at];
+            v[at] = bad[b];
+            assert_false(tensor_AllFinite(37, v));
+            assert_int_equal(tensor_AllFinite((size_t)at, v), 1);
+            v[at] = saved;
+        }
 }
 
 static void test_mean(void **state)
