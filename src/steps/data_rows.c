@@ -1,7 +1,8 @@
 /* data_rows.c - the dataset in the shared Redis: one key per row
  * ({job}:data:<split>:<i>, wire F32 of dim features then the label) and a
  * meta record ({job}:data:meta, JSON) written last, so its presence means
- * the upload is complete. */
+ * the upload is complete; and a minibatch as its row indices (the
+ * minibatch step's mb:p:t:m in the peer's Redis, read by gradient). */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +177,75 @@ spStatus rows_Fetch(store *shared, const char *job, const char *split, const siz
     free(names);
     free(keys);
     return st;
+}
+
+/* ---- minibatch row indices ----------------------------------------------- */
+
+spStatus rows_PutIndices(store *s, const char *key, const size_t *idx, size_t b, int ttl_s)
+{
+    int32_t *v = malloc(sizeof *v * (b ? b : 1));
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    spStatus st = SP_OK;
+    if (!v)
+        return sp_Error(SP_ERR_NOMEM, "out of memory for %zu row indices", b);
+    for (size_t i = 0; st == SP_OK && i < b; i++) {
+        if (idx[i] > (size_t)INT32_MAX)
+            st = sp_Error(SP_ERR_INVALID, "row index %zu does not fit the int32 index blob",
+                          idx[i]);
+        v[i] = (int32_t)idx[i];
+    }
+    if (st == SP_OK)
+        st = wire_Encode(WIRE_I32, v, b, 0, &blob, &len);
+    if (st == SP_OK)
+        st = store_PutBlob(s, key, blob, len, ttl_s);
+    free(v);
+    free(blob);
+    return st ? sp_Wrap(st, "storing %s", key) : SP_OK;
+}
+
+spStatus rows_GetIndices(store *s, const char *key, size_t max_b, size_t **idx, size_t *b)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    wire_view v;
+    *idx = NULL;
+    *b = 0;
+    spStatus st = store_GetBlob(s, key, &buf, &len);
+    if (st == SP_ERR_NOT_FOUND)
+        return sp_Wrap(st, "%s: no row indices (the minibatch step writes them: has it run "
+                           "for this iteration and m?)", key);
+    if (st)
+        return sp_Wrap(st, "%s", key);
+    if ((st = wire_Parse(buf, len, &v))) {
+        st = sp_Wrap(st, "%s is not a minibatch index blob", key);
+    } else if (v.dtype != WIRE_I32) {
+        st = sp_Error(SP_ERR_INVALID,
+                      "%s holds wire dtype %d, not the int32 row indices the minibatch step "
+                      "writes", key, (int)v.dtype);
+    } else if (v.count == 0 || v.count > max_b) {
+        st = sp_Error(SP_ERR_INVALID, "%s holds %llu row indices, not 1 to the batch of %zu",
+                      key, (unsigned long long)v.count, max_b);
+    } else if (!(*idx = malloc(sizeof **idx * (size_t)v.count))) {
+        st = sp_Error(SP_ERR_NOMEM, "out of memory for %llu row indices",
+                      (unsigned long long)v.count);
+    }
+    for (size_t i = 0; st == SP_OK && i < (size_t)v.count; i++) {
+        const uint8_t *p = v.payload + 4 * i; /* little-endian int32 */
+        uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                     (uint32_t)p[3] << 24;
+        if (u > (uint32_t)INT32_MAX)
+            st = sp_Error(SP_ERR_INVALID, "%s: row index %zu is negative", key, i);
+        (*idx)[i] = u;
+    }
+    free(buf);
+    if (st) {
+        free(*idx);
+        *idx = NULL;
+        return st;
+    }
+    *b = (size_t)v.count;
+    return SP_OK;
 }
 
 spStatus rows_Split(const float *rows, size_t b, size_t dim, int classes, float *x, int32_t *y)

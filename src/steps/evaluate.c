@@ -87,22 +87,28 @@ static void cache_Release(testset *t)
     pthread_mutex_unlock(&g_mu);
 }
 
+/* Fetches the test rows a chunk at a time and splits each chunk straight
+ * into the set's features and labels, so the packed rows of the whole test
+ * set never sit in memory beside them. */
 static spStatus set_Load(const step_req *q, store *shared, const data_meta *m, testset **out)
 {
     size_t n = m->n_test, dim = m->dim;
     testset *t = calloc(1, sizeof *t);
-    size_t *idx = malloc(sizeof *idx * n);
-    float *rows = malloc(sizeof *rows * n * (dim + 1));
+    size_t *idx = malloc(sizeof *idx * EVAL_CHUNK);
+    float *rows = malloc(sizeof *rows * EVAL_CHUNK * (dim + 1));
     spStatus st = SP_OK;
     if (!t || !idx || !rows || !(t->x = malloc(sizeof(float) * n * dim)) ||
         !(t->y = malloc(sizeof(int32_t) * n)))
         st = sp_Error(SP_ERR_NOMEM, "out of memory for %zu test rows", n);
-    for (size_t i = 0; st == SP_OK && i < n; i++)
-        idx[i] = i;
-    if (st == SP_OK)
-        st = rows_Fetch(shared, q->job.id, "test", idx, n, dim, rows);
-    if (st == SP_OK)
-        st = rows_Split(rows, n, dim, q->spec.classes, t->x, t->y);
+    for (size_t off = 0; st == SP_OK && off < n; off += EVAL_CHUNK) {
+        size_t k = n - off < EVAL_CHUNK ? n - off : EVAL_CHUNK;
+        for (size_t i = 0; i < k; i++)
+            idx[i] = off + i;
+        st = rows_Fetch(shared, q->job.id, "test", idx, k, dim, rows);
+        if (st == SP_OK &&
+            (st = rows_Split(rows, k, dim, q->spec.classes, t->x + off * dim, t->y + off)))
+            st = sp_Wrap(st, "test rows %zu to %zu", off, off + k - 1);
+    }
     free(idx);
     free(rows);
     if (st) {

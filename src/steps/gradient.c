@@ -1,6 +1,8 @@
 /* gradient.c - one of the M parallel gradient computations of a peer: reads
- * the parameters and minibatch m from the peer's Redis, stores the gradient
- * back there (iteration-scoped). */
+ * minibatch m's row indices (written by the minibatch step) and the
+ * parameters from the peer's Redis, fetches those rows straight from the
+ * shared Redis, and stores the gradient back in the peer's Redis
+ * (iteration-scoped). */
 #include <stdlib.h>
 
 #include "core/tensor.h"
@@ -12,6 +14,7 @@
 typedef struct {
     float *params, *rows, *x, *grad;
     int32_t *y;
+    size_t *idx;
 } grad_bufs;
 
 static void bufs_Free(grad_bufs *b)
@@ -21,10 +24,15 @@ static void bufs_Free(grad_bufs *b)
     free(b->x);
     free(b->y);
     free(b->grad);
+    free(b->idx);
 }
 
-/* GETs params and the minibatch; sizes are checked against the model. */
-static spStatus grad_Fetch(const step_req *q, store *s, int m, grad_bufs *b, size_t *rows_n)
+/* Minibatch m's rows (indices from the peer's Redis, rows from the shared
+ * one, each verified) and the parameters (checked against the model). The
+ * bytes of both connections count; own and shared may be one connection
+ * (architectures whose workers share the database). */
+static spStatus grad_Fetch(const step_req *q, store *own, store *shared, int m, grad_bufs *b,
+                           size_t *rows_n, step_io *io)
 {
     char kp[160], kb[160];
     size_t n;
@@ -32,18 +40,18 @@ static spStatus grad_Fetch(const step_req *q, store *s, int m, grad_bufs *b, siz
     if ((st = req_Key(q, kp, "params:%d", q->peer)) ||
         (st = req_Key(q, kb, "mb:%d:%ld:%d", q->peer, q->iteration, m)))
         return st;
-    if ((st = store_GetTensor(s, kp, q->n_params, &b->params, &n)))
+    io_snap s_own = io_Snap(own), s_shared = io_Snap(shared);
+    if ((st = rows_GetIndices(own, kb, (size_t)q->job.batch, &b->idx, rows_n)))
+        return st;
+    if (!(b->rows = malloc(sizeof(float) * *rows_n * (q->dim + 1))))
+        return sp_Error(SP_ERR_NOMEM, "out of memory for %zu rows", *rows_n);
+    if ((st = rows_Fetch(shared, q->job.id, "train", b->idx, *rows_n, q->dim, b->rows)))
+        return sp_Wrap(st, "the rows %s names", kb);
+    if ((st = store_GetTensor(own, kp, q->n_params, &b->params, &n)))
         return sp_Wrap(st, "%s", kp);
-    if ((st = store_GetTensor(s, kb, 0, &b->rows, &n)))
-        return sp_Wrap(st, "%s", kb);
-    if (n == 0 || n % (q->dim + 1) != 0)
-        return sp_Error(SP_ERR_INVALID,
-                        "%s holds %zu floats, not whole rows of %zu features + label", kb, n,
-                        q->dim);
-    *rows_n = n / (q->dim + 1);
-    if (*rows_n > (size_t)q->job.batch)
-        return sp_Error(SP_ERR_INVALID, "%s holds %zu rows, more than the batch of %d", kb,
-                        *rows_n, q->job.batch);
+    io_Account(io, &s_own);
+    if (shared != own)
+        io_Account(io, &s_shared);
     return SP_OK;
 }
 
@@ -72,7 +80,8 @@ static spStatus grad_Compute(const step_req *q, grad_bufs *b, size_t rows, float
     return SP_OK;
 }
 
-STEP_DEFINE(gradient, Gradient, REQ_SHAPE | REQ_ITERATION | REQ_PEER | REQ_M | STEP_OWN, 1)
+STEP_DEFINE(gradient, Gradient,
+            REQ_SHAPE | REQ_ITERATION | REQ_PEER | REQ_SHARED | REQ_M | STEP_OWN, 1)
 
 static spStatus gradient_Run(step_ctx *c, cJSON *res)
 {
@@ -81,10 +90,12 @@ static spStatus gradient_Run(step_ctx *c, cJSON *res)
     size_t rows = 0;
     float loss = 0;
     char key[160];
-    double t0 = io_NowMs();
-    io_snap snap = io_Snap(c->own);
-    spStatus st = grad_Fetch(q, c->own, q->m, &b, &rows);
+    store *shared;
+    spStatus st = req_Shared(q, &shared);
     if (st)
+        goto out;
+    double t0 = io_NowMs();
+    if ((st = grad_Fetch(q, c->own, shared, q->m, &b, &rows, &c->io)))
         goto out;
     io_Add(&c->io.transfer_ms, t0);
     t0 = io_NowMs();
@@ -92,6 +103,7 @@ static spStatus gradient_Run(step_ctx *c, cJSON *res)
         goto out;
     io_Add(&c->io.compute_ms, t0);
     t0 = io_NowMs();
+    io_snap snap = io_Snap(c->own);
     if ((st = req_Key(q, key, "grad:%d:%ld:%d", q->peer, q->iteration, q->m)) ||
         (st = store_PutTensor(c->own, key, b.grad, q->n_params, STEPS_TTL_S)))
         goto out;

@@ -1,6 +1,9 @@
-/* minibatch.c - packs minibatch m of peer p for iteration t from the
- * dataset rows in the shared Redis into one blob in the peer's Redis, so the
- * gradient step reads its whole input with a single GET. */
+/* minibatch.c - decides which dataset rows form minibatch m of peer p at
+ * iteration t (shard, epoch order, slot) and stores just their indices in
+ * the peer's Redis (mb:p:t:m, a few hundred bytes). The gradient step reads
+ * them and fetches the rows from the shared Redis itself, so the rows cross
+ * the network once instead of three times (shared -> here -> the peer's
+ * Redis -> gradient). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,7 +70,6 @@ static spStatus minibatch_Run(step_ctx *c, cJSON *res)
     mb_plan plan;
     store *shared, *own;
     size_t *idx = NULL;
-    float *rows = NULL;
     int have;
     char key[160];
     spStatus st;
@@ -82,22 +84,16 @@ static spStatus minibatch_Run(step_ctx *c, cJSON *res)
                       q->job.id);
         goto out;
     }
+    io_Account(io, &snap);
+    io_Add(&io->transfer_ms, t0);
     if ((st = meta_CheckShape(&meta, q)) || (st = mb_Plan(q, &meta, &plan)) ||
         (st = mb_Rows(q, &plan, &idx)))
         goto out;
-    size_t b = (size_t)q->job.batch, n = b * (q->dim + 1);
-    if (!(rows = malloc(sizeof *rows * n))) {
-        st = sp_Error(SP_ERR_NOMEM, "out of memory for a minibatch of %zu floats", n);
-        goto out;
-    }
-    if ((st = rows_Fetch(shared, q->job.id, "train", idx, b, q->dim, rows)))
-        goto out;
-    io_Account(io, &snap);
-    io_Add(&io->transfer_ms, t0);
+    size_t b = (size_t)q->job.batch;
     t0 = io_NowMs();
     snap = io_Snap(own);
     if ((st = req_Key(q, key, "mb:%d:%ld:%d", q->peer, q->iteration, plan.m)) ||
-        (st = store_PutTensor(own, key, rows, n, STEPS_TTL_S)))
+        (st = rows_PutIndices(own, key, idx, b, STEPS_TTL_S)))
         goto out;
     io_Account(io, &snap);
     io_Add(&io->store_ms, t0);
@@ -108,6 +104,5 @@ static spStatus minibatch_Run(step_ctx *c, cJSON *res)
     cJSON_AddStringToObject(res, "key", key);
 out:
     free(idx);
-    free(rows);
     return st;
 }

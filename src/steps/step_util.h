@@ -71,6 +71,15 @@ spStatus meta_CheckShape(const data_meta *m, const step_req *q);
  * The bytes moved count on the store's connection (io_Snap / io_Account). */
 spStatus rows_Fetch(store *shared, const char *job, const char *split, const size_t *idx,
                     size_t b, size_t dim, float *rows);
+/* A minibatch as the minibatch step stores it in the peer's Redis: the
+ * indices of its b rows in the shared Redis' train split, wire WIRE_I32 (a
+ * few hundred bytes instead of the rows). PutIndices stores them (ttl_s as
+ * for store_PutBlob); GetIndices reads them back into a malloc'd *idx:
+ * missing -> SP_ERR_NOT_FOUND naming the key and the minibatch step, a
+ * corrupt blob SP_ERR_FORMAT, another dtype, 0 or more than max_b indices or
+ * a negative one SP_ERR_INVALID, each naming the key. */
+spStatus rows_PutIndices(store *s, const char *key, const size_t *idx, size_t b, int ttl_s);
+spStatus rows_GetIndices(store *s, const char *key, size_t max_b, size_t **idx, size_t *b);
 /* Splits packed rows into features and labels; a label that is not an
  * integer in [0, classes) is SP_ERR_INVALID. */
 spStatus rows_Split(const float *rows, size_t b, size_t dim, int classes, float *x,

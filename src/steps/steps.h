@@ -38,7 +38,9 @@
  *                                   index keeps workers apart when they
  *                                   share one database)
  *   {job}:applied:<p>               last iteration update applied (retries)
- *   {job}:mb:<p>:<t>:<m>            minibatch m (wire F32 rows: dim+1 each)
+ *   {job}:mb:<p>:<t>:<m>            minibatch m: the indices of its rows in
+ *                                   the shared train split (wire I32; the
+ *                                   rows themselves stay in the shared Redis)
  *   {job}:grad:<p>:<t>:<m>          gradient of minibatch m
  *   {job}:avg:<p>:<t>               the peer's average of its M gradients
  *   {job}:agg:<p>:<t>               the aggregate the peer applies
@@ -68,11 +70,18 @@
  *              job.minibatches) covers order[i*batch, (i+1)*batch). I
  *              defaults to job_ItersPerEpoch (job/job.h; a larger I is 400,
  *              so every slot is full and all peers agree on epoch
- *              boundaries); epoch defaults to t/I + 1.
- *   gradient   shape, iteration, peer; {"m"} (0 <= m < job.minibatches)
- *              -> {"loss","samples","key"}. A non-finite gradient is 400 and
- *              nothing is stored. A label-flipping attacker (job.attack,
- *              ml/attack.h) computes on labels y -> classes-1-y.
+ *              boundaries); epoch defaults to t/I + 1. Stores the slot's b
+ *              row indices as "key" = mb:p:t:m (24 + 4b bytes; a retry
+ *              stores the same); the rows are not copied.
+ *   gradient   shape, iteration, peer, shared; {"m"} (0 <= m <
+ *              job.minibatches) -> {"loss","samples","key"}. Reads mb:p:t:m
+ *              (missing: 404 naming it and the minibatch step; corrupt: 400
+ *              "format"; not int32, empty, more than job.batch indices or a
+ *              negative one: 400) and params:p, fetches the named rows from
+ *              the shared Redis (one MGET, each row verified like a tensor; a
+ *              missing one is 404, a bad label 400). A non-finite gradient is
+ *              400 and nothing is stored. A label-flipping attacker
+ *              (job.attack, ml/attack.h) computes on labels y -> classes-1-y.
  *   average    shape, iteration, peer -> {"in_db":bool,
  *              "inputs","key"}: the mean of the job.minibatches gradients of
  *              the iteration. Each grad's size is checked first (STRLEN);

@@ -314,14 +314,21 @@ static void test_label_flip_poisons_the_gradient(void **state)
     memcpy(flipped, mb, sizeof(float) * rows * w);
     for (size_t r = 0; r < rows; r++)
         flipped[r * w + W.dim] = 9.0f - mb[r * w + W.dim];
+    /* The rows go into the shared Redis (past the real ones), and each
+     * peer's minibatch names them: the attacker and peer 1 the same rows,
+     * peer 0 their copies with flipped labels. */
     char key[192];
+    int32_t idx_mb[8], idx_flipped[8];
+    for (size_t r = 0; r < rows; r++) {
+        idx_mb[r] = 100000 + (int32_t)r;
+        idx_flipped[r] = 100100 + (int32_t)r;
+        sw_Put(&W, W.sdb, mb + r * w, w, "data:train:%d", idx_mb[r]);
+        sw_Put(&W, W.sdb, flipped + r * w, w, "data:train:%d", idx_flipped[r]);
+    }
     attack(ATTACK_LABEL_FLIP);
-    sw_Key(&W, key, sizeof key, "mb:%d:%ld:0", ATTACKER, t);
-    assert_int_equal(store_PutTensor(W.db[ATTACKER], key, mb, rows * w, 600), SP_OK);
-    sw_Key(&W, key, sizeof key, "mb:%d:%ld:0", 0, t);
-    assert_int_equal(store_PutTensor(W.db[0], key, flipped, rows * w, 600), SP_OK);
-    sw_Key(&W, key, sizeof key, "mb:%d:%ld:0", 1, t);
-    assert_int_equal(store_PutTensor(W.db[1], key, mb, rows * w, 600), SP_OK);
+    sw_PutIndices(&W, W.db[ATTACKER], idx_mb, rows, "mb:%d:%ld:0", ATTACKER, t);
+    sw_PutIndices(&W, W.db[0], idx_flipped, rows, "mb:%d:%ld:0", 0, t);
+    sw_PutIndices(&W, W.db[1], idx_mb, rows, "mb:%d:%ld:0", 1, t);
     float *g[N_PEERS];
     for (int p = 0; p < N_PEERS; p++) {
         cJSON *req = make_req(p, t);

@@ -71,8 +71,9 @@ static model *test_model(void) { return sw_Model(&W); }
 
 /* The rows of slot (t, m) of peer p, computed from the dataset files as the
  * contract in steps.h describes: shard p of N, the epoch's order, slot
- * i = (t mod I)*M + m with I = floor(min shard / (M*batch)). */
-static void expected_rows(int p, long t, int m, float *x, int32_t *y)
+ * i = (t mod I)*M + m with I = floor(min shard / (M*batch)). Their indices
+ * in the train split go to idx (optional), the rows to x, y (optional). */
+static void expected_rows(int p, long t, int m, int32_t *idx, float *x, int32_t *y)
 {
     size_t off, len;
     long I = (long)((D.train.n / N_PEERS) / (M_MB * BATCH));
@@ -81,7 +82,10 @@ static void expected_rows(int p, long t, int m, float *x, int32_t *y)
     dataset_ShardRange(D.train.n, N_PEERS, p, &off, &len);
     uint32_t *perm = malloc(sizeof *perm * len);
     dataset_EpochOrder(len, W.job.seed, epoch, p, perm);
-    dataset_Gather(&D.train, off, perm + slot * BATCH, BATCH, x, y);
+    for (int j = 0; idx && j < BATCH; j++)
+        idx[j] = (int32_t)(off + perm[slot * BATCH + j]);
+    if (x)
+        dataset_Gather(&D.train, off, perm + slot * BATCH, BATCH, x, y);
     free(perm);
 }
 
@@ -182,15 +186,23 @@ static void check_minibatch(int p, long t, int m)
     assert_int_equal((int)num(res, "samples"), BATCH);
     cJSON_Delete(res);
 
-    float *x = malloc(sizeof(float) * BATCH * W.dim), *rows;
-    int32_t y[BATCH];
-    expected_rows(p, t, m, x, y);
-    rows = sw_GetTensor(&W, W.db[p], "mb:%d:%ld:%d", p, t, m);
-    for (int j = 0; j < BATCH; j++) {
-        assert_memory_equal(rows + j * (W.dim + 1), x + j * W.dim, sizeof(float) * W.dim);
-        assert_true(rows[j * (W.dim + 1) + W.dim] == (float)y[j]);
+    /* The peer's Redis holds the slot's row indices, not the rows: the
+     * gradient step fetches those from the shared Redis. */
+    float *x = malloc(sizeof(float) * BATCH * W.dim);
+    int32_t want[BATCH], y[BATCH], *got;
+    size_t n;
+    expected_rows(p, t, m, want, x, y);
+    got = sw_GetIndices(&W, W.db[p], &n, "mb:%d:%ld:%d", p, t, m);
+    assert_int_equal(n, BATCH);
+    assert_memory_equal(got, want, sizeof want);
+    /* ... and they name the dataset rows of the slot in the shared Redis. */
+    for (int j = 0; j < BATCH; j += 17) {
+        float *row = sw_GetTensor(&W, W.sdb, "data:train:%d", got[j]);
+        assert_memory_equal(row, x + j * W.dim, sizeof(float) * W.dim);
+        assert_true(row[W.dim] == (float)y[j]);
+        free(row);
     }
-    free(rows);
+    free(got);
     free(x);
 }
 
@@ -203,10 +215,28 @@ static void test_minibatch_rows_are_the_shards_slot(void **state)
     /* t = 13 with I = 10: epoch 2 (a new order), slot 3*M + m. */
     check_minibatch(1, 13, 1);
     /* Peers never share rows: their shards are disjoint. */
-    float *a = sw_GetTensor(&W, W.db[0], "mb:0:0:0"), *b = sw_GetTensor(&W, W.db[1], "mb:1:0:0");
-    assert_memory_not_equal(a, b, sizeof(float) * (W.dim + 1));
+    size_t na, nb;
+    int32_t *a = sw_GetIndices(&W, W.db[0], &na, "mb:0:0:0");
+    int32_t *b = sw_GetIndices(&W, W.db[1], &nb, "mb:1:0:0");
+    for (size_t i = 0; i < na; i++)
+        for (size_t j = 0; j < nb; j++)
+            assert_int_not_equal(a[i], b[j]);
     free(a);
     free(b);
+    /* A repeated call (a retry) stores the same indices. */
+    cJSON *res;
+    assert_int_equal(call(step_Minibatch, sw_WithNum(make_req(0, 0), "m", 0), &res), SP_OK);
+    char key[192];
+    sw_Key(&W, key, sizeof key, "mb:0:0:0");
+    assert_string_equal(cJSON_GetObjectItem(res, "key")->valuestring, key);
+    assert_int_equal((int)num(res, "slot"), 0);
+    assert_int_equal((int)num(res, "epoch"), 1);
+    cJSON_Delete(res);
+    a = sw_GetIndices(&W, W.db[0], &na, "mb:0:0:0");
+    int32_t want[BATCH];
+    expected_rows(0, 0, 0, want, NULL, NULL);
+    assert_memory_equal(a, want, sizeof want);
+    free(a);
 }
 
 static void test_gradient_matches_local_computation(void **state)
@@ -224,7 +254,7 @@ static void test_gradient_matches_local_computation(void **state)
             float loss_fn = (float)num(res, "loss"), loss;
             cJSON_Delete(res);
 
-            expected_rows(p, 0, m, x, y);
+            expected_rows(p, 0, m, NULL, x, y);
             assert_int_equal(model_LossGrad(mod, D.params0, x, y, BATCH, want, &loss), SP_OK);
             assert_true(fabsf(loss - loss_fn) < 1e-5f);
             float *got = sw_GetTensor(&W, W.db[p], "grad:%d:0:%d", p, m);

@@ -101,6 +101,8 @@ static void test_common_fields_are_validated(void **state)
     expect(step_Gradient, with_num(make_req(0, t), "iteration", 1.5), SP_ERR_INVALID,
            "\"iteration\"");
     expect(step_Gradient, make_req(0, t), SP_ERR_INVALID, "\"m\""); /* m missing */
+    expect(step_Gradient, with_num(without(make_req(0, t), "shared"), "m", 0), SP_ERR_INVALID,
+           "\"shared\""); /* the rows are read from there */
     expect(step_Gradient, with_num(make_req(0, t), "m", 2), SP_ERR_INVALID, "\"m\"");
     expect(step_Gradient, with_json(make_req(0, t), "shape", "[1,28,28]"), SP_ERR_INVALID,
            "\"shape\"");
@@ -190,25 +192,43 @@ static void test_gradient_rejects_bad_minibatch(void **state)
 {
     (void)state;
     char key[192];
-    /* A corrupt blob (checksum off). */
+    /* A corrupt index blob (checksum off). */
     sw_Key(&W, key, sizeof key, "mb:0:63:0");
     uint8_t *blob;
     size_t len;
-    float *rows = filled(3 * (W.dim + 1), 0.25f);
-    assert_int_equal(wire_Encode(WIRE_F32, rows, 3 * (W.dim + 1), 0, &blob, &len), SP_OK);
+    int32_t idx[3] = {0, 1, 2};
+    assert_int_equal(wire_Encode(WIRE_I32, idx, 3, 0, &blob, &len), SP_OK);
     blob[len - 1] ^= 0x40;
     assert_int_equal(store_PutBlob(W.db[0], key, blob, len, 600), SP_OK);
     expect(step_Gradient, with_num(make_req(0, 63), "m", 0), SP_ERR_FORMAT, "mb:0:63:0");
-    /* Rows of the wrong width. */
-    sw_Put(&W, W.db[0], rows, 3 * (W.dim + 1) - 1, "mb:%d:%d:%d", 0, 63, 0);
-    expect(step_Gradient, with_num(make_req(0, 63), "m", 0), SP_ERR_INVALID, "rows");
-    /* A label that is no class. */
-    rows[W.dim] = 42;
+    /* Rows instead of indices (what the minibatch step stored before). */
+    float *rows = filled(3 * (W.dim + 1), 0.25f);
     sw_Put(&W, W.db[0], rows, 3 * (W.dim + 1), "mb:%d:%d:%d", 0, 63, 0);
+    expect(step_Gradient, with_num(make_req(0, 63), "m", 0), SP_ERR_INVALID, "row indices");
+    /* More indices than the batch, a negative one. */
+    int32_t many[21] = {0};
+    sw_PutIndices(&W, W.db[0], many, 21, "mb:%d:%d:%d", 0, 63, 0);
+    expect(step_Gradient, with_num(make_req(0, 63), "m", 0), SP_ERR_INVALID, "batch of 20");
+    idx[1] = -5;
+    sw_PutIndices(&W, W.db[0], idx, 3, "mb:%d:%d:%d", 0, 63, 0);
+    expect(step_Gradient, with_num(make_req(0, 63), "m", 0), SP_ERR_INVALID, "negative");
+    /* An index of a row the shared Redis does not hold. */
+    idx[1] = 99999;
+    sw_PutIndices(&W, W.db[0], idx, 3, "mb:%d:%d:%d", 0, 63, 0);
+    expect(step_Gradient, with_num(make_req(0, 63), "m", 0), SP_ERR_NOT_FOUND, "row");
+    /* A row of the wrong width, a row whose label is no class: the rows
+     * fetched from the shared Redis are verified as before. */
+    sw_Put(&W, W.sdb, rows, W.dim, "data:train:%d", 5000);
+    idx[1] = 5000;
+    sw_PutIndices(&W, W.db[0], idx, 3, "mb:%d:%d:%d", 0, 63, 0);
+    expect(step_Gradient, with_num(make_req(0, 63), "m", 0), SP_ERR_INVALID, "data:train:5000");
+    rows[W.dim] = 42;
+    sw_Put(&W, W.sdb, rows, W.dim + 1, "data:train:%d", 5000);
     expect(step_Gradient, with_num(make_req(0, 63), "m", 0), SP_ERR_INVALID, "label");
     assert_false(sw_Exists(&W, W.db[0], "grad:%d:%d:0", 0, 63));
-    /* Never fetched at all. */
+    /* Never fetched at all: the message names the key and who writes it. */
     expect(step_Gradient, with_num(make_req(0, 64), "m", 1), SP_ERR_NOT_FOUND, "mb:0:64:1");
+    expect(step_Gradient, with_num(make_req(0, 64), "m", 1), SP_ERR_NOT_FOUND, "minibatch step");
     free(blob);
     free(rows);
 }
@@ -278,6 +298,14 @@ static void test_unreachable_redis_is_retryable(void **state)
     cJSON *req = with_num(make_req(1, 90), "m", 0);
     with_json(req, "peers", dead);
     expect(step_Gradient, req, SP_ERR_UNAVAILABLE, NULL);
+    /* The shared Redis (the dataset rows) down: the same. */
+    snprintf(dead, sizeof dead, "127.0.0.1:%d", dead_port);
+    req = with_num(make_req(1, 90), "m", 0);
+    cJSON_ReplaceItemInObject(req, "shared", cJSON_CreateString(dead));
+    expect(step_Gradient, req, SP_ERR_UNAVAILABLE, "shared");
+    assert_false(sw_Exists(&W, W.db[1], "grad:%d:%d:0", 1, 90));
+    snprintf(dead, sizeof dead, "[\"127.0.0.1:%d\", \"127.0.0.1:%d\"]", W.peer[0].port,
+             dead_port);
     /* Another peer's Redis down: aggregate goes on without it. */
     float *own = filled(W.P, 1.0f);
     sw_Put(&W, W.db[0], own, W.P, "avg:%d:%d", 0, 90);
