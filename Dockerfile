@@ -22,7 +22,7 @@ ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE} AS builder
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev libcjson-dev \
+      build-essential cmake pkg-config lld libmicrohttpd-dev libhiredis-dev libcjson-dev \
       libopenblas-dev libnats-dev zlib1g-dev libcurl4-openssl-dev libssl-dev libcmocka-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
