@@ -227,6 +227,21 @@ static int config_Args(main_config *c, int argc, char **argv)
     return -1;
 }
 
+/* GnuTLS is loaded (Debian's libmicrohttpd links it for HTTPS) but never
+ * used: the runtime serves plain HTTP, TLS ends in front of it. Setting it
+ * up - GnuTLS's own constructor, then MHD's explicit gnutls_global_init() -
+ * builds its ASN.1 trees and crypto backends, about half of a function's
+ * CPU from exec to listening. The function binaries export these
+ * definitions (functions/CMakeLists.txt): the first is GnuTLS's documented
+ * opt-out (GNUTLS_SKIP_GLOBAL_INIT in gnutls.h), the other two take MHD's
+ * calls. */
+int _gnutls_global_init_skip(void);
+int gnutls_global_init(void);
+void gnutls_global_deinit(void);
+int _gnutls_global_init_skip(void) { return 1; }
+int gnutls_global_init(void) { return 0; }
+void gnutls_global_deinit(void) {}
+
 /* SIGTERM and SIGINT end up here, whichever thread the kernel picks: not
  * only the server's threads exist (which start with the signals blocked) but
  * also threads libraries start before main (OpenBLAS's pool), which we
