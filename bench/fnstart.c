@@ -5,7 +5,8 @@
  * under the same load): fork+exec with auth off on a free loopback port,
  * then connect and GET /healthz in a tight loop until the first 200 - the
  * time from before fork to that answer is one "start to healthy". Those
- * starts are stopped at once (SIGTERM). Then --rss-starts more starts stay
+ * starts are stopped at once (SIGTERM), and the CPU time each used from
+ * exec to exit (user + system, from wait4) is kept too. Then --rss-starts more starts stay
  * up: after --idle-ms of idleness their VmRSS and thread count are read
  * from /proc/PID/status, then --requests GET /healthz, each on a new
  * connection (as probes come; the runtime closes after answering one), and
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -43,6 +45,7 @@ extern char **environ;
 typedef struct {
     const char *path, *label;
     double *start_ms;     /* one per timed start */
+    double *cpu_ms;       /* CPU of each timed start and its stop */
     int n_start;
     double *rss_mb, *threads, *rss_after_mb, *get_rps, *get_cpu_us, *post_rps, *post_cpu_us;
     int n_rss;
@@ -187,17 +190,22 @@ static double wait_Healthy(pid_t pid, int port, double t0)
     return -1;
 }
 
-static void stop(pid_t pid)
+/* Stops the process; returns the CPU time (user + system, ms) it used. */
+static double stop(pid_t pid)
 {
+    struct rusage ru;
     kill(pid, SIGTERM);
     for (int i = 0; i < 500; i++) {
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            return;
+        if (wait4(pid, NULL, WNOHANG, &ru) == pid)
+            goto done;
         struct timespec ms10 = {0, 10000000};
         nanosleep(&ms10, NULL);
     }
     kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    wait4(pid, NULL, 0, &ru);
+done:
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
 /* VmRSS (MB) and Threads of a process. */
@@ -318,6 +326,7 @@ int main(int argc, char **argv)
         if (!s->label)
             s->label = strrchr(s->path, '/') ? strrchr(s->path, '/') + 1 : s->path;
         s->start_ms = calloc((size_t)starts, sizeof(double));
+        s->cpu_ms = calloc((size_t)starts, sizeof(double));
         double **cols[] = {&s->rss_mb,  &s->threads,  &s->rss_after_mb, &s->get_rps,
                            &s->get_cpu_us, &s->post_rps, &s->post_cpu_us};
         for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
@@ -330,13 +339,15 @@ int main(int argc, char **argv)
             int port = free_port();
             double t0 = now_ms();
             pid_t pid = spawn(s->path, port);
-            double ms = pid > 0 ? wait_Healthy(pid, port, t0) : -1;
+            double ms = pid > 0 ? wait_Healthy(pid, port, t0) : -1, cpu = 0;
             if (pid > 0)
-                stop(pid);
-            if (ms < 0)
+                cpu = stop(pid);
+            if (ms < 0) {
                 s->failed++;
-            else
+            } else {
+                s->cpu_ms[s->n_start] = cpu;
                 s->start_ms[s->n_start++] = ms;
+            }
         }
     }
     /* Idle memory and per-request cost, alternating too. */
@@ -373,8 +384,9 @@ int main(int argc, char **argv)
             lo = s->start_ms[0];
             hi = s->start_ms[s->n_start - 1];
         }
-        printf("%-22s start-to-healthy %6.2f ms (min %.2f, max %.2f, n %d)", s->label,
-               median(s->start_ms, s->n_start), lo, hi, s->n_start);
+        printf("%-22s start-to-healthy %6.2f ms (min %.2f, max %.2f, n %d), CPU %.1f ms",
+               s->label, median(s->start_ms, s->n_start), lo, hi, s->n_start,
+               median(s->cpu_ms, s->n_start));
         if (s->n_rss) {
             int n = s->n_rss;
             printf("  idle RSS %5.2f MB  threads %2.0f  GET /healthz (new connection each) %6.0f "

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A function process's start and footprint (bin/bench-fnstart, bench/fnstart.c):
 # for a few step binaries, the time from exec to the first 200 from /healthz
-# (median over --starts starts), the idle RSS and thread count (VmRSS and
+# (median over --starts starts) and the CPU time such a start and stop takes
+# (user + system, less disturbed by other load than the wall time), the idle RSS and thread count (VmRSS and
 # Threads of /proc/PID/status after healthy and --idle-ms idle), and what a
 # trivial request costs: GET /healthz on a new connection each and POST /
 # with {} (answered 400: the runtime's whole request path, no step work) over
@@ -78,6 +79,7 @@ echo "$out" | awk '
   {
     split($1, lv, "/"); side = lv[1]; step = lv[2]
     v[side, step, "start"] = num("healthy +[0-9.]+")
+    v[side, step, "cpu"] = num("CPU +[0-9.]+ ms")
     v[side, step, "rss"] = num("idle RSS +[0-9.]+")
     v[side, step, "threads"] = num("threads +[0-9]+")
     v[side, step, "get"] = num("each\\) +[0-9]+")
@@ -85,15 +87,17 @@ echo "$out" | awk '
     if (side == "new") order[++n] = step
   }
   function ratio(step, k) {
-    return v["old", step, k] > 0 && v["new", step, k] != "" ?
-      sprintf("%.2f", v["new", step, k] / v["old", step, k]) : "-"
+    if (v["old", step, k] > 0 && v["new", step, k] != "")
+      return sprintf("%.2f", v["new", step, k] / v["old", step, k])
+    return "-"
   }
   END {
     for (i = 1; i <= n; i++) {
       s = order[i]
-      printf "%-14s start %s ms -> %s ms (x%s)  idle RSS %s -> %s MB (x%s)  threads %s -> %s" \
-             "  GET /healthz x%s  POST / x%s\n", s, v["old", s, "start"], v["new", s, "start"],
-             ratio(s, "start"), v["old", s, "rss"], v["new", s, "rss"], ratio(s, "rss"),
+      printf "%-14s start %s ms -> %s ms (x%s), its CPU %s -> %s ms (x%s)  idle RSS %s -> %s MB" \
+             " (x%s)  threads %s -> %s  GET /healthz x%s  POST / x%s\n", s, v["old", s, "start"],
+             v["new", s, "start"], ratio(s, "start"), v["old", s, "cpu"], v["new", s, "cpu"],
+             ratio(s, "cpu"), v["old", s, "rss"], v["new", s, "rss"], ratio(s, "rss"),
              v["old", s, "threads"], v["new", s, "threads"], ratio(s, "get"), ratio(s, "post")
     }
   }'
