@@ -22,7 +22,7 @@ ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE} AS builder
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev libcjson-dev \
+      build-essential cmake pkg-config lld libmicrohttpd-dev libhiredis-dev libcjson-dev \
       libopenblas-dev libnats-dev zlib1g-dev libcurl4-openssl-dev libssl-dev libcmocka-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -116,8 +116,12 @@ ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="spirt-fn-${FUNCTION}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.description="spirt step function ${FUNCTION}"
+# OPENBLAS_NUM_THREADS=1 as the local runner sets it: a function runs its
+# requests on its own threads, and OpenBLAS's pool (a thread per core of the
+# node, whatever the pod's CPU limit) started at load would only fight them.
 ENV PORT=8080 \
-    SPIRT_DATA_DIR=/usr/share/datasets/fashion-mnist
+    SPIRT_DATA_DIR=/usr/share/datasets/fashion-mnist \
+    OPENBLAS_NUM_THREADS=1
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/usr/bin/spirt-fn"]

@@ -18,6 +18,7 @@ benchmarks=(
   "spirt|SPIRT time per iteration split into its steps (HTTP functions, real Redis and NATS)"
   "module|in-database SPIRT.AVG / SPIRT.UPDATE throughput (GB/s) next to memcpy (bin/bench-module, module.c)"
   "load|many concurrent requests against one function: errors, latency, memory (bin/bench-load, load.c)"
+  "function|a function process: exec to first 200 from /healthz, idle RSS and threads, cost of a trivial request (bin/bench-fnstart, fnstart.c)"
   "byzantine|test accuracy under each attack for each aggregation rule"
   "faults|injected faults (a peer's Redis, the driver, NATS killed) and what each costs"
 )

@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-packages=(build-essential cmake pkg-config
+packages=(build-essential cmake pkg-config lld
   libmicrohttpd-dev libhiredis-dev libcjson-dev libopenblas-dev libnats-dev zlib1g-dev
   libcurl4-openssl-dev libssl-dev libcmocka-dev redis-server nats-server dataset-fashion-mnist)
 

@@ -42,7 +42,7 @@ if [ -z "$cc" ]; then
   if command -v clang >/dev/null; then cc=clang; else cc=gcc; fi
 fi
 
-packages=(build-essential cmake pkg-config
+packages=(build-essential cmake pkg-config lld
   libmicrohttpd-dev libhiredis-dev libcjson-dev libopenblas-dev libnats-dev zlib1g-dev
   libcurl4-openssl-dev libssl-dev libcmocka-dev redis-server nats-server dataset-fashion-mnist)
 [ "$cc" = clang ] && packages+=(clang libclang-rt-14-dev)

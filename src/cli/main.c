@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "ml/blas_tune.h"
 
 static void usage(FILE *f)
 {
@@ -41,6 +42,11 @@ int main(int argc, char **argv)
         printf("spirt %s\n", SPIRT_VERSION);
         return 0;
     }
+    /* Training may run the models here (--arch single, --transport inproc):
+     * with OpenBLAS's best kernels for this CPU, worth one re-exec. Functions
+     * started by the runner get the same choice through their environment. */
+    if (strcmp(cmd, "train") == 0 || strcmp(cmd, "compare") == 0)
+        blas_ReexecTuned(argv);
     if (strcmp(cmd, "train") == 0)
         return cmd_Train(argc, argv);
     if (strcmp(cmd, "compare") == 0)

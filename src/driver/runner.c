@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "core/net.h"
 #include "driver/server_conf.h"
+#include "ml/blas_tune.h"
 #include "runtime/http_client.h"
 #include "store/store.h"
 
@@ -426,8 +427,21 @@ static spStatus start_function(runner *r, const char *step)
     /* A function serves many requests at once on its own threads; OpenBLAS
      * threads on top of those only fight over the cores. */
     char e_blas[] = "OPENBLAS_NUM_THREADS=1";
-    char *env[] = {e_port, e_bind, e_token, e_pw, e_user, e_nats, e_nuser, e_npw, e_ready,
-                   e_blas, strcmp(step, "join") == 0 ? e_auth : NULL, NULL};
+    /* OpenBLAS's best kernels for this CPU (blas_tune.h): chosen here once,
+     * where the library is loaded anyway, instead of by every function
+     * re-executing itself at start. Steps without linear algebra ignore it. */
+    const char *core = getenv("OPENBLAS_CORETYPE");
+    if (!core || !core[0])
+        core = blas_BetterCoretype();
+    char e_core[64];
+    snprintf(e_core, sizeof e_core, "OPENBLAS_CORETYPE=%s", core ? core : "");
+    char *env[13] = {e_port, e_bind, e_token, e_pw, e_user, e_nats, e_nuser, e_npw, e_ready,
+                     e_blas};
+    size_t n_env = 10;
+    if (core)
+        env[n_env++] = e_core;
+    if (strcmp(step, "join") == 0)
+        env[n_env++] = e_auth;
     char *argv[] = {bin, NULL};
     spStatus st = start_proc(r, name, port, argv, env);
     if (st)

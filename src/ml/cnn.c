@@ -203,9 +203,9 @@ static void cnn_Backward(model *m, const float *params, const float *x, int n, f
     conv_DirectWeightGrad(&c.g1, n, CNN_C1, dz1, v.phase1, grad, accumulate);
 }
 
+const model_spec_ops cnn_spec_ops = {cnn_Check, cnn_ParamCount};
+
 const model_ops cnn_ops = {
-    .check = cnn_Check,
-    .param_count = cnn_ParamCount,
     .init = cnn_Init,
     .scratch_floats = cnn_ScratchFloats,
     .forward = cnn_Forward,

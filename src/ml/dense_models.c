@@ -75,9 +75,10 @@ static void dense_ModelBackward(model *m, const float *params, const float *x, i
     dense_Backward(&d, params, x, n, m->scratch, grad, accumulate, NULL);
 }
 
+const model_spec_ops logreg_spec_ops = {logreg_Check, dense_ModelParamCount};
+const model_spec_ops mlp_spec_ops = {mlp_Check, dense_ModelParamCount};
+
 const model_ops logreg_ops = {
-    .check = logreg_Check,
-    .param_count = dense_ModelParamCount,
     .init = dense_ModelInit,
     .scratch_floats = dense_ModelScratchFloats,
     .forward = dense_ModelForward,
@@ -86,8 +87,6 @@ const model_ops logreg_ops = {
 };
 
 const model_ops mlp_ops = {
-    .check = mlp_Check,
-    .param_count = dense_ModelParamCount,
     .init = dense_ModelInit,
     .scratch_floats = dense_ModelScratchFloats,
     .forward = dense_ModelForward,

@@ -17,14 +17,16 @@
 #define MODEL_MAX_PARAMS ((size_t)1 << 30)
 #define MODEL_MAX_HIDDEN_SIZE 65536
 
+/* Names and shapes only: the compute (ops_For) is referenced by
+ * model_Create alone, so checking a spec links no model's math. */
 static const struct {
     model_kind kind;
     const char *name;
-    const model_ops *ops;
+    const model_spec_ops *spec_ops;
 } kinds[] = {
-    {MODEL_LOGREG, "logreg", &logreg_ops},
-    {MODEL_MLP, "mlp", &mlp_ops},
-    {MODEL_CNN, "cnn", &cnn_ops},
+    {MODEL_LOGREG, "logreg", &logreg_spec_ops},
+    {MODEL_MLP, "mlp", &mlp_spec_ops},
+    {MODEL_CNN, "cnn", &cnn_spec_ops},
 };
 #define N_KINDS (sizeof kinds / sizeof kinds[0])
 
@@ -86,16 +88,35 @@ spStatus model_ParseHidden(const char *list, model_spec *spec)
 
 static const model_ops *ops_For(model_kind k)
 {
-    for (size_t i = 0; i < N_KINDS; i++)
-        if (kinds[i].kind == k)
-            return kinds[i].ops;
+    switch (k) {
+    case MODEL_LOGREG: return &logreg_ops;
+    case MODEL_MLP: return &mlp_ops;
+    case MODEL_CNN: return &cnn_ops;
+    }
     return NULL;
 }
 
-static spStatus spec_Check(const model_spec *s, const model_ops **ops)
+static const model_spec_ops *spec_OpsFor(model_kind k)
 {
-    *ops = ops_For(s->kind);
-    if (!*ops)
+    for (size_t i = 0; i < N_KINDS; i++)
+        if (kinds[i].kind == k)
+            return kinds[i].spec_ops;
+    return NULL;
+}
+
+/* Only the MLP has hidden layers; the others' sizes are ignored. */
+static void spec_Normalize(model_spec *s)
+{
+    if (s->kind != MODEL_MLP) {
+        s->n_hidden = 0;
+        memset(s->hidden, 0, sizeof s->hidden);
+    }
+}
+
+static spStatus spec_Check(const model_spec *s)
+{
+    const model_spec_ops *sops = spec_OpsFor(s->kind);
+    if (!sops)
         return sp_Error(SP_ERR_INVALID, "unknown model kind %d", (int)s->kind);
     if (s->in_c < 1 || s->in_h < 1 || s->in_w < 1 ||
         (long long)s->in_c * s->in_h * s->in_w > MODEL_MAX_INPUT)
@@ -104,11 +125,11 @@ static spStatus spec_Check(const model_spec *s, const model_ops **ops)
     if (s->classes < 2 || s->classes > MODEL_MAX_CLASSES)
         return sp_Error(SP_ERR_INVALID, "%s: classes must be in 2..%d, got %d",
                         model_KindName(s->kind), MODEL_MAX_CLASSES, s->classes);
-    spStatus st = (*ops)->check(s);
+    spStatus st = sops->check(s);
     if (st != SP_OK)
         return st;
     /* Bound the size so every product of widths stays well inside int/size_t. */
-    size_t np = (*ops)->param_count(s);
+    size_t np = sops->param_count(s);
     if (np > MODEL_MAX_PARAMS)
         return sp_Error(SP_ERR_INVALID, "%s: %zu parameters is more than the %zu supported",
                         model_KindName(s->kind), np, MODEL_MAX_PARAMS);
@@ -119,21 +140,30 @@ spStatus model_Create(const model_spec *spec, model **out)
 {
     if (!spec || !out)
         return sp_Error(SP_ERR_INVALID, "model_Create: missing spec or output");
-    const model_ops *ops;
-    spStatus st = spec_Check(spec, &ops);
+    spStatus st = spec_Check(spec);
     if (st != SP_OK)
         return st;
     model *m = calloc(1, sizeof *m);
     if (!m)
         return sp_Error(SP_ERR_NOMEM, "model_Create: out of memory");
     m->spec = *spec;
-    if (spec->kind != MODEL_MLP) {
-        m->spec.n_hidden = 0;
-        memset(m->spec.hidden, 0, sizeof m->spec.hidden);
-    }
-    m->ops = ops;
-    m->nparams = ops->param_count(&m->spec);
+    spec_Normalize(&m->spec);
+    m->ops = ops_For(spec->kind);
+    m->nparams = spec_OpsFor(spec->kind)->param_count(&m->spec);
     *out = m;
+    return SP_OK;
+}
+
+spStatus model_SpecParamCount(const model_spec *spec, size_t *out)
+{
+    if (!spec || !out)
+        return sp_Error(SP_ERR_INVALID, "model_SpecParamCount: missing spec or output");
+    spStatus st = spec_Check(spec);
+    if (st != SP_OK)
+        return st;
+    model_spec s = *spec;
+    spec_Normalize(&s);
+    *out = spec_OpsFor(s.kind)->param_count(&s);
     return SP_OK;
 }
 

@@ -36,6 +36,9 @@ spStatus model_ParseHidden(const char *list, model_spec *spec);
 /* Validates the spec (CNN needs h,w >= 12 and divisible shapes, etc). */
 spStatus model_Create(const model_spec *spec, model **out);
 void model_Destroy(model *m);
+/* Checks the spec as model_Create does and gives the parameter count of its
+ * model, without creating one (nor linking any model's compute code). */
+spStatus model_SpecParamCount(const model_spec *spec, size_t *out);
 
 size_t model_ParamCount(const model *m);
 const model_spec *model_Spec(const model *m);

@@ -10,10 +10,16 @@
 
 #include "ml/model.h"
 
-typedef struct model_ops {
+/* What checking and sizing a kind's spec needs, apart from its compute
+ * (model_ops): a binary that only checks specs (every step's request
+ * parser) links none of the kinds' math, nor OpenBLAS. */
+typedef struct model_spec_ops {
     /* Kind-specific spec checks (model.c has already checked the common fields). */
     spStatus (*check)(const model_spec *s);
     size_t (*param_count)(const model_spec *s);
+} model_spec_ops;
+
+typedef struct model_ops {
     void (*init)(const model_spec *s, float *params, uint64_t seed);
     /* Floats of scratch needed to forward+backward n samples. */
     size_t (*scratch_floats)(const model_spec *s, int n);
@@ -35,6 +41,9 @@ struct model {
     size_t scratch_floats;   /* current capacity */
 };
 
+extern const model_spec_ops logreg_spec_ops;
+extern const model_spec_ops mlp_spec_ops;
+extern const model_spec_ops cnn_spec_ops;
 extern const model_ops logreg_ops;
 extern const model_ops mlp_ops;
 extern const model_ops cnn_ops;

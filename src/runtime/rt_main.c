@@ -4,6 +4,7 @@
  * configuration (the process never listened); 1 when the server could not
  * start (port in use). */
 #include "runtime/runtime.h"
+#include "core/malloc_tune.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +58,9 @@ static void usage(FILE *f, const char *prog, const char *name)
             "                     (default 60000)\n"
             "  SPIRT_MAX_CONN_PER_IP    connections one address may hold (default half the\n"
             "                     connection cap)\n"
+            "  SPIRT_MALLOC_TUNE=0  keep glibc's malloc defaults (otherwise large per-call\n"
+            "                     buffers stay in the heap instead of being unmapped and\n"
+            "                     faulted in again on every call; GLIBC_TUNABLES wins)\n"
             "\n"
             "SIGTERM or SIGINT stops accepting, finishes in-flight requests and exits 0.\n",
             prog, name);
@@ -223,6 +227,21 @@ static int config_Args(main_config *c, int argc, char **argv)
     return -1;
 }
 
+/* GnuTLS is loaded (Debian's libmicrohttpd links it for HTTPS) but never
+ * used: the runtime serves plain HTTP, TLS ends in front of it. Setting it
+ * up - GnuTLS's own constructor, then MHD's explicit gnutls_global_init() -
+ * builds its ASN.1 trees and crypto backends, about half of a function's
+ * CPU from exec to listening. The function binaries export these
+ * definitions (functions/CMakeLists.txt): the first is GnuTLS's documented
+ * opt-out (GNUTLS_SKIP_GLOBAL_INIT in gnutls.h), the other two take MHD's
+ * calls. */
+int _gnutls_global_init_skip(void);
+int gnutls_global_init(void);
+void gnutls_global_deinit(void);
+int _gnutls_global_init_skip(void) { return 1; }
+int gnutls_global_init(void) { return 0; }
+void gnutls_global_deinit(void) {}
+
 /* SIGTERM and SIGINT end up here, whichever thread the kernel picks: not
  * only the server's threads exist (which start with the signals blocked) but
  * also threads libraries start before main (OpenBLAS's pool), which we
@@ -265,6 +284,9 @@ static int wait_Signal(void)
 
 int runtime_Main(const rt_function *fn, int argc, char **argv)
 {
+    /* Before the first allocation: every call's large buffers then stay in
+     * the arenas instead of being mapped and faulted in again each time. */
+    malloc_Tune();
     main_config c = {.opt = {.port = 8080}};
     c.name = fn && fn->name ? fn->name : "function";
     c.prog = argc > 0 && argv[0] ? argv[0] : c.name;

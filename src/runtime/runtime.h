@@ -72,11 +72,13 @@ spStatus runtime_Start(const rt_function *fn, const rt_options *opt, rt_server *
 /* Stops accepting, waits for in-flight requests, frees. */
 void runtime_Stop(rt_server *s);
 
-/* The whole life of a function process: parses argv (--help, --port,
- * --no-auth) and env (PORT, SPIRT_TOKEN, SPIRT_TOKEN_FILE, SPIRT_AUTH=off,
- * SPIRT_MAX_BODY, SPIRT_TIMEOUT_MS, SPIRT_THREADS, SPIRT_BIND,
- * SPIRT_HEADER_TIMEOUT_MS, SPIRT_BODY_TIMEOUT_MS, SPIRT_MAX_CONN_PER_IP),
- * serves until SIGTERM/SIGINT, drains, returns the exit code for main(). */
+/* The whole life of a function process: sets glibc's malloc up for
+ * buffers reused on every call (core/malloc_tune.h; SPIRT_MALLOC_TUNE=0
+ * keeps the defaults), parses argv (--help, --port, --no-auth) and env
+ * (PORT, SPIRT_TOKEN, SPIRT_TOKEN_FILE, SPIRT_AUTH=off, SPIRT_MAX_BODY,
+ * SPIRT_TIMEOUT_MS, SPIRT_THREADS, SPIRT_BIND, SPIRT_HEADER_TIMEOUT_MS,
+ * SPIRT_BODY_TIMEOUT_MS, SPIRT_MAX_CONN_PER_IP), serves until
+ * SIGTERM/SIGINT, drains, returns the exit code for main(). */
 int runtime_Main(const rt_function *fn, int argc, char **argv);
 
 /* Monotonic clock in milliseconds. */

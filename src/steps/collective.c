@@ -1,5 +1,7 @@
-/* collective.c - live lists, announcements and key cleanup shared by the
- * MLLESS, ScatterReduce and AllReduce steps (collective.h). */
+/* collective.c - waiting for and making announcements, shared by the
+ * MLLESS, ScatterReduce and AllReduce steps (collective.h). The parts of
+ * collective.h that need no NATS are collective_keys.c, so that every
+ * step's wrapper, and steps that only clean up keys, link no NATS. */
 #include "steps/collective.h"
 
 #include <stdio.h>
@@ -11,33 +13,6 @@
 
 /* Time kept back to answer before the runtime's per-request deadline. */
 #define WAIT_MARGIN_MS 100
-
-static int int_Cmp(const void *a, const void *b)
-{
-    int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-
-spStatus live_Get(const step_req *q, int **live, int *n, int *rank)
-{
-    int hi = q->n_peers ? q->n_peers : q->job.workers;
-    spStatus st = req_GetPeerList(q->body, FIELD_LIVE, hi, 0, live, n);
-    if (st)
-        return st;
-    /* Every worker must derive the same ranks (chunk owners, the master)
-     * from its own copy of the list. */
-    qsort(*live, (size_t)*n, sizeof **live, int_Cmp);
-    *rank = -1;
-    for (int i = 0; i < *n; i++)
-        if ((*live)[i] == q->peer)
-            *rank = i;
-    if (*rank < 0) {
-        free(*live);
-        *live = NULL;
-        return sp_Error(SP_ERR_INVALID, "\"live\" must include the calling worker %d", q->peer);
-    }
-    return SP_OK;
-}
 
 static spStatus wait_Timeout(const rt_request *req, const step_req *q, int *ms)
 {
@@ -103,37 +78,4 @@ spStatus collective_Announce(const step_req *q, const char *topic, long t, const
     st = sync_Announce(c, q->job.id, topic, t, q->peer, payload, payload ? strlen(payload) : 0);
     io_Add(&io->sync_ms, t0);
     return st;
-}
-
-spStatus keys_Unlink(store *s, const char *const *keys, int k, step_io *io)
-{
-    io_snap snap = io_Snap(s);
-    spStatus st = store_Unlink(s, keys, k, NULL);
-    io_Account(io, &snap);
-    return st;
-}
-
-spStatus keys_DropIteration(const step_req *q, store *s, int w, long t, int M, step_io *io)
-{
-    char names[2 * JOB_MAX_MINIBATCHES + 2][160];
-    const char *keys[2 * JOB_MAX_MINIBATCHES + 2];
-    int k = 0;
-    spStatus st = SP_OK;
-    if (M < 1 || M > JOB_MAX_MINIBATCHES)
-        return sp_Error(SP_ERR_INVALID, "minibatches %d out of range", M);
-    for (int m = 0; m < M && !st; m++) {
-        if (!(st = req_Key(q, names[k], "mb:%d:%ld:%d", w, t, m)))
-            k++;
-        if (!st && !(st = req_Key(q, names[k], "grad:%d:%ld:%d", w, t, m)))
-            k++;
-    }
-    if (!st && !(st = req_Key(q, names[k], "avg:%d:%ld", w, t)))
-        k++;
-    if (!st && !(st = req_Key(q, names[k], "agg:%d:%ld", w, t)))
-        k++;
-    if (st)
-        return st;
-    for (int i = 0; i < k; i++)
-        keys[i] = names[i];
-    return keys_Unlink(s, keys, k, io);
 }

@@ -8,9 +8,12 @@
 #include "steps/step_util.h"
 #include "steps/steps.h"
 #include "store/store.h"
-#include "sync/sync.h"
 
 #define STEPS_DEFAULT_TIMEOUT_MS 5000
+
+/* step_nats.c, linked only into binaries whose step talks to NATS: the
+ * others neither load libnats nor wait for a NATS server to be ready. */
+spStatus steps_ReadyNats(const steps_config *c) __attribute__((weak));
 
 static steps_config g_config;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -79,16 +82,7 @@ spStatus steps_Ready(void *ctx)
     spStatus st;
     if (redis && *redis && (st = ready_Redis(c, redis)))
         return st;
-    if (c->nats_url[0]) {
-        sync_addr a;
-        sync_conn *conn;
-        memset(&a, 0, sizeof a);
-        steps_CopyStr(a.url, sizeof a.url, c->nats_url);
-        steps_CopyStr(a.user, sizeof a.user, c->nats_user);
-        steps_CopyStr(a.password, sizeof a.password, c->nats_password);
-        a.timeout_ms = c->timeout_ms;
-        if ((st = sync_Cached(&a, &conn)) || (st = sync_Ping(conn)))
-            return sp_Wrap(st, "nats %s", c->nats_url);
-    }
+    if (c->nats_url[0] && steps_ReadyNats && (st = steps_ReadyNats(c)))
+        return st;
     return SP_OK;
 }

@@ -224,11 +224,9 @@ static spStatus parse_Shape(const cJSON *body, step_req *q)
     q->spec.in_w = s[2];
     q->spec.classes = s[3];
     q->dim = dim;
-    model *m;
-    spStatus st = steps_Model(&q->spec, &m);
+    spStatus st = model_SpecParamCount(&q->spec, &q->n_params);
     if (st)
         return sp_Wrap(st, "\"shape\" does not fit model %s", model_KindName(q->spec.kind));
-    q->n_params = model_ParamCount(m);
     return SP_OK;
 }
 

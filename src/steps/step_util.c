@@ -132,41 +132,6 @@ spStatus steps_Model(const model_spec *spec, model **out)
     return SP_OK;
 }
 
-/* ---- NATS ----------------------------------------------------------------- */
-
-static const char *nats_Url(const step_req *q)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(q->body, "nats");
-    if (cJSON_IsString(v) && v->valuestring[0])
-        return v->valuestring;
-    return steps_Config()->nats_url;
-}
-
-int steps_HasNats(const step_req *q)
-{
-    return nats_Url(q)[0] != 0;
-}
-
-spStatus steps_Nats(const step_req *q, sync_conn **out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(q->body, "nats");
-    if (v && (!cJSON_IsString(v) || strlen(v->valuestring) >= sizeof(((sync_addr *)0)->url)))
-        return sp_Error(SP_ERR_INVALID, "\"nats\": expected a nats://host:port string");
-    const steps_config *c = steps_Config();
-    const char *url = nats_Url(q);
-    if (!url[0])
-        return sp_Error(SP_ERR_INVALID, "no NATS server: the request has no \"nats\" field and "
-                                        "SPIRT_NATS_URL is not set");
-    sync_addr a;
-    memset(&a, 0, sizeof a);
-    steps_CopyStr(a.url, sizeof a.url, url);
-    steps_CopyStr(a.user, sizeof a.user, c->nats_user);
-    steps_CopyStr(a.password, sizeof a.password, c->nats_password);
-    a.timeout_ms = c->timeout_ms;
-    spStatus st = sync_Cached(&a, out);
-    return st ? sp_Wrap(st, "nats %s", url) : SP_OK;
-}
-
 /* ---- stored tensors ------------------------------------------------------- */
 
 spStatus steps_CheckTensors(store *s, const char *const *keys, int k, size_t n,

@@ -785,7 +785,8 @@ static void test_main_usage(void **state)
     const char *mentions[] = {"--port", "--no-auth", "PORT", "SPIRT_TOKEN", "SPIRT_TOKEN_FILE",
                               "SPIRT_AUTH=off", "SPIRT_MAX_BODY", "SPIRT_TIMEOUT_MS", "SIGTERM",
                               "SPIRT_REDIS_PASSWORD_FILE", "SPIRT_HEADER_TIMEOUT_MS",
-                              "SPIRT_BODY_TIMEOUT_MS", "SPIRT_MAX_CONN_PER_IP"};
+                              "SPIRT_BODY_TIMEOUT_MS", "SPIRT_MAX_CONN_PER_IP",
+                              "SPIRT_MALLOC_TUNE"};
     for (size_t i = 0; i < sizeof mentions / sizeof *mentions; i++)
         assert_non_null(strstr(out, mentions[i]));
 
