@@ -1,0 +1,114 @@
+/* ctest-lock: machine */
+/* test_report.c - report fields the benchmarks read: the test-accuracy
+ * points --eval-every adds to the history (single and distributed). Short
+ * runs on the first few thousand Fashion-MNIST images. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cli.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    cli_TempDir(dir, sizeof dir);
+    return dir[0] ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cli_RemoveDir(dir);
+    return 0;
+}
+
+/* `spirt train` with the common short-run settings plus extra (NULL-ended);
+ * returns its report. */
+static cJSON *train(const char *name, const char *const *extra)
+{
+    char report[400];
+    snprintf(report, sizeof report, "%s/%s.json", dir, name);
+    const char *args[40] = {"train", "--model", "mlp", "--batch", "32", "--lr", "0.05",
+                            "--train-samples", "4000", "--test-samples", "1000",
+                            "--report", report};
+    int n = 13;
+    for (int i = 0; extra[i] && n < 39; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    return cli_Report(dir, cli_Run(dir, 600, args), name, report);
+}
+
+/* The history's points with a test accuracy: their count, and each one's
+ * iteration must be a multiple of every (or the last point's); times rise. */
+static int accuracy_points(const cJSON *r, long every, long last)
+{
+    const cJSON *h = cJSON_GetObjectItem(r, "history");
+    assert_true(cJSON_IsArray(h));
+    int n = 0;
+    double t = -1;
+    for (const cJSON *p = h->child; p; p = p->next) {
+        if (!cJSON_GetObjectItem(p, "test_accuracy"))
+            continue;
+        long it = (long)cli_Num(p, "iteration");
+        assert_true(it == last || (every > 0 && it % every == 0));
+        assert_true(cli_Num(p, "t") >= t);
+        assert_true(cli_Num(p, "test_accuracy") > 0);
+        t = cli_Num(p, "t");
+        n++;
+    }
+    return n;
+}
+
+static void eval_every_adds_points_single(void **state)
+{
+    (void)state;
+    const char *plain[] = {"--arch", "single", NULL};
+    cJSON *a = train("single", plain);
+    const char *every[] = {"--arch", "single", "--eval-every", "40", NULL};
+    cJSON *b = train("single-every", every);
+    long iters = (long)cli_Num(b, "iterations"); /* 4000 / 32 = 125 */
+    assert_int_equal(iters, 125);
+    assert_int_equal(accuracy_points(a, 0, iters), 1);
+    assert_int_equal(accuracy_points(b, 40, iters), 1 + 3); /* 40, 80, 120 and the end */
+    /* Evaluation is not training time: the same training, about the same time. */
+    assert_true(cli_Num(b, "train_seconds") < 3 * cli_Num(a, "train_seconds") + 0.5);
+    assert_true(fabs(cli_Num(a, "test_accuracy") - cli_Num(b, "test_accuracy")) < 1e-6);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
+static void eval_every_is_checked(void **state)
+{
+    (void)state;
+    const char *args[] = {"train", "--eval-every", "-1", NULL};
+    assert_int_equal(cli_Run(dir, 30, args), 2);
+    assert_non_null(strstr(cli_Log(dir), "--eval-every"));
+}
+
+static void distributed_eval_every(void **state)
+{
+    (void)state;
+    const char *args[] = {"--arch", "spirt", "--workers", "2", "--eval-every", "20", NULL};
+    cJSON *r = train("spirt-http", args);
+    long iters = (long)cli_Num(r, "iterations"); /* 4000 / 2 / 32 = 62 */
+    assert_int_equal(iters, 62);
+    assert_int_equal(accuracy_points(r, 20, iters), 1 + 3); /* 20, 40, 60 and the end */
+    cJSON_Delete(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(eval_every_adds_points_single),
+        cmocka_unit_test(eval_every_is_checked),
+        cmocka_unit_test(distributed_eval_every),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
