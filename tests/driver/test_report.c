@@ -1,7 +1,8 @@
 /* ctest-lock: machine */
 /* test_report.c - report fields the benchmarks read: the test-accuracy
- * points --eval-every adds to the history (single and distributed). Short
- * runs on the first few thousand Fashion-MNIST images. */
+ * points --eval-every adds to the history (single and distributed), and
+ * details.cpu, the CPU of every process of a local run by kind. Short runs
+ * on the first few thousand Fashion-MNIST images. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -92,7 +93,37 @@ static void eval_every_is_checked(void **state)
     assert_non_null(strstr(cli_Log(dir), "--eval-every"));
 }
 
-static void distributed_eval_every(void **state)
+/* details.cpu: every part positive where that kind of process ran, the
+ * parts add up to the total, set-up and whole run as large as they must. */
+static void check_cpu(const cJSON *r, int function_processes)
+{
+    const cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "details"), "cpu");
+    assert_non_null(c);
+    assert_non_null(strstr(cJSON_GetObjectItem(c, "scope")->valuestring, "local"));
+    const char *parts[] = {"driver", "functions", "redis", "nats"};
+    double sum = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        double v = cli_Num(c, parts[i]);
+        assert_false(isnan(v));
+        if (strcmp(parts[i], "functions") == 0 && !function_processes)
+            assert_true(v == 0);
+        else if (strcmp(parts[i], "nats") != 0) /* nats-server may idle below a clock tick */
+            assert_true(v > 0);
+        sum += v;
+    }
+    double total = cli_Num(c, "total"), iters = cli_Num(c, "iterations");
+    print_message("cpu per iteration: total %.2f ms (driver %.2f, functions %.2f, redis %.2f, "
+                  "nats %.2f); set-up %.0f ms, whole run %.0f ms\n", total,
+                  cli_Num(c, "driver"), cli_Num(c, "functions"), cli_Num(c, "redis"),
+                  cli_Num(c, "nats"), cli_Num(c, "setup_ms"), cli_Num(c, "whole_run_ms"));
+    assert_true(fabs(sum - total) <= 1e-9 * total);
+    assert_true(iters == cli_Num(r, "iterations"));
+    assert_true(cli_Num(c, "setup_ms") > 0);
+    assert_true(fabs(cli_Num(c, "whole_run_ms") - cli_Num(c, "setup_ms") - total * iters) <
+                1e-6 * cli_Num(c, "whole_run_ms"));
+}
+
+static void distributed_eval_every_and_cpu(void **state)
 {
     (void)state;
     const char *args[] = {"--arch", "spirt", "--workers", "2", "--eval-every", "20", NULL};
@@ -100,6 +131,16 @@ static void distributed_eval_every(void **state)
     long iters = (long)cli_Num(r, "iterations"); /* 4000 / 2 / 32 = 62 */
     assert_int_equal(iters, 62);
     assert_int_equal(accuracy_points(r, 20, iters), 1 + 3); /* 20, 40, 60 and the end */
+    check_cpu(r, 1);
+    cJSON_Delete(r);
+}
+
+static void inproc_cpu_has_no_function_processes(void **state)
+{
+    (void)state;
+    const char *args[] = {"--arch", "spirt", "--workers", "2", "--transport", "inproc", NULL};
+    cJSON *r = train("spirt-inproc", args);
+    check_cpu(r, 0);
     cJSON_Delete(r);
 }
 
@@ -108,7 +149,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(eval_every_adds_points_single),
         cmocka_unit_test(eval_every_is_checked),
-        cmocka_unit_test(distributed_eval_every),
+        cmocka_unit_test(distributed_eval_every_and_cpu),
+        cmocka_unit_test(inproc_cpu_has_no_function_processes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
