@@ -16,6 +16,7 @@ here=$root/bench
 benchmarks=(
   "train|single-process training samples/s of the MLP and CNN against PyTorch (train_torch.py) on the same data"
   "spirt|SPIRT time per iteration split into its steps (HTTP functions, real Redis and NATS)"
+  "vs-torch|epoch time, accuracy, time to 0.80 and CPU of every architecture against PyTorch and DDP (train_torch.py, vs_torch.py)"
   "module|in-database SPIRT.AVG / SPIRT.UPDATE throughput (GB/s) next to memcpy (bin/bench-module, module.c)"
   "load|many concurrent requests against one function: errors, latency, memory (bin/bench-load, load.c)"
   "byzantine|test accuracy under each attack for each aggregation rule"
