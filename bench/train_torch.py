@@ -227,21 +227,24 @@ def train_epochs(torch, args, rank, world):
             "history": history, "torch": torch.__version__}
 
 
-def spawn_ranks(args):
-    """--ddp N: this script once per rank; rank 0's JSON line is the answer."""
+def spawn_ranks(n):
+    """Runs this program (sys.argv) once per rank, adding --rank R and the
+    --port of rank 0's gloo rendezvous on 127.0.0.1; rank 0's output is the
+    answer. Also used by allreduce_torch.py."""
     import socket
     import subprocess
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), *sys.argv[1:],
+    procs = [subprocess.Popen([sys.executable, os.path.abspath(sys.argv[0]), *sys.argv[1:],
                                "--rank", str(r), "--port", str(port)],
                               stdout=subprocess.PIPE if r == 0 else subprocess.DEVNULL)
-             for r in range(args.ddp)]
+             for r in range(n)]
     out = procs[0].communicate()[0]
-    bad = [p.wait() for p in procs]
-    if any(bad):
-        print(f"train_torch: a rank failed (exit statuses {bad})", file=sys.stderr)
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        name = os.path.basename(sys.argv[0])
+        print(f"{name}: a rank failed (exit statuses {codes})", file=sys.stderr)
         return 1
     sys.stdout.write(out.decode())
     return 0
@@ -283,7 +286,7 @@ def main():
     if args.ddp and not args.epochs:
         ap.error("--ddp needs --epochs")
     if args.ddp > 1 and args.rank < 0:
-        return spawn_ranks(args)
+        return spawn_ranks(args.ddp)
 
     # OpenBLAS sizes its pool when it loads (with numpy or torch): set first.
     os.environ["OPENBLAS_NUM_THREADS"] = str(args.openblas_threads)
