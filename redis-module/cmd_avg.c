@@ -5,7 +5,13 @@
  * one of the sources; a source named twice counts twice. Every source is
  * validated (type, dtype, checksum, equal counts) before dst is touched,
  * and so is the result: a mean holding NaN or Inf (a poisoned source, or a
- * sum that overflows) is refused with an error and nothing is written. */
+ * sum that overflows) is refused with an error and nothing is written.
+ *
+ * Where the mean goes: a dst that does not exist yet (every training
+ * iteration averages into a new key) gets it straight into its new value,
+ * and is removed again if the mean is not finite; an existing dst keeps its
+ * value until the mean, formed in scratch memory, has passed. Either way
+ * the mean is formed in chunks that stay in cache while they are checked. */
 #include <string.h>
 
 #include "commands.h"
@@ -81,7 +87,7 @@ static int avg_Validate(RedisModuleCtx *ctx, avg_job *j, mod_err *e)
 }
 
 /* 1 when no element is NaN or Inf (exponent bits all set). */
-static int avg_Finite(const float *x, uint64_t n)
+static int avg_Finite(const ufloat *x, uint64_t n)
 {
     uint32_t bad = 0;
     for (uint64_t i = 0; i < n; i++) {
@@ -92,17 +98,40 @@ static int avg_Finite(const float *x, uint64_t n)
     return !bad;
 }
 
+/* 32768 floats (128 KiB, 16 of kern_Mean's blocks): the chunk just
+ * formed is still in L2 when it is checked. */
+#define AVG_CHUNK ((uint64_t)1 << 15)
+
+/* out = the mean of the k payloads in->, chunk by chunk (the mean is
+ * elementwise, so chunks change no bit); 1 when every element is finite. */
+static int avg_MeanFinite(ufloat *out, const ufloat **in, int k, uint64_t n,
+                          const ufloat **at)
+{
+    int finite = 1;
+    for (uint64_t off = 0; off < n && finite; off += AVG_CHUNK) {
+        uint64_t len = n - off < AVG_CHUNK ? n - off : AVG_CHUNK;
+        for (int i = 0; i < k; i++)
+            at[i] = in[i] + off;
+        kern_Mean(out + off, at, k, (size_t)len);
+        finite = avg_Finite(out + off, len);
+    }
+    return finite;
+}
+
+static void avg_NotFinite(mod_err *e, RedisModuleString *dst)
+{
+    char a[96];
+    mod_SetErr(e, "ERR", "not finite: the average for '%s' holds NaN or Inf (a source "
+               "is not finite or the sum overflows); nothing written",
+               mod_Printable(dst, a, sizeof a));
+}
+
 /* Returns the writable dst buffer (header in place), or NULL with `e` set. */
-static uint8_t *avg_Target(RedisModuleCtx *ctx, avg_job *j, mod_err *e)
+static uint8_t *avg_Target(avg_job *j, mod_err *e)
 {
     char a[96];
     size_t len = j->u[0].len;
     mod_tensor *t = j->dst_is_src ? &j->u[0] : &j->dst;
-    if (!j->dst_is_src) {
-        int exists;
-        if (mod_OpenTarget(ctx, t, &exists, e) != REDISMODULE_OK)
-            return NULL;
-    }
     uint8_t *out = mod_Writable(t, len);
     if (!out) {
         mod_SetErr(e, "ERR", "cannot write %zu bytes to '%s'", len,
@@ -127,28 +156,40 @@ static int avg_Run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, avg_
     avg_Group(j, argv[1], argv + 3, argc - 3);
     if (avg_Validate(ctx, j, &e) != REDISMODULE_OK)
         return RM.ReplyWithError(ctx, e.text);
-    /* The mean goes to scratch first and is checked there, so a non-finite
-     * result leaves dst (possibly one of the sources) as it was. The extra
-     * copy costs far less than reading the k sources. */
-    uint64_t n = j->u[0].count;
-    float *mean = RM.Alloc(n ? (size_t)n * sizeof *mean : 1);
+    int exists = 1;
+    if (!j->dst_is_src && mod_OpenTarget(ctx, &j->dst, &exists, &e) != REDISMODULE_OK)
+        return RM.ReplyWithError(ctx, e.text);
     /* The sum runs over the arguments as given, repeats included, exactly
      * as the client-side fallback and every other mean in spirt sums. */
+    uint64_t n = j->u[0].count;
     int k = argc - 3;
     for (int i = 0; i < k; i++)
         j->in[i] = (const ufloat *)(j->u[j->group[i]].buf + WIRE_HEADER_SIZE);
-    kern_Mean((ufloat *)mean, j->in, k, n);
+    const ufloat **at = RM.Alloc(sizeof *at * (size_t)k);
     uint8_t *out = NULL;
-    if (!avg_Finite(mean, n)) {
-        char a[96];
-        mod_SetErr(&e, "ERR", "not finite: the average for '%s' holds NaN or Inf (a source "
-                   "is not finite or the sum overflows); nothing written",
-                   mod_Printable(argv[1], a, sizeof a));
-    } else if ((out = avg_Target(ctx, j, &e)) != NULL) {
-        /* Making dst writable may move u[0]'s bytes: only now write them. */
-        memcpy(out + WIRE_HEADER_SIZE, mean, (size_t)n * sizeof *mean);
+    if (!exists) {
+        /* A new key: the mean goes straight into its value (creating dst
+         * leaves the sources' bytes where they are); not finite, it goes. */
+        out = avg_Target(j, &e);
+        if (out && !avg_MeanFinite((ufloat *)(out + WIRE_HEADER_SIZE), j->in, k, n, at)) {
+            avg_NotFinite(&e, argv[1]);
+            out = NULL;
+        }
+        if (!out)
+            RM.DeleteKey(j->dst.key);
+    } else {
+        /* The mean goes to scratch first and is checked there, so a
+         * non-finite result leaves dst (possibly one of the sources) as it
+         * was. */
+        float *mean = RM.Alloc(n ? (size_t)n * sizeof *mean : 1);
+        if (!avg_MeanFinite((ufloat *)mean, j->in, k, n, at))
+            avg_NotFinite(&e, argv[1]);
+        else if ((out = avg_Target(j, &e)) != NULL)
+            /* Making dst writable may move u[0]'s bytes: only now write them. */
+            memcpy(out + WIRE_HEADER_SIZE, mean, (size_t)n * sizeof *mean);
+        RM.Free(mean);
     }
-    RM.Free(mean);
+    RM.Free(at);
     if (!out)
         return RM.ReplyWithError(ctx, e.text);
     size_t len = j->u[0].len;
