@@ -194,7 +194,7 @@ static void test_average_aliasing_and_tiny(void **state)
 /* The mean into a new key and into an existing one (the module forms the
  * first straight in the new value, the second in scratch) gives the same
  * bits; a mean that is not finite (two FLT_MAX near the end of a long
- * tensor, in its last chunk) is refused on both paths whatever dst is - new
+ * tensor, in its last chunk's body or tail) is refused on both paths whatever dst is - new
  * (not created), existing or one of the sources (left as they were). */
 static void test_average_not_finite_writes_nothing(void **state)
 {
@@ -218,20 +218,28 @@ static void test_average_not_finite_writes_nothing(void **state)
             assert_memory_equal(got, want, N * sizeof *want);
             free(got);
         }
-        a[N - 5] = b[N - 5] = FLT_MAX;
-        tu_PutOk(s, srcs[0], a, N, 0);
-        tu_PutOk(s, srcs[1], b, N, 0);
-        const char *bad_dsts[3] = {"{nf}:fresh", "{nf}:old", "{nf}:a"};
-        for (int d = 0; d < 3; d++) {
-            assert_int_equal(store_Average(s, bad_dsts[d], srcs, 2, 0, NULL), SP_ERR_INVALID);
-            assert_non_null(strstr(sp_LastError(), "not finite"));
+        /* A vectorized body and a scalar tail check each chunk: both. */
+        const size_t at[2] = {N - 5, N - 1};
+        for (int w = 0; w < 2; w++) {
+            float a_was = a[at[w]], b_was = b[at[w]];
+            a[at[w]] = b[at[w]] = FLT_MAX;
+            tu_PutOk(s, srcs[0], a, N, 0);
+            tu_PutOk(s, srcs[1], b, N, 0);
+            const char *bad_dsts[3] = {"{nf}:fresh", "{nf}:old", "{nf}:a"};
+            for (int d = 0; d < 3; d++) {
+                assert_int_equal(store_Average(s, bad_dsts[d], srcs, 2, 0, NULL),
+                                 SP_ERR_INVALID);
+                assert_non_null(strstr(sp_LastError(), "not finite"));
+            }
+            assert_int_equal(tu_Int(s, "EXISTS %s", "{nf}:fresh"), 0);
+            float *old = tu_GetOk(s, "{nf}:old", N), *back = tu_GetOk(s, srcs[0], N);
+            assert_memory_equal(old, want, N * sizeof *want);
+            assert_memory_equal(back, a, N * sizeof *a);
+            free(old);
+            free(back);
+            a[at[w]] = a_was;
+            b[at[w]] = b_was;
         }
-        assert_int_equal(tu_Int(s, "EXISTS %s", "{nf}:fresh"), 0);
-        float *old = tu_GetOk(s, "{nf}:old", N), *back = tu_GetOk(s, srcs[0], N);
-        assert_memory_equal(old, want, N * sizeof *want);
-        assert_memory_equal(back, a, N * sizeof *a);
-        free(old);
-        free(back);
         free(a);
         free(b);
         free(want);
