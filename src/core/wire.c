@@ -136,7 +136,7 @@ spStatus wire_Encode(wire_dtype dt, const void *data, uint64_t count, uint32_t e
     return SP_OK;
 }
 
-spStatus wire_Parse(const uint8_t *buf, size_t len, wire_view *v)
+spStatus wire_ParseHeader(const uint8_t *buf, size_t len, wire_view *v)
 {
     if (!buf || len < WIRE_HEADER_SIZE)
         return sp_Error(SP_ERR_FORMAT, "wire: blob of %zu bytes is shorter than the %d-byte header",
@@ -165,18 +165,29 @@ spStatus wire_Parse(const uint8_t *buf, size_t len, wire_view *v)
     if (extra != 0 && dt != WIRE_SPARSE_F32)
         return sp_Error(SP_ERR_FORMAT, "wire: reserved field is %u, must be 0 for dtype %d", extra,
                         (int)dt);
-    uint32_t want = get32(buf + 16);
-    uint32_t got = crc32c(0, buf + WIRE_HEADER_SIZE, bytes);
-    if (want != got)
-        return sp_Error(SP_ERR_FORMAT, "wire: checksum mismatch (header %08x, payload %08x)", want,
-                        got);
     v->dtype = dt;
     v->count = count;
-    v->crc = want;
+    v->crc = get32(buf + 16);
     v->extra = extra;
     v->payload = buf + WIRE_HEADER_SIZE;
     v->payload_len = bytes;
     return SP_OK;
+}
+
+spStatus wire_CheckPayload(const wire_view *v, uint32_t got)
+{
+    if (v->crc != got)
+        return sp_Error(SP_ERR_FORMAT, "wire: checksum mismatch (header %08x, payload %08x)",
+                        v->crc, got);
+    return SP_OK;
+}
+
+spStatus wire_Parse(const uint8_t *buf, size_t len, wire_view *v)
+{
+    spStatus s = wire_ParseHeader(buf, len, v);
+    if (s != SP_OK)
+        return s;
+    return wire_CheckPayload(v, crc32c(0, v->payload, v->payload_len));
 }
 
 spStatus wire_DecodeF32(const uint8_t *buf, size_t len, uint64_t expect_count,
@@ -217,5 +228,7 @@ void wire_Reseal(uint8_t *buf, size_t len)
 {
     if (!buf || len < WIRE_HEADER_SIZE)
         return;
-    put32(buf + 16, crc32c(0, buf + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE));
+    wire_SetChecksum(buf, crc32c(0, buf + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE));
 }
+
+void wire_SetChecksum(uint8_t *buf, uint32_t crc) { put32(buf + 16, crc); }
