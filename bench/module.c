@@ -218,17 +218,14 @@ static double memcpy_seconds(size_t bytes, int reps)
     return med;
 }
 
-static void row(const char *what, double s, double moved, double memcpy_gbps)
+/* One line of the table: ms per call, source bytes read per second and
+ * every byte moved per second (memcpy: bytes copied, and twice that). */
+static void row(const char *what, double s, double read, double moved)
 {
-    if (s <= 0) {
-        printf("  %-44s       -\n", what);
-        return;
-    }
-    double gbps = moved / s / 1e9;
-    printf("  %-44s %8.3f %9.2f", what, s * 1e3, gbps);
-    if (memcpy_gbps > 0)
-        printf(" %9.2f", gbps / memcpy_gbps);
-    printf("\n");
+    if (s <= 0)
+        printf("  %-46s        -\n", what);
+    else
+        printf("  %-46s %8.3f %9.2f %10.2f\n", what, s * 1e3, read / s / 1e9, moved / s / 1e9);
 }
 
 static redisContext *admin_Connect(int port)
@@ -306,23 +303,32 @@ int main(int argc, char **argv)
     time_average(&self, 1, keys, k, reps, 0, &steady);
     time_average(&self, 1, keys, k, reps, 1, &fresh);
     double mc2 = memcpy_seconds((size_t)read, reps);
-    double mc = 0.5 * (mc1 + mc2), mc_gbps = 2.0 * read / mc / 1e9;
+    double mc = 0.5 * (mc1 + mc2);
 
     printf("SPIRT.AVG of %d x %zu float32: reads %.1f MB, writes %.1f MB a call (%.1f MB "
            "moved); %d timed calls after %d warm-ups\n", k, n, read / 1e6, written / 1e6,
            moved / 1e6, reps, WARMUP);
-    printf("  %-44s %8s %9s %9s\n", "", "ms/call", "GB/s", "of memcpy");
-    row("server-side, existing dst (SLOWLOG median)", steady.server, moved, mc_gbps);
-    row("server-side, fresh dst (SLOWLOG median)", fresh.server, moved, mc_gbps);
-    row("server-side, existing dst (commandstats mean)", steady.server_mean, moved, mc_gbps);
-    row("server-side, fresh dst (commandstats mean)", fresh.server_mean, moved, mc_gbps);
-    row("round trip, existing dst (client median)", steady.round_trip, moved, mc_gbps);
-    row("round trip, fresh dst (client median)", fresh.round_trip, moved, mc_gbps);
+    printf("  %-46s %8s %9s %10s\n", "", "ms/call", "GB/s read", "GB/s moved");
+    row("server-side, existing dst (SLOWLOG median)", steady.server, read, moved);
+    row("server-side, fresh dst (SLOWLOG median)", fresh.server, read, moved);
+    row("server-side, existing dst (commandstats mean)", steady.server_mean, read, moved);
+    row("server-side, fresh dst (commandstats mean)", fresh.server_mean, read, moved);
+    row("round trip, existing dst (client median)", steady.round_trip, read, moved);
+    row("round trip, fresh dst (client median)", fresh.round_trip, read, moved);
     char what[96];
-    snprintf(what, sizeof what, "memcpy of %.1f MB (median; %.1f MB moved)", read / 1e6,
-             2 * read / 1e6);
-    row(what, mc, 2 * read, mc_gbps);
+    snprintf(what, sizeof what, "memcpy of %.1f MB (median; GB/s copied)", read / 1e6);
+    row(what, mc, read, 2 * read);
     printf("  (memcpy medians before and after: %.3f and %.3f ms)\n", mc1 * 1e3, mc2 * 1e3);
+    /* The issue's measure: the sources read per second against memcpy's
+     * bytes copied per second (the goal: >= 0.5); stricter, every byte
+     * moved on both sides (a memcpy moves twice what it copies). */
+    const avg_times *dsts[2] = {&steady, &fresh};
+    for (int d = 0; d < 2; d++)
+        if (dsts[d]->server > 0)
+            printf("SPIRT.AVG / memcpy, server-side median, %s dst: %.2f of memcpy's bandwidth "
+                   "(sources read vs bytes copied; goal >= 0.5), %.2f counting every byte "
+                   "moved\n", d ? "fresh" : "existing", mc / dsts[d]->server,
+                   moved / dsts[d]->server / (2 * read / mc));
 
     /* SPIRT.UPDATE with momentum: reads w, g, v and writes w, v. */
     stats_Begin(admin);
