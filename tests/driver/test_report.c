@@ -1,8 +1,9 @@
 /* ctest-lock: machine */
 /* test_report.c - report fields the benchmarks read: the test-accuracy
  * points --eval-every adds to the history (single and distributed), and
- * details.cpu, the CPU of every process of a local run by kind. Short runs
- * on the first few thousand Fashion-MNIST images. */
+ * details.cpu, the CPU of every process of a local run by kind (the
+ * driver's alone against running services). Short runs on the first few
+ * thousand Fashion-MNIST images. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "fixture.h"
 
 static char dir[256];
 
@@ -144,6 +146,46 @@ static void inproc_cpu_has_no_function_processes(void **state)
     cJSON_Delete(r);
 }
 
+/* Against running services (here: fixtures) the processes are not the
+ * driver's to read: details.cpu has the driver only, and says so. */
+static void cluster_cpu_is_the_driver_only(void **state)
+{
+    (void)state;
+    fx_server peer[2], shared, nats;
+    assert_int_equal(fx_StartRedis(&peer[0], "report-pw", 1, 0), 0);
+    assert_int_equal(fx_StartRedis(&peer[1], "report-pw", 1, 0), 0);
+    assert_int_equal(fx_StartRedis(&shared, "report-pw", 0, 0), 0);
+    assert_int_equal(fx_StartNats(&nats, "spirt", "report-nats-pw"), 0);
+    char peers[128], shared_addr[64], nats_url[64], report[400], log[400];
+    snprintf(peers, sizeof peers, "127.0.0.1:%d,127.0.0.1:%d", peer[0].port, peer[1].port);
+    snprintf(shared_addr, sizeof shared_addr, "127.0.0.1:%d", shared.port);
+    snprintf(nats_url, sizeof nats_url, "nats://127.0.0.1:%d", nats.port);
+    snprintf(report, sizeof report, "%s/cluster.json", dir);
+    snprintf(log, sizeof log, "%s/cluster.log", dir);
+    const char *args[] = {"train", "--arch", "spirt", "--workers", "2", "--transport", "inproc",
+                          "--train-samples", "2000", "--test-samples", "500", "--batch", "32",
+                          "--peers", peers, "--shared-redis", shared_addr, "--nats", nats_url,
+                          "--job", "report-cpu", "--report", report, "--quiet", NULL};
+    char *env[] = {"SPIRT_REDIS_PASSWORD=report-pw", "SPIRT_NATS_USER=spirt",
+                   "SPIRT_NATS_PASSWORD=report-nats-pw", NULL};
+    int rc = cli_WaitExit(cli_Spawn(log, env, args), 300);
+    fx_Stop(&peer[0]);
+    fx_Stop(&peer[1]);
+    fx_Stop(&shared);
+    fx_Stop(&nats);
+    assert_int_equal(rc, 0);
+    cJSON *r = cli_ReadJson(report);
+    assert_non_null(r);
+    const cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "details"), "cpu");
+    assert_non_null(c);
+    assert_string_equal(cJSON_GetObjectItem(c, "scope")->valuestring, "driver only");
+    assert_true(cli_Num(c, "driver") > 0);
+    assert_true(cli_Num(c, "total") == cli_Num(c, "driver"));
+    assert_null(cJSON_GetObjectItem(c, "functions"));
+    assert_null(cJSON_GetObjectItem(c, "redis"));
+    cJSON_Delete(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +193,7 @@ int main(void)
         cmocka_unit_test(eval_every_is_checked),
         cmocka_unit_test(distributed_eval_every_and_cpu),
         cmocka_unit_test(inproc_cpu_has_no_function_processes),
+        cmocka_unit_test(cluster_cpu_is_the_driver_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
