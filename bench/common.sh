@@ -71,3 +71,54 @@ bench_free_port() {
   echo "$bench_name: no free port" >&2
   return 1
 }
+
+# Servers a benchmark starts: bench_redis NAME VAR [LINE...] writes
+# $bench_work/NAME.conf (mode 0600: it may hold a password, which then never
+# is on a command line) with a throw-away redis-server's settings - a free
+# loopback port, no persistence, dir $bench_work/NAME - plus the given lines
+# (e.g. "loadmodule ..."), starts the server (log NAME.log), waits until it
+# accepts connections (modules loaded) and sets VAR to its port. Call
+# bench_workdir first; its EXIT trap stops every server and removes the dir.
+bench_pids=()
+bench_work=""
+
+bench_workdir() {
+  bench_work=$(mktemp -d "/tmp/spirt-bench-XXXXXX")
+  trap bench_stop_all EXIT INT TERM
+}
+
+bench_stop_all() {
+  local pid
+  for pid in "${bench_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  [ -z "$bench_work" ] || rm -rf "$bench_work"
+}
+
+bench_redis() {
+  local name=$1 var=$2 p dir=$bench_work/$1 line
+  shift 2
+  p=$(bench_free_port)
+  mkdir -p "$dir"
+  (
+    umask 077 # the file is created 0600, before anything is written to it
+    {
+      printf 'port %s\nbind 127.0.0.1\nsave ""\nappendonly no\ndir "%s"\n' "$p" "$dir"
+      for line; do printf '%s\n' "$line"; done
+    } >"$dir.conf"
+  )
+  redis-server "$dir.conf" >"$dir.log" 2>&1 &
+  bench_pids+=("$!")
+  for _ in $(seq 150); do
+    if grep -q "Ready to accept connections" "$dir.log"; then
+      printf -v "$var" '%s' "$p"
+      return 0
+    fi
+    kill -0 "${bench_pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "$bench_name: redis-server $name did not start:" >&2
+  cat "$dir.log" >&2
+  exit 1
+}

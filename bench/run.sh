@@ -16,6 +16,8 @@ here=$root/bench
 benchmarks=(
   "train|single-process training samples/s of the MLP and CNN against PyTorch (train_torch.py) on the same data"
   "spirt|SPIRT time per iteration split into its steps (HTTP functions, real Redis and NATS)"
+  "vs-torch|epoch time, accuracy, time to 0.80 and CPU of every architecture against PyTorch and DDP (train_torch.py, vs_torch.py)"
+  "exchange|averaging 1M / 10M float32 across 4 peers through the store (SPIRT's way, AllReduce's) against a gloo allreduce (bin/bench-exchange, exchange.c, allreduce_torch.py)"
   "module|in-database SPIRT.AVG / SPIRT.UPDATE throughput (GB/s) next to memcpy (bin/bench-module, module.c)"
   "load|many concurrent requests against one function: errors, latency, memory (bin/bench-load, load.c)"
   "function|a function process: exec to first 200 from /healthz, idle RSS and threads, cost of a trivial request (bin/bench-fnstart, fnstart.c)"

@@ -34,6 +34,7 @@ int rm_Bind(RedisModuleCtx *ctx, const char *name, int ver)
     BIND(KeyType);
     BIND(StringDMA);
     BIND(StringTruncate);
+    BIND(DeleteKey);
     BIND(SetExpire);
     BIND(StringPtrLen);
     BIND(StringToLongLong);

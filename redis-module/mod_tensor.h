@@ -24,6 +24,7 @@ typedef struct {
     uint8_t *buf;          /* the value's bytes (direct access) */
     size_t len;
     uint64_t count;        /* float32 elements */
+    uint32_t crc;          /* the header's checksum of the payload */
 } mod_tensor;
 
 /* Reply error texts are built here: "<CODE> spirt: <message>". A message
@@ -50,6 +51,12 @@ MOD_LOCAL int mod_SameName(const RedisModuleString *a, const RedisModuleString *
  * dense float32 wire tensor with a correct checksum. On failure fills `e`
  * and returns REDISMODULE_ERR (t->key may be open: mod_Close it). */
 MOD_LOCAL int mod_OpenTensor(RedisModuleCtx *ctx, mod_tensor *t, int mode, mod_err *e);
+
+/* The same but for the checksum, which a command that reads the whole
+ * payload anyway computes as it goes and hands to mod_CheckPayload (the
+ * same error as mod_OpenTensor's for a mismatch) before it writes. */
+MOD_LOCAL int mod_OpenTensorUnchecked(RedisModuleCtx *ctx, mod_tensor *t, int mode, mod_err *e);
+MOD_LOCAL int mod_CheckPayload(const mod_tensor *t, uint32_t crc, mod_err *e);
 
 /* Opens t->name for writing a new value; fails on a non-string key. Sets
  * t->buf = NULL; *exists reports whether it held a value. */

@@ -46,6 +46,7 @@ typedef struct {
     int (*KeyType)(RedisModuleKey *key);
     char *(*StringDMA)(RedisModuleKey *key, size_t *len, int mode);
     int (*StringTruncate)(RedisModuleKey *key, size_t newlen);
+    int (*DeleteKey)(RedisModuleKey *key);
     int (*SetExpire)(RedisModuleKey *key, mstime_t expire);
     const char *(*StringPtrLen)(const RedisModuleString *str, size_t *len);
     int (*StringToLongLong)(const RedisModuleString *str, long long *ll);

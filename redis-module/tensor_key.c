@@ -48,7 +48,7 @@ int mod_SameName(const RedisModuleString *a, const RedisModuleString *b)
     return la == lb && memcmp(pa, pb, la) == 0;
 }
 
-int mod_OpenTensor(RedisModuleCtx *ctx, mod_tensor *t, int mode, mod_err *e)
+static int open_Tensor(RedisModuleCtx *ctx, mod_tensor *t, int mode, int check, mod_err *e)
 {
     char name[96];
     t->key = RM.OpenKey(ctx, t->name, mode);
@@ -65,7 +65,7 @@ int mod_OpenTensor(RedisModuleCtx *ctx, mod_tensor *t, int mode, mod_err *e)
     /* Read access never changes the value's bytes (it may re-encode it). */
     t->buf = (uint8_t *)RM.StringDMA(t->key, &t->len, REDISMODULE_READ);
     wire_view v;
-    if (!t->buf || wire_Parse(t->buf, t->len, &v) != SP_OK) {
+    if (!t->buf || (check ? wire_Parse : wire_ParseUnchecked)(t->buf, t->len, &v) != SP_OK) {
         mod_SetErr(e, "ERR", "corrupt tensor at '%s': %s",
                    mod_Printable(t->name, name, sizeof name),
                    t->buf ? sp_LastError() : "no direct access");
@@ -78,7 +78,29 @@ int mod_OpenTensor(RedisModuleCtx *ctx, mod_tensor *t, int mode, mod_err *e)
         return REDISMODULE_ERR;
     }
     t->count = v.count;
+    t->crc = v.crc;
     return REDISMODULE_OK;
+}
+
+int mod_OpenTensor(RedisModuleCtx *ctx, mod_tensor *t, int mode, mod_err *e)
+{
+    return open_Tensor(ctx, t, mode, 1, e);
+}
+
+int mod_OpenTensorUnchecked(RedisModuleCtx *ctx, mod_tensor *t, int mode, mod_err *e)
+{
+    return open_Tensor(ctx, t, mode, 0, e);
+}
+
+int mod_CheckPayload(const mod_tensor *t, uint32_t crc, mod_err *e)
+{
+    char name[96];
+    wire_view v = {.crc = t->crc};
+    if (wire_CheckCrc(&v, crc) == SP_OK)
+        return REDISMODULE_OK;
+    mod_SetErr(e, "ERR", "corrupt tensor at '%s': %s", mod_Printable(t->name, name, sizeof name),
+               sp_LastError());
+    return REDISMODULE_ERR;
 }
 
 int mod_OpenTarget(RedisModuleCtx *ctx, mod_tensor *t, int *exists, mod_err *e)

@@ -97,6 +97,7 @@ static spStatus set_attack_sigma(job_config *j, const char *v) { return parse_fl
 static spStatus set_sync_timeout(job_config *j, const char *v) { return parse_int(v, 10, JOB_MAX_WAIT_MS, &j->sync_timeout_ms); }
 static spStatus set_significance(job_config *j, const char *v) { return parse_float(v, &j->significance); }
 static spStatus set_target_loss(job_config *j, const char *v) { return parse_float(v, &j->target_loss); }
+static spStatus set_eval_every(job_config *j, const char *v) { return parse_long(v, 0, 1000000000L, &j->eval_every); }
 static spStatus set_functions(job_config *j, const char *v) { return copy_str(v, j->functions, sizeof j->functions); }
 static spStatus set_peers(job_config *j, const char *v) { return copy_str(v, j->peers, sizeof j->peers); }
 static spStatus set_shared(job_config *j, const char *v) { return copy_str(v, j->shared_redis, sizeof j->shared_redis); }
@@ -188,6 +189,7 @@ static const option_def options[] = {
     {"significance", "V", A_MLLESS, 0, "significance threshold v (default 0.01)", set_significance},
     {"scale-in", NULL, A_MLLESS, 0, "let the supervisor remove workers when loss flattens", set_scale_in},
     {"target-loss", "L", A_ALL, 0, "stop once the training loss is below L (default off)", set_target_loss},
+    {"eval-every", "N", A_ALL, 0, "also evaluate test accuracy every N iterations (default 0: epoch ends)", set_eval_every},
     {"train-samples", "N", A_ALL, 0, "use only the first N training samples (default all)", set_train_samples},
     {"test-samples", "N", A_ALL, 0, "evaluate on the first N test samples (default all)", set_test_samples},
     {"transport", "T", A_DIST, 0, "http (each step a function process, default) | inproc", set_transport},

@@ -171,16 +171,20 @@ spStatus wire_ParseHeader(const uint8_t *hdr, wire_view *v)
     return SP_OK;
 }
 
-spStatus wire_CheckPayload(const wire_view *v, const uint8_t *payload)
+spStatus wire_CheckCrc(const wire_view *v, uint32_t got)
 {
-    uint32_t got = crc32c(0, payload, v->payload_len);
     if (v->crc != got)
         return sp_Error(SP_ERR_FORMAT, "wire: checksum mismatch (header %08x, payload %08x)",
                         v->crc, got);
     return SP_OK;
 }
 
-spStatus wire_Parse(const uint8_t *buf, size_t len, wire_view *v)
+spStatus wire_CheckPayload(const wire_view *v, const uint8_t *payload)
+{
+    return wire_CheckCrc(v, crc32c(0, payload, v->payload_len));
+}
+
+spStatus wire_ParseUnchecked(const uint8_t *buf, size_t len, wire_view *v)
 {
     if (!buf || len < WIRE_HEADER_SIZE)
         return sp_Error(SP_ERR_FORMAT, "wire: blob of %zu bytes is shorter than the %d-byte header",
@@ -194,10 +198,16 @@ spStatus wire_Parse(const uint8_t *buf, size_t len, wire_view *v)
                         len - WIRE_HEADER_SIZE < bytes ? "truncated" : "trailing bytes after",
                         len - WIRE_HEADER_SIZE, (unsigned long long)v->count,
                         wire_ElemSize(v->dtype));
-    if ((st = wire_CheckPayload(v, buf + WIRE_HEADER_SIZE)) != SP_OK)
-        return st;
     v->payload = buf + WIRE_HEADER_SIZE;
     return SP_OK;
+}
+
+spStatus wire_Parse(const uint8_t *buf, size_t len, wire_view *v)
+{
+    spStatus s = wire_ParseUnchecked(buf, len, v);
+    if (s != SP_OK)
+        return s;
+    return wire_CheckPayload(v, v->payload);
 }
 
 spStatus wire_DecodeF32(const uint8_t *buf, size_t len, uint64_t expect_count,
@@ -238,5 +248,7 @@ void wire_Reseal(uint8_t *buf, size_t len)
 {
     if (!buf || len < WIRE_HEADER_SIZE)
         return;
-    put32(buf + 16, crc32c(0, buf + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE));
+    wire_SetChecksum(buf, crc32c(0, buf + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE));
 }
+
+void wire_SetChecksum(uint8_t *buf, uint32_t crc) { put32(buf + 16, crc); }

@@ -62,6 +62,14 @@ spStatus wire_Encode(wire_dtype dt, const void *data, uint64_t count, uint32_t e
  * into `buf`. Every failure is SP_ERR_FORMAT with a message saying which. */
 spStatus wire_Parse(const uint8_t *buf, size_t len, wire_view *v);
 
+/* wire_Parse in two halves, for a reader that checksums the payload while
+ * it reads it anyway (the Redis module's SPIRT.AVG): every check but the
+ * checksum (v->crc is the header's), then a checksum it computed,
+ * crc32c(0, v->payload, v->payload_len), against the header's (the same
+ * SP_ERR_FORMAT as wire_Parse). */
+spStatus wire_ParseUnchecked(const uint8_t *buf, size_t len, wire_view *v);
+spStatus wire_CheckCrc(const wire_view *v, uint32_t crc);
+
 /* Parses and copies a dense float32 tensor into a new array. If
  * expect_count != 0 a different count is SP_ERR_INVALID. Rejects NaN/Inf
  * when `reject_nonfinite` is set. */
@@ -81,5 +89,7 @@ spStatus wire_CheckPayload(const wire_view *v, const uint8_t *payload);
 /* Recomputes the checksum of a header+payload in place after the payload was
  * modified directly (used by the Redis module after in-place averaging). */
 void wire_Reseal(uint8_t *buf, size_t len);
+/* Writes a payload checksum computed elsewhere into the header at buf. */
+void wire_SetChecksum(uint8_t *buf, uint32_t crc);
 
 #endif

@@ -204,7 +204,9 @@ static spStatus iteration_Run(worker *wk, int epoch, long t, float *loss, iterat
 
 /* ---- evaluation, epoch gate, progress ------------------------------------ */
 
-void loop_Evaluate(exec_state *x, int epoch)
+/* An evaluation at an epoch end sets the report's accuracy and tells the
+ * observer; an --eval-every one inside an epoch is a point on the curve. */
+static void evaluate_At(exec_state *x, int epoch, int epoch_end)
 {
     const exec_plan *p = x->plan;
     pthread_mutex_lock(&x->lock);
@@ -220,21 +222,25 @@ void loop_Evaluate(exec_state *x, int epoch)
     spStatus st = invoker_Call(p->inv, "evaluate", req, &resp, NULL);
     cJSON_Delete(req);
     pthread_mutex_lock(&x->lock);
-    x->eval_iteration = iterations;
+    if (epoch_end)
+        x->eval_iteration = iterations;
     if (st) {
-        exec_Fatal(x, st, "evaluation after epoch %d: %s", epoch, sp_LastError());
+        exec_Fatal(x, st, "evaluation %s epoch %d: %s", epoch_end ? "after" : "during", epoch,
+                   sp_LastError());
     } else {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(resp, FIELD_ACCURACY);
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(resp, FIELD_LOSS);
         float acc = cJSON_IsNumber(a) ? (float)a->valuedouble : 0;
         float tl = cJSON_IsNumber(l) ? (float)l->valuedouble : 0;
-        x->res->test_accuracy = acc;
-        x->res->test_loss = tl;
-        x->res->epochs_run = epoch;
         train_RecordPoint(x->res, train_time, epoch, iterations, x->loss, acc);
-        if (p->obs && p->obs->on_epoch)
-            p->obs->on_epoch(p->obs->ctx, epoch, acc, tl, train_time);
-        if (p->job->target_loss > 0 && x->loss < p->job->target_loss) {
+        if (epoch_end) {
+            x->res->test_accuracy = acc;
+            x->res->test_loss = tl;
+            x->res->epochs_run = epoch;
+            if (p->obs && p->obs->on_epoch)
+                p->obs->on_epoch(p->obs->ctx, epoch, acc, tl, train_time);
+        }
+        if (epoch_end && p->job->target_loss > 0 && x->loss < p->job->target_loss) {
             train_Notify(p->obs, "training loss %.4f below target %.4f: stopping", x->loss,
                          p->job->target_loss);
             x->stop = 1;
@@ -246,9 +252,12 @@ void loop_Evaluate(exec_state *x, int epoch)
     cJSON_Delete(resp);
 }
 
-/* Live workers meet at each epoch end; the last to arrive evaluates while
- * the others wait (without holding the lock: the evaluation is a call). */
-static void epoch_Gate(worker *wk, int epoch)
+void loop_Evaluate(exec_state *x, int epoch) { evaluate_At(x, epoch, 1); }
+
+/* Live workers meet at each epoch end (and every --eval-every iterations);
+ * the last to arrive evaluates while the others wait (without holding the
+ * lock: the evaluation is a call). */
+static void epoch_Gate(worker *wk, int epoch, int epoch_end)
 {
     exec_state *x = wk->x;
     pthread_mutex_lock(&x->lock);
@@ -260,7 +269,7 @@ static void epoch_Gate(worker *wk, int epoch)
             int run = !x->stop;
             pthread_mutex_unlock(&x->lock);
             if (run)
-                loop_Evaluate(x, epoch);
+                evaluate_At(x, epoch, epoch_end);
             pthread_mutex_lock(&x->lock);
             x->gate_gen++;
             x->gate_count = 0;
@@ -345,7 +354,9 @@ static void worker_Main(worker *wk)
             return;
         }
         if (i == p->iters_per_epoch - 1)
-            epoch_Gate(wk, epoch);
+            epoch_Gate(wk, epoch, 1);
+        else if (p->job->eval_every > 0 && (t + 1) % p->job->eval_every == 0)
+            epoch_Gate(wk, epoch, 0);
         t++;
     }
     members_Done(x);

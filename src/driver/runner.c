@@ -126,6 +126,8 @@ static volatile sig_atomic_t stopped_by_signal;
 /* Records a started child (pid 0: about to be started) in slot idx. */
 static void track_Pid(runner *r, int idx, pid_t pid)
 {
+    r->procs[idx].cpu_ended_ms += r->procs[idx].cpu_ms; /* a restart: the old one's CPU stays */
+    r->procs[idx].cpu_ms = 0;
     r->procs[idx].pid = pid;
     live_pids[idx] = pid;
     reaper_Watch(&r->reap, pid);
@@ -611,6 +613,53 @@ void runner_Stop(runner *r)
     r->dir[0] = '\0';
 }
 
+/* ---- CPU ------------------------------------------------------------------ */
+
+/* utime + stime + cutime + cstime (fields 14-17 of /proc/<pid>/stat) in ms,
+ * -1 when the process is gone. */
+static double proc_CpuMs(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold anything */
+    unsigned long long t[4];
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu",
+                     &t[0], &t[1], &t[2], &t[3]) != 4)
+        return -1;
+    return (double)(t[0] + t[1] + t[2] + t[3]) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void proc_Sample(runner_proc *p)
+{
+    double ms = p->pid > 0 ? proc_CpuMs(p->pid) : -1;
+    if (ms >= 0)
+        p->cpu_ms = ms;
+}
+
+void runner_Cpu(runner *r, runner_cpu *out)
+{
+    memset(out, 0, sizeof *out);
+    double reaper = r->reap.pid > 0 ? proc_CpuMs(r->reap.pid) : -1;
+    out->driver = reaper > 0 ? reaper : 0;
+    for (int i = 0; i < r->n_procs; i++) {
+        runner_proc *p = &r->procs[i];
+        proc_Sample(p);
+        double ms = p->cpu_ms + p->cpu_ended_ms;
+        if (!strncmp(p->name, "fn-", 3))
+            out->functions += ms;
+        else if (!strncmp(p->name, "redis-", 6))
+            out->redis += ms;
+        else /* "nats", the one other kind */
+            out->nats += ms;
+    }
+}
+
 static runner_proc *find_proc(runner *r, const char *name)
 {
     for (int i = 0; i < r->n_procs; i++)
@@ -626,6 +675,7 @@ spStatus runner_KillPeer(runner *r, int peer)
     runner_proc *p = find_proc(r, name);
     if (!p || p->pid <= 0)
         return sp_Error(SP_ERR_NOT_FOUND, "peer %d has no running redis-server", peer);
+    proc_Sample(p); /* its CPU until now stays in the report */
     kill(p->pid, SIGKILL);
     waitpid(p->pid, NULL, 0);
     p->pid = 0;

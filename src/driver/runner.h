@@ -31,6 +31,8 @@ typedef struct {
     pid_t pid;
     int port;
     char name[48];
+    double cpu_ms;             /* its last CPU reading (runner_Cpu), kept when it ends */
+    double cpu_ended_ms;       /* processes that ran in this slot before (a restarted peer) */
 } runner_proc;
 
 typedef struct {
@@ -78,6 +80,16 @@ spStatus runner_Check(runner *r);
 /* For a failure st (message set): adds runner_Check's account of children
  * that died, the likely cause, to the message. Returns st. */
 spStatus runner_Explain(runner *r, spStatus st);
+
+/* CPU time (user + system, with the children each one waited for) in ms,
+ * by kind of process, from /proc/<pid>/stat: a process that ended counts
+ * with its last reading (each call reads them all; a peer is read just
+ * before runner_KillPeer kills it). `driver` is the reaper's only: the
+ * caller adds its own. */
+typedef struct {
+    double driver, functions, redis, nats;
+} runner_cpu;
+void runner_Cpu(runner *r, runner_cpu *out);
 
 /* Kills (SIGKILL) / restarts a peer's redis-server: fault injection. */
 spStatus runner_KillPeer(runner *r, int peer);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/resource.h>
+
 #include <cblas.h>
 
 #include "core/clock.h"
@@ -379,6 +381,49 @@ static void ft_Finish(dist_run *d, train_result *res)
     d->live = NULL;
 }
 
+/* ---- CPU ------------------------------------------------------------------ */
+
+/* CPU (user + system) of the run so far, ms: this process's (every thread,
+ * in-process steps included) and, locally, every process the runner
+ * started. */
+static void cpu_Read(dist_run *d, runner_cpu *c)
+{
+    struct rusage ru;
+    memset(c, 0, sizeof *c);
+    if (d->local)
+        runner_Cpu(&d->run, c);
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        c->driver += (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+                     (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-3;
+}
+
+/* details.cpu: ms per iteration by kind of process between the first
+ * iteration and the last, the set-up before (servers, functions, init) and
+ * the whole run's total. A cluster's processes are not ours to read. */
+static void cpu_Report(const dist_run *d, train_result *res, const runner_cpu *a,
+                       const runner_cpu *b)
+{
+    cJSON *c = cJSON_AddObjectToObject(res->details, "cpu");
+    long iters = res->iterations - d->start;
+    double per = iters > 0 ? 1.0 / (double)iters : 0;
+    const char *kind[] = {"driver", "functions", "redis", "nats"};
+    double at_a[] = {a->driver, a->functions, a->redis, a->nats};
+    double at_b[] = {b->driver, b->functions, b->redis, b->nats};
+    int kinds = d->local ? 4 : 1;
+    double setup = 0, whole = 0;
+    cJSON_AddStringToObject(c, "scope", d->local ? "local: driver, functions, redis-servers, "
+                            "nats-server" : "driver only");
+    for (int k = 0; k < kinds; k++) {
+        cJSON_AddNumberToObject(c, kind[k], (at_b[k] - at_a[k]) * per);
+        setup += at_a[k];
+        whole += at_b[k];
+    }
+    cJSON_AddNumberToObject(c, "total", (whole - setup) * per);
+    cJSON_AddNumberToObject(c, "iterations", (double)iters);
+    cJSON_AddNumberToObject(c, "setup_ms", setup);
+    cJSON_AddNumberToObject(c, "whole_run_ms", whole);
+}
+
 spStatus train_Distributed(const job_config *job, const train_observer *obs, train_result *res)
 {
     double t0 = clock_Now();
@@ -425,7 +470,11 @@ spStatus train_Distributed(const job_config *job, const train_observer *obs, tra
                           .iters_per_epoch = iters, .obs = obs,
                           .start_iteration = d->start, .down = job->resume ? d->down : NULL,
                           .rejoin = d->live && rejoin_Enabled(d->arch), .hooks = &d->hooks};
+        runner_cpu cpu_start, cpu_end;
+        cpu_Read(d, &cpu_start);
         st = executor_Run(&plan, res);
+        cpu_Read(d, &cpu_end);
+        cpu_Report(d, res, &cpu_start, &cpu_end);
     }
     if (d->local)
         st = local_Casualties(d, st, obs);

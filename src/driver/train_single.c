@@ -73,7 +73,8 @@ spStatus train_Single(const job_config *job, const train_observer *obs, train_re
     double start = clock_Now();
     float smooth = -1;
     long step = 0;
-    double eval_seconds = 0; /* excluded from throughput */
+    double eval_seconds = 0; /* excluded from training time */
+    float tl, acc;
     for (int epoch = 1; epoch <= job->epochs; epoch++) {
         dataset_EpochOrder(train.n, job->seed, epoch, 0, s.order);
         for (long it = 0; it < iters; it++) {
@@ -89,17 +90,24 @@ spStatus train_Single(const job_config *job, const train_observer *obs, train_re
             if (obs && obs->on_iteration)
                 obs->on_iteration(obs->ctx, epoch, it + 1, iters, smooth, res->samples);
             if (it % 50 == 0)
-                train_RecordPoint(res, clock_Now() - start, epoch, step, smooth, -1);
+                train_RecordPoint(res, clock_Now() - start - eval_seconds, epoch, step, smooth, -1);
+            /* --eval-every: a point on the curve inside the epoch (its end has one anyway) */
+            if (job->eval_every > 0 && step % job->eval_every == 0 && it + 1 < iters) {
+                double e0 = clock_Now(), t = e0 - start - eval_seconds;
+                if ((st = train_Evaluate(s.m, s.params, &test, &tl, &acc)))
+                    goto out;
+                eval_seconds += clock_Now() - e0;
+                train_RecordPoint(res, t, epoch, step, smooth, acc);
+            }
         }
-        float tl, acc;
-        double train_time = clock_Now() - start, e0 = clock_Now();
+        double train_time = clock_Now() - start - eval_seconds, e0 = clock_Now();
         if ((st = train_Evaluate(s.m, s.params, &test, &tl, &acc)))
             goto out;
         eval_seconds += clock_Now() - e0;
         res->epochs_run = epoch;
         res->test_accuracy = acc;
         res->test_loss = tl;
-        train_RecordPoint(res, clock_Now() - start, epoch, step, smooth, acc);
+        train_RecordPoint(res, train_time, epoch, step, smooth, acc);
         if (obs && obs->on_epoch)
             obs->on_epoch(obs->ctx, epoch, acc, tl, train_time);
         if (job->target_loss > 0 && smooth < job->target_loss) {
@@ -110,9 +118,8 @@ spStatus train_Single(const job_config *job, const train_observer *obs, train_re
     }
     res->iterations = step;
     res->final_loss = smooth;
-    res->train_seconds = clock_Now() - start;
-    double compute = res->train_seconds - eval_seconds;
-    res->samples_per_second = compute > 0 ? res->samples / compute : 0;
+    res->train_seconds = clock_Now() - start - eval_seconds;
+    res->samples_per_second = res->train_seconds > 0 ? res->samples / res->train_seconds : 0;
 out:
     single_Free(&s);
     dataset_Free(&train);

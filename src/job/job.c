@@ -91,6 +91,9 @@ spStatus job_Validate(const job_config *j)
         return sp_Error(SP_ERR_INVALID, "--weight-decay %g: must be >= 0", j->optim.weight_decay);
     if (j->train_samples < 0 || j->test_samples < 0)
         return sp_Error(SP_ERR_INVALID, "--train-samples/--test-samples must be >= 0");
+    if (j->eval_every < 0)
+        return sp_Error(SP_ERR_INVALID, "--eval-every %ld: must be >= 0 (0 = epoch ends only)",
+                        j->eval_every);
     if (j->sync_timeout_ms < 10)
         return sp_Error(SP_ERR_INVALID, "--sync-timeout %d ms: must be at least 10",
                         j->sync_timeout_ms);

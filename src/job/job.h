@@ -56,6 +56,7 @@ typedef struct {
     float significance;       /* MLLESS v */
     int scale_in;             /* MLLESS auto-tuner on/off */
     float target_loss;        /* stop when the training loss falls below (0 = off) */
+    long eval_every;          /* also evaluate every N iterations (0 = at epoch ends only) */
     /* fault tolerance (SPIRT) */
     int heartbeat_timeout_ms; /* a peer unheard this long is excluded at the barrier (0 = off) */
     int kill_peer;            /* fault injection: SIGKILL this peer's Redis (-1 = none) */

@@ -1,6 +1,7 @@
 /* test_module.c - SPIRT.AVG / SPIRT.UPDATE inside a real redis-server with
  * the module loaded, the client-side fallback against a server without it,
  * and the promise that a bad call is an error reply that changes nothing. */
+#include <float.h>
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -187,6 +188,61 @@ static void test_average_aliasing_and_tiny(void **state)
         assert_memory_equal(c, one, sizeof one);
         free(c);
         assert_int_equal(tu_Int(s, "PTTL %s", "{al}:copy"), -1);
+    }
+}
+
+/* The mean into a new key and into an existing one (the module forms the
+ * first straight in the new value, the second in scratch) gives the same
+ * bits; a mean that is not finite (two FLT_MAX near the end of a long
+ * tensor, in its last chunk's body or tail) is refused on both paths whatever dst is - new
+ * (not created), existing or one of the sources (left as they were). */
+static void test_average_not_finite_writes_nothing(void **state)
+{
+    suite *t = *state;
+    for (int p = 0; p < 2; p++) {
+        store *s = t->paths[p];
+        float *a = tu_Random(N, 61, 1.0f), *b = tu_Random(N, 62, 1.0f);
+        float *want = malloc(N * sizeof *want);
+        const float *const ab[2] = {a, b};
+        tensor_Mean(N, 2, ab, want);
+        const char *srcs[2] = {"{nf}:a", "{nf}:b"};
+        tu_PutOk(s, srcs[0], a, N, 0);
+        tu_PutOk(s, srcs[1], b, N, 0);
+        tu_PutOk(s, "{nf}:old", a, 5, 0);
+        freeReplyObject(tu_Cmd(s, "DEL %s", "{nf}:new"));
+        assert_int_equal(store_Average(s, "{nf}:new", srcs, 2, 0, NULL), SP_OK);
+        assert_int_equal(store_Average(s, "{nf}:old", srcs, 2, 0, NULL), SP_OK);
+        const char *dsts[2] = {"{nf}:new", "{nf}:old"};
+        for (int d = 0; d < 2; d++) {
+            float *got = tu_GetOk(s, dsts[d], N);
+            assert_memory_equal(got, want, N * sizeof *want);
+            free(got);
+        }
+        /* A vectorized body and a scalar tail check each chunk: both. */
+        const size_t at[2] = {N - 5, N - 1};
+        for (int w = 0; w < 2; w++) {
+            float a_was = a[at[w]], b_was = b[at[w]];
+            a[at[w]] = b[at[w]] = FLT_MAX;
+            tu_PutOk(s, srcs[0], a, N, 0);
+            tu_PutOk(s, srcs[1], b, N, 0);
+            const char *bad_dsts[3] = {"{nf}:fresh", "{nf}:old", "{nf}:a"};
+            for (int d = 0; d < 3; d++) {
+                assert_int_equal(store_Average(s, bad_dsts[d], srcs, 2, 0, NULL),
+                                 SP_ERR_INVALID);
+                assert_non_null(strstr(sp_LastError(), "not finite"));
+            }
+            assert_int_equal(tu_Int(s, "EXISTS %s", "{nf}:fresh"), 0);
+            float *old = tu_GetOk(s, "{nf}:old", N), *back = tu_GetOk(s, srcs[0], N);
+            assert_memory_equal(old, want, N * sizeof *want);
+            assert_memory_equal(back, a, N * sizeof *a);
+            free(old);
+            free(back);
+            a[at[w]] = a_was;
+            b[at[w]] = b_was;
+        }
+        free(a);
+        free(b);
+        free(want);
     }
 }
 
@@ -464,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_key_positions),
         cmocka_unit_test(test_average_of_four),
         cmocka_unit_test(test_average_aliasing_and_tiny),
+        cmocka_unit_test(test_average_not_finite_writes_nothing),
         cmocka_unit_test(test_update_plain_sgd),
         cmocka_unit_test(test_update_momentum),
         cmocka_unit_test(test_malformed_calls_change_nothing),
