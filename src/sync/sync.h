@@ -6,13 +6,16 @@
  *                                         stream "SPIRT_<J>" (subjects
  *                                         "spirt.<J>.sync.>", file storage,
  *                                         max age 1 h, discard old)
+ *   spirt.<J>.bell.<topic>.<t>.<member>   the announcement's doorbell: core
+ *                                         NATS, rung once the stream stored it
  *   spirt.<J>.hb.<member>                 heartbeats (heartbeat.h): core NATS,
  *                                         deliberately outside the stream so
  *                                         they are never stored
  * A member announces "topic t done" by publishing (with JetStream ack) to its
- * announcement subject; a waiter reads spirt.<J>.sync.<topic>.<t>.* from the
- * start of the stream, so announcements made before it subscribed are not
- * missed and a restarted peer or driver can catch up. Every wait has a
+ * announcement subject, then rings its doorbell; a waiter subscribes to both
+ * and reads spirt.<J>.sync.<topic>.<t>.* from the stream, so announcements
+ * made before it subscribed are not missed and a restarted peer or driver can
+ * catch up (await.c explains why the doorbell is needed). Every wait has a
  * timeout; missing members are reported, not waited for forever.
  *
  * Job names: <J> is the job id with [A-Za-z0-9-] kept, '_' written "__" and

@@ -5,6 +5,7 @@
 #define SPIRT_SYNC_INTERNAL_H
 
 #include <nats/nats.h>
+#include <pthread.h>
 #include <stddef.h>
 
 #include "core/status.h"
@@ -21,7 +22,24 @@ struct sync_conn {
     jsCtx *js;
     int timeout_ms;
     char url[256];               /* for messages, credentials removed */
+    pthread_mutex_t retired_mu;  /* guards the three below */
+    natsSubscription **retired;  /* unsubscribed, not yet destroyed (sync_Retire) */
+    int n_retired, cap_retired;
 };
+
+/* Ending a subscription. libnats 3.4's read loop looks a subscription up
+ * and then uses it without holding a reference (fixed upstream later, nats.c
+ * issue 637): destroying a subscription while a message for it is being
+ * processed frees memory the read loop is about to lock, and the process
+ * hangs or crashes. Waits end while announcements and doorbells for them
+ * are still arriving, so this is not rare. sync_Retire unsubscribes now and
+ * keeps the subscription; sync_Flush (a round trip, bounded by timeout_ms)
+ * destroys the ones retired before it once the server answered - by then
+ * the read loop has processed everything the server sent before that
+ * answer. Every subscribe already flushes, so this costs no extra round
+ * trip; sync_Destroy destroys what is left once the read loop stopped. */
+void sync_Retire(sync_conn *c, natsSubscription *sub);
+natsStatus sync_Flush(sync_conn *c, int timeout_ms);
 
 /* Monotonic milliseconds: deadlines must not move with the wall clock. */
 long long sync_NowMs(void);
