@@ -100,10 +100,11 @@
  *              2*trim >= k) falls back to the median (mean below 3 inputs)
  *              and says so in "fallback". A non-finite result is 400.
  *   update     shape, iteration, peer -> {"in_db":bool,"duplicate":bool}.
- *              params -= lr * (momentum-smoothed) agg:p:t; an iteration
- *              already applied is answered "duplicate" without applying it
- *              again, an older one is 409. Optimizer adam is 400 (the
- *              in-database update does sgd and momentum).
+ *              params -= lr * (momentum-smoothed) agg:p:t and applied:p = t
+ *              in one command (store_UpdateMarked), so no crash separates
+ *              them; an iteration already applied is answered "duplicate"
+ *              without applying it again, an older one is 409. Optimizer
+ *              adam is 400 (the in-database update does sgd and momentum).
  *   evaluate   shape, peers, shared; {"source": peer (default "peer", else
  *              0)} -> {"accuracy","loss","samples","source",
  *              "test_set_cached"} on the test set with that peer's params.

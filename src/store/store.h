@@ -117,6 +117,20 @@ spStatus store_Update(store *s, const char *params_key, const char *grad_key,
                       const char *mom_key, float lr, float momentum, float weight_decay,
                       int *in_db);
 
+/* store_Update together with its record, as one act: marker_key holds the
+ * last iteration applied (decimal text; absent: none). The same iteration
+ * again changes nothing and sets *duplicate = 1 (a retry, or a replay after
+ * a crash that lost the answer); an older one is SP_ERR_CONFLICT; else the
+ * update runs and the marker becomes `iteration`. With the module this is
+ * one command (SPIRT.UPDATE ... MARK), so the AOF holds both or neither;
+ * without it the reads run under WATCH and the writes in one MULTI/EXEC
+ * (refused, SP_ERR_UNAVAILABLE, if another client changed those keys in
+ * between; an AOF cut inside the transaction is dropped when it is
+ * loaded). `duplicate` and `in_db` may be NULL. */
+spStatus store_UpdateMarked(store *s, const char *params_key, const char *grad_key,
+                            const char *mom_key, float lr, float momentum, float weight_decay,
+                            const char *marker_key, long iteration, int *duplicate, int *in_db);
+
 /* Bytes sent and received on this connection since it was opened. */
 uint64_t store_BytesOut(const store *s);
 uint64_t store_BytesIn(const store *s);
