@@ -66,6 +66,12 @@ spStatus store_GetTensor(store *s, const char *key, size_t expect_n, float **out
 spStatus store_GetTensorsInto(store *s, const char *const *keys, int k, size_t expect_n,
                               float *const *outs, int *ok);
 
+/* The checksum a stored tensor's header holds (its first 24 bytes only: one
+ * small read however large the tensor): a digest of the values, e.g. to
+ * tell whether two peers hold the same model. Missing: SP_ERR_NOT_FOUND;
+ * not a tensor: SP_ERR_FORMAT. */
+spStatus store_GetTensorCrc(store *s, const char *key, uint32_t *crc);
+
 /* Raw wire blobs (any dtype) and plain bytes. */
 spStatus store_PutBlob(store *s, const char *key, const void *data, size_t len, int ttl_s);
 spStatus store_GetBlob(store *s, const char *key, uint8_t **out, size_t *len);
