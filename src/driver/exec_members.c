@@ -68,13 +68,18 @@ void members_Init(exec_state *x, worker *wk)
     }
 }
 
-/* The worker leaves the live set at t (to stand by, or for good). Under lock. */
+/* The worker leaves the live set at t (to stand by, or for good); once: a
+ * worker another's barrier reported left out may fail or be told so itself
+ * later. Under lock. */
 static void member_Out(exec_state *x, int w, long t, int left_out)
 {
-    x->mem.m[w].alive = 0;
+    member *m = &x->mem.m[w];
+    if (!m->alive)
+        return;
+    m->alive = 0;
     x->mem.n_alive--;
-    x->mem.m[w].failed_at = t;
-    x->mem.m[w].left_out = left_out;
+    m->failed_at = t;
+    m->left_out = left_out;
 }
 
 void members_Fail(worker *wk, long t, spStatus st, const char *msg)
@@ -132,9 +137,13 @@ void members_Leave(worker *wk, long t)
     train_Notify(x->plan->obs, "worker %d left the job after iteration %ld (scale-in)", wk->w, t);
 }
 
-/* An answer's "excluded": [{peer, reason}] (barrier): peers dropped from
- * the live set, e.g. because their heartbeat stopped. A peer's first
- * exclusion since it (re)joined is recorded. */
+/* An answer's "excluded": [{peer, reason}] (barrier): peers the decided
+ * live set of t left out, e.g. because their heartbeat stopped. A peer's
+ * first exclusion since it (re)joined is recorded, and it is out of the
+ * job from t on - the decision is the same for everybody - even while its
+ * own worker is still stuck in t: the others' progress, leader and epoch
+ * gate stop counting on it now, not once it hears the news itself. An
+ * answer about an iteration before the peer last rejoined is old news. */
 void members_NoteExcluded(exec_state *x, const cJSON *resp, int by, long t)
 {
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(resp, FIELD_EXCLUDED);
@@ -144,6 +153,10 @@ void members_NoteExcluded(exec_state *x, const cJSON *resp, int by, long t)
         if (!cJSON_IsNumber(p) || p->valuedouble < 0 || p->valuedouble >= x->plan->job->workers)
             continue;
         int q = (int)p->valuedouble;
+        if (x->mem.m[q].joined_at > t)
+            continue;
+        member_Out(x, q, t, 1);
+        pthread_cond_broadcast(&x->cond);
         if (x->mem.m[q].excl_noted)
             continue;
         x->mem.m[q].excl_noted = 1;

@@ -49,8 +49,6 @@
 #define BARRIER_SLICE_MIN_MS 50
 /* Without heartbeats, how often a waiting barrier looks for a decision. */
 #define BARRIER_LOOK_MS 500
-/* The decisions' topic: "live" of iteration t. */
-#define DECISION_TOPIC "live"
 /* A live set as a bitmask of peers, and that in hex (a proposal's id). */
 #define LIVE_BYTES ((JOB_MAX_WORKERS + 7) / 8)
 #define LIVE_ID_CAP (2 * LIVE_BYTES + 1)
@@ -207,7 +205,7 @@ static spStatus look_For_Decision(const step_req *q, sync_conn *c, barrier_set *
 {
     size_t len = 0;
     int found = 0;
-    spStatus st = sync_Decision(c, q->job.id, DECISION_TOPIC, q->iteration, &b->decision, &len,
+    spStatus st = sync_Decision(c, q->job.id, STEPS_LIVE_TOPIC, q->iteration, &b->decision, &len,
                                 &found);
     if (st && sp_IsRetryable(st)) {
         sp_ClearError(); /* the next slice looks again */
@@ -382,7 +380,7 @@ static spStatus barrier_Decide(const step_req *q, sync_conn *c, barrier_set *b, 
         char *mine = p ? cJSON_PrintUnformatted(p) : NULL;
         size_t len = 0;
         int same = 0;
-        st = mine ? sync_Decide(c, q->job.id, DECISION_TOPIC, q->iteration, id, mine,
+        st = mine ? sync_Decide(c, q->job.id, STEPS_LIVE_TOPIC, q->iteration, id, mine,
                                 strlen(mine), &text, &len, &same)
                   : sp_Error(SP_ERR_NOMEM, "out of memory");
         cJSON_Delete(p);

@@ -93,6 +93,10 @@ spStatus steps_WaitMs(const rt_request *req, const step_req *q, int *ms);
 void steps_AddTimeout(cJSON *res, const char *wait, double ms, const int *members, int n);
 
 /* ---- NATS ---------------------------------------------------------------- */
+/* The topic of the barrier's decisions: the live set of iteration t
+ * (sync_Decide). A resumed run forgets them (init). */
+#define STEPS_LIVE_TOPIC "live"
+
 /* The NATS connection of a step: the request's optional "nats" URL, else
  * steps_Config()->nats_url, with the configured credentials. No URL at all
  * is SP_ERR_INVALID (the request could have named one). */

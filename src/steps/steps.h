@@ -155,10 +155,12 @@
  * waited for too) and, with job.heartbeat_timeout_ms shorter than its
  * wait, gives up on members whose heartbeat stopped (see barrier.c); it
  * answers "excluded": [{"peer","reason"}] ("heartbeat lost" / "missed the
- * barrier" / "model differs", as the decision says) and "joined": [...]. init takes {"resume": true}: peers keep a
- * model of the right size (else get the initial one), the stream is kept,
- * and the answer adds "resumed" and "applied": [last applied iteration per
- * peer, -1 none, null when its Redis did not answer].
+ * barrier" / "model differs", as the decision says) and "joined": [...].
+ * init takes {"resume": true}: peers keep a model of the right size (else
+ * get the initial one), the stream is kept (less the barriers' live-set
+ * decisions: the resumed run decides again), and the answer adds "resumed"
+ * and "applied": [last applied iteration per peer, -1 none, null when its
+ * Redis did not answer].
  * Every step but join is idempotent (safe to retry on 503 / timeout): keys
  * are overwritten with the same values, announcements are de-duplicated,
  * and update detects a repeated iteration.

@@ -168,3 +168,23 @@ spStatus sync_Decide(sync_conn *c, const char *job, const char *topic, long iter
                      "decision is stored there", subj);
     return r ? sp_Wrap(r, "deciding %s/%s/%ld", job, topic, iteration) : SP_OK;
 }
+
+spStatus sync_ForgetDecisions(sync_conn *c, const char *job, const char *topic)
+{
+    char tok[SYNC_TOKEN_CAP], stream[SYNC_TOKEN_CAP + 8], subj[SYNC_SUBJECT_CAP];
+    if (!c)
+        return sp_Error(SP_ERR_INVALID, "sync_ForgetDecisions: no connection");
+    spStatus r = decision_Names(job, topic, 0, tok, stream, subj);
+    if (r != SP_OK)
+        return r;
+    /* Decisions have one token after the topic; announcements have two. */
+    snprintf(subj, sizeof subj, "spirt.%s.sync.%s.*", tok, topic);
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Stream.Purge.Subject = subj;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PurgeStream(c->js, stream, &o, &jerr);
+    if (s == NATS_OK || jerr == JSStreamNotFoundErr)
+        return SP_OK;
+    return sync_Fail(c, s, jerr, "forgetting decisions");
+}

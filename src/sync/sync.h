@@ -118,5 +118,9 @@ spStatus sync_Decide(sync_conn *c, const char *job, const char *topic, long iter
  * decision instead of waiting on. */
 spStatus sync_Decision(sync_conn *c, const char *job, const char *topic, long iteration,
                        char **decided, size_t *decided_len, int *found);
+/* Deletes every decision of topic (all iterations), keeping the job's
+ * announcements: a run resumed after its driver died must decide again the
+ * iterations no peer applied yet, with the peers it has now. */
+spStatus sync_ForgetDecisions(sync_conn *c, const char *job, const char *topic);
 
 #endif

@@ -227,10 +227,27 @@ static void test_init_resume_keeps_models_and_reports_applied(void **state)
     assert_int_equal(store_Delete(W.db[2], k), SP_OK);
     set_applied(2, 5);
 
+    /* The killed run had decided iteration 8's live set; nobody applied 8. */
+    char *d = NULL;
+    size_t dn = 0;
+    int same = 0, found = 1;
+    assert_int_equal(sync_Decide(nc, W.job.id, "live", 8, "1", "{\"live\":[0]}", 12, &d, &dn,
+                                 &same), SP_OK);
+    free(d);
+    assert_int_equal(sync_Announce(nc, W.job.id, "avg", 8, 0, NULL, 0), SP_OK);
+
     cJSON *req = make_req(-1, -1);
     cJSON_AddBoolToObject(req, "resume", 1);
     assert_int_equal(call(step_Init, req, &res), SP_OK);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(res, "resumed")));
+    /* The resumed run decides again; announcements stay. */
+    assert_int_equal(sync_Decision(nc, W.job.id, "live", 8, &d, &dn, &found), SP_OK);
+    assert_int_equal(found, 0);
+    int member = 0, got = 0;
+    sync_arrival arr;
+    assert_int_equal(sync_Await(nc, W.job.id, "avg", 8, &member, 1, 2000, &arr, &got), SP_OK);
+    assert_int_equal(got, 1);
+    sync_ArrivalsFree(&arr, 1);
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(res, "stream_reset")));
     const cJSON *applied = cJSON_GetObjectItem(res, "applied");
     assert_int_equal(cJSON_GetArraySize(applied), N_PEERS);
