@@ -76,17 +76,6 @@ static int record(natsMsg *msg, const int *members, int n, sync_arrival *out)
     return filled;
 }
 
-/* How many times the connection has reconnected (0 if unknown). */
-static uint64_t reconnects(sync_conn *c)
-{
-    natsStatistics *st = NULL;
-    uint64_t r = 0;
-    if (natsStatistics_Create(&st) == NATS_OK && natsConnection_GetStats(c->nc, st) == NATS_OK)
-        natsStatistics_GetCounts(st, NULL, NULL, NULL, NULL, &r);
-    natsStatistics_Destroy(st);
-    return r;
-}
-
 typedef struct {
     sync_conn *c;
     const char *stream;      /* SPIRT_<J> */
@@ -129,7 +118,7 @@ static spStatus sweep(await_ctx *a)
  * reconnect the stream is swept again. */
 static spStatus collect(await_ctx *a, natsSubscription *sub, long long deadline)
 {
-    uint64_t seen = reconnects(a->c);
+    uint64_t seen = sync_Reconnects(a->c);
     while (*a->n_arrived < a->n) {
         long long left = deadline - sync_NowMs();
         if (left <= 0)
@@ -137,7 +126,7 @@ static spStatus collect(await_ctx *a, natsSubscription *sub, long long deadline)
         natsMsg *msg = NULL;
         natsStatus s = natsSubscription_NextMsg(&msg, sub, left < 500 ? left : 500);
         if (s == NATS_TIMEOUT) {
-            uint64_t now = reconnects(a->c);
+            uint64_t now = sync_Reconnects(a->c);
             if (now != seen && natsConnection_Status(a->c->nc) == NATS_CONN_STATUS_CONNECTED) {
                 spStatus r = sweep(a);
                 if (r == SP_OK)
@@ -194,7 +183,7 @@ spStatus sync_Await(sync_conn *c, const char *job, const char *topic, long itera
     /* The stream must exist before we subscribe: an announcer publishing to
      * a subject with no stream but with our plain subscriber would wait for
      * a JetStream ack that never comes. */
-    r = sync_EnsureStreamToken(c, tok);
+    r = sync_EnsureStreamOnce(c, tok);
     if (r != SP_OK)
         return sp_Wrap(r, "await %s/%s/%ld", job, topic, iteration);
     natsSubscription *sub = NULL;

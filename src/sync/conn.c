@@ -186,6 +186,16 @@ void sync_Destroy(sync_conn *c)
     free(c);
 }
 
+uint64_t sync_Reconnects(sync_conn *c)
+{
+    natsStatistics *st = NULL;
+    uint64_t r = 0;
+    if (natsStatistics_Create(&st) == NATS_OK && natsConnection_GetStats(c->nc, st) == NATS_OK)
+        natsStatistics_GetCounts(st, NULL, NULL, NULL, NULL, &r);
+    natsStatistics_Destroy(st);
+    return r;
+}
+
 void sync_Retire(sync_conn *c, natsSubscription *sub)
 {
     if (!sub)

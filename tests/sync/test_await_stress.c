@@ -23,7 +23,7 @@
 #include "sync/sync.h"
 
 #define WORKERS 4
-#define ROUNDS 1000
+#define ROUNDS 600
 #define TIMEOUT_MS 500
 #define BUSY 2
 #define DEADLINE_S 120 /* the whole run; a hang fails the test instead */
