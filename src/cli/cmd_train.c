@@ -60,7 +60,18 @@ int cmd_Train(int argc, char **argv)
     train_result res;
     st = train_Run(&job, &obs, &res);
     if (st != SP_OK) {
-        fprintf(stderr, "spirt train: %s\n", sp_LastError());
+        char err[SP_ERROR_MAX];
+        snprintf(err, sizeof err, "%s", sp_LastError());
+        fprintf(stderr, "spirt train: %s\n", err);
+        /* A run that got as far as checking the final models (e.g. they
+         * differ) still leaves its report: it is the evidence. */
+        if (job.report[0] && cJSON_GetObjectItemCaseSensitive(res.details, "final_models")) {
+            cJSON *r = report_Build(&job, &res);
+            cJSON_AddStringToObject(r, "error", err);
+            if (report_Write(job.report, r) != SP_OK)
+                fprintf(stderr, "spirt train: %s\n", sp_LastError());
+            cJSON_Delete(r);
+        }
         train_ResultFree(&res);
         return 1;
     }

@@ -48,6 +48,9 @@ typedef struct {
     cJSON *departures;        /* [{worker, iteration}]: retired by the architecture */
     cJSON *exclusions;        /* [{peer, iteration, by, reason}] */
     cJSON *rejoins;           /* [{peer, iteration, failed_at, ...}] */
+    cJSON *timeouts;          /* [{step, worker, iteration, duration_ms, wait, ...}] */
+    double *iter_ms;          /* wall time of every worker-iteration that completed */
+    long n_iter, cap_iter;
 } exec_stats;
 
 /* One worker's place in the job. */
@@ -60,6 +63,7 @@ typedef struct {
     int at_hold;              /* arrived at the start of hooks->hold_at */
     int rejoin_tries;
     int excl_noted;           /* its exclusion is recorded (until it rejoins) */
+    int left_out;             /* out because a decision left it out, not a failure */
 } member;
 
 typedef struct {
@@ -104,6 +108,7 @@ typedef struct {
 typedef struct {
     int leave;   /* this worker leaves the job (scaled in), not a failure */
     int stop;    /* the job is done (e.g. the supervisor reached the target) */
+    int excluded; /* the iteration's decided live set left this worker out */
 } iteration_flags;
 
 /* executor.c */
@@ -122,6 +127,11 @@ void members_Init(exec_state *x, worker *wk);
 void members_Fail(worker *wk, long t, spStatus st, const char *msg);
 /* Retired by the architecture (scale-in). Takes the lock. */
 void members_Leave(worker *wk, long t);
+/* The decided live set of t left the worker out while it was alive (the
+ * barrier's "self_excluded"): it leaves the live set and, like a failed
+ * worker, stands by and rejoins - but it is no failure, so never fatal
+ * while another worker is live. Takes the lock. */
+void members_Excluded(worker *wk, long t);
 /* Records an answer's "excluded". Under lock. */
 void members_NoteExcluded(exec_state *x, const cJSON *resp, int by, long t);
 /* Adopts the live set the iteration's context decided (barrier). */
@@ -143,8 +153,13 @@ void members_CountLost(exec_state *x);
 /* exec_report.c */
 int stats_Init(exec_stats *s);
 void stats_Free(exec_stats *s);
-/* Adds one step answer's timings, bytes and refusals. Under lock. */
+/* Adds one step answer's timings, bytes, refusals and the waits it
+ * reports as timed out. Under lock. */
 void stats_Add(exec_state *x, int step, const cJSON *resp, int by, long t);
+/* The attempts of a call that ended by timeout (retried or not). Under lock. */
+void stats_Trace(exec_state *x, int step, const invoke_trace *tr, int by, long t);
+/* One completed worker-iteration took ms. Under lock. */
+void stats_Iteration(exec_state *x, double ms);
 /* Writes the report's details. After the worker threads ended. */
 void stats_Report(exec_state *x);
 

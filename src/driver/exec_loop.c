@@ -60,7 +60,7 @@ typedef struct {
     const char *step;
     cJSON *req, *resp;
     spStatus st;
-    int attempts;
+    invoke_trace trace;
     double seconds;
     char err[512];
 } call;
@@ -69,7 +69,7 @@ static void *call_Run(void *arg)
 {
     call *c = arg;
     double t0 = clock_Now();
-    c->st = invoker_Call(c->inv, c->step, c->req, &c->resp, &c->attempts);
+    c->st = invoker_CallTraced(c->inv, c->step, c->req, &c->resp, &c->trace);
     c->seconds = clock_Now() - t0;
     if (c->st)
         snprintf(c->err, sizeof c->err, "%s", sp_LastError());
@@ -125,7 +125,8 @@ static spStatus step_Invoke(worker *wk, int s, cJSON *ctx, int epoch, long t, in
     x->stats.steps[s].groups++;
     for (int k = 0; k < n; k++) {
         x->stats.steps[s].call_seconds += calls[k].seconds;
-        x->stats.steps[s].retries += calls[k].attempts > 1 ? calls[k].attempts - 1 : 0;
+        x->stats.steps[s].retries += calls[k].trace.attempts > 1 ? calls[k].trace.attempts - 1 : 0;
+        stats_Trace(x, s, &calls[k].trace, wk->w, t);
         if (calls[k].st) {
             if (!st) {
                 st = calls[k].st;
@@ -143,6 +144,7 @@ static spStatus step_Invoke(worker *wk, int s, cJSON *ctx, int epoch, long t, in
             json_Put(ctx, f->string, f);
         fl->leave |= flag(calls[k].resp, FIELD_LEAVE);
         fl->stop |= flag(calls[k].resp, FIELD_STOP);
+        fl->excluded |= flag(calls[k].resp, FIELD_SELF_EXCLUDED);
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(calls[k].resp, FIELD_LOSS);
         if (cJSON_IsNumber(l)) {
             loss->sum += (float)l->valuedouble;
@@ -174,7 +176,7 @@ static spStatus iteration_Run(worker *wk, int epoch, long t, float *loss, iterat
         cJSON_AddItemToObject(ctx, FIELD_JOINERS, joiners);
     loss_acc acc = {0, 0};
     spStatus st = SP_OK;
-    for (int s = 0; s < arch->n_steps && !st; s++) {
+    for (int s = 0; s < arch->n_steps && !st && !fl->excluded; s++) {
         if (job_Stopping(x)) {
             st = sp_Error(SP_ERR_UNAVAILABLE, "stopped");
             break;
@@ -192,7 +194,7 @@ static spStatus iteration_Run(worker *wk, int epoch, long t, float *loss, iterat
         }
     }
     int before = wk->n_live;
-    if (!st)
+    if (!st && !fl->excluded)
         members_ViewFromContext(wk, ctx);
     if (!st && wk->n_live < before)
         train_Notify(x->plan->obs, "peer %d: %d peer(s) missed iteration %ld and are excluded",
@@ -284,12 +286,13 @@ static void epoch_Gate(worker *wk, int epoch, int epoch_end)
     pthread_mutex_unlock(&x->lock);
 }
 
-static void progress_Report(worker *wk, int epoch, long i, long t, float loss)
+static void progress_Report(worker *wk, int epoch, long i, long t, float loss, double ms)
 {
     exec_state *x = wk->x;
     const exec_plan *p = x->plan;
     pthread_mutex_lock(&x->lock);
     x->stats.worker_iterations++;
+    stats_Iteration(x, ms);
     if (members_FirstAlive(x) == wk->w) {
         x->loss = x->loss == 0 ? loss : 0.95f * x->loss + 0.05f * loss;
         x->iterations = t + 1;
@@ -336,7 +339,8 @@ static void worker_Main(worker *wk)
         if (h && h->on_hold && t == h->hold_at)
             members_HoldGate(wk, t);
         float loss;
-        iteration_flags fl = {0, 0};
+        iteration_flags fl = {0, 0, 0};
+        double it0 = clock_Now();
         spStatus st = iteration_Run(wk, epoch, t, &loss, &fl);
         if (st && job_Stopping(x))
             return; /* cut short because the job ends: not this worker's failure */
@@ -346,7 +350,13 @@ static void worker_Main(worker *wk)
                 return;
             continue;
         }
-        progress_Report(wk, epoch, i, t, loss);
+        if (fl.excluded) { /* alive but left out: rejoin, as after a failure */
+            members_Excluded(wk, t);
+            if (!members_Standby(wk, &t))
+                return;
+            continue;
+        }
+        progress_Report(wk, epoch, i, t, loss, (clock_Now() - it0) * 1000.0);
         if (fl.stop)
             job_Stop(x, t);
         if (fl.leave) {

@@ -1,8 +1,9 @@
 /* exec_members.c - who is in the job: failures and departures, exclusions a
  * barrier decided, the fault-injection hold, and standby and rejoin.
  *
- * A failed worker waits on standby until hooks->peer_up says its database
- * answers again, then rejoins: it picks the iteration J after the furthest
+ * A failed worker - or one the iteration's decided live set left out while
+ * it was alive (the barrier's "self_excluded") - waits on standby until
+ * hooks->peer_up says its database answers, then rejoins: it picks the iteration J after the furthest
  * live worker's, holds every live worker at the start of J, authenticates
  * (join step), runs the rejoin step (copy the model of a live peer that
  * applied J-1, announce "join" for J), and the live workers' barriers at J
@@ -67,12 +68,25 @@ void members_Init(exec_state *x, worker *wk)
     }
 }
 
+/* The worker leaves the live set at t (to stand by, or for good); once: a
+ * worker another's barrier reported left out may fail or be told so itself
+ * later. Under lock. */
+static void member_Out(exec_state *x, int w, long t, int left_out)
+{
+    member *m = &x->mem.m[w];
+    if (!m->alive)
+        return;
+    m->alive = 0;
+    x->mem.n_alive--;
+    m->failed_at = t;
+    m->left_out = left_out;
+}
+
 void members_Fail(worker *wk, long t, spStatus st, const char *msg)
 {
     exec_state *x = wk->x;
     pthread_mutex_lock(&x->lock);
-    x->mem.m[wk->w].alive = 0;
-    x->mem.n_alive--;
+    member_Out(x, wk->w, t, 0);
     int fatal = !x->plan->arch->tolerates_failures || !sp_IsRetryable(st) ||
                 x->mem.n_alive == 0 || exec_stop_requested;
     cJSON *f = cJSON_CreateObject();
@@ -80,7 +94,6 @@ void members_Fail(worker *wk, long t, spStatus st, const char *msg)
     cJSON_AddNumberToObject(f, FIELD_ITERATION, (double)t);
     cJSON_AddStringToObject(f, FIELD_REASON, msg);
     cJSON_AddItemToArray(x->stats.failures, f);
-    x->mem.m[wk->w].failed_at = t;
     if (fatal)
         exec_Fatal(x, st, "worker %d at iteration %ld: %s", wk->w, t, msg);
     pthread_cond_broadcast(&x->cond);
@@ -89,6 +102,23 @@ void members_Fail(worker *wk, long t, spStatus st, const char *msg)
     if (!fatal)
         train_Notify(x->plan->obs, "peer %d failed at iteration %ld and left the job: %s",
                      wk->w, t, msg);
+}
+
+void members_Excluded(worker *wk, long t)
+{
+    exec_state *x = wk->x;
+    pthread_mutex_lock(&x->lock);
+    member_Out(x, wk->w, t, 1);
+    int fatal = x->mem.n_alive == 0;
+    if (fatal)
+        exec_Fatal(x, SP_ERR_UNAVAILABLE, "worker %d was left out of iteration %ld's live set "
+                   "and no worker is live any more", wk->w, t);
+    pthread_cond_broadcast(&x->cond);
+    pthread_mutex_unlock(&x->lock);
+    hook_Member(x, wk->w, 0);
+    if (!fatal)
+        train_Notify(x->plan->obs, "peer %d was left out of iteration %ld's live set while "
+                     "alive: it rejoins with a live peer's model", wk->w, t);
 }
 
 void members_Leave(worker *wk, long t)
@@ -107,9 +137,13 @@ void members_Leave(worker *wk, long t)
     train_Notify(x->plan->obs, "worker %d left the job after iteration %ld (scale-in)", wk->w, t);
 }
 
-/* An answer's "excluded": [{peer, reason}] (barrier): peers dropped from
- * the live set, e.g. because their heartbeat stopped. A peer's first
- * exclusion since it (re)joined is recorded. */
+/* An answer's "excluded": [{peer, reason}] (barrier): peers the decided
+ * live set of t left out, e.g. because their heartbeat stopped. A peer's
+ * first exclusion since it (re)joined is recorded, and it is out of the
+ * job from t on - the decision is the same for everybody - even while its
+ * own worker is still stuck in t: the others' progress, leader and epoch
+ * gate stop counting on it now, not once it hears the news itself. An
+ * answer about an iteration before the peer last rejoined is old news. */
 void members_NoteExcluded(exec_state *x, const cJSON *resp, int by, long t)
 {
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(resp, FIELD_EXCLUDED);
@@ -119,6 +153,10 @@ void members_NoteExcluded(exec_state *x, const cJSON *resp, int by, long t)
         if (!cJSON_IsNumber(p) || p->valuedouble < 0 || p->valuedouble >= x->plan->job->workers)
             continue;
         int q = (int)p->valuedouble;
+        if (x->mem.m[q].joined_at > t)
+            continue;
+        member_Out(x, q, t, 1);
+        pthread_cond_broadcast(&x->cond);
         if (x->mem.m[q].excl_noted)
             continue;
         x->mem.m[q].excl_noted = 1;
@@ -241,6 +279,8 @@ static void rejoin_Record(worker *wk, long J, int src, const cJSON *resp)
     cJSON_AddNumberToObject(e, FIELD_ITERATION, (double)J);
     cJSON_AddNumberToObject(e, "failed_at", (double)me->failed_at);
     cJSON_AddNumberToObject(e, "iterations_missed", (double)missed);
+    cJSON_AddStringToObject(e, "after", me->left_out ? "exclusion" : "failure");
+    me->left_out = 0;
     cJSON_AddNumberToObject(e, FIELD_SOURCE, src);
     const cJSON *ra = cJSON_GetObjectItemCaseSensitive(resp, FIELD_RESTORED_APPLIED);
     cJSON_AddItemToObject(e, FIELD_RESTORED_APPLIED, cJSON_IsNumber(ra)

@@ -1,7 +1,11 @@
 /* exec_report.c - statistics of the steps' answers, and the report built
  * from them: time per step and category, bytes moved, invocations (what a
- * serverless bill is made of), refused inputs, failures and rejoins. */
+ * serverless bill is made of), refused inputs, failures and rejoins, every
+ * wait that ran out of time, and the spread of iteration times. */
 #include "driver/exec_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 #include "steps/fields.h"
 
@@ -11,7 +15,8 @@ int stats_Init(exec_stats *s)
     s->departures = cJSON_CreateArray();
     s->exclusions = cJSON_CreateArray();
     s->rejoins = cJSON_CreateArray();
-    return s->failures && s->departures && s->exclusions && s->rejoins;
+    s->timeouts = cJSON_CreateArray();
+    return s->failures && s->departures && s->exclusions && s->rejoins && s->timeouts;
 }
 
 void stats_Free(exec_stats *s)
@@ -20,7 +25,11 @@ void stats_Free(exec_stats *s)
     cJSON_Delete(s->departures);
     cJSON_Delete(s->exclusions);
     cJSON_Delete(s->rejoins);
-    s->failures = s->departures = s->exclusions = s->rejoins = NULL;
+    cJSON_Delete(s->timeouts);
+    s->failures = s->departures = s->exclusions = s->rejoins = s->timeouts = NULL;
+    free(s->iter_ms);
+    s->iter_ms = NULL;
+    s->n_iter = s->cap_iter = 0;
 }
 
 static double num(const cJSON *o, const char *k)
@@ -50,6 +59,62 @@ static void rejected_Count(exec_state *x, const cJSON *resp, int by, long t)
     }
 }
 
+/* One timed-out wait: where, and told as it happens - a wait that ran out
+ * is worth a line even when the run goes on. */
+static cJSON *timeout_Add(exec_state *x, int step, int by, long t, double ms, const char *wait)
+{
+    const char *name = x->plan->arch->steps[step].step;
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "step", name);
+    cJSON_AddNumberToObject(e, "worker", by);
+    cJSON_AddNumberToObject(e, FIELD_ITERATION, (double)t);
+    cJSON_AddNumberToObject(e, FIELD_DURATION_MS, (double)(long long)(ms + 0.5));
+    cJSON_AddStringToObject(e, FIELD_WAIT, wait);
+    cJSON_AddItemToArray(x->stats.timeouts, e);
+    train_Notify(x->plan->obs, "worker %d's %s at iteration %ld: a wait (%s) ran out after "
+                 "%.0f ms", by, name, t, wait, ms);
+    return e;
+}
+
+void stats_Trace(exec_state *x, int step, const invoke_trace *tr, int by, long t)
+{
+    for (int i = 0; i < tr->n_timeouts && i < INVOKE_TRACE_MAX; i++) {
+        cJSON *e = timeout_Add(x, step, by, t, tr->timeout_ms[i], "call");
+        cJSON_AddStringToObject(e, "error", tr->timeout_msg);
+        cJSON_AddBoolToObject(e, "retried", i + 1 < tr->attempts);
+    }
+}
+
+/* An answer's "timeouts": [{wait, duration_ms, members}] - its own waits
+ * that ran out (the step still answered: a barrier that gave up on a peer,
+ * an aggregate that left out a database that never answered). */
+static void timeouts_Count(exec_state *x, int step, const cJSON *resp, int by, long t)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(resp, FIELD_TIMEOUTS);
+    for (const cJSON *w = cJSON_IsArray(list) ? list->child : NULL; w; w = w->next) {
+        const cJSON *what = cJSON_GetObjectItemCaseSensitive(w, FIELD_WAIT);
+        const cJSON *who = cJSON_GetObjectItemCaseSensitive(w, FIELD_MEMBERS);
+        cJSON *e = timeout_Add(x, step, by, t, num(w, FIELD_DURATION_MS),
+                               cJSON_IsString(what) ? what->valuestring : "?");
+        if (cJSON_IsArray(who))
+            cJSON_AddItemToObject(e, FIELD_MEMBERS, cJSON_Duplicate(who, 1));
+    }
+}
+
+void stats_Iteration(exec_state *x, double ms)
+{
+    exec_stats *s = &x->stats;
+    if (s->n_iter == s->cap_iter) {
+        long cap = s->cap_iter ? 2 * s->cap_iter : 1024;
+        double *grown = realloc(s->iter_ms, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return; /* the spread is then of fewer iterations */
+        s->iter_ms = grown;
+        s->cap_iter = cap;
+    }
+    s->iter_ms[s->n_iter++] = ms;
+}
+
 void stats_Add(exec_state *x, int step, const cJSON *resp, int by, long t)
 {
     step_stats *s = &x->stats.steps[step];
@@ -70,6 +135,7 @@ void stats_Add(exec_state *x, int step, const cJSON *resp, int by, long t)
             s->client_side++;
     }
     rejected_Count(x, resp, by, t);
+    timeouts_Count(x, step, resp, by, t);
 }
 
 /* Per step and per category, averaged over worker-iterations. */
@@ -140,10 +206,40 @@ static void members_Report(exec_state *x, cJSON *d)
         cJSON_AddItemToArray(by, cJSON_CreateNumber((double)s->rejected[w]));
 }
 
+static int dbl_Cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* p50 / p99 / max of the worker-iterations' wall times (nearest rank): a
+ * mean hides the one iteration that waited 30 s. */
+static void iterations_Report(exec_stats *s, cJSON *d)
+{
+    cJSON *o = cJSON_AddObjectToObject(d, "iteration_ms");
+    long n = s->n_iter;
+    double *v = s->iter_ms;
+    qsort(v, (size_t)n, sizeof *v, dbl_Cmp);
+    const struct {
+        const char *name;
+        double q;
+    } at[] = {{"p50", 0.50}, {"p99", 0.99}, {"max", 1.0}};
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        long k = (long)(at[i].q * (double)n + 0.999999) - 1;
+        k = k < 0 ? 0 : k >= n ? n - 1 : k;
+        cJSON_AddNumberToObject(o, at[i].name, n ? (double)(long long)(v[k] * 1000 + 0.5) / 1000
+                                                 : 0);
+    }
+    cJSON_AddNumberToObject(o, "count", (double)n);
+}
+
 void stats_Report(exec_state *x)
 {
     cJSON *d = x->res->details;
     steps_Report(x, d);
     cJSON_AddNumberToObject(d, "eval_seconds", x->eval_seconds);
     members_Report(x, d);
+    cJSON_AddItemToObject(d, "timeouts", x->stats.timeouts);
+    x->stats.timeouts = NULL;
+    iterations_Report(&x->stats, d);
 }

@@ -8,6 +8,11 @@
  * whose steps keep failing is dropped when the architecture tolerates it;
  * otherwise the job stops with that error.
  *
+ * A worker whose barrier answers that the iteration's decided live set
+ * left it out ("self_excluded": alive, but too late for the others) stops
+ * that iteration and takes the same way back as a failed one, without it
+ * counting as a failure.
+ *
  * With plan->rejoin a dropped worker waits on standby until hooks->peer_up
  * says its database answers again, then rejoins: it picks the iteration J
  * after the furthest live worker's, holds every live worker at the start

@@ -4,7 +4,9 @@
 #include "driver/invoke.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/clock.h"
@@ -26,9 +28,10 @@ static void backoff_Sleep(int attempt)
     nanosleep(&ts, NULL);
 }
 
-spStatus invoker_Call(const invoker *v, const char *step, const cJSON *request,
-                      cJSON **response, int *attempts)
+spStatus invoker_CallTraced(const invoker *v, const char *step, const cJSON *request,
+                            cJSON **response, invoke_trace *tr)
 {
+    memset(tr, 0, sizeof *tr);
     const step_def *def = steps_Find(step);
     if (!def)
         return sp_Error(SP_ERR_NOT_FOUND, "unknown step '%s'", step);
@@ -42,15 +45,31 @@ spStatus invoker_Call(const invoker *v, const char *step, const cJSON *request,
             backoff_Sleep(n - 1);
         n++;
         *response = NULL;
+        double t0 = clock_Now();
         st = v->transport->call(v, step, request, response);
+        if (st == SP_ERR_TIMEOUT) {
+            if (tr->n_timeouts < INVOKE_TRACE_MAX)
+                tr->timeout_ms[tr->n_timeouts] = (clock_Now() - t0) * 1000.0;
+            if (tr->n_timeouts++ == 0)
+                snprintf(tr->timeout_msg, sizeof tr->timeout_msg, "%s", sp_LastError());
+        }
         if (st == SP_OK || !sp_IsRetryable(st))
             break;
     }
-    if (attempts)
-        *attempts = n;
+    tr->attempts = n;
     if (st)
         return sp_Wrap(st, "step %s%s", step, n > 1 ? " (after retries)" : "");
     return SP_OK;
+}
+
+spStatus invoker_Call(const invoker *v, const char *step, const cJSON *request,
+                      cJSON **response, int *attempts)
+{
+    invoke_trace tr;
+    spStatus st = invoker_CallTraced(v, step, request, response, &tr);
+    if (attempts)
+        *attempts = tr.attempts;
+    return st;
 }
 
 void invoker_ThreadDone(const invoker *v)

@@ -63,6 +63,22 @@ spStatus invoker_Url(const invoker *v, const char *step, char *buf, size_t cap);
 spStatus invoker_Call(const invoker *v, const char *step, const cJSON *request,
                       cJSON **response, int *attempts);
 
+/* What the attempts of one call met: how many were made and, for the ones
+ * that ended by timeout (SP_ERR_TIMEOUT: a step's wait or the transport's
+ * deadline ran out), how long each took and the first one's message - a
+ * timeout a retry hid must still be reported, not pass silently. */
+#define INVOKE_TRACE_MAX 8
+typedef struct {
+    int attempts;
+    int n_timeouts;                       /* may exceed INVOKE_TRACE_MAX */
+    double timeout_ms[INVOKE_TRACE_MAX];  /* the first ones' durations */
+    char timeout_msg[256];
+} invoke_trace;
+
+/* invoker_Call, filling *trace (required). */
+spStatus invoker_CallTraced(const invoker *v, const char *step, const cJSON *request,
+                            cJSON **response, invoke_trace *trace);
+
 /* The calling thread is done with v's transport (see thread_done). */
 void invoker_ThreadDone(const invoker *v);
 

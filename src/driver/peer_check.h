@@ -17,4 +17,10 @@
 cJSON *peercheck_Models(const store_addr *peers, const int *which, int n, const char *job,
                         int *agree);
 
+/* For peercheck_Models' array: 1 when its peers do not all hold one model,
+ * with msg naming those that differ - off the model most of them hold
+ * (ties: the lowest peer's), or unreadable - and that model's holders;
+ * 0 (msg "") when they agree. */
+int peercheck_Differ(const cJSON *models, char *msg, size_t cap);
+
 #endif

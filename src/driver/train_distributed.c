@@ -314,14 +314,16 @@ static spStatus ft_Start(dist_run *d, const train_observer *obs)
 
 /* Every live worker's final model, by checksum: the architectures keep one
  * model per worker (in its own database, or under its index in the shared
- * one), and they must all end with the same one. */
-static void final_Models(dist_run *d, train_result *res)
+ * one), and they must all end with the same one. When they do not, *differ
+ * (SP_ERROR_MAX bytes) names the peers that differ and 1 is returned: the
+ * run then fails, so exit 0 always comes with models_agree. */
+static int final_Models(dist_run *d, train_result *res, char *differ)
 {
     cJSON *det = res->details;
     const cJSON *alive = cJSON_GetObjectItemCaseSensitive(det, "live_at_end");
     int n_workers = d->job->workers, which[JOB_MAX_WORKERS], n = 0, agree;
     if (!cJSON_IsArray(alive))
-        return;
+        return 0;
     for (const cJSON *v = alive->child; v && n < JOB_MAX_WORKERS; v = v->next)
         if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < n_workers)
             which[n++] = (int)v->valuedouble;
@@ -331,7 +333,7 @@ static void final_Models(dist_run *d, train_result *res)
         shared = calloc((size_t)n_workers, sizeof *shared);
         if (!shared || store_ParseAddr(d->shared, &shared[0]) != SP_OK) {
             free(shared);
-            return;
+            return 0;
         }
         snprintf(shared[0].user, sizeof shared[0].user, "%s", d->creds.redis_user);
         snprintf(shared[0].password, sizeof shared[0].password, "%s", d->creds.redis_password);
@@ -340,9 +342,11 @@ static void final_Models(dist_run *d, train_result *res)
             shared[w] = shared[0];
         addrs = shared;
     }
-    cJSON_AddItemToObject(det, "final_models", peercheck_Models(addrs, which, n, d->job->id, &agree));
+    cJSON *models = peercheck_Models(addrs, which, n, d->job->id, &agree);
+    cJSON_AddItemToObject(det, "final_models", models);
     cJSON_AddBoolToObject(det, "models_agree", agree);
     free(shared);
+    return !agree && peercheck_Differ(models, differ, SP_ERROR_MAX);
 }
 
 /* A server or function of a local run that died explains more than the
@@ -363,11 +367,11 @@ static spStatus local_Casualties(dist_run *d, spStatus st, const train_observer 
 
 /* The report's fault-tolerance evidence, then everything stops. The model
  * check comes first: a restarted peer's redis-server dies with the fault
- * injection thread. */
-static void ft_Finish(dist_run *d, train_result *res)
+ * injection thread. Returns final_Models' verdict. */
+static int ft_Finish(dist_run *d, train_result *res, char *differ)
 {
     cJSON *det = res->details;
-    final_Models(d, res);
+    int differs = final_Models(d, res, differ);
     if (d->live) {
         cJSON *hb = cJSON_AddArrayToObject(det, "heartbeats");
         for (int w = 0; w < d->job->workers; w++)
@@ -379,6 +383,7 @@ static void ft_Finish(dist_run *d, train_result *res)
     liveness_Stop(d->live);
     d->faults = NULL;
     d->live = NULL;
+    return differs;
 }
 
 /* ---- CPU ------------------------------------------------------------------ */
@@ -478,11 +483,14 @@ spStatus train_Distributed(const job_config *job, const train_observer *obs, tra
     }
     if (d->local)
         st = local_Casualties(d, st, obs);
-    char ft_msg[SP_ERROR_MAX];
+    char ft_msg[SP_ERROR_MAX], differ[SP_ERROR_MAX];
     snprintf(ft_msg, sizeof ft_msg, "%s", sp_LastError());
-    ft_Finish(d, res);
+    int differs = ft_Finish(d, res, differ);
     if (st)
         sp_Error(st, "%s", ft_msg);
+    else if (differs)
+        st = sp_Error(SP_ERR_INTERNAL, "the run ended with the peers holding different "
+                      "models: %s", differ);
     char msg[SP_ERROR_MAX];
     snprintf(msg, sizeof msg, "%s", sp_LastError());
     http_CloseCached();

@@ -3,16 +3,22 @@
  * result as agg:p:t in the caller's Redis.
  *
  * The caller's own average must be good (else the step fails). Another
- * peer whose average cannot be used - its Redis is down, the key expired,
- * the blob is corrupt, the wrong size or not finite - is left out and
- * reported under "rejected", as the barrier leaves out a late peer: one bad
- * peer must not stop the others. A robust rule that cannot run with the
- * inputs left (Krum with fewer than f+3, trimmed mean with 2*trim >= k)
- * falls back to the coordinate median (the mean below 3 inputs) and says so
- * under "fallback". */
+ * peer whose average cannot be used - the key expired, the blob is corrupt,
+ * the wrong size or not finite - is left out and reported under
+ * "rejected", as the barrier leaves out a late peer: one bad peer must not
+ * stop the others. Those verdicts are on bytes every peer reads alike; a
+ * database that does not answer is not (one peer may fetch just before it
+ * stalls, another just after), so such a fetch is tried again until the
+ * step's wait budget ("timeout_ms", as the barrier's) runs out: a peer the
+ * barrier decided on is waited for, not silently dropped by some peers and
+ * kept by others (reported under "timeouts" when it still fails). A robust
+ * rule that cannot run with the inputs left (Krum with fewer than f+3,
+ * trimmed mean with 2*trim >= k) falls back to the coordinate median (the
+ * mean below 3 inputs) and says so under "fallback". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/tensor.h"
 #include "ml/aggregate.h"
@@ -65,7 +71,37 @@ static spStatus agg_FetchOne(const step_req *q, int peer, float **out, step_io *
     return st ? sp_Wrap(st, "%s on peer %d", key, peer) : SP_OK;
 }
 
-static spStatus agg_Fetch(const step_req *q, agg_inputs *a, cJSON *rejected, step_io *io)
+/* Between tries of a database that did not answer. */
+#define AGG_RETRY_MIN_MS 50
+#define AGG_RETRY_MAX_MS 1000
+
+/* agg_FetchOne, tried again while the peer's database does not answer and
+ * the wait budget lasts; the time spent failing goes to "timeouts". */
+static spStatus agg_FetchPatient(const step_req *q, int peer, float **out, step_io *io,
+                                 double deadline, cJSON *res)
+{
+    double t0 = io_NowMs(), left;
+    long pause = AGG_RETRY_MIN_MS;
+    spStatus st;
+    while (sp_IsRetryable(st = agg_FetchOne(q, peer, out, io)) && peer != q->peer &&
+           (left = deadline - io_NowMs()) > 0) {
+        sp_ClearError();
+        long ms = (double)pause < left ? pause : (long)left + 1;
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        pause = pause * 2 < AGG_RETRY_MAX_MS ? pause * 2 : AGG_RETRY_MAX_MS;
+    }
+    if (sp_IsRetryable(st) && peer != q->peer) {
+        char why[SP_ERROR_MAX];
+        snprintf(why, sizeof why, "%s", sp_LastError());
+        steps_AddTimeout(res, "avg", io_NowMs() - t0, &peer, 1);
+        sp_Error(st, "%s", why);
+    }
+    return st;
+}
+
+static spStatus agg_Fetch(const step_req *q, agg_inputs *a, cJSON *rejected, step_io *io,
+                          double deadline, cJSON *res)
 {
     a->xs = calloc((size_t)a->n_live, sizeof *a->xs);
     a->used = calloc((size_t)a->n_live, sizeof *a->used);
@@ -74,7 +110,7 @@ static spStatus agg_Fetch(const step_req *q, agg_inputs *a, cJSON *rejected, ste
         return sp_Error(SP_ERR_NOMEM, "out of memory");
     for (int i = 0; i < a->n_live; i++) {
         int peer = a->live[i];
-        spStatus st = agg_FetchOne(q, peer, &a->xs[i], io);
+        spStatus st = agg_FetchPatient(q, peer, &a->xs[i], io, deadline, res);
         /* A Byzantine peer (--attack) that damaged its own published average
          * leaves it out like everyone else does, instead of failing. */
         int own_fatal = peer == q->peer && !poison_OnAverage(q);
@@ -169,9 +205,12 @@ static spStatus aggregate_Run(step_ctx *c, cJSON *res)
         st = sp_Error(SP_ERR_INVALID, "\"live\" must include the calling peer %d", q->peer);
         goto out;
     }
+    int wait_ms;
+    if ((st = steps_WaitMs(c->req, q, &wait_ms)))
+        goto out;
     cJSON *rejected = cJSON_CreateArray();
     double t0 = io_NowMs();
-    st = agg_Fetch(q, &a, rejected, io);
+    st = agg_Fetch(q, &a, rejected, io, t0 + wait_ms, res);
     io_Add(&io->transfer_ms, t0);
     if (st == SP_OK && !(out = tensor_Alloc(q->n_params)))
         st = sp_Error(SP_ERR_NOMEM, "out of memory for the aggregate");

@@ -1,6 +1,7 @@
 /* applied.h - the {job}:applied:<p> marker: the last iteration whose update
- * peer p's model holds (written by update after the model, cleared by init,
- * set by rejoin to the source's). Internal to src/steps. */
+ * peer p's model holds (written by update in the same command as the model,
+ * store_UpdateMarked; cleared by init, set by rejoin to the source's).
+ * Internal to src/steps. */
 #ifndef SPIRT_STEPS_APPLIED_H
 #define SPIRT_STEPS_APPLIED_H
 

@@ -11,22 +11,6 @@
 #include "runtime/runtime.h"
 #include "steps/fields.h"
 
-/* Time kept back to answer before the runtime's per-request deadline. */
-#define WAIT_MARGIN_MS 100
-
-static spStatus wait_Timeout(const rt_request *req, const step_req *q, int *ms)
-{
-    spStatus st = req_GetInt(q->body, FIELD_TIMEOUT_MS, 1, JOB_MAX_WAIT_MS, 0, q->job.sync_timeout_ms, ms);
-    if (st || req->deadline_ms <= 0)
-        return st;
-    int64_t left = req->deadline_ms - rt_NowMs() - WAIT_MARGIN_MS;
-    if (left <= 0)
-        return sp_Error(SP_ERR_TIMEOUT, "no time left before the request deadline");
-    if (left < *ms)
-        *ms = (int)left;
-    return SP_OK;
-}
-
 void collective_FreeArrivals(sync_arrival *a, int n)
 {
     if (a)
@@ -40,7 +24,7 @@ spStatus collective_Await(const rt_request *req, const step_req *q, const char *
     sync_conn *c;
     int ms, got = 0;
     *out = NULL;
-    spStatus st = wait_Timeout(req, q, &ms);
+    spStatus st = steps_WaitMs(req, q, &ms);
     if (st || (st = steps_Nats(q, &c)))
         return st;
     sync_arrival *a = calloc((size_t)n, sizeof *a);

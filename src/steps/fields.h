@@ -32,12 +32,21 @@
 #define FIELD_BYTES_IN "in"
 #define FIELD_BYTES_OUT "out"
 #define FIELD_CONTEXT "context"           /* merged into the iteration's later requests */
+#define FIELD_TIMEOUTS "timeouts"         /* [{wait, duration_ms, members}]: waits that
+                                           * ended because their time ran out */
+#define FIELD_WAIT "wait"                 /* ... what was waited for */
+#define FIELD_DURATION_MS "duration_ms"   /* ... how long */
+#define FIELD_MEMBERS "members"           /* ... whom it still waited for */
 
 /* ---- answers: what the executor acts on ---------------------------------- */
 #define FIELD_LOSS "loss"
 #define FIELD_IN_DB "in_db"               /* average, update: where the math ran */
 #define FIELD_REJECTED "rejected"         /* [{peer, code, reason}] */
 #define FIELD_EXCLUDED "excluded"         /* [{peer, reason}] */
+#define FIELD_SELF_EXCLUDED "self_excluded" /* barrier: the decided live set leaves the
+                                             * caller out; it rejoins */
+#define FIELD_DECIDED_BY "decided_by"     /* barrier: whose proposal was decided */
+#define FIELD_MODEL "model"               /* notify's payload: the model's checksum */
 #define FIELD_REASON "reason"
 #define FIELD_LEAVE "leave"               /* this worker is retired (scale-in) */
 #define FIELD_STOP "stop"                 /* the job reached its goal */

@@ -172,12 +172,15 @@ static spStatus init_Stream(const step_req *q, int resume, step_io *io, int *res
     double t0 = io_NowMs();
     /* Announcements of an earlier run of the same job id would satisfy this
      * run's barriers: every run starts with an empty stream. A resumed run
-     * is the same run: its announcements stay. */
+     * is the same run: its announcements stay, but not its live-set
+     * decisions - no peer applied an iteration from the resumed one on, and
+     * a decision made then may name peers that are gone (or leave out the
+     * only ones left). */
     spStatus st = steps_Nats(q, &c);
     if (st == SP_OK && !resume && (st = sync_DeleteStream(c, q->job.id)) == SP_OK)
         st = sync_EnsureStream(c, q->job.id);
-    else if (st == SP_OK && resume)
-        st = sync_EnsureStream(c, q->job.id);
+    else if (st == SP_OK && resume && (st = sync_EnsureStream(c, q->job.id)) == SP_OK)
+        st = sync_ForgetDecisions(c, q->job.id, STEPS_LIVE_TOPIC);
     io_Add(&io->sync_ms, t0);
     *reset = st == SP_OK && !resume;
     return st;

@@ -8,6 +8,7 @@
 
 #include "core/clock.h"
 #include "core/wire.h"
+#include "runtime/runtime.h"
 #include "steps/steps.h"
 #include "steps/fields.h"
 
@@ -130,6 +131,39 @@ spStatus steps_Model(const model_spec *spec, model **out)
     s->spec = *spec;
     *out = m;
     return SP_OK;
+}
+
+/* ---- waits ---------------------------------------------------------------- */
+
+/* Time kept back to answer before the runtime's per-request deadline. */
+#define WAIT_MARGIN_MS 100
+
+spStatus steps_WaitMs(const rt_request *req, const step_req *q, int *ms)
+{
+    spStatus st = req_GetInt(q->body, FIELD_TIMEOUT_MS, 1, JOB_MAX_WAIT_MS, 0,
+                             q->job.sync_timeout_ms, ms);
+    if (st || req->deadline_ms <= 0)
+        return st;
+    int64_t left = req->deadline_ms - rt_NowMs() - WAIT_MARGIN_MS;
+    if (left <= 0)
+        return sp_Error(SP_ERR_TIMEOUT, "no time left before the request deadline");
+    if (left < *ms)
+        *ms = (int)left;
+    return SP_OK;
+}
+
+void steps_AddTimeout(cJSON *res, const char *wait, double ms, const int *members, int n)
+{
+    cJSON *list = cJSON_GetObjectItemCaseSensitive(res, FIELD_TIMEOUTS);
+    if (!list)
+        list = cJSON_AddArrayToObject(res, FIELD_TIMEOUTS);
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, FIELD_WAIT, wait);
+    cJSON_AddNumberToObject(e, FIELD_DURATION_MS, (double)(long long)(ms + 0.5));
+    cJSON *m = cJSON_AddArrayToObject(e, FIELD_MEMBERS);
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(m, cJSON_CreateNumber(members[i]));
+    cJSON_AddItemToArray(list, e);
 }
 
 /* ---- stored tensors ------------------------------------------------------- */

@@ -11,6 +11,7 @@
 
 #include "core/status.h"
 #include "data/dataset.h"
+#include "runtime/runtime.h"
 #include "ml/model.h"
 #include "steps/request.h"
 #include "store/store.h"
@@ -89,7 +90,22 @@ spStatus rows_Split(const float *rows, size_t b, size_t dim, int classes, float 
  * on the connection like rows_Fetch's). */
 spStatus rows_Upload(store *s, const char *job, const char *split, const dataset *d);
 
+/* ---- waits ---------------------------------------------------------------- */
+/* How long a step may wait: the request's "timeout_ms" (default
+ * job.sync_timeout_ms), cut to end before the request's deadline with time
+ * to answer (SP_ERR_TIMEOUT when none is left). */
+spStatus steps_WaitMs(const rt_request *req, const step_req *q, int *ms);
+/* Adds to the answer's "timeouts" (steps/fields.h) one wait that ended
+ * because its time ran out: what it waited for, how long, for whom. The
+ * executor reports every one (details.timeouts), so no wait passes
+ * silently. */
+void steps_AddTimeout(cJSON *res, const char *wait, double ms, const int *members, int n);
+
 /* ---- NATS ---------------------------------------------------------------- */
+/* The topic of the barrier's decisions: the live set of iteration t
+ * (sync_Decide). A resumed run forgets them (init). */
+#define STEPS_LIVE_TOPIC "live"
+
 /* The NATS connection of a step: the request's optional "nats" URL, else
  * steps_Config()->nats_url, with the configured credentials. No URL at all
  * is SP_ERR_INVALID (the request could have named one). */

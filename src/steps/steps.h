@@ -26,9 +26,12 @@
  * "peers" uses the shared Redis as the peer's own database. Every answer is
  * a JSON object with the step's results, "timings": {"compute_ms",
  * "store_ms","sync_ms","transfer_ms"} (those that apply) and "bytes":
- * {"in","out"} moved to/from Redis, and optionally "context": {...} - fields
+ * {"in","out"} moved to/from Redis, optionally "context": {...} - fields
  * the executor merges into the requests of the following steps of the same
- * iteration.
+ * iteration - and "timeouts": [{"wait","duration_ms","members"}] for each
+ * of its waits that ended because its time ran out although the step still
+ * answered (the executor reports every one; a wait that fails the step is
+ * a 503 the executor counts from the failed attempt).
  *
  * Keys (all on the peer's Redis unless noted; iteration keys expire after
  * 600 s):
@@ -89,30 +92,46 @@
  *              SPIRT.AVG refuses a non-finite mean (400, nothing written).
  *              A job.attack attacker then publishes a poisoned average
  *              instead (sign flip, Gaussian noise, a flipped byte).
- *   notify     iteration, peer; {"loss"} optional, sent as the payload -> {}
+ *   notify     iteration, peer; {"loss"} optional -> {}. Announces "avg"
+ *              for t with the payload {"loss"?, "model"?}: "model" is the
+ *              CRC32C the header of params:p holds (SPIRT; one 24-byte
+ *              read), the model the peer computed t's gradients from.
  *   barrier    iteration, peer; {"live":[p...] (default all), "timeout_ms"
  *              (default job.sync_timeout_ms, capped by the request deadline)}
- *              -> {"arrived":[...],"missing":[...],"losses":[...]},
- *              context {"live":[arrived]}. The caller must be in "live" and
- *              must have announced (notify) first: if it is not among the
- *              arrived the answer is 409 (waiting again would not help).
+ *              -> {"arrived":[...],"missing":[...],"losses":[...],
+ *              "decided_by":q,"self_excluded"?:true}, context {"live":
+ *              [arrived]}. "arrived" is THE live set of t, the same in every
+ *              barrier of t: the first proposal stored on the job's stream
+ *              (sync_Decide, topic "live"); each barrier proposes the
+ *              members whose announcement it saw, less those whose "model"
+ *              differs from the one most of them share, and adopts the
+ *              decision whatever it saw - a barrier still waiting adopts
+ *              one made meanwhile. "self_excluded": the decision leaves the
+ *              caller out (it stops the iteration and rejoins). The caller
+ *              must be in "live" and must have announced (notify) first: if
+ *              its own announcement is not on the stream the answer is 409
+ *              (waiting again would not help).
  *   aggregate  shape, iteration, peer, peers; {"live":[p...]} (default all,
  *              must include the caller) -> {"used":[...],"rejected":[{peer,
  *              code,reason}],"aggregator","fallback"?,"selected"? (Krum)}.
  *              Fetches avg:q:t from each live peer's Redis, applies
  *              job.aggregator, stores agg:p:t. The caller's own average must
  *              be good (else the step fails; an attacker that poisons its
- *              average leaves its own out instead); another peer's that is missing,
- *              unreachable, corrupt, mis-sized or non-finite is left out and
- *              reported in "rejected". A rule that cannot run with the inputs
- *              left (Krum/multi-Krum with k < f+3, trimmed mean with
- *              2*trim >= k) falls back to the median (mean below 3 inputs)
- *              and says so in "fallback". A non-finite result is 400.
+ *              average leaves its own out instead); another peer's that is
+ *              missing, corrupt, mis-sized or non-finite is left out and
+ *              reported in "rejected"; one whose database does not answer is
+ *              fetched again until "timeout_ms" (default
+ *              job.sync_timeout_ms) runs out, then left out too. A rule
+ *              that cannot run with the inputs left (Krum/multi-Krum with
+ *              k < f+3, trimmed mean with 2*trim >= k) falls back to the
+ *              median (mean below 3 inputs) and says so in "fallback". A
+ *              non-finite result is 400.
  *   update     shape, iteration, peer -> {"in_db":bool,"duplicate":bool}.
- *              params -= lr * (momentum-smoothed) agg:p:t; an iteration
- *              already applied is answered "duplicate" without applying it
- *              again, an older one is 409. Optimizer adam is 400 (the
- *              in-database update does sgd and momentum).
+ *              params -= lr * (momentum-smoothed) agg:p:t and applied:p = t
+ *              in one command (store_UpdateMarked), so no crash separates
+ *              them; an iteration already applied is answered "duplicate"
+ *              without applying it again, an older one is 409. Optimizer
+ *              adam is 400 (the in-database update does sgd and momentum).
  *   evaluate   shape, peers, shared; {"source": peer (default "peer", else
  *              0)} -> {"accuracy","loss","samples","source",
  *              "test_set_cached"} on the test set with that peer's params.
@@ -145,10 +164,12 @@
  * waited for too) and, with job.heartbeat_timeout_ms shorter than its
  * wait, gives up on members whose heartbeat stopped (see barrier.c); it
  * answers "excluded": [{"peer","reason"}] ("heartbeat lost" / "missed the
- * barrier") and "joined": [...]. init takes {"resume": true}: peers keep a
- * model of the right size (else get the initial one), the stream is kept,
- * and the answer adds "resumed" and "applied": [last applied iteration per
- * peer, -1 none, null when its Redis did not answer].
+ * barrier" / "model differs", as the decision says) and "joined": [...].
+ * init takes {"resume": true}: peers keep a model of the right size (else
+ * get the initial one), the stream is kept (less the barriers' live-set
+ * decisions: the resumed run decides again), and the answer adds "resumed"
+ * and "applied": [last applied iteration per peer, -1 none, null when its
+ * Redis did not answer].
  * Every step but join is idempotent (safe to retry on 503 / timeout): keys
  * are overwritten with the same values, announcements are de-duplicated,
  * and update detects a repeated iteration.

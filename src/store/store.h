@@ -66,6 +66,12 @@ spStatus store_GetTensor(store *s, const char *key, size_t expect_n, float **out
 spStatus store_GetTensorsInto(store *s, const char *const *keys, int k, size_t expect_n,
                               float *const *outs, int *ok);
 
+/* The checksum a stored tensor's header holds (its first 24 bytes only: one
+ * small read however large the tensor): a digest of the values, e.g. to
+ * tell whether two peers hold the same model. Missing: SP_ERR_NOT_FOUND;
+ * not a tensor: SP_ERR_FORMAT. */
+spStatus store_GetTensorCrc(store *s, const char *key, uint32_t *crc);
+
 /* Raw wire blobs (any dtype) and plain bytes. */
 spStatus store_PutBlob(store *s, const char *key, const void *data, size_t len, int ttl_s);
 spStatus store_GetBlob(store *s, const char *key, uint8_t **out, size_t *len);
@@ -116,6 +122,20 @@ spStatus store_Average(store *s, const char *dst, const char *const *srcs, int k
 spStatus store_Update(store *s, const char *params_key, const char *grad_key,
                       const char *mom_key, float lr, float momentum, float weight_decay,
                       int *in_db);
+
+/* store_Update together with its record, as one act: marker_key holds the
+ * last iteration applied (decimal text; absent: none). The same iteration
+ * again changes nothing and sets *duplicate = 1 (a retry, or a replay after
+ * a crash that lost the answer); an older one is SP_ERR_CONFLICT; else the
+ * update runs and the marker becomes `iteration`. With the module this is
+ * one command (SPIRT.UPDATE ... MARK), so the AOF holds both or neither;
+ * without it the reads run under WATCH and the writes in one MULTI/EXEC
+ * (refused, SP_ERR_UNAVAILABLE, if another client changed those keys in
+ * between; an AOF cut inside the transaction is dropped when it is
+ * loaded). `duplicate` and `in_db` may be NULL. */
+spStatus store_UpdateMarked(store *s, const char *params_key, const char *grad_key,
+                            const char *mom_key, float lr, float momentum, float weight_decay,
+                            const char *marker_key, long iteration, int *duplicate, int *in_db);
 
 /* Bytes sent and received on this connection since it was opened. */
 uint64_t store_BytesOut(const store *s);

@@ -58,6 +58,8 @@ static const reply_code module_phrases[] = {
     {"size mismatch", SP_ERR_INVALID},
     {"not finite", SP_ERR_INVALID},
     {"bad argument", SP_ERR_INVALID},
+    {"corrupt marker", SP_ERR_FORMAT},  /* SPIRT.UPDATE ... MARK */
+    {"stale", SP_ERR_CONFLICT},         /* ... an iteration older than the marker's */
 };
 
 /* The server refused a new connection for load: as retryable as LOADING. */

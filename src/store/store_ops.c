@@ -5,7 +5,8 @@
  * (core/kernels.h, compiled into the module too) run here on fetched
  * copies, so the two paths give bit-identical results; the fallback is not
  * atomic (two clients updating one key concurrently can lose an update),
- * which the module path is. */
+ * which the module path is - except a marked update (store_UpdateMarked),
+ * whose fallback reads under WATCH and writes in one MULTI/EXEC. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,20 +136,125 @@ typedef struct {
     const char *keys[3]; /* params, grad, momentum (optional) */
     int nkeys;
     float lr, mom, wd;
+    const char *marker;  /* store_UpdateMarked: the applied marker, else NULL */
+    long iteration;
 } upd_args;
 
-static spStatus upd_Local(store *s, const upd_args *a)
+/* The marker's iteration from a GET reply: -1 for none. */
+static spStatus marker_Parse(const store *s, const upd_args *a, const redisReply *r, long *last)
 {
-    redisReply *r[3] = {0};
+    char text[24];
+    *last = -1;
+    if (r->type == REDIS_REPLY_NIL)
+        return SP_OK;
+    char *end = text;
+    if (r->type == REDIS_REPLY_STRING && r->len > 0 && r->len < sizeof text) {
+        memcpy(text, r->str, r->len);
+        text[r->len] = '\0';
+        *last = strtol(text, &end, 10);
+    }
+    if (end == text || *end || *last < 0)
+        return sp_Error(SP_ERR_FORMAT, "redis %s: '%s' does not hold an iteration number",
+                        store_Name(s), a->marker);
+    return SP_OK;
+}
+
+/* Marked, the update and its record are written as one transaction; the
+ * WATCH that preceded the reads makes EXEC refuse it if another client
+ * changed params, momentum or the marker in between. */
+static spStatus upd_Write(store *s, const upd_args *a, const float *w, const float *v, size_t n)
+{
+    if (!a->marker) {
+        spStatus st = store_PutTensorKeepTtl(s, a->keys[0], w, n);
+        return st == SP_OK && v ? store_PutTensorKeepTtl(s, a->keys[2], v, n) : st;
+    }
+    uint8_t *bw = NULL, *bv = NULL;
+    size_t lw = 0, lv = 0;
+    char t[24];
+    snprintf(t, sizeof t, "%ld", a->iteration);
+    spStatus st = wire_Encode(WIRE_F32, w, n, 0, &bw, &lw);
+    if (st == SP_OK && v)
+        st = wire_Encode(WIRE_F32, v, n, 0, &bv, &lv);
+    int k = 0;
+    if (st == SP_OK && (st = store_Append(s, "MULTI")) == SP_OK && ++k &&
+        (st = store_Append(s, "SET %b %b KEEPTTL", a->keys[0], strlen(a->keys[0]), bw, lw)) ==
+            SP_OK && ++k &&
+        (!v || ((st = store_Append(s, "SET %b %b KEEPTTL", a->keys[2], strlen(a->keys[2]), bv,
+                                   lv)) == SP_OK && ++k)) &&
+        (st = store_Append(s, "SET %b %s", a->marker, strlen(a->marker), t)) == SP_OK && ++k)
+        st = store_Append(s, "EXEC");
+    free(bw);
+    free(bv);
+    if (st != SP_OK) {
+        store_DropQueued(s);
+        return st;
+    }
+    redisReply *r[5] = {0};
+    if ((st = store_ReadN(s, r, k + 1)) != SP_OK)
+        return st;
+    const redisReply *exec = r[k];
+    if (exec->type == REDIS_REPLY_NIL)
+        st = sp_Error(SP_ERR_UNAVAILABLE, "redis %s: '%s' changed while it was being updated; "
+                      "nothing written", store_Name(s), a->keys[0]);
+    else if (exec->type != REDIS_REPLY_ARRAY)
+        st = store_Fail(s, exec, "EXEC");
+    for (size_t i = 0; st == SP_OK && i < exec->elements; i++)
+        if (exec->element[i]->type != REDIS_REPLY_STATUS)
+            st = store_Fail(s, exec->element[i], "SET");
+    store_FreeN(r, k + 1);
+    return st;
+}
+
+/* Ends a WATCH a marked update will not follow with EXEC. */
+static void upd_Unwatch(store *s, const upd_args *a)
+{
+    redisReply *r = NULL;
+    if (a->marker && store_Exec(s, &r, "UNWATCH") != SP_OK)
+        sp_ClearError(); /* a broken connection is replaced anyway */
+    if (r)
+        freeReplyObject(r);
+}
+
+static spStatus upd_Local(store *s, const upd_args *a, int *duplicate)
+{
+    redisReply *r[4] = {0};
     spStatus st = SP_OK;
+    int ngets = a->nkeys + (a->marker != NULL);
+    if (a->marker) {
+        redisReply *w = NULL;
+        st = a->nkeys == 3 ? store_Exec(s, &w, "WATCH %b %b %b", a->marker, strlen(a->marker),
+                                        a->keys[0], strlen(a->keys[0]), a->keys[2],
+                                        strlen(a->keys[2]))
+                           : store_Exec(s, &w, "WATCH %b %b", a->marker, strlen(a->marker),
+                                        a->keys[0], strlen(a->keys[0]));
+        if (w)
+            freeReplyObject(w);
+        if (st != SP_OK)
+            return st;
+    }
     for (int i = 0; i < a->nkeys && st == SP_OK; i++)
         st = store_Append(s, "GET %b", a->keys[i], strlen(a->keys[i]));
+    if (st == SP_OK && a->marker)
+        st = store_Append(s, "GET %b", a->marker, strlen(a->marker));
     if (st != SP_OK)
         store_DropQueued(s);
     else
-        st = store_ReadN(s, r, a->nkeys);
+        st = store_ReadN(s, r, ngets);
     if (st != SP_OK)
         return st;
+    long last = -1;
+    if (a->marker && (st = marker_Parse(s, a, r[a->nkeys], &last)) == SP_OK &&
+        last >= a->iteration) {
+        if (last > a->iteration)
+            st = sp_Error(SP_ERR_CONFLICT, "redis %s: stale: iteration %ld, but %ld is applied "
+                          "already", store_Name(s), a->iteration, last);
+        *duplicate = last == a->iteration;
+    }
+    if (st != SP_OK || *duplicate) {
+        store_FreeN(r, ngets);
+        upd_Unwatch(s, a);
+        return st;
+    }
     uint64_t n = 0, gn = 0, vn = 0;
     float *w = NULL, *g = NULL, *v = NULL;
     st = store_CheckTensor(s, a->keys[0], r[0], 0, &n);
@@ -173,16 +279,16 @@ static spStatus upd_Local(store *s, const upd_args *a)
         st = store_CopyTensor(s, a->keys[1], r[1], g, n, 0);
     if (st == SP_OK && v_exists)
         st = store_CopyTensor(s, a->keys[2], r[2], v, n, 0);
-    store_FreeN(r, a->nkeys);
+    store_FreeN(r, ngets);
     if (st == SP_OK) {
         /* The module's kernels: the same bits as SPIRT.UPDATE. */
         if (v)
             kern_SgdMomentum(w, g, v, (size_t)n, a->lr, a->mom, a->wd);
         else
             kern_Sgd(w, g, (size_t)n, a->lr, a->wd);
-        st = store_PutTensorKeepTtl(s, a->keys[0], w, (size_t)n);
-        if (st == SP_OK && v)
-            st = store_PutTensorKeepTtl(s, a->keys[2], v, (size_t)n);
+        st = upd_Write(s, a, w, v, (size_t)n);
+    } else {
+        upd_Unwatch(s, a);
     }
     free(w);
     free(g);
@@ -190,16 +296,23 @@ static spStatus upd_Local(store *s, const upd_args *a)
     return st;
 }
 
-static spStatus upd_InDb(store *s, const upd_args *a)
+static spStatus upd_InDb(store *s, const upd_args *a, int *duplicate)
 {
-    char num[3][32];
+    char num[4][32];
     snprintf(num[0], sizeof num[0], "%.9g", (double)a->lr);
     snprintf(num[1], sizeof num[1], "%.9g", (double)a->mom);
     snprintf(num[2], sizeof num[2], "%.9g", (double)a->wd);
-    const char *argv[7] = {"SPIRT.UPDATE", a->keys[0], a->keys[1], num[0], num[1], num[2],
-                           a->keys[2]};
-    size_t lens[7];
-    int argc = a->nkeys == 3 ? 7 : 6;
+    snprintf(num[3], sizeof num[3], "%ld", a->iteration);
+    const char *argv[10] = {"SPIRT.UPDATE", a->keys[0], a->keys[1], num[0], num[1], num[2]};
+    size_t lens[10];
+    int argc = 6;
+    if (a->nkeys == 3)
+        argv[argc++] = a->keys[2];
+    if (a->marker) {
+        argv[argc++] = "MARK";
+        argv[argc++] = a->marker;
+        argv[argc++] = num[3];
+    }
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     redisReply *r;
@@ -208,7 +321,43 @@ static spStatus upd_InDb(store *s, const upd_args *a)
         return st;
     if (r->type != REDIS_REPLY_STATUS)
         st = store_Fail(s, r, "SPIRT.UPDATE");
+    else
+        *duplicate = strcmp(r->str, "DUPLICATE") == 0;
     freeReplyObject(r);
+    return st;
+}
+
+static spStatus upd_Run(store *s, const upd_args *a, int *duplicate, int *in_db)
+{
+    int dup = 0;
+    if (in_db)
+        *in_db = 0;
+    if (duplicate)
+        *duplicate = 0;
+    const char *params_key = a->keys[0], *grad_key = a->keys[1], *mom_key = a->keys[2];
+    if (!params_key || !*params_key || !grad_key || !*grad_key || (mom_key && !*mom_key))
+        return sp_Error(SP_ERR_INVALID, "update: missing params or grad key");
+    if (!isfinite(a->lr) || !isfinite(a->mom) || !isfinite(a->wd))
+        return sp_Error(SP_ERR_INVALID, "update: lr %g, momentum %g, weight_decay %g not all finite",
+                        (double)a->lr, (double)a->mom, (double)a->wd);
+    if (a->mom != 0.0f && !mom_key)
+        return sp_Error(SP_ERR_INVALID, "update: momentum %g needs a mom_key", (double)a->mom);
+    const char *marker = a->marker;
+    if (strcmp(params_key, grad_key) == 0 ||
+        (mom_key && (strcmp(mom_key, params_key) == 0 || strcmp(mom_key, grad_key) == 0)) ||
+        (marker && (strcmp(marker, params_key) == 0 || strcmp(marker, grad_key) == 0 ||
+                    (mom_key && strcmp(marker, mom_key) == 0))))
+        return sp_Error(SP_ERR_INVALID, "update: params, grad, mom_key and the marker must be "
+                        "distinct keys");
+    if (marker && (!*marker || a->iteration < 0))
+        return sp_Error(SP_ERR_INVALID, "update: empty marker key or negative iteration %ld",
+                        a->iteration);
+    int module = store_HasModule(s);
+    if (in_db)
+        *in_db = module;
+    spStatus st = module ? upd_InDb(s, a, &dup) : upd_Local(s, a, &dup);
+    if (duplicate)
+        *duplicate = dup;
     return st;
 }
 
@@ -216,27 +365,19 @@ spStatus store_Update(store *s, const char *params_key, const char *grad_key,
                       const char *mom_key, float lr, float momentum, float weight_decay,
                       int *in_db)
 {
-    if (in_db)
-        *in_db = 0;
-    if (!params_key || !*params_key || !grad_key || !*grad_key || (mom_key && !*mom_key))
-        return sp_Error(SP_ERR_INVALID, "update: missing params or grad key");
-    if (!isfinite(lr) || !isfinite(momentum) || !isfinite(weight_decay))
-        return sp_Error(SP_ERR_INVALID, "update: lr %g, momentum %g, weight_decay %g not all finite",
-                        (double)lr, (double)momentum, (double)weight_decay);
-    if (momentum != 0.0f && !mom_key)
-        return sp_Error(SP_ERR_INVALID, "update: momentum %g needs a mom_key", (double)momentum);
-    if (strcmp(params_key, grad_key) == 0 ||
-        (mom_key && (strcmp(mom_key, params_key) == 0 || strcmp(mom_key, grad_key) == 0)))
-        return sp_Error(SP_ERR_INVALID, "update: params, grad and mom_key must be distinct keys");
-    upd_args a = {.keys = {params_key, grad_key, mom_key},
-                  .nkeys = mom_key ? 3 : 2,
-                  .lr = lr,
-                  .mom = momentum,
-                  .wd = weight_decay};
-    if (store_HasModule(s)) {
-        if (in_db)
-            *in_db = 1;
-        return upd_InDb(s, &a);
-    }
-    return upd_Local(s, &a);
+    upd_args a = {.keys = {params_key, grad_key, mom_key}, .nkeys = mom_key ? 3 : 2,
+                  .lr = lr, .mom = momentum, .wd = weight_decay};
+    return upd_Run(s, &a, NULL, in_db);
+}
+
+spStatus store_UpdateMarked(store *s, const char *params_key, const char *grad_key,
+                            const char *mom_key, float lr, float momentum, float weight_decay,
+                            const char *marker_key, long iteration, int *duplicate, int *in_db)
+{
+    if (!marker_key)
+        return sp_Error(SP_ERR_INVALID, "update: a marked update needs its marker key");
+    upd_args a = {.keys = {params_key, grad_key, mom_key}, .nkeys = mom_key ? 3 : 2,
+                  .lr = lr, .mom = momentum, .wd = weight_decay, .marker = marker_key,
+                  .iteration = iteration};
+    return upd_Run(s, &a, duplicate, in_db);
 }

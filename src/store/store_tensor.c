@@ -317,3 +317,25 @@ spStatus store_Exists(store *s, const char *key, int *exists)
     freeReplyObject(r);
     return st;
 }
+
+spStatus store_GetTensorCrc(store *s, const char *key, uint32_t *crc)
+{
+    redisReply *r;
+    spStatus st = check_Key(key);
+    if (st == SP_OK)
+        st = store_Exec(s, &r, "GETRANGE %b 0 %d", key, strlen(key), WIRE_HEADER_SIZE - 1);
+    if (st != SP_OK)
+        return st;
+    if (r->type != REDIS_REPLY_STRING)
+        st = store_Fail(s, r, "GETRANGE");
+    else if (r->len == 0)
+        st = sp_Error(SP_ERR_NOT_FOUND, "redis %s: key '%s' not found", store_Name(s), key);
+    else if (r->len != WIRE_HEADER_SIZE || memcmp(r->str, WIRE_MAGIC, 4) != 0)
+        st = sp_Error(SP_ERR_FORMAT, "redis %s: '%s' does not start with a tensor header",
+                      store_Name(s), key);
+    else /* offset 16: the payload's checksum, little-endian (core/wire.h) */
+        *crc = (uint32_t)(uint8_t)r->str[16] | (uint32_t)(uint8_t)r->str[17] << 8 |
+               (uint32_t)(uint8_t)r->str[18] << 16 | (uint32_t)(uint8_t)r->str[19] << 24;
+    freeReplyObject(r);
+    return st;
+}

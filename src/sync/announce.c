@@ -1,5 +1,6 @@
 /* announce.c - "member m finished topic t of iteration i", stored in the
- * job's stream so later waiters still see it. */
+ * job's stream so later waiters still see it, then rung on the doorbell
+ * subject (sync.h) for waiters that subscribed while it was being stored. */
 #include "sync/sync_internal.h"
 
 #include <stdio.h>
@@ -54,5 +55,11 @@ spStatus sync_Announce(sync_conn *c, const char *job, const char *topic, long it
         snprintf(what, sizeof what, "announcing on %s", subj);
         return sync_Fail(c, s, jerr, what);
     }
+    /* The ack says the stream stored it; only now may the doorbell ring
+     * (await.c says why). Fire and forget: libnats buffers it through a
+     * reconnect, and a waiter that misses it still finds the stored
+     * announcement when it sweeps the stream after a reconnect. */
+    snprintf(subj, sizeof subj, "spirt.%s.bell.%s.%ld.%d", tok, topic, iteration, member);
+    natsConnection_Publish(c->nc, subj, payload, (int)len);
     return SP_OK;
 }

@@ -1,12 +1,24 @@
 /* await.c - wait for a set of members' announcements of (topic, iteration).
  *
- * A core subscription to spirt.<J>.sync.<topic>.<t>.* delivers new
- * announcements as they are published; announcements made before the call
- * are read from the job's stream (last message per member subject). The
- * waiter blocks on the next message with the time left, so nothing polls.
- * (An ordered JetStream consumer did the same in one object, but libnats
- * 3.4 could leave its NextMsg blocked past the timeout when the server
- * restarted mid-wait.) */
+ * A core subscription delivers new announcements as they are published;
+ * announcements made before the call are read from the job's stream (last
+ * message per member subject). The waiter blocks on the next message with
+ * the time left, so nothing polls. (An ordered JetStream consumer did the
+ * same in one object, but libnats 3.4 could leave its NextMsg blocked past
+ * the timeout when the server restarted mid-wait.)
+ *
+ * The lost wake-up this guards against: the server hands a published
+ * announcement to the core subscribers it knows and stores it in the
+ * stream as two separate acts, and under load the second can come
+ * milliseconds after the first. A waiter that subscribed between them and
+ * read the stream before the store saw it in neither place and slept until
+ * its timeout, although the announcement had been made (a ScatterReduce
+ * iteration of 30 s instead of 50 ms, once in thousands of waits). So the
+ * subscription also covers the doorbell subject spirt.<J>.bell.<topic>.<t>.*
+ * (sync.h), which an announcer rings only after the stream acknowledged
+ * the store: a waiter that subscribed before the bell hears it, and one
+ * that subscribed after it finds the announcement already stored when it
+ * sweeps. */
 #include "sync/sync_internal.h"
 
 #include <stdio.h>
@@ -64,17 +76,6 @@ static int record(natsMsg *msg, const int *members, int n, sync_arrival *out)
     return filled;
 }
 
-/* How many times the connection has reconnected (0 if unknown). */
-static uint64_t reconnects(sync_conn *c)
-{
-    natsStatistics *st = NULL;
-    uint64_t r = 0;
-    if (natsStatistics_Create(&st) == NATS_OK && natsConnection_GetStats(c->nc, st) == NATS_OK)
-        natsStatistics_GetCounts(st, NULL, NULL, NULL, NULL, &r);
-    natsStatistics_Destroy(st);
-    return r;
-}
-
 typedef struct {
     sync_conn *c;
     const char *stream;      /* SPIRT_<J> */
@@ -117,7 +118,7 @@ static spStatus sweep(await_ctx *a)
  * reconnect the stream is swept again. */
 static spStatus collect(await_ctx *a, natsSubscription *sub, long long deadline)
 {
-    uint64_t seen = reconnects(a->c);
+    uint64_t seen = sync_Reconnects(a->c);
     while (*a->n_arrived < a->n) {
         long long left = deadline - sync_NowMs();
         if (left <= 0)
@@ -125,7 +126,7 @@ static spStatus collect(await_ctx *a, natsSubscription *sub, long long deadline)
         natsMsg *msg = NULL;
         natsStatus s = natsSubscription_NextMsg(&msg, sub, left < 500 ? left : 500);
         if (s == NATS_TIMEOUT) {
-            uint64_t now = reconnects(a->c);
+            uint64_t now = sync_Reconnects(a->c);
             if (now != seen && natsConnection_Status(a->c->nc) == NATS_CONN_STATUS_CONNECTED) {
                 spStatus r = sweep(a);
                 if (r == SP_OK)
@@ -171,23 +172,26 @@ spStatus sync_Await(sync_conn *c, const char *job, const char *topic, long itera
     char stream[SYNC_TOKEN_CAP + 8], filter[SYNC_SUBJECT_CAP + 2], prefix[SYNC_SUBJECT_CAP];
     snprintf(stream, sizeof stream, "SPIRT_%s", tok);
     snprintf(prefix, sizeof prefix, "spirt.%s.sync.%s.%ld.", tok, topic, iteration);
-    snprintf(filter, sizeof filter, "%s*", prefix);
+    /* Announcements ("sync", as they are routed) and their doorbells
+     * ("bell", once stored): nothing else has this shape. */
+    snprintf(filter, sizeof filter, "spirt.%s.*.%s.%ld.*", tok, topic, iteration);
 
     /* Subscribe first and make sure the server has it, then read what is
      * already stored: an announcement lands in one or the other (or both;
-     * record() counts a member once). */
+     * record() counts a member once) - the doorbell sees to that (top of
+     * the file). */
     /* The stream must exist before we subscribe: an announcer publishing to
      * a subject with no stream but with our plain subscriber would wait for
      * a JetStream ack that never comes. */
-    r = sync_EnsureStreamToken(c, tok);
+    r = sync_EnsureStreamOnce(c, tok);
     if (r != SP_OK)
         return sp_Wrap(r, "await %s/%s/%ld", job, topic, iteration);
     natsSubscription *sub = NULL;
     natsStatus s = natsConnection_SubscribeSync(&sub, c->nc, filter);
     if (s == NATS_OK)
-        s = natsConnection_FlushTimeout(c->nc, timeout_ms);
+        s = sync_Flush(c, timeout_ms);
     if (s != NATS_OK) {
-        natsSubscription_Destroy(sub);
+        sync_Retire(c, sub);
         char what[SYNC_SUBJECT_CAP + 32];
         snprintf(what, sizeof what, "subscribing to %s", filter);
         return sync_Fail(c, s, 0, what);
@@ -196,8 +200,7 @@ spStatus sync_Await(sync_conn *c, const char *job, const char *topic, long itera
     r = sweep(&a);
     if (r == SP_OK)
         r = collect(&a, sub, deadline);
-    natsSubscription_Unsubscribe(sub);
-    natsSubscription_Destroy(sub);
+    sync_Retire(c, sub);
     if (r != SP_OK) {
         sync_ArrivalsFree(out, n);
         for (int i = 0; i < n; i++)

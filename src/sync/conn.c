@@ -139,6 +139,7 @@ spStatus sync_Connect(const sync_addr *a, sync_conn **out)
         return sp_Error(SP_ERR_NOMEM, "sync_Connect: out of memory");
     c->timeout_ms = a->timeout_ms ? a->timeout_ms : SYNC_DEFAULT_TIMEOUT_MS;
     redact_url(a->url, c->url, sizeof c->url);
+    pthread_mutex_init(&c->retired_mu, NULL);
 
     natsOptions *o = NULL;
     natsStatus s = natsOptions_Create(&o);
@@ -174,18 +175,72 @@ void sync_Destroy(sync_conn *c)
     if (!c)
         return;
     jsCtx_Destroy(c->js);
-    if (c->nc) {
+    if (c->nc)
         natsConnection_Close(c->nc);
-        natsConnection_Destroy(c->nc);
-    }
+    /* The read loop has stopped: nothing can touch these any more. */
+    for (int i = 0; i < c->n_retired; i++)
+        natsSubscription_Destroy(c->retired[i]);
+    free(c->retired);
+    pthread_mutex_destroy(&c->retired_mu);
+    natsConnection_Destroy(c->nc);
     free(c);
+}
+
+uint64_t sync_Reconnects(sync_conn *c)
+{
+    natsStatistics *st = NULL;
+    uint64_t r = 0;
+    if (natsStatistics_Create(&st) == NATS_OK && natsConnection_GetStats(c->nc, st) == NATS_OK)
+        natsStatistics_GetCounts(st, NULL, NULL, NULL, NULL, &r);
+    natsStatistics_Destroy(st);
+    return r;
+}
+
+void sync_Retire(sync_conn *c, natsSubscription *sub)
+{
+    if (!sub)
+        return;
+    natsSubscription_Unsubscribe(sub);
+    pthread_mutex_lock(&c->retired_mu);
+    if (c->n_retired == c->cap_retired) {
+        int cap = c->cap_retired ? 2 * c->cap_retired : 8;
+        natsSubscription **grown = realloc(c->retired, (size_t)cap * sizeof *grown);
+        if (grown) {
+            c->retired = grown;
+            c->cap_retired = cap;
+        }
+    }
+    /* Out of memory: leaking one subscription beats a use-after-free. */
+    if (c->n_retired < c->cap_retired)
+        c->retired[c->n_retired++] = sub;
+    pthread_mutex_unlock(&c->retired_mu);
+}
+
+natsStatus sync_Flush(sync_conn *c, int timeout_ms)
+{
+    /* Only those retired before the flush is sent are safe after it. */
+    pthread_mutex_lock(&c->retired_mu);
+    natsSubscription **old = c->retired;
+    int n = c->n_retired;
+    c->retired = NULL;
+    c->n_retired = c->cap_retired = 0;
+    pthread_mutex_unlock(&c->retired_mu);
+    natsStatus s = natsConnection_FlushTimeout(c->nc, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        if (s == NATS_OK)
+            natsSubscription_Destroy(old[i]);
+        else
+            sync_Retire(c, old[i]); /* unanswered: keep them for the next flush */
+    }
+    free(old);
+    return s;
 }
 
 spStatus sync_Ping(sync_conn *c)
 {
     if (!c)
         return sp_Error(SP_ERR_INVALID, "sync_Ping: no connection");
-    natsStatus s = natsConnection_FlushTimeout(c->nc, c->timeout_ms);
+    natsStatus s = sync_Flush(c, c->timeout_ms);
     return s == NATS_OK ? SP_OK : sync_Fail(c, s, 0, "ping");
 }
 

@@ -16,6 +16,7 @@ typedef struct {
 } hb_seen;
 
 struct hb_watcher {
+    sync_conn *c;
     natsSubscription *sub;
     int timeout_ms;
     pthread_mutex_t mu;    /* guards seen/n/cap/done */
@@ -131,11 +132,12 @@ spStatus hb_Watcher_Create(sync_conn *c, const char *job, int timeout_ms, hb_wat
     hb_watcher *w = new_watcher(timeout_ms);
     if (!w)
         return sp_Error(SP_ERR_NOMEM, "hb_Watcher_Create: out of memory");
+    w->c = c;
     natsStatus s = natsConnection_Subscribe(&w->sub, c->nc, subj, on_beat, w);
     if (s == NATS_OK)
         s = natsSubscription_SetOnCompleteCB(w->sub, on_complete, w);
     if (s == NATS_OK) /* round trip: the server now knows the subscription */
-        s = natsConnection_FlushTimeout(c->nc, c->timeout_ms);
+        s = sync_Flush(c, c->timeout_ms);
     if (s != NATS_OK) {
         r = sync_Fail(c, s, 0, "subscribing to heartbeats");
         hb_Watcher_Destroy(w);
@@ -172,7 +174,8 @@ void hb_Watcher_Destroy(hb_watcher *w)
         free_watcher(w);
         return;
     }
-    natsSubscription_Unsubscribe(w->sub);
+    /* Unsubscribed now, destroyed after a later flush (sync_internal.h). */
+    sync_Retire(w->c, w->sub);
     /* The handler may be running on libnats' delivery thread right now;
      * freeing w before on_complete fired would be a use-after-free. */
     struct timespec until;
@@ -184,7 +187,6 @@ void hb_Watcher_Destroy(hb_watcher *w)
             break;
     int done = w->done;
     pthread_mutex_unlock(&w->mu);
-    natsSubscription_Destroy(w->sub);
     if (done)
         free_watcher(w);
     /* else: leak rather than risk the handler touching freed memory */

@@ -2,6 +2,7 @@
 #include "sync/sync_internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define SEC_NS 1000000000LL
 /* Announcements only matter while a job runs; an hour covers any sane
@@ -41,6 +42,41 @@ spStatus sync_EnsureStreamToken(sync_conn *c, const char *token)
     return sync_Fail(c, s, jerr, "creating stream");
 }
 
+/* Under c->retired_mu. */
+static int known_Find(const sync_conn *c, const char *token)
+{
+    for (int i = 0; i < c->n_known; i++)
+        if (strcmp(c->known[i], token) == 0)
+            return i;
+    return -1;
+}
+
+spStatus sync_EnsureStreamOnce(sync_conn *c, const char *token)
+{
+    uint64_t epoch = sync_Reconnects(c);
+    pthread_mutex_lock(&c->retired_mu);
+    if (c->known_at != epoch) {
+        c->n_known = 0;
+        c->known_at = epoch;
+    }
+    int known = known_Find(c, token) >= 0;
+    pthread_mutex_unlock(&c->retired_mu);
+    if (known)
+        return SP_OK;
+    spStatus r = sync_EnsureStreamToken(c, token);
+    pthread_mutex_lock(&c->retired_mu);
+    if (r == SP_OK && known_Find(c, token) < 0) {
+        /* Full: the oldest makes room (it is only ensured again). */
+        if (c->n_known == SYNC_KNOWN_STREAMS) {
+            memmove(c->known[0], c->known[1], sizeof c->known[0] * (SYNC_KNOWN_STREAMS - 1));
+            c->n_known--;
+        }
+        snprintf(c->known[c->n_known++], SYNC_TOKEN_CAP, "%s", token);
+    }
+    pthread_mutex_unlock(&c->retired_mu);
+    return r;
+}
+
 spStatus sync_EnsureStream(sync_conn *c, const char *job)
 {
     if (!c)
@@ -61,6 +97,16 @@ spStatus sync_DeleteStream(sync_conn *c, const char *job)
     spStatus r = sync_StreamName(job, name, sizeof name);
     if (r != SP_OK)
         return r;
+    char tok[SYNC_TOKEN_CAP];
+    if (sync_JobToken(job, tok, sizeof tok) == SP_OK) {
+        pthread_mutex_lock(&c->retired_mu);
+        int i = known_Find(c, tok);
+        if (i >= 0) {
+            memmove(c->known[i], c->known[i + 1], sizeof c->known[0] * (size_t)(c->n_known - i - 1));
+            c->n_known--;
+        }
+        pthread_mutex_unlock(&c->retired_mu);
+    }
     jsErrCode jerr = 0;
     natsStatus s = js_DeleteStream(c->js, name, NULL, &jerr);
     if (s == NATS_OK || jerr == JSStreamNotFoundErr)

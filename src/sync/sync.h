@@ -6,13 +6,18 @@
  *                                         stream "SPIRT_<J>" (subjects
  *                                         "spirt.<J>.sync.>", file storage,
  *                                         max age 1 h, discard old)
+ *   spirt.<J>.sync.<topic>.<t>            a decision (sync_Decide): at most
+ *                                         one message, the first proposal
+ *   spirt.<J>.bell.<topic>.<t>.<member>   the announcement's doorbell: core
+ *                                         NATS, rung once the stream stored it
  *   spirt.<J>.hb.<member>                 heartbeats (heartbeat.h): core NATS,
  *                                         deliberately outside the stream so
  *                                         they are never stored
  * A member announces "topic t done" by publishing (with JetStream ack) to its
- * announcement subject; a waiter reads spirt.<J>.sync.<topic>.<t>.* from the
- * start of the stream, so announcements made before it subscribed are not
- * missed and a restarted peer or driver can catch up. Every wait has a
+ * announcement subject, then rings its doorbell; a waiter subscribes to both
+ * and reads spirt.<J>.sync.<topic>.<t>.* from the stream, so announcements
+ * made before it subscribed are not missed and a restarted peer or driver can
+ * catch up (await.c explains why the doorbell is needed). Every wait has a
  * timeout; missing members are reported, not waited for forever.
  *
  * Job names: <J> is the job id with [A-Za-z0-9-] kept, '_' written "__" and
@@ -94,5 +99,28 @@ spStatus sync_Await(sync_conn *c, const char *job, const char *topic, long itera
                     const int *members, int n, int timeout_ms, sync_arrival *out,
                     int *n_arrived);
 void sync_ArrivalsFree(sync_arrival *a, int n);
+
+/* One decision for (topic, iteration), whoever proposes it: the first
+ * proposal stored wins and every later sync_Decide returns that one
+ * (decide.c). `proposal` is the caller's candidate (1 byte to 64 KiB) and
+ * `id` (1..128 bytes of [A-Za-z0-9_-]) names its meaning: two proposals
+ * with the same id must be interchangeable, since an equal proposal is
+ * recognised by its id alone. *decided (malloc'd, NUL-terminated, caller
+ * frees) and *decided_len get the decision; *same = 1 when it is this
+ * proposal (stored by this call, or an equal one was). One round trip
+ * when *same, two otherwise. Retryable failures leave the outcome unknown:
+ * call again (the same decision comes back). */
+spStatus sync_Decide(sync_conn *c, const char *job, const char *topic, long iteration,
+                     const char *id, const void *proposal, size_t len, char **decided,
+                     size_t *decided_len, int *same);
+/* The decision of (topic, iteration) if one was made (*found = 0 and
+ * *decided NULL if not): one round trip, for a waiter that may adopt a
+ * decision instead of waiting on. */
+spStatus sync_Decision(sync_conn *c, const char *job, const char *topic, long iteration,
+                       char **decided, size_t *decided_len, int *found);
+/* Deletes every decision of topic (all iterations), keeping the job's
+ * announcements: a run resumed after its driver died must decide again the
+ * iterations no peer applied yet, with the peers it has now. */
+spStatus sync_ForgetDecisions(sync_conn *c, const char *job, const char *topic);
 
 #endif

@@ -53,9 +53,11 @@ struct scenario {
     int peer_up_polls;
     int held_ok;                  /* on_hold ran with nothing in flight */
     int workers;
-    /* the fake barrier */
+    /* the fake barrier: the first to finish waiting decides t's live set */
     pthread_cond_t cv;
     int arrived[MAXT][MAXW];
+    int has_decision[MAXT];
+    int decided[MAXT][MAXW];
 };
 
 static const char *const fake_steps[] = {"minibatch", "gradient", "barrier", "supervisor",
@@ -79,10 +81,16 @@ static long get_Long(const cJSON *o, const char *k, long def)
 #define BARRIER_MS 300
 
 /* Like the real barrier: wait (bounded) for every peer the caller believes
- * live; whoever did not arrive is excluded from the live set it decides. */
+ * live, unless t's live set is decided already; the first barrier done
+ * waiting decides it (who arrived), and every barrier answers with that
+ * decision - a caller it leaves out is told so ("self_excluded"). */
 static void barrier_Wait(scenario *sc, int peer, long t, const cJSON *req, cJSON *resp)
 {
-    const cJSON *live = cJSON_GetObjectItemCaseSensitive(req, FIELD_LIVE);
+    /* The members: "live" and the "joiners" (who announced, in the real one). */
+    cJSON *live = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(req, FIELD_LIVE), 1);
+    const cJSON *joiners = cJSON_GetObjectItemCaseSensitive(req, FIELD_JOINERS);
+    for (const cJSON *j = joiners ? joiners->child : NULL; j; j = j->next)
+        cJSON_AddItemToArray(live, cJSON_CreateNumber(j->valuedouble));
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_nsec += BARRIER_MS * 1000000L;
@@ -95,15 +103,23 @@ static void barrier_Wait(scenario *sc, int peer, long t, const cJSON *req, cJSON
         int all = 1;
         for (const cJSON *v = live ? live->child : NULL; v; v = v->next)
             all &= sc->arrived[t][(int)v->valuedouble];
-        if (all || pthread_cond_timedwait(&sc->cv, &sc->mu, &dl) != 0)
+        if (all || sc->has_decision[t] || pthread_cond_timedwait(&sc->cv, &sc->mu, &dl) != 0)
             break;
+    }
+    if (!sc->has_decision[t]) {
+        sc->has_decision[t] = 1;
+        for (const cJSON *v = live ? live->child : NULL; v; v = v->next)
+            sc->decided[t][(int)v->valuedouble] = sc->arrived[t][(int)v->valuedouble];
+        pthread_cond_broadcast(&sc->cv);
     }
     cJSON *c = cJSON_AddObjectToObject(resp, FIELD_CONTEXT);
     cJSON *now = cJSON_AddArrayToObject(c, FIELD_LIVE);
     cJSON *ex = NULL;
+    if (!sc->decided[t][peer])
+        cJSON_AddBoolToObject(resp, FIELD_SELF_EXCLUDED, 1);
     for (const cJSON *v = live ? live->child : NULL; v; v = v->next) {
         int q = (int)v->valuedouble;
-        if (sc->arrived[t][q]) {
+        if (sc->decided[t][q]) {
             cJSON_AddItemToArray(now, cJSON_CreateNumber(q));
             continue;
         }
@@ -115,6 +131,7 @@ static void barrier_Wait(scenario *sc, int peer, long t, const cJSON *req, cJSON
         cJSON_AddItemToArray(ex, e);
     }
     pthread_mutex_unlock(&sc->mu);
+    cJSON_Delete(live);
 }
 
 /* What every fake step answers unless the scenario says otherwise. */
@@ -556,6 +573,136 @@ static void exclusion_and_rejoin(void **state)
     run_Free(r);
 }
 
+/* Peer 2 is slow but alive at iteration 5: the others' barriers gave up on
+ * it and decided {0,1}. Its own barrier comes late, answers with that
+ * decision and says it was left out: the executor turns that into the
+ * failure path's standby and rejoin - without calling it a failure - so it
+ * never applies iteration 5 with a live set of its own, re-authenticates,
+ * copies worker 0's model and trains to the end with the others. */
+static spStatus slow_P2_T5(scenario *sc, const char *step, int peer, long t, int m, int n,
+                           const cJSON *req, cJSON *resp)
+{
+    (void)sc, (void)m, (void)n, (void)req, (void)resp;
+    if (strcmp(step, "update") == 0)
+        sleep_Ms(10); /* the others must still be running when peer 2 is back */
+    if (strcmp(step, "barrier") == 0 && peer == 2 && t == 5)
+        sleep_Ms(2 * BARRIER_MS);
+    return SP_OK;
+}
+
+static void excluded_alive_peer_rejoins(void **state)
+{
+    (void)state;
+    run *r = run_New(3, 1, 1, 40, slow_P2_T5);
+    r->plan.rejoin = 1;
+    r->hooks.peer_up = hook_PeerUp;
+    run_Go(r);
+    assert_int_equal(r->st, SP_OK);
+    assert_int_equal(r->sc.calls[S_BARRIER][2][5], 1);  /* answered, not retried */
+    assert_int_equal(r->sc.calls[S_UPDATE][2][5], 0);   /* left out: no update of its own */
+    assert_int_equal(cJSON_GetArraySize(detail(r, "failed_peers")), 0);
+    const cJSON *ex = detail(r, "exclusions");
+    assert_int_equal(cJSON_GetArraySize(ex), 1);
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(ex->child, "peer")->valuedouble, 2);
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(ex->child, "iteration")->valuedouble, 5);
+    assert_int_equal(r->sc.rejoins, 1);
+    long J = r->sc.rejoin_at;
+    assert_true(J > 5 && J < 40);
+    assert_true(r->sc.joins >= 2);
+    assert_int_equal(r->sc.rejoin_source, 0);
+    assert_int_equal(calls_Of(r, S_UPDATE, 2, J, 40), (int)(40 - J));
+    const cJSON *rj = detail(r, "rejoins");
+    assert_int_equal(cJSON_GetArraySize(rj), 1);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rj->child, "after")),
+                        "exclusion");
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(rj->child, "failed_at")->valuedouble, 5);
+    assert_true(array_Has(detail(r, "live_at_end"), 2));
+    assert_int_equal(r->sc.member_events[2][0], 1);
+    assert_int_equal(r->sc.member_events[2][1], 2);
+    run_Free(r);
+}
+
+/* Left out with no way back (no rejoin configured): it stays out, the job
+ * goes on with the others and that is still no failure. */
+static void excluded_peer_without_rejoin_stays_out(void **state)
+{
+    (void)state;
+    run *r = run_New(3, 1, 1, 10, slow_P2_T5);
+    run_Go(r);
+    assert_int_equal(r->st, SP_OK);
+    assert_int_equal(r->sc.rejoins, 0);
+    assert_int_equal(cJSON_GetArraySize(detail(r, "failed_peers")), 0);
+    assert_false(array_Has(detail(r, "live_at_end"), 2));
+    assert_int_equal(calls_Of(r, S_MINIBATCH, 2, 6, 10), 0);
+    run_Free(r);
+}
+
+/* Waits that ran out are reported, none silently: a barrier's own answer
+ * ("timeouts"), and a call that timed out and was retried - the retry hid
+ * it from the run's outcome, not from the report. The spread of iteration
+ * times shows the slow one. */
+static spStatus timeouts_W1(scenario *sc, const char *step, int peer, long t, int m, int n,
+                            const cJSON *req, cJSON *resp)
+{
+    (void)sc, (void)m, (void)req;
+    if (strcmp(step, "barrier") == 0 && peer == 1 && t == 2) {
+        cJSON *l = cJSON_AddArrayToObject(resp, FIELD_TIMEOUTS);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, FIELD_WAIT, "avg");
+        cJSON_AddNumberToObject(e, FIELD_DURATION_MS, 300);
+        cJSON *who = cJSON_AddArrayToObject(e, FIELD_MEMBERS);
+        cJSON_AddItemToArray(who, cJSON_CreateNumber(0));
+        cJSON_AddItemToArray(l, e);
+    }
+    if (strcmp(step, "update") == 0 && peer == 1 && t == 4 && n == 1) {
+        sleep_Ms(200);
+        return SP_ERR_TIMEOUT;
+    }
+    return SP_OK;
+}
+
+static void timeouts_and_iteration_times_reported(void **state)
+{
+    (void)state;
+    run *r = run_New(2, 1, 1, 6, timeouts_W1);
+    run_Go(r);
+    assert_int_equal(r->st, SP_OK);
+    const cJSON *to = detail(r, "timeouts");
+    assert_int_equal(cJSON_GetArraySize(to), 2);
+    int seen_barrier = 0, seen_call = 0;
+    for (const cJSON *e = to->child; e; e = e->next) {
+        const char *step = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "step"));
+        int worker = (int)cJSON_GetObjectItemCaseSensitive(e, "worker")->valuedouble;
+        long it = (long)cJSON_GetObjectItemCaseSensitive(e, "iteration")->valuedouble;
+        double ms = cJSON_GetObjectItemCaseSensitive(e, "duration_ms")->valuedouble;
+        assert_int_equal(worker, 1);
+        if (strcmp(step, "barrier") == 0) {
+            seen_barrier = 1;
+            assert_int_equal(it, 2);
+            assert_true(ms == 300);
+            assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "wait")),
+                                "avg");
+            assert_true(array_Has(cJSON_GetObjectItemCaseSensitive(e, "members"), 0));
+        } else {
+            seen_call = 1;
+            assert_string_equal(step, "update");
+            assert_int_equal(it, 4);
+            assert_true(ms >= 190);
+            assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "retried")));
+        }
+    }
+    assert_true(seen_barrier && seen_call);
+    const cJSON *im = detail(r, "iteration_ms");
+    double p50 = cJSON_GetObjectItemCaseSensitive(im, "p50")->valuedouble;
+    double p99 = cJSON_GetObjectItemCaseSensitive(im, "p99")->valuedouble;
+    double max = cJSON_GetObjectItemCaseSensitive(im, "max")->valuedouble;
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(im, "count")->valuedouble, 12);
+    assert_true(p50 <= p99 && p99 <= max);
+    assert_true(max >= 200);   /* worker 1's iteration 4 */
+    assert_true(p50 < 200);
+    run_Free(r);
+}
+
 /* Without rejoin configured a failed worker stays out. */
 static void no_rejoin_without_hooks(void **state)
 {
@@ -682,6 +829,9 @@ int main(void)
         cmocka_unit_test(join_is_not_replayed),
         cmocka_unit_test(exclusion_and_rejoin),
         cmocka_unit_test(no_rejoin_without_hooks),
+        cmocka_unit_test(excluded_alive_peer_rejoins),
+        cmocka_unit_test(excluded_peer_without_rejoin_stays_out),
+        cmocka_unit_test(timeouts_and_iteration_times_reported),
         cmocka_unit_test(leave_and_stop_flags),
         cmocka_unit_test(target_loss_stops_at_epoch_end),
         cmocka_unit_test(hold_runs_with_nothing_in_flight),

@@ -33,22 +33,17 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "cluster.h"
 #include "fixture.h"
 #include "store/store.h"
 
-#define PASSWORD "faults-secret"
-#define NATS_USER "spirt"
-#define NATS_PASS "faults-nats-secret"
 #define ACC_TOLERANCE 0.03 /* a peer missing for part of the run */
 
 static char dir[256];
+static cl_services cl;           /* the cluster-mode runs' services */
 static double ref_local = NAN;   /* fault-free accuracy, local runner */
 static double ref_cluster = NAN; /* fault-free accuracy, the fixtures below */
 static char ref_crc[16];         /* ... and its final model's digest */
-
-/* Services for the cluster-mode runs: 2 peers (peer 0 with AOF, fsync
- * always), a shared Redis, NATS with credentials. */
-static fx_server peer[2], shared, nats;
 
 static int setup(void **state)
 {
@@ -60,10 +55,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    for (int i = 0; i < 2; i++)
-        fx_Stop(&peer[i]);
-    fx_Stop(&shared);
-    fx_Stop(&nats);
+    cl_Down(&cl);
     cli_RemoveDir(dir);
     return 0;
 }
@@ -202,124 +194,29 @@ static void kill_and_restart_peer_rejoins(void **state)
 
 /* ---- cluster mode: services started here, functions in process --------------- */
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
+/* The cluster-mode runs: 2 peers (peer 0 with AOF, fsync always). */
 static void services_Up(void)
 {
-    if (peer[0].pid > 0)
-        return;
-    assert_int_equal(fx_StartRedis(&peer[0], PASSWORD, 1, 1), 0);
-    assert_int_equal(fx_StartRedis(&peer[1], PASSWORD, 1, 0), 0);
-    assert_int_equal(fx_StartRedis(&shared, PASSWORD, 0, 0), 0);
-    assert_int_equal(fx_StartNats(&nats, NATS_USER, NATS_PASS), 0);
+    if (cl.peer[0].pid <= 0)
+        assert_int_equal(cl_Up(&cl, 2, 1u << 0), 0);
 }
 
-/* Starts `spirt train` against the fixtures; returns its pid. */
+/* Starts `spirt train` against the services; returns its pid. */
 static pid_t cluster_Spawn(const char *job, const char *report, int resume)
 {
-    static char peers[128], shared_addr[64], nats_url[64];
-    snprintf(peers, sizeof peers, "127.0.0.1:%d,127.0.0.1:%d", peer[0].port, peer[1].port);
-    snprintf(shared_addr, sizeof shared_addr, "127.0.0.1:%d", shared.port);
-    snprintf(nats_url, sizeof nats_url, "nats://127.0.0.1:%d", nats.port);
-    char *argv[] = {(char *)fx_BinPath("spirt"), "train", "--arch", "spirt", "--workers", "2",
-                    "--minibatches", "2", "--batch", "32", "--transport", "inproc",
-                    "--epochs", "2", "--train-samples", "8000", "--test-samples", "1000",
-                    "--lr", "0.1", "--heartbeat-timeout", "1000", "--peers", peers,
-                    "--shared-redis", shared_addr, "--nats", nats_url, "--job", (char *)job,
-                    "--report", (char *)report, resume ? "--resume" : NULL, NULL};
-    /* The master key a peer that is brought level re-authenticates with. */
-    char *env[] = {"SPIRT_REDIS_PASSWORD=" PASSWORD, "SPIRT_NATS_USER=" NATS_USER,
-                   "SPIRT_NATS_PASSWORD=" NATS_PASS,
-                   "SPIRT_AUTH_KEY=5e1f0c2a9b8d7e6f5a4b3c2d1e0f9a8b"
-                   "7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f",
-                   NULL};
-    char log[400];
-    snprintf(log, sizeof log, "%s/spirt.log", dir);
-    unlink(log);
-    pid_t pid = fx_Spawn(argv, env, log);
-    assert_true(pid > 0);
-    return pid;
-}
-
-/* Waits for the driver; its exit status, -1 on timeout (then killed). */
-static int cluster_Wait(pid_t pid, int timeout_s)
-{
-    long long end = now_ms() + (long long)timeout_s * 1000;
-    int st;
-    while (waitpid(pid, &st, WNOHANG) == 0) {
-        if (now_ms() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            return -1;
-        }
-        sleep_ms(20);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    const char *args[] = {"--arch", "spirt", "--workers", "2", "--minibatches", "2", "--batch",
+                          "32", "--transport", "inproc", "--epochs", "2", "--train-samples",
+                          "8000", "--test-samples", "1000", "--lr", "0.1", "--heartbeat-timeout",
+                          "1000", resume ? "--resume" : NULL, NULL};
+    return cl_Spawn(&cl, job, report, args);
 }
 
 static cJSON *cluster_Train(const char *job, int resume)
 {
     char report[400];
-    snprintf(report, sizeof report, "%s/%s%s.json", dir, job, resume ? "-resumed" : "");
-    int rc = cluster_Wait(cluster_Spawn(job, report, resume), 600);
-    cJSON *r = cli_Report(dir, rc, job, report);
-    return r;
-}
-
-static store *peer_Store(int p)
-{
-    store_addr a;
-    char s[64];
-    snprintf(s, sizeof s, "127.0.0.1:%d", peer[p].port);
-    assert_int_equal(store_ParseAddr(s, &a), SP_OK);
-    snprintf(a.password, sizeof a.password, "%s", PASSWORD);
-    store *st;
-    assert_int_equal(store_Connect(&a, &st), SP_OK);
-    return st;
-}
-
-/* applied:<p> of a job, -1 when absent. */
-static long applied_Get(store *s, const char *job, int p)
-{
-    char key[128], text[32];
-    uint8_t *b = NULL;
-    size_t n = 0;
-    snprintf(key, sizeof key, "{%s}:applied:%d", job, p);
-    if (store_GetBlob(s, key, &b, &n) != SP_OK) {
-        sp_ClearError();
-        return -1;
-    }
-    snprintf(text, sizeof text, "%.*s", (int)n, (const char *)b);
-    free(b);
-    return atol(text);
-}
-
-/* Waits until peer 0 applied iteration `at` of the job (the driver runs). */
-static void progress_Wait(const char *job, long at, pid_t driver)
-{
-    store *s = peer_Store(0);
-    long long end = now_ms() + 120000;
-    long a = -1;
-    while ((a = applied_Get(s, job, 0)) < at) {
-        int st;
-        if (waitpid(driver, &st, WNOHANG) == driver)
-            fail_msg("the driver ended before iteration %ld:\n%s", at, cli_Log(dir));
-        if (now_ms() > end)
-            fail_msg("no progress to iteration %ld (at %ld)", at, a);
-        sleep_ms(5);
-    }
-    store_Destroy(s);
+    snprintf(report, sizeof report, "%s/%s%s.json", cl.dir, job, resume ? "-resumed" : "");
+    int rc = cli_WaitExit(cluster_Spawn(job, report, resume), 600);
+    return cli_Report(cl.dir, rc, job, report);
 }
 
 static void cluster_reference(void **state)
@@ -341,35 +238,35 @@ static void driver_sigkill_resume(void **state)
     (void)state;
     services_Up();
     char report[400];
-    snprintf(report, sizeof report, "%s/resume-first.json", dir);
+    snprintf(report, sizeof report, "%s/resume-first.json", cl.dir);
     pid_t driver = cluster_Spawn("rs", report, 0);
-    progress_Wait("rs", 30, driver);
+    cl_WaitApplied(&cl, "rs", 0, 30, driver);
     kill(driver, SIGKILL);
     waitpid(driver, NULL, 0);
 
     /* The committed state of peer 0, then its redis-server is SIGKILLed
      * too and restarted from its AOF: nothing acknowledged may be lost. */
-    store *s = peer_Store(0), *s1 = peer_Store(1);
+    store *s = cl_PeerStore(&cl, 0), *s1 = cl_PeerStore(&cl, 1);
     uint8_t *before = NULL, *after = NULL;
     size_t n_before = 0, n_after = 0;
-    long applied0 = applied_Get(s, "rs", 0), applied1 = applied_Get(s1, "rs", 1);
+    long applied0 = cl_Applied(s, "rs", 0), applied1 = cl_Applied(s1, "rs", 1);
     assert_int_equal(store_GetBlob(s, "{rs}:params:0", &before, &n_before), SP_OK);
     store_Destroy(s);
     store_Destroy(s1);
-    fx_Kill(&peer[0], SIGKILL, 1);
-    assert_int_equal(fx_RestartRedis(&peer[0], PASSWORD, 1, 1), 0);
-    s = peer_Store(0);
-    long long end = now_ms() + 20000;
-    while (store_GetBlob(s, "{rs}:params:0", &after, &n_after) != SP_OK && now_ms() < end) {
-        sp_ClearError(); /* LOADING while the AOF is replayed */
+    fx_Kill(&cl.peer[0], SIGKILL, 1);
+    assert_int_equal(fx_RestartRedis(&cl.peer[0], CL_PASSWORD, 1, 1), 0);
+    s = cl_PeerStore(&cl, 0);
+    for (int i = 0; i < 400 && store_GetBlob(s, "{rs}:params:0", &after, &n_after) != SP_OK;
+         i++) {
+        sp_ClearError(); /* LOADING while the AOF is replayed (up to 20 s) */
         store_Destroy(s);
-        sleep_ms(50);
-        s = peer_Store(0);
+        usleep(50000);
+        s = cl_PeerStore(&cl, 0);
     }
     assert_non_null(after);
     assert_int_equal(n_after, n_before);
     assert_memory_equal(after, before, n_before);
-    assert_int_equal(applied_Get(s, "rs", 0), applied0);
+    assert_int_equal(cl_Applied(s, "rs", 0), applied0);
     store_Destroy(s);
     free(before);
     free(after);
@@ -377,7 +274,7 @@ static void driver_sigkill_resume(void **state)
                   "restarted: params and applied marker intact\n", applied0, applied1);
     /* Peer 1 lost its model meanwhile: the resumed run must bring it level
      * (it re-authenticates and copies peer 0's) instead of mixing models. */
-    s1 = peer_Store(1);
+    s1 = cl_PeerStore(&cl, 1);
     assert_int_equal(store_Delete(s1, "{rs}:params:1"), SP_OK);
     store_Destroy(s1);
 
@@ -406,16 +303,16 @@ static void nats_restart_mid_job(void **state)
     (void)state;
     services_Up();
     char report[400];
-    snprintf(report, sizeof report, "%s/nats-restart.json", dir);
+    snprintf(report, sizeof report, "%s/nats-restart.json", cl.dir);
     pid_t driver = cluster_Spawn("nr", report, 0);
-    progress_Wait("nr", 20, driver);
+    cl_WaitApplied(&cl, "nr", 0, 20, driver);
     /* Same port, same JetStream store: the job's stream survives. */
-    fx_Kill(&nats, SIGKILL, 1);
-    sleep_ms(1000);
-    assert_int_equal(fx_RestartNats(&nats, NATS_USER, NATS_PASS), 0);
-    int rc = cluster_Wait(driver, 600);
+    fx_Kill(&cl.nats, SIGKILL, 1);
+    sleep(1);
+    assert_int_equal(fx_RestartNats(&cl.nats, CL_NATS_USER, CL_NATS_PASS), 0);
+    int rc = cli_WaitExit(driver, 600);
     if (rc != 0)
-        print_error("spirt train exited %d:\n%s\n", rc, cli_Log(dir));
+        print_error("spirt train exited %d:\n%s\n", rc, cli_Log(cl.dir));
     assert_int_equal(rc, 0);
     cJSON *r = cli_ReadJson(report);
     assert_non_null(r);

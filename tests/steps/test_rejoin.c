@@ -1,8 +1,11 @@
 /* test_rejoin.c - the fault-tolerance side of SPIRT's steps, in-process,
  * against real redis-servers and a real nats-server: init resuming a run,
- * the rejoin step copying a live peer's model, and the barrier excluding a
+ * the rejoin step copying a live peer's model, the barrier excluding a
  * peer whose heartbeat stopped (but never because NATS itself went quiet)
- * and including a peer that announced it rejoins. */
+ * and including a peer that announced it rejoins, and every barrier of an
+ * iteration answering with one decided live set - a late peer learns it
+ * was left out, a waiting one adopts the decision, a peer whose model
+ * drifted is left out. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -16,6 +19,8 @@
 #include <cmocka.h>
 
 #include "auth/auth.h"
+#include "core/crc32c.h"
+#include "core/wire.h"
 #include "job/job.h"
 #include "fixture.h"
 #include "steps_world.h"
@@ -222,10 +227,27 @@ static void test_init_resume_keeps_models_and_reports_applied(void **state)
     assert_int_equal(store_Delete(W.db[2], k), SP_OK);
     set_applied(2, 5);
 
+    /* The killed run had decided iteration 8's live set; nobody applied 8. */
+    char *d = NULL;
+    size_t dn = 0;
+    int same = 0, found = 1;
+    assert_int_equal(sync_Decide(nc, W.job.id, "live", 8, "1", "{\"live\":[0]}", 12, &d, &dn,
+                                 &same), SP_OK);
+    free(d);
+    assert_int_equal(sync_Announce(nc, W.job.id, "avg", 8, 0, NULL, 0), SP_OK);
+
     cJSON *req = make_req(-1, -1);
     cJSON_AddBoolToObject(req, "resume", 1);
     assert_int_equal(call(step_Init, req, &res), SP_OK);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(res, "resumed")));
+    /* The resumed run decides again; announcements stay. */
+    assert_int_equal(sync_Decision(nc, W.job.id, "live", 8, &d, &dn, &found), SP_OK);
+    assert_int_equal(found, 0);
+    int member = 0, got = 0;
+    sync_arrival arr;
+    assert_int_equal(sync_Await(nc, W.job.id, "avg", 8, &member, 1, 2000, &arr, &got), SP_OK);
+    assert_int_equal(got, 1);
+    sync_ArrivalsFree(&arr, 1);
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(res, "stream_reset")));
     const cJSON *applied = cJSON_GetObjectItem(res, "applied");
     assert_int_equal(cJSON_GetArraySize(applied), N_PEERS);
@@ -443,6 +465,127 @@ static void test_barrier_includes_announced_joiners(void **state)
     cJSON_Delete(res);
 }
 
+/* ---- barrier: one decided live set per iteration ------------------------- */
+
+static cJSON *barrier_Live(int p, long t, int timeout_ms, int n, const int *live)
+{
+    cJSON *req = make_req(p, t), *res;
+    cJSON_AddNumberToObject(req, "timeout_ms", timeout_ms);
+    cJSON *l = cJSON_AddArrayToObject(req, "live");
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(l, cJSON_CreateNumber(live[i]));
+    assert_int_equal(call(step_Barrier, req, &res), SP_OK);
+    return res;
+}
+
+static const cJSON *ctx_live(const cJSON *res)
+{
+    return cJSON_GetObjectItem(cJSON_GetObjectItem(res, "context"), "live");
+}
+
+static long long ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Peer 2 announces after peer 0's barrier gave up on it: peer 0 decided
+ * {0,1}, and every later barrier of the iteration answers {0,1} - peer 1's,
+ * although it saw all three, and peer 2's own, which learns it was left out
+ * ("self_excluded") instead of training on by itself. */
+static void test_barriers_share_one_decision(void **state)
+{
+    (void)state;
+    const int all[] = {0, 1, 2};
+    notify(0, 40);
+    notify(1, 40);
+    cJSON *r0 = barrier_Live(0, 40, 300, 3, all);
+    assert_int_equal(cJSON_GetArraySize(ctx_live(r0)), 2);
+    assert_string_equal(excluded_reason(r0, 2), "missed the barrier");
+    assert_int_equal(cJSON_GetObjectItem(r0, "decided_by")->valueint, 0);
+    assert_null(cJSON_GetObjectItem(r0, "self_excluded"));
+    /* The wait that ran out is reported, with whom it waited for. */
+    const cJSON *to = cJSON_GetArrayItem(cJSON_GetObjectItem(r0, "timeouts"), 0);
+    assert_string_equal(cJSON_GetObjectItem(to, "wait")->valuestring, "avg");
+    assert_true(in_array(cJSON_GetObjectItem(to, "members"), 2));
+    assert_true(cJSON_GetObjectItem(to, "duration_ms")->valuedouble >= 250);
+    cJSON_Delete(r0);
+
+    notify(2, 40);
+    cJSON *r1 = barrier_Live(1, 40, 5000, 3, all);
+    assert_int_equal(cJSON_GetArraySize(ctx_live(r1)), 2);
+    assert_false(in_array(ctx_live(r1), 2));
+    assert_string_equal(excluded_reason(r1, 2), "missed the barrier"); /* the decider's words */
+    assert_null(cJSON_GetObjectItem(r1, "timeouts"));
+    cJSON_Delete(r1);
+    cJSON *r2 = barrier_Live(2, 40, 5000, 3, all);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r2, "self_excluded")));
+    assert_false(in_array(ctx_live(r2), 2));
+    assert_int_equal(cJSON_GetArraySize(ctx_live(r2)), 2);
+    cJSON_Delete(r2);
+}
+
+/* A barrier still waiting for a peer that never comes adopts the decision
+ * another barrier made, instead of waiting out its own timeout. */
+static void test_waiting_barrier_adopts_the_decision(void **state)
+{
+    (void)state;
+    const int all[] = {0, 1, 2};
+    notify(0, 41);
+    cJSON_Delete(barrier_Live(0, 41, 300, 3, all)); /* decides {0} */
+    notify(2, 41);
+    long long t0 = ms_now();
+    cJSON *r = barrier_Live(2, 41, 20000, 3, all);
+    long long took = ms_now() - t0;
+    print_message("a barrier waiting for peer 1 adopted the decision after %lld ms\n", took);
+    assert_true(took < 5000);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r, "self_excluded")));
+    assert_int_equal(cJSON_GetArraySize(ctx_live(r)), 1);
+    assert_int_equal(cJSON_GetArrayItem(ctx_live(r), 0)->valueint, 0);
+    cJSON_Delete(r);
+}
+
+/* notify sends the checksum of the model the peer starts the iteration
+ * from; the barrier keeps the peers on the model most of them share and
+ * leaves out the one whose model drifted, which then rejoins. */
+static void test_barrier_leaves_out_a_drifted_model(void **state)
+{
+    (void)state;
+    /* What notify announces is the CRC32C of params:0's values. */
+    notify(0, 42);
+    int member = 0, got = 0;
+    sync_arrival arr;
+    assert_int_equal(sync_Await(nc, W.job.id, "avg", 42, &member, 1, 2000, &arr, &got), SP_OK);
+    assert_int_equal(got, 1);
+    char k[128], want[16];
+    key(k, sizeof k, "params:%d", 0);
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    assert_int_equal(store_GetBlob(W.db[0], k, &blob, &len), SP_OK);
+    snprintf(want, sizeof want, "\"%08x\"", crc32c(0, blob + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE));
+    assert_non_null(strstr(arr.payload, want));
+    free(blob);
+    sync_ArrivalsFree(&arr, 1);
+
+    /* Peers 0 and 2 start iteration 43 from one model, peer 1 from another. */
+    const char *models[] = {"{\"model\":\"0000aaaa\"}", "{\"model\":\"0000bbbb\"}",
+                            "{\"model\":\"0000aaaa\"}"};
+    for (int p = 0; p < 3; p++)
+        assert_int_equal(sync_Announce(nc, W.job.id, "avg", 43, p, models[p], strlen(models[p])),
+                         SP_OK);
+    const int all[] = {0, 1, 2};
+    cJSON *r = barrier_Live(1, 43, 3000, 3, all); /* even when it decides itself */
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r, "self_excluded")));
+    assert_string_equal(excluded_reason(r, 1), "model differs");
+    assert_true(in_array(ctx_live(r), 0) && in_array(ctx_live(r), 2));
+    cJSON_Delete(r);
+    r = barrier_Live(0, 43, 3000, 3, all);
+    assert_null(cJSON_GetObjectItem(r, "self_excluded"));
+    assert_int_equal(cJSON_GetArraySize(ctx_live(r)), 2);
+    cJSON_Delete(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +597,9 @@ int main(void)
         cmocka_unit_test(test_barrier_excludes_a_peer_whose_heartbeat_stopped),
         cmocka_unit_test(test_barrier_trusts_no_silence_when_it_cannot_hear_itself),
         cmocka_unit_test(test_barrier_includes_announced_joiners),
+        cmocka_unit_test(test_barriers_share_one_decision),
+        cmocka_unit_test(test_waiting_barrier_adopts_the_decision),
+        cmocka_unit_test(test_barrier_leaves_out_a_drifted_model),
     };
     return cmocka_run_group_tests(tests, world_Up, world_Down);
 }

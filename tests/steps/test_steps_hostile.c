@@ -306,12 +306,21 @@ static void test_unreachable_redis_is_retryable(void **state)
     assert_false(sw_Exists(&W, W.db[1], "grad:%d:%d:0", 1, 90));
     snprintf(dead, sizeof dead, "[\"127.0.0.1:%d\", \"127.0.0.1:%d\"]", W.peer[0].port,
              dead_port);
-    /* Another peer's Redis down: aggregate goes on without it. */
+    /* Another peer's Redis down: aggregate tries it again for its wait
+     * budget (a stalled database may come back), then goes on without it
+     * and says how long it waited. */
     float *own = filled(W.P, 1.0f);
     sw_Put(&W, W.db[0], own, W.P, "avg:%d:%d", 0, 90);
-    cJSON *res = expect(step_Aggregate, with_json(make_req(0, 90), "peers", dead), SP_OK, NULL);
+    cJSON *res = expect(step_Aggregate,
+                        with_num(with_json(make_req(0, 90), "peers", dead), "timeout_ms", 300),
+                        SP_OK, NULL);
     const cJSON *rej = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "rejected"), 0);
     assert_string_equal(cJSON_GetObjectItem(rej, "code")->valuestring, "unavailable");
+    const cJSON *to = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "timeouts"), 0);
+    assert_non_null(to);
+    assert_string_equal(cJSON_GetObjectItem(to, "wait")->valuestring, "avg");
+    assert_true(cJSON_GetObjectItem(to, "duration_ms")->valuedouble >= 200);
+    assert_int_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(to, "members"), 0)->valueint, 1);
     cJSON_Delete(res);
     free(own);
     /* Wrong password: not retryable, says so. */

@@ -1,6 +1,7 @@
 /* test_module.c - SPIRT.AVG / SPIRT.UPDATE inside a real redis-server with
  * the module loaded, the client-side fallback against a server without it,
- * and the promise that a bad call is an error reply that changes nothing. */
+ * the promise that a bad call is an error reply that changes nothing, and
+ * that an update and its applied marker are one act, even across a crash. */
 #include <float.h>
 #include <signal.h>
 #include <stdio.h>
@@ -513,6 +514,144 @@ static void test_results_survive_aof_restart(void **state)
     fx_Stop(&srv);
 }
 
+/* ---- marked updates: the update and its record are one act --------------- */
+
+static long marker_Get(store *s, const char *key)
+{
+    char buf[32];
+    size_t len;
+    if (store_GetString(s, key, buf, sizeof buf, &len) != SP_OK) {
+        sp_ClearError();
+        return -1;
+    }
+    return atol(buf);
+}
+
+/* w and v after `steps` momentum updates with g (v starting at zeros),
+ * computed here with the single-process optimizer (the same kernel). */
+static void expect_Steps(const float *w0, const float *g, int steps, float *w, float *v)
+{
+    optim_config oc;
+    optim_Defaults(&oc, OPTIM_MOMENTUM);
+    oc.lr = 0.05f;
+    oc.momentum = 0.9f;
+    oc.weight_decay = 1e-3f;
+    memcpy(w, w0, N * sizeof *w);
+    memset(v, 0, N * sizeof *v);
+    for (int k = 0; k < steps; k++)
+        optim_Step(&oc, N, w, g, v, k + 1);
+}
+
+static spStatus marked(store *s, long t, int *dup)
+{
+    return store_UpdateMarked(s, "{mk}:w", "{mk}:g", "{mk}:v", 0.05f, 0.9f, 1e-3f, "{mk}:applied",
+                              t, dup, NULL);
+}
+
+static void check_Model(store *s, const float *w, const float *v, const char *after)
+{
+    float *got = tu_GetOk(s, "{mk}:w", N);
+    if (memcmp(got, w, N * sizeof *w) != 0)
+        fail_msg("params after %s are not what the updates applied once each make", after);
+    free(got);
+    got = tu_GetOk(s, "{mk}:v", N);
+    if (memcmp(got, v, N * sizeof *v) != 0)
+        fail_msg("momentum after %s is not what the updates applied once each make", after);
+    free(got);
+}
+
+/* Applied, duplicate, stale, next; a damaged marker or one that is also
+ * another key is refused - the same on both paths. */
+static void test_marked_update(void **state)
+{
+    suite *t = *state;
+    float *w0 = tu_Random(N, 71, 1.0f), *g = tu_Random(N, 72, 1.0f);
+    float *w = malloc(N * sizeof *w), *v = malloc(N * sizeof *v);
+    for (int p = 0; p < 2; p++) {
+        store *s = t->paths[p];
+        int dup = -1;
+        tu_PutOk(s, "{mk}:w", w0, N, 0);
+        tu_PutOk(s, "{mk}:g", g, N, 0);
+        assert_int_equal(store_Delete(s, "{mk}:v"), SP_OK);
+        assert_int_equal(store_Delete(s, "{mk}:applied"), SP_OK);
+        assert_int_equal(marked(s, 5, &dup), SP_OK);
+        assert_int_equal(dup, 0);
+        assert_int_equal(marker_Get(s, "{mk}:applied"), 5);
+        expect_Steps(w0, g, 1, w, v);
+        check_Model(s, w, v, "iteration 5");
+        assert_int_equal(marked(s, 5, &dup), SP_OK); /* the same again: nothing */
+        assert_int_equal(dup, 1);
+        check_Model(s, w, v, "iteration 5 twice");
+        assert_int_equal(marked(s, 4, &dup), SP_ERR_CONFLICT);
+        assert_non_null(strstr(sp_LastError(), "stale"));
+        check_Model(s, w, v, "a stale iteration");
+        assert_int_equal(marked(s, 6, &dup), SP_OK);
+        assert_int_equal(dup, 0);
+        assert_int_equal(marker_Get(s, "{mk}:applied"), 6);
+        expect_Steps(w0, g, 2, w, v);
+        check_Model(s, w, v, "iteration 6");
+        assert_int_equal(store_PutString(s, "{mk}:applied", "six", 0), SP_OK);
+        assert_int_equal(marked(s, 7, &dup), SP_ERR_FORMAT);
+        check_Model(s, w, v, "a damaged marker");
+        assert_int_equal(store_UpdateMarked(s, "{mk}:w", "{mk}:g", "{mk}:v", 0.05f, 0.9f, 0,
+                                            "{mk}:v", 8, &dup, NULL), SP_ERR_INVALID);
+    }
+    redisReply *r = cmd_Line(t->mod, "COMMAND GETKEYS SPIRT.UPDATE {k}:p {k}:g 0.1 0 0 MARK {k}:a 7");
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 3);
+    assert_string_equal(r->element[2]->str, "{k}:a");
+    freeReplyObject(r);
+    r = cmd_Line(t->mod, "SPIRT.UPDATE {mk}:w {mk}:g 0.1 0.9 0 {mk}:v MARC {mk}:applied 9");
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "bad argument"));
+    freeReplyObject(r);
+    free(w0);
+    free(g);
+    free(w);
+    free(v);
+}
+
+/* The window the marker closes: SIGKILL right after an update returned
+ * (AOF, fsync always, as fault injection runs peers), restart from the
+ * AOF, and replay the same update - what a retry or --resume does. The
+ * replay is a duplicate and the model holds exactly one application; on
+ * the client-side path too (one MULTI/EXEC). */
+static void test_marked_update_survives_a_crash(void **state)
+{
+    (void)state;
+    float *w0 = tu_Random(N, 81, 1.0f), *g = tu_Random(N, 82, 1.0f);
+    float *w = malloc(N * sizeof *w), *v = malloc(N * sizeof *v);
+    expect_Steps(w0, g, 1, w, v);
+    for (int with_module = 1; with_module >= 0; with_module--) {
+        fx_server srv;
+        assert_int_equal(fx_StartRedis(&srv, NULL, with_module, 1), 0);
+        store *s = tu_Connect(&srv, NULL);
+        int dup = -1, in_db = -1;
+        tu_PutOk(s, "{mk}:w", w0, N, 0);
+        tu_PutOk(s, "{mk}:g", g, N, 0);
+        assert_int_equal(store_UpdateMarked(s, "{mk}:w", "{mk}:g", "{mk}:v", 0.05f, 0.9f, 1e-3f,
+                                            "{mk}:applied", 3, &dup, &in_db), SP_OK);
+        assert_int_equal(in_db, with_module);
+        fx_Kill(&srv, SIGKILL, 1);
+        store_Destroy(s);
+        assert_int_equal(fx_RestartRedis(&srv, NULL, with_module, 1), 0);
+        s = tu_Connect(&srv, NULL);
+        for (int i = 0; i < 200 && store_Ping(s) == SP_ERR_UNAVAILABLE; i++)
+            usleep(50000); /* LOADING while the AOF is replayed */
+        assert_int_equal(marked(s, 3, &dup), SP_OK);
+        assert_int_equal(dup, 1);
+        assert_int_equal(marker_Get(s, "{mk}:applied"), 3);
+        check_Model(s, w, v, with_module ? "a crash and a replay (module)"
+                                         : "a crash and a replay (client-side)");
+        store_Destroy(s);
+        fx_Stop(&srv);
+    }
+    free(w0);
+    free(g);
+    free(w);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -526,6 +665,8 @@ int main(void)
         cmocka_unit_test(test_malformed_calls_change_nothing),
         cmocka_unit_test(test_errors_agree_across_paths),
         cmocka_unit_test(test_results_survive_aof_restart),
+        cmocka_unit_test(test_marked_update),
+        cmocka_unit_test(test_marked_update_survives_a_crash),
     };
     return cmocka_run_group_tests(tests, suite_Up, suite_Down);
 }

@@ -55,6 +55,9 @@ static const reply_case replies[] = {
     {"ERR spirt: bad argument: lr is not a finite number", SP_ERR_INVALID},
     {"ERR spirt: bad argument: momentum 0.9 needs a mom_key", SP_ERR_INVALID},
     {"ERR spirt: bad argument: params, grad and mom_key must be distinct keys", SP_ERR_INVALID},
+    {"ERR spirt: corrupt marker: '{j}:applied:0' does not hold an iteration number",
+     SP_ERR_FORMAT},
+    {"ERR spirt: stale: iteration 4, but 5 is applied already", SP_ERR_CONFLICT},
     /* the module failing on its side, and everything unknown: not retryable */
     {"ERR spirt: cannot write 4000024 bytes to '{j}:avg'", SP_ERR_INTERNAL},
     {"ERR spirt: cannot open '{j}:mom' for writing", SP_ERR_INTERNAL},

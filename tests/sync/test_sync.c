@@ -1,7 +1,8 @@
 /* test_sync.c - sync over a real nats-server with JetStream: announcements
  * reach waiters that come later, missing members are reported after the
  * timeout, jobs/iterations/topics stay apart, a NATS restart is survived,
- * heartbeats tell live members from silent ones, credentials are enforced. */
+ * heartbeats tell live members from silent ones, credentials are enforced,
+ * the first proposal of a decision wins for every proposer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -307,6 +308,132 @@ static void test_ensure_stream_idempotent_and_racing(void **state)
     assert_int_equal(out2[0].arrived, 0);
     assert_int_equal(out2[1].arrived, 1);
     sync_ArrivalsFree(out2, 2);
+}
+
+/* ---- decisions --------------------------------------------------------- */
+
+static char *decide(sync_conn *c, const char *job, long it, const char *id, const char *text,
+                    int *same)
+{
+    char *d = NULL;
+    size_t n = 0;
+    spStatus s = sync_Decide(c, job, "live", it, id, text, strlen(text), &d, &n, same);
+    if (s != SP_OK)
+        fail_msg("decide %s/%ld/%s: %s", job, it, id, sp_LastError());
+    assert_int_equal(n, strlen(d));
+    return d;
+}
+
+static void expect_decision(const char *job, long it, const char *want)
+{
+    char *d = NULL;
+    size_t n = 0;
+    int found = 0;
+    assert_int_equal(sync_Decision(g_conn, job, "live", it, &d, &n, &found), SP_OK);
+    assert_int_equal(found, want != NULL);
+    if (want)
+        assert_string_equal(d, want);
+    else
+        assert_null(d);
+    free(d);
+}
+
+static void test_decision_first_proposal_wins(void **state)
+{
+    (void)state;
+    int same = -1;
+    expect_decision("dec", 5, NULL);
+    char *d = decide(g_conn, "dec", 5, "a", "A", &same); /* no stream yet: made */
+    assert_string_equal(d, "A");
+    assert_int_equal(same, 1);
+    free(d);
+    d = decide(g_conn, "dec", 5, "b", "B", &same);
+    assert_string_equal(d, "A");
+    assert_int_equal(same, 0);
+    free(d);
+    /* An equal proposal is known by its id alone: the server acknowledges
+     * it as a duplicate, nothing is read (one round trip) - which is why
+     * equal ids must mean interchangeable proposals. */
+    d = decide(g_conn, "dec", 5, "a", "A, said again", &same);
+    assert_string_equal(d, "A, said again");
+    assert_int_equal(same, 1);
+    free(d);
+    expect_decision("dec", 5, "A");
+    /* Iterations, topics and jobs decide apart; waits do not see decisions. */
+    d = decide(g_conn, "dec", 6, "b", "B", &same);
+    assert_string_equal(d, "B");
+    free(d);
+    expect_decision("dec2", 5, NULL);
+    int members[] = {0};
+    sync_arrival out[1];
+    assert_int_equal(await_members(g_conn, "dec", "live", 5, members, 1, 200, out), 0);
+    sync_ArrivalsFree(out, 1);
+
+    char *x = NULL;
+    size_t n = 0;
+    assert_int_equal(sync_Decide(g_conn, "dec", "live", 7, "no spaces", "A", 1, &x, &n, &same),
+                     SP_ERR_INVALID);
+    assert_int_equal(sync_Decide(g_conn, "dec", "live", 7, "a", "", 0, &x, &n, &same),
+                     SP_ERR_INVALID);
+    assert_int_equal(sync_Decide(g_conn, "dec", "live", -1, "a", "A", 1, &x, &n, &same),
+                     SP_ERR_INVALID);
+    assert_null(x);
+}
+
+typedef struct {
+    int port, who;
+    char got[20][16];
+    int same[20];
+    spStatus result;
+} proposer;
+
+static void *propose_in_thread(void *arg)
+{
+    proposer *p = arg;
+    sync_addr a = addr_for(p->port, NULL, NULL, 3000);
+    sync_conn *c = NULL;
+    p->result = sync_Connect(&a, &c);
+    for (long it = 0; p->result == SP_OK && it < 20; it++) {
+        char id[16], text[16], *d = NULL;
+        size_t n = 0;
+        snprintf(id, sizeof id, "p%d", p->who);
+        snprintf(text, sizeof text, "P%d", p->who);
+        p->result = sync_Decide(c, "race-dec", "live", it, id, text, strlen(text), &d, &n,
+                                &p->same[it]);
+        if (p->result == SP_OK)
+            snprintf(p->got[it], sizeof p->got[it], "%s", d);
+        free(d);
+    }
+    sync_Destroy(c);
+    return NULL;
+}
+
+/* Proposers racing from their own connections all leave with one decision
+ * per iteration, and exactly one of them made it. */
+static void test_decision_racing_proposers(void **state)
+{
+    (void)state;
+    proposer p[6];
+    pthread_t th[6];
+    for (int i = 0; i < 6; i++) {
+        memset(&p[i], 0, sizeof p[i]);
+        p[i].port = g_nats.port;
+        p[i].who = i;
+        assert_int_equal(pthread_create(&th[i], NULL, propose_in_thread, &p[i]), 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(p[i].result, SP_OK);
+    }
+    for (int it = 0; it < 20; it++) {
+        int winners = 0;
+        for (int i = 0; i < 6; i++) {
+            assert_string_equal(p[i].got[it], p[0].got[it]);
+            winners += p[i].same[it];
+        }
+        assert_int_equal(winners, 1);
+        expect_decision("race-dec", it, p[0].got[it]);
+    }
 }
 
 /* A waiter that comes before any announcer (no stream yet) still works. */
@@ -641,6 +768,8 @@ int main(void)
         cmocka_unit_test(test_duplicates_and_extra_members),
         cmocka_unit_test(test_ensure_stream_idempotent_and_racing),
         cmocka_unit_test(test_waiter_before_stream_exists),
+        cmocka_unit_test(test_decision_first_proposal_wins),
+        cmocka_unit_test(test_decision_racing_proposers),
         cmocka_unit_test(test_bad_input_is_rejected),
         cmocka_unit_test(test_nats_down_is_unavailable_quickly),
         cmocka_unit_test(test_cached_connection_is_shared),
