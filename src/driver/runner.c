@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,94 +20,13 @@
 
 #include "core/clock.h"
 #include "core/net.h"
+#include "driver/runner_child.h"
 #include "driver/server_conf.h"
 #include "ml/blas_tune.h"
 #include "runtime/http_client.h"
 #include "store/store.h"
 
 /* ---- processes ------------------------------------------------------- */
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Secrets a child must not inherit from the driver's own environment (a
- * cluster run's, say): it gets exactly those the runner hands it. */
-static const char *const env_secrets[] = {"SPIRT_TOKEN", "SPIRT_REDIS_PASSWORD",
-                                          "SPIRT_NATS_PASSWORD", "SPIRT_AUTH_KEY"};
-
-/* Whether "NAME=value" names `var` or `var`_FILE. */
-static int env_Names(const char *entry, const char *var, int or_file)
-{
-    size_t n = strcspn(entry, "="), k = strlen(var);
-    return (n == k && !strncmp(entry, var, k)) ||
-           (or_file && n == k + 5 && !strncmp(entry, var, k) && !strncmp(entry + k, "_FILE", 5));
-}
-
-/* The child's environment: ours without the secrets, then `extra` ("K=V"
- * entries that replace ours). The strings are not copied; free the array. */
-static char **env_Build(char *const extra[])
-{
-    extern char **environ;
-    size_t n = 0, k = 0;
-    while (environ[n])
-        n++;
-    for (; extra && extra[k]; k++)
-        ;
-    char **env = calloc(n + k + 1, sizeof *env);
-    if (!env)
-        return NULL;
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        int drop = 0;
-        for (size_t j = 0; j < sizeof env_secrets / sizeof env_secrets[0] && !drop; j++)
-            drop = env_Names(environ[i], env_secrets[j], 1);
-        for (size_t j = 0; j < k && !drop; j++) {
-            char name[64];
-            snprintf(name, sizeof name, "%.*s", (int)strcspn(extra[j], "="), extra[j]);
-            drop = env_Names(environ[i], name, 0);
-        }
-        if (!drop)
-            env[m++] = environ[i];
-    }
-    for (size_t j = 0; j < k; j++)
-        env[m++] = extra[j];
-    return env;
-}
-
-static pid_t spawn(char *const argv[], char *const extra_env[], const char *log_path)
-{
-    /* Built before fork: the child of a threaded process may not allocate. */
-    char **env = env_Build(extra_env);
-    if (!env) {
-        errno = ENOMEM;
-        return -1;
-    }
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid != 0) {
-        free(env);
-        return pid;
-    }
-    /* The child dies with the driver even if the driver is SIGKILLed. */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent)
-        _exit(127);
-    setpgid(0, 0); /* Ctrl-C in the terminal reaches the driver only */
-    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-    }
-    int null = open("/dev/null", O_RDONLY);
-    if (null >= 0)
-        dup2(null, 0);
-    execvpe(argv[0], argv, env);
-    fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
-    _exit(127);
-}
 
 /* Paths of the run dir's files: "<dir>/<name><suffix>". */
 static void run_Path(const runner *r, const char *name, const char *suffix, char *out,
@@ -144,53 +62,6 @@ static void track(runner *r, pid_t pid, int port, const char *name)
 
 /* ---- a child that died ---------------------------------------------------- */
 
-#define LOG_TAIL_LINES 12
-
-/* The last lines of a log, each indented, into out. */
-static void log_Tail(const char *path, char *out, size_t cap)
-{
-    out[0] = '\0';
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(out, cap, "    (cannot read it: %s)", strerror(errno));
-        return;
-    }
-    char buf[2048];
-    off_t size = lseek(fd, 0, SEEK_END);
-    off_t from = size > (off_t)sizeof buf - 1 ? size - (off_t)sizeof buf + 1 : 0;
-    ssize_t n = pread(fd, buf, sizeof buf - 1, from);
-    close(fd);
-    n = n > 0 ? n : 0;
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    buf[n] = '\0';
-    if (!n) {
-        snprintf(out, cap, "    (it is empty)");
-        return;
-    }
-    /* back from the end over LOG_TAIL_LINES line breaks */
-    char *start = buf;
-    int lines = 0;
-    for (char *q = buf + n - 1; q > buf; q--)
-        if (*q == '\n' && ++lines == LOG_TAIL_LINES) {
-            start = q + 1;
-            break;
-        }
-    if (start == buf && from > 0) {
-        char *nl = strchr(buf, '\n'); /* a partial first line: skip it */
-        start = nl ? nl + 1 : buf;
-    }
-    size_t len = 0;
-    for (char *line = start; line && *line && len + 8 < cap;) {
-        char *nl = strchr(line, '\n');
-        int k = nl ? (int)(nl - line) : (int)strlen(line);
-        /* long lines are cut: the tail must fit in an error message */
-        len += (size_t)snprintf(out + len, cap - len, "%s    %.*s", len ? "\n" : "",
-                                k > 160 ? 160 : k, line);
-        line = nl ? nl + 1 : NULL;
-    }
-}
-
 /* The message about child p, which ended with wait status `status`: what
  * happened, where its log is and how the log ends. Marks the logs kept. */
 static void proc_Died(runner *r, const runner_proc *p, int status, const char *when, char *out,
@@ -200,12 +71,12 @@ static void proc_Died(runner *r, const runner_proc *p, int status, const char *w
     if (WIFSIGNALED(status))
         snprintf(why, sizeof why, "was killed by signal %d (%s)", WTERMSIG(status),
                  strsignal(WTERMSIG(status)));
-    else if (WEXITSTATUS(status) == 127) /* spawn's "cannot run" */
+    else if (WEXITSTATUS(status) == 127) /* child_Spawn's "cannot run" */
         snprintf(why, sizeof why, "could not be run (is its package installed?)");
     else
         snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(status));
     run_Path(r, p->name, ".log", log, sizeof log);
-    log_Tail(log, tail, sizeof tail);
+    child_LogTail(log, tail, sizeof tail);
     snprintf(out, cap, "%s %s%s; its log %s (kept) ends with:\n%s", p->name, why, when, log,
              tail);
     r->keep_logs = 1;
@@ -225,7 +96,7 @@ static spStatus wait_started(runner *r, int idx, int timeout_ms)
         }
         if (net_PortOpen(p->port))
             return SP_OK;
-        sleep_ms(20);
+        child_SleepMs(20);
     }
     r->keep_logs = 1;
     return sp_Error(SP_ERR_TIMEOUT, "%s did not listen on port %d within %d ms (its log %s/%s.log "
@@ -269,7 +140,7 @@ static spStatus start_proc(runner *r, const char *name, int port, char *const ar
         return sp_Error(SP_ERR_INVALID, "too many processes for the local runner");
     char log[400];
     snprintf(log, sizeof log, "%s/%s.log", r->dir, name);
-    pid_t pid = spawn(argv, env, log);
+    pid_t pid = child_Spawn(argv, env, log);
     if (pid < 0)
         return sp_Error(SP_ERR_IO, "fork for %s failed: %s", name, strerror(errno));
     track(r, pid, port, name);
@@ -339,7 +210,7 @@ static spStatus redis_Spawn(runner *r, int idx, int appendonly)
         return st;
     r->module_loaded = module != NULL;
     char *argv[] = {"redis-server", conf, NULL};
-    pid_t pid = spawn(argv, NULL, log);
+    pid_t pid = child_Spawn(argv, NULL, log);
     if (pid < 0)
         return sp_Error(SP_ERR_IO, "fork for %s failed: %s", p->name, strerror(errno));
     track_Pid(r, idx, pid);
@@ -480,7 +351,7 @@ static spStatus wait_ready(runner *r)
                                 "is kept", r->functions[i].step, last, r->dir,
                                 r->functions[i].step);
             }
-            sleep_ms(30);
+            child_SleepMs(30);
         }
     }
     http_CloseCached();
@@ -532,24 +403,6 @@ fail:
     return st;
 }
 
-static void stop_proc(runner_proc *p)
-{
-    if (p->pid <= 0)
-        return;
-    kill(p->pid, SIGTERM);
-    int64_t end = clock_NowMs() + 5000;
-    int st;
-    while (waitpid(p->pid, &st, WNOHANG) == 0) {
-        if (clock_NowMs() > end) {
-            kill(p->pid, SIGKILL);
-            waitpid(p->pid, &st, 0);
-            break;
-        }
-        sleep_ms(5);
-    }
-    p->pid = 0;
-}
-
 /* rm -rf of the given paths (NULL-terminated, at most 126) under a run dir. */
 static void remove_Paths(char *const paths[])
 {
@@ -597,7 +450,8 @@ void runner_Stop(runner *r)
 {
     /* Functions first (they drain), then the servers they use. */
     for (int i = r->n_procs - 1; i >= 0; i--) {
-        stop_proc(&r->procs[i]);
+        child_Stop(r->procs[i].pid);
+        r->procs[i].pid = 0;
         live_pids[i] = 0;
     }
     r->n_procs = 0;
@@ -615,29 +469,9 @@ void runner_Stop(runner *r)
 
 /* ---- CPU ------------------------------------------------------------------ */
 
-/* utime + stime + cutime + cstime (fields 14-17 of /proc/<pid>/stat) in ms,
- * -1 when the process is gone. */
-static double proc_CpuMs(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command name may hold anything */
-    unsigned long long t[4];
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu",
-                     &t[0], &t[1], &t[2], &t[3]) != 4)
-        return -1;
-    return (double)(t[0] + t[1] + t[2] + t[3]) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
-}
-
 static void proc_Sample(runner_proc *p)
 {
-    double ms = p->pid > 0 ? proc_CpuMs(p->pid) : -1;
+    double ms = p->pid > 0 ? child_CpuMs(p->pid) : -1;
     if (ms >= 0)
         p->cpu_ms = ms;
 }
@@ -645,7 +479,7 @@ static void proc_Sample(runner_proc *p)
 void runner_Cpu(runner *r, runner_cpu *out)
 {
     memset(out, 0, sizeof *out);
-    double reaper = r->reap.pid > 0 ? proc_CpuMs(r->reap.pid) : -1;
+    double reaper = r->reap.pid > 0 ? child_CpuMs(r->reap.pid) : -1;
     out->driver = reaper > 0 ? reaper : 0;
     for (int i = 0; i < r->n_procs; i++) {
         runner_proc *p = &r->procs[i];
