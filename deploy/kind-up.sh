@@ -120,9 +120,6 @@ install_knative() {
   "${KUBECTL[@]}" -n kourier-system wait deployment --all --for=condition=Available --timeout=600s
 }
 
-# JSON list of the step functions in this tree, e.g. ["init","gradient"].
-steps_json() { "$ROOT/scripts/steps.sh" --json; }
-
 load_images() {
   if [ $BUILD = 1 ]; then
     log "building images"
@@ -134,23 +131,21 @@ load_images() {
   kind load docker-image --name "$CLUSTER" "${images[@]}"
 }
 
-# The chart values of this run: only the functions present in this tree.
+# The chart values of this run; train.arch decides which functions exist.
 chart_values() {
-  local steps extra
-  steps=$(steps_json)
-  [ "$steps" != "[]" ] || die "no steps in $ROOT/src/steps/steps.def"
+  local extra
   extra="[]"
   if [ "$TRAIN_SAMPLES" != 0 ]; then
     extra="[\"--train-samples\",\"$TRAIN_SAMPLES\",\"--test-samples\",\"$TEST_SAMPLES\"]"
   fi
   VALUES=(--namespace "$NAMESPACE"
     --set peers="$PEERS" --set train.arch="$ARCH" --set train.epochs="$EPOCHS"
-    --set-json functions.steps="$steps" --set-json train.extraArgs="$extra")
+    --set-json train.extraArgs="$extra")
 }
 
 install_chart() {
   chart_values
-  log "helm upgrade --install $RELEASE (peers=$PEERS, steps=$(steps_json))"
+  log "helm upgrade --install $RELEASE (peers=$PEERS, arch=$ARCH: $("$ROOT/scripts/steps.sh" --arch "$ARCH" | paste -sd' '))"
   "$HELM" --kube-context "kind-$CLUSTER" upgrade --install "$RELEASE" "$ROOT/helm/spirt" \
     --create-namespace "${VALUES[@]}" --wait --timeout 10m
   "${KUBECTL[@]}" -n "$NAMESPACE" wait ksvc -l "app.kubernetes.io/instance=$RELEASE" \

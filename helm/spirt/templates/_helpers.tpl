@@ -208,3 +208,36 @@ Call with (list $ "gradient"); returns YAML (use fromYaml).
 {{- end -}}
 {{- toYaml $s -}}
 {{- end -}}
+
+{{/*
+The step functions this release deploys, as a JSON list: functions.steps
+when given, else the steps of train.arch and of functions.archs, from
+files/steps.yaml (generated from the driver's tables by scripts/steps.sh
+--chart), in the table's order. Use with fromJsonArray.
+*/}}
+{{- define "spirt.steps" -}}
+{{- $table := .Files.Get "files/steps.yaml" | fromYaml -}}
+{{- if not $table.all -}}
+{{- fail "files/steps.yaml is missing or empty: run scripts/steps.sh --chart > helm/spirt/files/steps.yaml" -}}
+{{- end -}}
+{{- $out := list -}}
+{{- if .Values.functions.steps -}}
+{{- range .Values.functions.steps -}}
+{{- if not (has . $table.all) -}}
+{{- fail (printf "functions.steps: %q is not a step of this chart (known: %s)" . (join ", " $table.all)) -}}
+{{- end -}}
+{{- end -}}
+{{- $out = .Values.functions.steps -}}
+{{- else -}}
+{{- $want := list -}}
+{{- range (prepend (.Values.functions.archs | default list) .Values.train.arch) -}}
+{{- $want = concat $want (index $table.archs . | default list) -}}
+{{- end -}}
+{{- range $table.all -}}
+{{- if has . $want -}}
+{{- $out = append $out . -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}

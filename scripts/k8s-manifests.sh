@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# k8s-manifests.sh - write the plain manifests under k8s/ from the Helm chart,
+# so the two never drift: `helm template spirt helm/spirt -n spirt` with the
+# Secret spirt-auth created by hand (k8s/secret.yaml holds placeholders), one
+# file per template, Helm's own labels left out. k8s/namespace.yaml,
+# k8s/secret.yaml, k8s/kustomization.yaml and k8s/kind-config.yaml are
+# written by hand. scripts/check-manifests.sh runs this with --check.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+K8S=$ROOT/k8s
+# template (under helm/spirt/templates/) -> file under k8s/
+FILES=(
+  "serviceaccount.yaml:serviceaccount.yaml"
+  "redis-peers.yaml:redis-peers.yaml"
+  "redis-shared.yaml:redis-shared.yaml"
+  "nats.yaml:nats.yaml"
+  "functions.yaml:functions.yaml"
+)
+
+usage() {
+  cat <<USAGE
+Usage: scripts/k8s-manifests.sh [--check] [--helm PATH]
+
+Renders helm/spirt (release spirt, namespace spirt, the default values, the
+Secret spirt-auth made outside the chart) and writes one file per template
+under k8s/: $(printf '%s ' "${FILES[@]#*:}")
+  --check      write nothing; exit 1 and show the difference when k8s/ is stale
+  --helm PATH  the helm binary (default: helm on PATH, else the one
+               scripts/check-manifests.sh fetches)
+USAGE
+}
+
+die() { printf 'k8s-manifests: %s\n' "$*" >&2; exit 1; }
+
+CHECK=0
+HELM=
+while [ $# -gt 0 ]; do
+  case $1 in
+    -h|--help) usage; exit 0 ;;
+    --check) CHECK=1 ;;
+    --helm) [ $# -ge 2 ] || die "--helm needs a path"; HELM=$2; shift ;;
+    *) usage >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -z "$HELM" ]; then
+  HELM=$(command -v helm || "$ROOT/scripts/check-manifests.sh" --helm-path) || die "no helm"
+fi
+
+render() { # template
+  local t=$1
+  printf '# Generated from helm/spirt/templates/%s by scripts/k8s-manifests.sh:\n' "$t"
+  printf '# edit the chart and run it again (check-manifests.sh fails when this is stale).\n'
+  "$HELM" template spirt "$ROOT/helm/spirt" --namespace spirt \
+    --set auth.existingSecret=spirt-auth --show-only "templates/$t" |
+    sed -e '/^# Source: /d' -e '/^    helm.sh\/chart: /d' -e '/^ *helm.sh\/chart: /d' \
+        -e '/^ *app.kubernetes.io\/managed-by: Helm$/d' |
+    sed -e '1{/^---$/d}'
+}
+
+status=0
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+for entry in "${FILES[@]}"; do
+  t=${entry%%:*} f=$K8S/${entry#*:}
+  render "$t" >"$tmp" || die "helm template --show-only templates/$t failed"
+  if [ $CHECK = 1 ]; then
+    if ! diff -u "$f" "$tmp" >&2; then
+      printf 'k8s-manifests: k8s/%s is stale: run scripts/k8s-manifests.sh\n' "${entry#*:}" >&2
+      status=1
+    fi
+  else
+    cp "$tmp" "$f"
+  fi
+done
+exit $status
