@@ -179,7 +179,8 @@ main() {
   if [ $RENDER = 1 ]; then
     find_helm
     chart_values
-    exec "$HELM" template "$RELEASE" "$ROOT/helm/spirt" "${VALUES[@]}"
+    exec "$HELM" template "$RELEASE" "$ROOT/helm/spirt" "${VALUES[@]}" \
+      --api-versions serving.knative.dev/v1/Service
   fi
   tools
   "$ROOT/deploy/docker-base.sh" engine

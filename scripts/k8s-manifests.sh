@@ -53,6 +53,7 @@ render() { # template
   printf '# Generated from helm/spirt/templates/%s by scripts/k8s-manifests.sh:\n' "$t"
   printf '# edit the chart and run it again (check-manifests.sh fails when this is stale).\n'
   "$HELM" template spirt "$ROOT/helm/spirt" --namespace spirt \
+    --api-versions serving.knative.dev/v1/Service \
     --set auth.existingSecret=spirt-auth --show-only "templates/$t" |
     sed -e '/^# Source: /d' -e '/^    helm.sh\/chart: /d' -e '/^ *helm.sh\/chart: /d' \
         -e '/^ *app.kubernetes.io\/managed-by: Helm$/d' |

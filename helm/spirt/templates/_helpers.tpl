@@ -241,3 +241,16 @@ files/steps.yaml (generated from the driver's tables by scripts/steps.sh
 {{- end -}}
 {{- toJson $out -}}
 {{- end -}}
+
+{{/*
+Preflight: every function is a Knative Service, so without Knative Serving's
+API (serving.knative.dev/v1) the install would die later with "no matches
+for kind Service". Fail first, saying what to install. helm template knows
+no cluster: pass it --api-versions serving.knative.dev/v1/Service (helm lint
+only logs the failure as [INFO]).
+*/}}
+{{- define "spirt.preflight" -}}
+{{- if and .Values.preflight.knative (not (.Capabilities.APIVersions.Has "serving.knative.dev/v1/Service")) -}}
+{{- fail (printf "\n\nspirt needs Knative Serving, and this cluster does not serve serving.knative.dev/v1 (Service).\nInstall Knative Serving %s and a networking layer first, e.g.:\n  kubectl apply -f https://github.com/knative/serving/releases/download/knative-v%s/serving-crds.yaml\n  kubectl apply -f https://github.com/knative/serving/releases/download/knative-v%s/serving-core.yaml\n  kubectl apply -f https://github.com/knative/net-kourier/releases/download/knative-v%s/kourier.yaml\n  kubectl patch configmap/config-network -n knative-serving --type merge -p '{\"data\":{\"ingress-class\":\"kourier.ingress.networking.knative.dev\"}}'\n(https://knative.dev/docs/install/yaml-install/serving/install-serving-with-yaml/), or run deploy/kind-up.sh for a local kind cluster with all of it.\nRendering without a cluster (helm template)? Add --api-versions serving.knative.dev/v1/Service.\n" (index .Chart.Annotations "spirt.dev/knative-version") (index .Chart.Annotations "spirt.dev/knative-version") (index .Chart.Annotations "spirt.dev/knative-version") (index .Chart.Annotations "spirt.dev/knative-version")) -}}
+{{- end -}}
+{{- end -}}
