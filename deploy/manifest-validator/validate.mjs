@@ -221,10 +221,14 @@ function knativeErrors(obj) {
       const port = pr?.httpGet?.port;
       if (port !== undefined && ports.length && port !== ports[0].containerPort) errs.push("knative: probes may only use the container port");
     }
-    if (!LOCAL_REGISTRIES.some((r) => c.image?.startsWith(r))) {
-      errs.push(`knative: image ${c.image} is not under dev.local/ or kind.local/ (tag resolution would need a registry)`);
+    // Local images (loaded into the nodes) must never be pulled; images from
+    // a registry are pulled, by digest when the chart was given one.
+    const local = LOCAL_REGISTRIES.some((r) => c.image?.startsWith(r));
+    if (local && c.imagePullPolicy !== "IfNotPresent") errs.push("knative: imagePullPolicy must be IfNotPresent for a local image");
+    if (local && c.image.includes("@")) errs.push(`knative: ${c.image}: a local image cannot be referenced by digest`);
+    if (!local && !/^[a-z0-9.-]+(:[0-9]+)?\//.test(c.image ?? "")) {
+      errs.push(`knative: image ${c.image} names no registry (dev.local/, kind.local/ or a registry host)`);
     }
-    if (c.imagePullPolicy !== "IfNotPresent") errs.push("knative: imagePullPolicy must be IfNotPresent");
   }
   return errs;
 }

@@ -45,14 +45,56 @@ app.kubernetes.io/component: {{ .component }}
 {{- . | replace "_" "-" -}}
 {{- end -}}
 
-{{/* Image reference; call with (dict "ctx" $ "name" "driver"). */}}
+{{/* "true" when image.registry is a local name no node pulls from
+(dev.local, kind.local: images loaded with kind load), else empty. */}}
+{{- define "spirt.localRegistry" -}}
+{{- $r := .Values.image.registry | default "" -}}
+{{- if or (eq $r "dev.local") (eq $r "kind.local") (hasPrefix "dev.local/" $r) (hasPrefix "kind.local/" $r) -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+Image reference; call with (dict "ctx" $ "name" "driver"). With a digest in
+image.digests.<name> (deploy/images.sh --values-out) and a real registry
+the image is pulled by digest (<registry>/spirt-<name>:<tag>@sha256:...),
+so a rebuild changes every pod template it concerns and rolls them.
+*/}}
 {{- define "spirt.image" -}}
 {{- $img := .ctx.Values.image -}}
 {{- $tag := default .ctx.Chart.AppVersion $img.tag -}}
+{{- $ref := printf "spirt-%s:%s" .name $tag -}}
 {{- if $img.registry -}}
-{{- printf "%s/spirt-%s:%s" $img.registry .name $tag -}}
-{{- else -}}
-{{- printf "spirt-%s:%s" .name $tag -}}
+{{- $ref = printf "%s/%s" $img.registry $ref -}}
+{{- end -}}
+{{- $digest := index ($img.digests | default dict) .name -}}
+{{- if and $digest (not (include "spirt.localRegistry" .ctx)) -}}
+{{- $ref = printf "%s@%s" $ref $digest -}}
+{{- end -}}
+{{- $ref -}}
+{{- end -}}
+
+{{/*
+Pod template annotations; call with (dict "ctx" $ "name" "driver"), the
+image's name. podAnnotations, and what makes a change roll the pods:
+  spirt.dev/image-id  a local image's ID (image.digests.<name> with a local
+                      registry: the reference cannot carry it, and a rebuild
+                      loaded under the same tag would otherwise go unnoticed);
+Emits nothing when there is nothing to say; use with nindent.
+*/}}
+{{- define "spirt.podAnnotations" -}}
+{{- $ctx := .ctx -}}
+{{- $out := dict -}}
+{{- range $k, $v := $ctx.Values.podAnnotations -}}
+{{- $_ := set $out $k ($v | toString) -}}
+{{- end -}}
+{{- $digest := index ($ctx.Values.image.digests | default dict) .name -}}
+{{- if and $digest (include "spirt.localRegistry" $ctx) -}}
+{{- $_ := set $out "spirt.dev/image-id" $digest -}}
+{{- end -}}
+{{- range $k, $v := .extra -}}
+{{- $_ := set $out $k ($v | toString) -}}
+{{- end -}}
+{{- if $out -}}
+{{- toYaml $out -}}
 {{- end -}}
 {{- end -}}
 

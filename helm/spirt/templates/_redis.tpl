@@ -23,9 +23,9 @@ spec:
     metadata:
       labels:
         {{- include "spirt.labels" (dict "ctx" $ctx "component" .component) | nindent 8 }}
-      {{- with $ctx.Values.podAnnotations }}
+      {{- with (include "spirt.podAnnotations" (dict "ctx" $ctx "name" "redis")) }}
       annotations:
-        {{- toYaml . | nindent 8 }}
+        {{- . | nindent 8 }}
       {{- end }}
     spec:
       serviceAccountName: {{ include "spirt.serviceAccountName" $ctx }}
