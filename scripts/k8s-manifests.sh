@@ -16,6 +16,10 @@ FILES=(
   "redis-shared.yaml:redis-shared.yaml"
   "nats.yaml:nats.yaml"
   "functions.yaml:functions.yaml"
+  "networkpolicy.yaml:network-policies.yaml"
+  "pdb.yaml:pod-disruption-budgets.yaml"
+  "report-rbac.yaml:report-rbac.yaml"
+  "train-job.yaml:train-job.yaml"
 )
 
 usage() {
@@ -57,7 +61,14 @@ render() { # template
     --set auth.existingSecret=spirt-auth --show-only "templates/$t" |
     sed -e '/^# Source: /d' -e '/^    helm.sh\/chart: /d' -e '/^ *helm.sh\/chart: /d' \
         -e '/^ *app.kubernetes.io\/managed-by: Helm$/d' |
-    sed -e '1{/^---$/d}'
+    sed -e '1{/^---$/d}' |
+    if [ "$t" = train-job.yaml ]; then job_manifest; else cat; fi
+}
+
+# The chart keeps the training Job in a ConfigMap (key job.yaml, a literal
+# block indented by 4); k8s/train-job.yaml is that manifest itself.
+job_manifest() {
+  awk '/^  job.yaml: \|$/ { on = 1; next } on && /^    / { print substr($0, 5); next } on && /^$/ { print; next } on { exit }'
 }
 
 status=0

@@ -13,8 +13,13 @@
 //   2. spirt's deployment rules (Knative runtime contract, hardening, images);
 //   3. references inside the set: Secrets, ServiceAccounts, Service selectors,
 //      StatefulSet serviceName.
-// With --expect-fail every object must FAIL, each with the message fragment
-// given in its annotation spirt.dev/expect-error (a test of this validator).
+// With --expect-fail every object annotated spirt.dev/expect-error must FAIL
+// with that message fragment, and every other object (helpers of a test
+// case) must pass (a test of this validator). ConfigMaps annotated
+// spirt.dev/embedded-manifest: <key> hold a manifest for kubectl: its
+// objects are checked as members of the set. NetworkPolicies must select
+// pods of the set and admit every connection the set's pods name in their
+// environment (the step functions also those of the training driver).
 // Prints one line per failure and "<set>: N passed, M failed" per set, then
 // "objects: N passed, M failed"; exits 1 when anything failed.
 import { readFileSync } from "node:fs";
@@ -42,6 +47,7 @@ async function modelFor(apiVersion, kind) {
     const group = slash < 0 ? "" : apiVersion.slice(0, slash);
     if (group === "") spec = `kubernetes-models/${apiVersion}/${kind}`;
     else if (KNATIVE_GROUPS.has(group)) spec = `@kubernetes-models/knative/${apiVersion}/${kind}`;
+    else if (group === "monitoring.coreos.com") spec = `@kubernetes-models/prometheus-operator/${apiVersion}/${kind}`;
     else spec = `kubernetes-models/${apiVersion}/${kind}`;
   }
   let model = null;
@@ -202,8 +208,12 @@ function knativeErrors(obj) {
   }
   if (spec.timeoutSeconds === undefined) errs.push("knative: set timeoutSeconds");
   else if (spec.timeoutSeconds < 1 || spec.timeoutSeconds > 600) errs.push(`knative: timeoutSeconds ${spec.timeoutSeconds} outside 1..600`);
-  for (const f of ["nodeSelector", "tolerations", "affinity", "volumes", "securityContext", "initContainers"]) {
+  for (const f of ["nodeSelector", "tolerations", "affinity", "securityContext", "initContainers"]) {
     if (spec[f] !== undefined) errs.push(`knative: spec.${f} needs a Knative feature flag; leave it out`);
+  }
+  // Knative admits Secret, ConfigMap and projected volumes by default; others need a flag.
+  for (const v of spec.volumes ?? []) {
+    if (!v.secret && !v.configMap && !v.projected) errs.push(`knative: volume ${v.name}: only secret, configMap and projected volumes work without a feature flag`);
   }
   const cs = spec.containers ?? [];
   if (cs.length !== 1) errs.push(`knative: expected one container, found ${cs.length}`);
@@ -258,6 +268,15 @@ function policyErrors(obj) {
       if (!vct.spec?.resources?.requests?.storage) errs.push(`volumeClaimTemplate ${vct.metadata?.name}: storage request missing`);
     }
   }
+  // NATS's monitoring port has no authentication: never exposed.
+  if (obj.apiVersion === "v1" && obj.kind === "Service") {
+    for (const p of obj.spec?.ports ?? []) if (p.port === 8222 || p.targetPort === 8222 || p.targetPort === "monitor") errs.push("Service exposes the NATS monitoring port 8222 (unauthenticated)");
+  }
+  if (obj.kind === "NetworkPolicy") {
+    for (const r of obj.spec?.ingress ?? []) {
+      for (const p of r.ports ?? []) if (p.port === 8222 || p.port === "monitor") errs.push("NetworkPolicy admits the NATS monitoring port 8222");
+    }
+  }
   if (obj.kind === "Secret") {
     const hasData = Object.keys(obj.data ?? {}).length + Object.keys(obj.stringData ?? {}).length;
     if (!hasData) errs.push("secret without data");
@@ -271,6 +290,78 @@ function policyErrors(obj) {
 // ------------------------------------------------------- set references ---
 function matches(selector, labels) {
   return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+
+// A LabelSelector (matchLabels + matchExpressions); {} selects everything.
+function selects(sel, labels) {
+  if (!sel) return false;
+  if (!matches(sel.matchLabels ?? {}, labels ?? {})) return false;
+  return (sel.matchExpressions ?? []).every((e) => {
+    const has = Object.prototype.hasOwnProperty.call(labels ?? {}, e.key);
+    const v = labels?.[e.key];
+    switch (e.operator) {
+      case "In": return has && (e.values ?? []).includes(v);
+      case "NotIn": return !has || !(e.values ?? []).includes(v);
+      case "Exists": return has;
+      case "DoesNotExist": return !has;
+      default: return false;
+    }
+  });
+}
+
+// Pods of the set: every object with a pod template, and its labels.
+function podsOf(objs) {
+  return objs.filter((o) => podSpecOf(o)).map((o) => ({ obj: o, labels: o.kind === "Pod" ? o.metadata?.labels : podLabelsOf(o) }));
+}
+
+// Connections a pod's env names: "<svc>[.ns...]:<port>" or a StatefulSet
+// pod "<svc>-<i>.<svc>...:<port>" of a v1 Service of the set. The driver
+// hands its data addresses to the step functions in every request, so the
+// functions (pods with a spirt.dev/step label) need the driver's too.
+function envFlows(pod, services) {
+  const flows = [];
+  const spec = podSpecOf(pod.obj);
+  for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
+    for (const e of c.env ?? []) {
+      if (typeof e.value !== "string") continue;
+      for (const s of services) {
+        const n = s.metadata?.name;
+        if (!n) continue;
+        const re = new RegExp(`(^|[/,@])(${n}-[0-9]+\\.)?${n}(\\.[a-z0-9.-]*)?:([0-9]+)`, "g");
+        for (const m of e.value.matchAll(re)) flows.push({ svc: s, port: Number(m[4]), via: e.name });
+      }
+    }
+  }
+  return flows;
+}
+
+function networkErrors(objs, add) {
+  const pods = podsOf(objs);
+  const policies = objs.filter((o) => o.kind === "NetworkPolicy");
+  for (const np of policies) {
+    if (!pods.some((p) => selects(np.spec?.podSelector, p.labels))) add(np, "podSelector selects no pod of this set");
+  }
+  if (!policies.length) return;
+  const services = objs.filter((o) => o.apiVersion === "v1" && o.kind === "Service" && o.spec?.selector);
+  const driverFlows = pods.filter((p) => p.labels?.["app.kubernetes.io/component"] === "train").flatMap((p) => envFlows(p, services));
+  for (const client of pods) {
+    let flows = envFlows(client, services);
+    if (client.labels?.["spirt.dev/step"]) flows = flows.concat(driverFlows);
+    for (const f of flows) {
+      const sp = (f.svc.spec.ports ?? []).find((p) => p.port === f.port);
+      const targets = pods.filter((p) => p !== client && matches(f.svc.spec.selector, p.labels));
+      for (const t of targets) {
+        const governing = policies.filter((np) => (np.spec?.policyTypes ?? ["Ingress"]).includes("Ingress") && selects(np.spec?.podSelector, t.labels));
+        if (!governing.length) continue;
+        const allowed = governing.some((np) => (np.spec?.ingress ?? []).some((r) => {
+          const fromOk = !r.from || r.from.some((fr) => !fr.namespaceSelector && !fr.ipBlock && selects(fr.podSelector, client.labels));
+          const portOk = !r.ports || r.ports.some((p) => p.port === undefined || p.port === f.port || (sp && (p.port === sp.targetPort || p.port === sp.name)));
+          return fromOk && portOk;
+        }));
+        if (!allowed) add(client.obj, `NetworkPolicy blocks ${describe(client.obj)} -> Service ${f.svc.metadata.name}:${f.port} (${f.via}; pods of ${describe(t.obj)})`);
+      }
+    }
+  }
 }
 
 function referenceErrors(objs, allowSecrets) {
@@ -318,6 +409,19 @@ function referenceErrors(objs, allowSecrets) {
   for (const w of byKind("Deployment")) {
     if (!matches(w.spec?.selector?.matchLabels ?? {}, podLabelsOf(w))) add(w, "selector does not match the pod template labels");
   }
+  const pods = podsOf(objs);
+  for (const pdb of byKind("PodDisruptionBudget")) {
+    if (!pods.some((p) => selects(pdb.spec?.selector, p.labels))) add(pdb, "selector matches no pod of this set");
+  }
+  for (const pm of byKind("PodMonitor")) {
+    if (!pods.some((p) => selects(pm.spec?.selector, p.labels))) add(pm, "selector matches no pod of this set");
+  }
+  for (const rb of byKind("RoleBinding")) {
+    const ref = rb.roleRef ?? {};
+    if (ref.kind === "Role" && !byKind("Role").some((r) => r.metadata?.name === ref.name)) add(rb, `Role ${ref.name} is not in this set`);
+    for (const s of rb.subjects ?? []) if (s.kind === "ServiceAccount" && !sas.has(s.name)) add(rb, `ServiceAccount ${s.name} is not in this set`);
+  }
+  networkErrors(objs, add);
   return errs;
 }
 
@@ -370,6 +474,25 @@ async function checkSet(set) {
         continue;
       }
       items.push({ obj, file, errors: [] });
+      // A ConfigMap carrying a manifest for kubectl (annotation
+      // spirt.dev/embedded-manifest: <key>): its objects join the set.
+      const key = obj.kind === "ConfigMap" ? obj.metadata?.annotations?.["spirt.dev/embedded-manifest"] : undefined;
+      if (key !== undefined) {
+        const text = obj.data?.[key];
+        if (typeof text !== "string") {
+          items[items.length - 1].errors.push(`embedded manifest: no data key ${key}`);
+          continue;
+        }
+        for (const ed of parseAllDocuments(text)) {
+          const where = `${file}#${obj.metadata?.name}/${key}`;
+          if (ed.errors.length) {
+            items[items.length - 1].errors.push(`embedded manifest: YAML: ${ed.errors.map((e) => e.message).join("; ")}`);
+            continue;
+          }
+          const eo = ed.toJS();
+          if (eo && typeof eo === "object") items.push({ obj: eo, file: where, errors: [] });
+        }
+      }
     }
   }
   const apiObjs = items.filter((i) => !(i.obj.apiVersion?.startsWith("kind.x-k8s.io/") || i.obj.apiVersion?.startsWith("kustomize.config.k8s.io/")));
@@ -394,8 +517,15 @@ async function checkSet(set) {
   let passed = 0;
   let failed = parseFailures;
   for (const it of items) {
-    if (set.expectFail) {
-      const want = it.obj.metadata?.annotations?.["spirt.dev/expect-error"];
+    const want = it.obj.metadata?.annotations?.["spirt.dev/expect-error"];
+    if (set.expectFail && want === undefined) {
+      // A helper object of a test case: it must pass.
+      if (it.errors.length === 0) passed++;
+      else {
+        failed++;
+        for (const e of it.errors) console.log(`FAIL ${set.name} ${describe(it.obj)} (helper, must pass): ${e}`);
+      }
+    } else if (set.expectFail) {
       const hit = want && it.errors.some((e) => e.includes(want));
       if (hit) passed++;
       else {
