@@ -52,16 +52,29 @@ if [ -z "$HELM" ]; then
   HELM=$(command -v helm || "$ROOT/scripts/check-manifests.sh" --helm-path) || die "no helm"
 fi
 
-render() { # template
-  local t=$1
-  printf '# Generated from helm/spirt/templates/%s by scripts/k8s-manifests.sh:\n' "$t"
-  printf '# edit the chart and run it again (check-manifests.sh fails when this is stale).\n'
+# One rendering of every template listed, split by helm's "# Source:" lines.
+RENDER_DIR=$(mktemp -d)
+trap 'rm -rf "$RENDER_DIR"' EXIT
+render_all() {
+  local args=() entry
+  for entry in "${FILES[@]}"; do args+=(--show-only "templates/${entry%%:*}"); done
   "$HELM" template spirt "$ROOT/helm/spirt" --namespace spirt \
     --api-versions serving.knative.dev/v1/Service \
-    --set auth.existingSecret=spirt-auth --show-only "templates/$t" |
-    sed -e '/^# Source: /d' -e '/^    helm.sh\/chart: /d' -e '/^ *helm.sh\/chart: /d' \
-        -e '/^ *app.kubernetes.io\/managed-by: Helm$/d' |
-    sed -e '1{/^---$/d}' |
+    --set auth.existingSecret=spirt-auth "${args[@]}" >"$RENDER_DIR/all.yaml" ||
+    die "helm template of the chart failed"
+  awk -v dir="$RENDER_DIR" '
+    /^# Source: spirt\/templates\// { f = dir "/" substr($0, 26); next }
+    f { print >> f }' "$RENDER_DIR/all.yaml"
+}
+
+render() { # template
+  local t=$1
+  [ -s "$RENDER_DIR/$t" ] || die "templates/$t rendered nothing"
+  printf '# Generated from helm/spirt/templates/%s by scripts/k8s-manifests.sh:\n' "$t"
+  printf '# edit the chart and run it again (check-manifests.sh fails when this is stale).\n'
+  sed -e '/^    helm.sh\/chart: /d' -e '/^ *helm.sh\/chart: /d' \
+      -e '/^ *app.kubernetes.io\/managed-by: Helm$/d' "$RENDER_DIR/$t" |
+    awk 'NR == 1 && /^---$/ { next } { lines[++n] = $0 } END { while (n > 0 && lines[n] == "---") n--; for (i = 1; i <= n; i++) print lines[i] }' |
     if [ "$t" = train-job.yaml ]; then job_manifest; else cat; fi
 }
 
@@ -72,8 +85,8 @@ job_manifest() {
 }
 
 status=0
-tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
+render_all
+tmp=$RENDER_DIR/out.yaml
 for entry in "${FILES[@]}"; do
   t=${entry%%:*} f=$K8S/${entry#*:}
   render "$t" >"$tmp" || die "helm template --show-only templates/$t failed"

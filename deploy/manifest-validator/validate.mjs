@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // validate.mjs - offline validation of Kubernetes and Knative Serving manifests.
 //
-//   node validate.mjs [--set NAME [--allow-secret S]... [--expect-fail] FILE...]...
+//   node validate.mjs [--set NAME [--allow-secret S]... [--expect-fail]
+//                     [--expect-error FRAGMENT]... FILE...]...
 //
 // Each --set is a group of YAML files that are deployed together (one `helm
 // template` rendering, or the k8s/ directory). Every object in it is checked:
@@ -20,6 +21,8 @@
 // objects are checked as members of the set. NetworkPolicies must select
 // pods of the set and admit every connection the set's pods name in their
 // environment (the step functions also those of the training driver).
+// With --expect-error the set is a deliberately broken rendering that counts
+// as one check: it passes when every given fragment is among its errors.
 // Prints one line per failure and "<set>: N passed, M failed" per set, then
 // "objects: N passed, M failed"; exits 1 when anything failed.
 import { readFileSync } from "node:fs";
@@ -431,12 +434,13 @@ function parseArgs(argv) {
   let cur = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === "--set") { cur = { name: argv[++i], files: [], allowSecrets: [], expectFail: false }; sets.push(cur); }
+    if (a === "--set") { cur = { name: argv[++i], files: [], allowSecrets: [], expectFail: false, expectErrors: [] }; sets.push(cur); }
+    else if (a === "--expect-error") cur.expectErrors.push(argv[++i]);
     else if (a === "--allow-secret") cur.allowSecrets.push(argv[++i]);
     else if (a === "--expect-fail") cur.expectFail = true;
     else if (a === "-h" || a === "--help") { console.log(readFileSync(new URL(import.meta.url)).toString().split("\n").slice(1, 20).join("\n")); process.exit(0); }
     else {
-      if (!cur) { cur = { name: "manifests", files: [], allowSecrets: [], expectFail: false }; sets.push(cur); }
+      if (!cur) { cur = { name: "manifests", files: [], allowSecrets: [], expectFail: false, expectErrors: [] }; sets.push(cur); }
       cur.files.push(a);
     }
   }
@@ -514,6 +518,15 @@ async function checkSet(set) {
     seen.add(key);
   }
 
+  if (set.expectErrors.length) {
+    // The set is a deliberately broken rendering: it counts as one check,
+    // passed when every expected error fragment is reported.
+    const all = items.flatMap((it) => it.errors.map((e) => `${describe(it.obj)}: ${e}`));
+    const missing = set.expectErrors.filter((want) => !all.some((e) => e.includes(want)));
+    for (const m of missing) console.log(`FAIL ${set.name}: expected an error containing "${m}"; got: ${all.slice(0, 5).join(" | ") || "none"}`);
+    console.log(`${set.name}: ${missing.length ? 0 : 1} passed, ${missing.length ? 1 : 0} failed`);
+    return { passed: missing.length ? 0 : 1, failed: missing.length ? 1 : 0 };
+  }
   let passed = 0;
   let failed = parseFailures;
   for (const it of items) {
