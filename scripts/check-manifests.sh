@@ -5,8 +5,11 @@
 #   2. helm template with those value sets; value sets the schema must reject
 #      are rejected;
 #   3. every rendered object and every file under k8s/ validated against the
-#      Kubernetes and Knative Serving schemas (unknown fields included), the
-#      deployment rules and the references inside each set
+#      Kubernetes, Knative Serving and Prometheus Operator schemas (unknown
+#      fields included; the training Job inside its ConfigMap too), the
+#      deployment rules (day 2: credentials as files, checksum/secret, PDB,
+#      NetworkPolicy and anti-affinity for StatefulSets, functions scraped)
+#      and the references inside each set
 #      (deploy/manifest-validator/validate.mjs), plus the validator's own self-test;
 #   4. shellcheck of every shell script: scripts/, bench/, deploy/, deploy/container/,
 #      fuzz/ and .ci/run;

@@ -425,7 +425,55 @@ function referenceErrors(objs, allowSecrets) {
     for (const s of rb.subjects ?? []) if (s.kind === "ServiceAccount" && !sas.has(s.name)) add(rb, `ServiceAccount ${s.name} is not in this set`);
   }
   networkErrors(objs, add);
+  day2Errors(objs, add);
   return errs;
+}
+
+// --------------------------------------------------------------- day 2 ---
+// What running it for long needs, checked on every set:
+//   credentials are files: no env value from a Secret key that is a secret
+//   (…PASSWORD, …TOKEN, …_KEY);
+//   a pod that reads a Secret carries checksum/secret, so changing it rolls;
+//   StatefulSets: a PodDisruptionBudget and a NetworkPolicy select their
+//   pods, and with more than one replica a pod anti-affinity spreads them;
+//   step functions (spirt.dev/step) are scraped: prometheus.io/scrape or a
+//   PodMonitor that selects them.
+const SECRET_KEY = /(PASSWORD|TOKEN|_KEY)$/;
+
+function podAnnotationsOf(o) {
+  if (o.kind === "Pod") return o.metadata?.annotations ?? {};
+  if (o.kind === "CronJob") return o.spec?.jobTemplate?.spec?.template?.metadata?.annotations ?? {};
+  return o.spec?.template?.metadata?.annotations ?? {};
+}
+
+function day2Errors(objs, add) {
+  const pods = podsOf(objs);
+  const pdbs = objs.filter((o) => o.kind === "PodDisruptionBudget");
+  const policies = objs.filter((o) => o.kind === "NetworkPolicy");
+  const monitors = objs.filter((o) => o.kind === "PodMonitor");
+  for (const p of pods) {
+    const o = p.obj;
+    const spec = podSpecOf(o);
+    let readsSecret = (spec.volumes ?? []).some((v) => v.secret || (v.projected?.sources ?? []).some((s) => s.secret));
+    for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
+      for (const e of c.env ?? []) {
+        const ref = e.valueFrom?.secretKeyRef;
+        if (!ref) continue;
+        readsSecret = true;
+        if (SECRET_KEY.test(ref.key ?? "")) add(o, `env ${e.name} holds Secret key ${ref.key}: mount credentials as files (SPIRT_<NAME>_FILE)`);
+      }
+    }
+    const ann = podAnnotationsOf(o);
+    if (readsSecret && o.kind !== "Pod" && !ann["checksum/secret"]) add(o, "pod template reads a Secret but has no checksum/secret annotation (a credentials change would not roll it)");
+    if (o.kind === "StatefulSet") {
+      if (!pdbs.some((b) => selects(b.spec?.selector, p.labels))) add(o, "no PodDisruptionBudget selects its pods");
+      if (!policies.some((np) => selects(np.spec?.podSelector, p.labels))) add(o, "no NetworkPolicy governs its pods");
+      if ((o.spec?.replicas ?? 1) > 1 && !spec.affinity?.podAntiAffinity) add(o, "several replicas without pod anti-affinity: one node can hold them all");
+    }
+    if (p.labels?.["spirt.dev/step"] && ann["prometheus.io/scrape"] !== "true" && !monitors.some((m) => selects(m.spec?.selector, p.labels))) {
+      add(o, "step function not scraped: no prometheus.io/scrape annotation and no PodMonitor selects it");
+    }
+  }
 }
 
 // ----------------------------------------------------------------- main ---
