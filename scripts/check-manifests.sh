@@ -132,23 +132,44 @@ ci_settings() { # file
   done
 }
 
+# spawn OUT ERR CMD...: CMD in the background, stdout to OUT, stderr to ERR,
+# "0" or "1" to OUT.rc when it ends. The helm runs are independent: they go
+# in parallel and are tallied in order afterwards.
+spawn() {
+  local out=$1 err=$2
+  shift 2
+  ( if "$@" >"$out" 2>"$err"; then echo 0; else echo 1; fi >"$out.rc" ) &
+}
+
 render_sets() {
   local entry name release ns secret args f
   mkdir -p "$OUT"
-  rm -f "$OUT"/*.yaml
+  rm -f "$OUT"/*.yaml "$OUT"/*.rc
   VALIDATE_ARGS=()
   VALUE_SETS=("$CI_DIR"/*-values.yaml)
   [ -e "${VALUE_SETS[0]}" ] || { bad "no value sets in ${CI_DIR#"$ROOT"/}"; return; }
   for f in "${VALUE_SETS[@]}"; do
     name=$(basename "$f" -values.yaml)
     ci_settings "$f"
-    if "$HELM" lint --strict "$CHART" --namespace "$ns" -f "$f" >"$OUT/$name.lint" 2>&1; then
+    spawn "$OUT/$name.lint" "$OUT/$name.lint.err" "$HELM" lint --strict "$CHART" --namespace "$ns" -f "$f"
+    spawn "$OUT/$name.yaml" "$OUT/$name.err" "$HELM" template "$release" "$CHART" --namespace "$ns" -f "$f" "${KNATIVE_API[@]}"
+  done
+  for entry in "${BAD_VALUE_SETS[@]}"; do
+    IFS='|' read -r name args <<<"$entry"
+    # shellcheck disable=SC2086  # args is a word list by design
+    spawn "$OUT/bad-$name.out" "$OUT/bad-$name.err" "$HELM" template spirt "$CHART" "${KNATIVE_API[@]}" $args
+  done
+  wait
+  for f in "${VALUE_SETS[@]}"; do
+    name=$(basename "$f" -values.yaml)
+    ci_settings "$f"
+    if [ "$(cat "$OUT/$name.lint.rc")" = 0 ]; then
       ok
     else
-      cat "$OUT/$name.lint" >&2
+      cat "$OUT/$name.lint" "$OUT/$name.lint.err" >&2
       bad "helm lint --strict ($name)"
     fi
-    if "$HELM" template "$release" "$CHART" --namespace "$ns" -f "$f" "${KNATIVE_API[@]}" >"$OUT/$name.yaml" 2>"$OUT/$name.err"; then
+    if [ "$(cat "$OUT/$name.yaml.rc")" = 0 ]; then
       ok
       VALIDATE_ARGS+=(--set "helm:$name")
       if [ -n "$secret" ]; then VALIDATE_ARGS+=(--allow-secret "$secret"); fi
@@ -160,8 +181,7 @@ render_sets() {
   done
   for entry in "${BAD_VALUE_SETS[@]}"; do
     IFS='|' read -r name args <<<"$entry"
-    # shellcheck disable=SC2086
-    if "$HELM" template spirt "$CHART" "${KNATIVE_API[@]}" $args >/dev/null 2>"$OUT/bad-$name.err"; then
+    if [ "$(cat "$OUT/bad-$name.out.rc")" = 0 ]; then
       bad "helm template accepted invalid values ($name: $args)"
     elif grep -q "values don't meet the specifications" "$OUT/bad-$name.err"; then
       ok
