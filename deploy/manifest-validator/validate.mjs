@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // validate.mjs - offline validation of Kubernetes and Knative Serving manifests.
 //
-//   node validate.mjs [--set NAME [--allow-secret S]... [--expect-fail] FILE...]...
+//   node validate.mjs [--set NAME [--allow-secret S]... [--expect-fail]
+//                     [--expect-error FRAGMENT]... FILE...]...
 //
 // Each --set is a group of YAML files that are deployed together (one `helm
 // template` rendering, or the k8s/ directory). Every object in it is checked:
@@ -13,8 +14,15 @@
 //   2. spirt's deployment rules (Knative runtime contract, hardening, images);
 //   3. references inside the set: Secrets, ServiceAccounts, Service selectors,
 //      StatefulSet serviceName.
-// With --expect-fail every object must FAIL, each with the message fragment
-// given in its annotation spirt.dev/expect-error (a test of this validator).
+// With --expect-fail every object annotated spirt.dev/expect-error must FAIL
+// with that message fragment, and every other object (helpers of a test
+// case) must pass (a test of this validator). ConfigMaps annotated
+// spirt.dev/embedded-manifest: <key> hold a manifest for kubectl: its
+// objects are checked as members of the set. NetworkPolicies must select
+// pods of the set and admit every connection the set's pods name in their
+// environment (the step functions also those of the training driver).
+// With --expect-error the set is a deliberately broken rendering that counts
+// as one check: it passes when every given fragment is among its errors.
 // Prints one line per failure and "<set>: N passed, M failed" per set, then
 // "objects: N passed, M failed"; exits 1 when anything failed.
 import { readFileSync } from "node:fs";
@@ -42,6 +50,7 @@ async function modelFor(apiVersion, kind) {
     const group = slash < 0 ? "" : apiVersion.slice(0, slash);
     if (group === "") spec = `kubernetes-models/${apiVersion}/${kind}`;
     else if (KNATIVE_GROUPS.has(group)) spec = `@kubernetes-models/knative/${apiVersion}/${kind}`;
+    else if (group === "monitoring.coreos.com") spec = `@kubernetes-models/prometheus-operator/${apiVersion}/${kind}`;
     else spec = `kubernetes-models/${apiVersion}/${kind}`;
   }
   let model = null;
@@ -202,8 +211,12 @@ function knativeErrors(obj) {
   }
   if (spec.timeoutSeconds === undefined) errs.push("knative: set timeoutSeconds");
   else if (spec.timeoutSeconds < 1 || spec.timeoutSeconds > 600) errs.push(`knative: timeoutSeconds ${spec.timeoutSeconds} outside 1..600`);
-  for (const f of ["nodeSelector", "tolerations", "affinity", "volumes", "securityContext", "initContainers"]) {
+  for (const f of ["nodeSelector", "tolerations", "affinity", "securityContext", "initContainers"]) {
     if (spec[f] !== undefined) errs.push(`knative: spec.${f} needs a Knative feature flag; leave it out`);
+  }
+  // Knative admits Secret, ConfigMap and projected volumes by default; others need a flag.
+  for (const v of spec.volumes ?? []) {
+    if (!v.secret && !v.configMap && !v.projected) errs.push(`knative: volume ${v.name}: only secret, configMap and projected volumes work without a feature flag`);
   }
   const cs = spec.containers ?? [];
   if (cs.length !== 1) errs.push(`knative: expected one container, found ${cs.length}`);
@@ -221,10 +234,14 @@ function knativeErrors(obj) {
       const port = pr?.httpGet?.port;
       if (port !== undefined && ports.length && port !== ports[0].containerPort) errs.push("knative: probes may only use the container port");
     }
-    if (!LOCAL_REGISTRIES.some((r) => c.image?.startsWith(r))) {
-      errs.push(`knative: image ${c.image} is not under dev.local/ or kind.local/ (tag resolution would need a registry)`);
+    // Local images (loaded into the nodes) must never be pulled; images from
+    // a registry are pulled, by digest when the chart was given one.
+    const local = LOCAL_REGISTRIES.some((r) => c.image?.startsWith(r));
+    if (local && c.imagePullPolicy !== "IfNotPresent") errs.push("knative: imagePullPolicy must be IfNotPresent for a local image");
+    if (local && c.image.includes("@")) errs.push(`knative: ${c.image}: a local image cannot be referenced by digest`);
+    if (!local && !/^[a-z0-9.-]+(:[0-9]+)?\//.test(c.image ?? "")) {
+      errs.push(`knative: image ${c.image} names no registry (dev.local/, kind.local/ or a registry host)`);
     }
-    if (c.imagePullPolicy !== "IfNotPresent") errs.push("knative: imagePullPolicy must be IfNotPresent");
   }
   return errs;
 }
@@ -254,6 +271,15 @@ function policyErrors(obj) {
       if (!vct.spec?.resources?.requests?.storage) errs.push(`volumeClaimTemplate ${vct.metadata?.name}: storage request missing`);
     }
   }
+  // NATS's monitoring port has no authentication: never exposed.
+  if (obj.apiVersion === "v1" && obj.kind === "Service") {
+    for (const p of obj.spec?.ports ?? []) if (p.port === 8222 || p.targetPort === 8222 || p.targetPort === "monitor") errs.push("Service exposes the NATS monitoring port 8222 (unauthenticated)");
+  }
+  if (obj.kind === "NetworkPolicy") {
+    for (const r of obj.spec?.ingress ?? []) {
+      for (const p of r.ports ?? []) if (p.port === 8222 || p.port === "monitor") errs.push("NetworkPolicy admits the NATS monitoring port 8222");
+    }
+  }
   if (obj.kind === "Secret") {
     const hasData = Object.keys(obj.data ?? {}).length + Object.keys(obj.stringData ?? {}).length;
     if (!hasData) errs.push("secret without data");
@@ -267,6 +293,78 @@ function policyErrors(obj) {
 // ------------------------------------------------------- set references ---
 function matches(selector, labels) {
   return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+
+// A LabelSelector (matchLabels + matchExpressions); {} selects everything.
+function selects(sel, labels) {
+  if (!sel) return false;
+  if (!matches(sel.matchLabels ?? {}, labels ?? {})) return false;
+  return (sel.matchExpressions ?? []).every((e) => {
+    const has = Object.prototype.hasOwnProperty.call(labels ?? {}, e.key);
+    const v = labels?.[e.key];
+    switch (e.operator) {
+      case "In": return has && (e.values ?? []).includes(v);
+      case "NotIn": return !has || !(e.values ?? []).includes(v);
+      case "Exists": return has;
+      case "DoesNotExist": return !has;
+      default: return false;
+    }
+  });
+}
+
+// Pods of the set: every object with a pod template, and its labels.
+function podsOf(objs) {
+  return objs.filter((o) => podSpecOf(o)).map((o) => ({ obj: o, labels: o.kind === "Pod" ? o.metadata?.labels : podLabelsOf(o) }));
+}
+
+// Connections a pod's env names: "<svc>[.ns...]:<port>" or a StatefulSet
+// pod "<svc>-<i>.<svc>...:<port>" of a v1 Service of the set. The driver
+// hands its data addresses to the step functions in every request, so the
+// functions (pods with a spirt.dev/step label) need the driver's too.
+function envFlows(pod, services) {
+  const flows = [];
+  const spec = podSpecOf(pod.obj);
+  for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
+    for (const e of c.env ?? []) {
+      if (typeof e.value !== "string") continue;
+      for (const s of services) {
+        const n = s.metadata?.name;
+        if (!n) continue;
+        const re = new RegExp(`(^|[/,@])(${n}-[0-9]+\\.)?${n}(\\.[a-z0-9.-]*)?:([0-9]+)`, "g");
+        for (const m of e.value.matchAll(re)) flows.push({ svc: s, port: Number(m[4]), via: e.name });
+      }
+    }
+  }
+  return flows;
+}
+
+function networkErrors(objs, add) {
+  const pods = podsOf(objs);
+  const policies = objs.filter((o) => o.kind === "NetworkPolicy");
+  for (const np of policies) {
+    if (!pods.some((p) => selects(np.spec?.podSelector, p.labels))) add(np, "podSelector selects no pod of this set");
+  }
+  if (!policies.length) return;
+  const services = objs.filter((o) => o.apiVersion === "v1" && o.kind === "Service" && o.spec?.selector);
+  const driverFlows = pods.filter((p) => p.labels?.["app.kubernetes.io/component"] === "train").flatMap((p) => envFlows(p, services));
+  for (const client of pods) {
+    let flows = envFlows(client, services);
+    if (client.labels?.["spirt.dev/step"]) flows = flows.concat(driverFlows);
+    for (const f of flows) {
+      const sp = (f.svc.spec.ports ?? []).find((p) => p.port === f.port);
+      const targets = pods.filter((p) => p !== client && matches(f.svc.spec.selector, p.labels));
+      for (const t of targets) {
+        const governing = policies.filter((np) => (np.spec?.policyTypes ?? ["Ingress"]).includes("Ingress") && selects(np.spec?.podSelector, t.labels));
+        if (!governing.length) continue;
+        const allowed = governing.some((np) => (np.spec?.ingress ?? []).some((r) => {
+          const fromOk = !r.from || r.from.some((fr) => !fr.namespaceSelector && !fr.ipBlock && selects(fr.podSelector, client.labels));
+          const portOk = !r.ports || r.ports.some((p) => p.port === undefined || p.port === f.port || (sp && (p.port === sp.targetPort || p.port === sp.name)));
+          return fromOk && portOk;
+        }));
+        if (!allowed) add(client.obj, `NetworkPolicy blocks ${describe(client.obj)} -> Service ${f.svc.metadata.name}:${f.port} (${f.via}; pods of ${describe(t.obj)})`);
+      }
+    }
+  }
 }
 
 function referenceErrors(objs, allowSecrets) {
@@ -314,7 +412,68 @@ function referenceErrors(objs, allowSecrets) {
   for (const w of byKind("Deployment")) {
     if (!matches(w.spec?.selector?.matchLabels ?? {}, podLabelsOf(w))) add(w, "selector does not match the pod template labels");
   }
+  const pods = podsOf(objs);
+  for (const pdb of byKind("PodDisruptionBudget")) {
+    if (!pods.some((p) => selects(pdb.spec?.selector, p.labels))) add(pdb, "selector matches no pod of this set");
+  }
+  for (const pm of byKind("PodMonitor")) {
+    if (!pods.some((p) => selects(pm.spec?.selector, p.labels))) add(pm, "selector matches no pod of this set");
+  }
+  for (const rb of byKind("RoleBinding")) {
+    const ref = rb.roleRef ?? {};
+    if (ref.kind === "Role" && !byKind("Role").some((r) => r.metadata?.name === ref.name)) add(rb, `Role ${ref.name} is not in this set`);
+    for (const s of rb.subjects ?? []) if (s.kind === "ServiceAccount" && !sas.has(s.name)) add(rb, `ServiceAccount ${s.name} is not in this set`);
+  }
+  networkErrors(objs, add);
+  day2Errors(objs, add);
   return errs;
+}
+
+// --------------------------------------------------------------- day 2 ---
+// What running it for long needs, checked on every set:
+//   credentials are files: no env value from a Secret key that is a secret
+//   (…PASSWORD, …TOKEN, …_KEY);
+//   a pod that reads a Secret carries checksum/secret, so changing it rolls;
+//   StatefulSets: a PodDisruptionBudget and a NetworkPolicy select their
+//   pods, and with more than one replica a pod anti-affinity spreads them;
+//   step functions (spirt.dev/step) are scraped: prometheus.io/scrape or a
+//   PodMonitor that selects them.
+const SECRET_KEY = /(PASSWORD|TOKEN|_KEY)$/;
+
+function podAnnotationsOf(o) {
+  if (o.kind === "Pod") return o.metadata?.annotations ?? {};
+  if (o.kind === "CronJob") return o.spec?.jobTemplate?.spec?.template?.metadata?.annotations ?? {};
+  return o.spec?.template?.metadata?.annotations ?? {};
+}
+
+function day2Errors(objs, add) {
+  const pods = podsOf(objs);
+  const pdbs = objs.filter((o) => o.kind === "PodDisruptionBudget");
+  const policies = objs.filter((o) => o.kind === "NetworkPolicy");
+  const monitors = objs.filter((o) => o.kind === "PodMonitor");
+  for (const p of pods) {
+    const o = p.obj;
+    const spec = podSpecOf(o);
+    let readsSecret = (spec.volumes ?? []).some((v) => v.secret || (v.projected?.sources ?? []).some((s) => s.secret));
+    for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
+      for (const e of c.env ?? []) {
+        const ref = e.valueFrom?.secretKeyRef;
+        if (!ref) continue;
+        readsSecret = true;
+        if (SECRET_KEY.test(ref.key ?? "")) add(o, `env ${e.name} holds Secret key ${ref.key}: mount credentials as files (SPIRT_<NAME>_FILE)`);
+      }
+    }
+    const ann = podAnnotationsOf(o);
+    if (readsSecret && o.kind !== "Pod" && !ann["checksum/secret"]) add(o, "pod template reads a Secret but has no checksum/secret annotation (a credentials change would not roll it)");
+    if (o.kind === "StatefulSet") {
+      if (!pdbs.some((b) => selects(b.spec?.selector, p.labels))) add(o, "no PodDisruptionBudget selects its pods");
+      if (!policies.some((np) => selects(np.spec?.podSelector, p.labels))) add(o, "no NetworkPolicy governs its pods");
+      if ((o.spec?.replicas ?? 1) > 1 && !spec.affinity?.podAntiAffinity) add(o, "several replicas without pod anti-affinity: one node can hold them all");
+    }
+    if (p.labels?.["spirt.dev/step"] && ann["prometheus.io/scrape"] !== "true" && !monitors.some((m) => selects(m.spec?.selector, p.labels))) {
+      add(o, "step function not scraped: no prometheus.io/scrape annotation and no PodMonitor selects it");
+    }
+  }
 }
 
 // ----------------------------------------------------------------- main ---
@@ -323,12 +482,13 @@ function parseArgs(argv) {
   let cur = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === "--set") { cur = { name: argv[++i], files: [], allowSecrets: [], expectFail: false }; sets.push(cur); }
+    if (a === "--set") { cur = { name: argv[++i], files: [], allowSecrets: [], expectFail: false, expectErrors: [] }; sets.push(cur); }
+    else if (a === "--expect-error") cur.expectErrors.push(argv[++i]);
     else if (a === "--allow-secret") cur.allowSecrets.push(argv[++i]);
     else if (a === "--expect-fail") cur.expectFail = true;
     else if (a === "-h" || a === "--help") { console.log(readFileSync(new URL(import.meta.url)).toString().split("\n").slice(1, 20).join("\n")); process.exit(0); }
     else {
-      if (!cur) { cur = { name: "manifests", files: [], allowSecrets: [], expectFail: false }; sets.push(cur); }
+      if (!cur) { cur = { name: "manifests", files: [], allowSecrets: [], expectFail: false, expectErrors: [] }; sets.push(cur); }
       cur.files.push(a);
     }
   }
@@ -366,6 +526,25 @@ async function checkSet(set) {
         continue;
       }
       items.push({ obj, file, errors: [] });
+      // A ConfigMap carrying a manifest for kubectl (annotation
+      // spirt.dev/embedded-manifest: <key>): its objects join the set.
+      const key = obj.kind === "ConfigMap" ? obj.metadata?.annotations?.["spirt.dev/embedded-manifest"] : undefined;
+      if (key !== undefined) {
+        const text = obj.data?.[key];
+        if (typeof text !== "string") {
+          items[items.length - 1].errors.push(`embedded manifest: no data key ${key}`);
+          continue;
+        }
+        for (const ed of parseAllDocuments(text)) {
+          const where = `${file}#${obj.metadata?.name}/${key}`;
+          if (ed.errors.length) {
+            items[items.length - 1].errors.push(`embedded manifest: YAML: ${ed.errors.map((e) => e.message).join("; ")}`);
+            continue;
+          }
+          const eo = ed.toJS();
+          if (eo && typeof eo === "object") items.push({ obj: eo, file: where, errors: [] });
+        }
+      }
     }
   }
   const apiObjs = items.filter((i) => !(i.obj.apiVersion?.startsWith("kind.x-k8s.io/") || i.obj.apiVersion?.startsWith("kustomize.config.k8s.io/")));
@@ -387,11 +566,27 @@ async function checkSet(set) {
     seen.add(key);
   }
 
+  if (set.expectErrors.length) {
+    // The set is a deliberately broken rendering: it counts as one check,
+    // passed when every expected error fragment is reported.
+    const all = items.flatMap((it) => it.errors.map((e) => `${describe(it.obj)}: ${e}`));
+    const missing = set.expectErrors.filter((want) => !all.some((e) => e.includes(want)));
+    for (const m of missing) console.log(`FAIL ${set.name}: expected an error containing "${m}"; got: ${all.slice(0, 5).join(" | ") || "none"}`);
+    console.log(`${set.name}: ${missing.length ? 0 : 1} passed, ${missing.length ? 1 : 0} failed`);
+    return { passed: missing.length ? 0 : 1, failed: missing.length ? 1 : 0 };
+  }
   let passed = 0;
   let failed = parseFailures;
   for (const it of items) {
-    if (set.expectFail) {
-      const want = it.obj.metadata?.annotations?.["spirt.dev/expect-error"];
+    const want = it.obj.metadata?.annotations?.["spirt.dev/expect-error"];
+    if (set.expectFail && want === undefined) {
+      // A helper object of a test case: it must pass.
+      if (it.errors.length === 0) passed++;
+      else {
+        failed++;
+        for (const e of it.errors) console.log(`FAIL ${set.name} ${describe(it.obj)} (helper, must pass): ${e}`);
+      }
+    } else if (set.expectFail) {
       const hit = want && it.errors.some((e) => e.includes(want));
       if (hit) passed++;
       else {

@@ -11,10 +11,8 @@ ports:
   - name: http1
     containerPort: 8080
 env:
-  {{- include "spirt.clientAuthEnv" $ctx | nindent 2 }}
-  {{- if eq $step "join" }}
-  # Only the join step verifies peers: only it holds the master key.
-  {{- include "spirt.authKeyEnv" $ctx | nindent 2 }}
+  {{- with (include "spirt.credentialEnv" (list $ctx "function" $step)) }}
+  {{- . | nindent 2 }}
   {{- end }}
   - name: SPIRT_NATS_URL
     value: {{ include "spirt.natsUrl" $ctx | quote }}
@@ -39,4 +37,17 @@ resources:
   {{- toYaml $s.resources | nindent 2 }}
 securityContext:
   {{- include "spirt.securityContext" $ctx | nindent 2 }}
+{{- with (include "spirt.credentialMount" (list $ctx "function" $step)) }}
+volumeMounts:
+  {{- . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* The pod volumes of a step function; call with (list $ "step"). Mode
+0444: Knative pods get no fsGroup, and the container's one user reads. */}}
+{{- define "spirt.functionVolumes" -}}
+{{- with (include "spirt.credentialVolume" (list (index . 0) "function" (index . 1) 292)) }}
+volumes:
+  {{- . | nindent 2 }}
+{{- end }}
 {{- end -}}

@@ -23,9 +23,9 @@ spec:
     metadata:
       labels:
         {{- include "spirt.labels" (dict "ctx" $ctx "component" .component) | nindent 8 }}
-      {{- with $ctx.Values.podAnnotations }}
+      {{- with (include "spirt.podAnnotations" (dict "ctx" $ctx "name" "redis")) }}
       annotations:
-        {{- toYaml . | nindent 8 }}
+        {{- . | nindent 8 }}
       {{- end }}
     spec:
       serviceAccountName: {{ include "spirt.serviceAccountName" $ctx }}
@@ -33,12 +33,26 @@ spec:
       securityContext:
         fsGroup: {{ $ctx.Values.securityContext.runAsGroup | default 65532 }}
       {{- with (include "spirt.podScheduling" $ctx) }}{{ . | trim | nindent 6 }}{{- end }}
+      {{- if and .antiAffinity $ctx.Values.redis.antiAffinity }}
+      # Peers on different nodes where possible: one node lost takes one peer.
+      affinity:
+        podAntiAffinity:
+          preferredDuringSchedulingIgnoredDuringExecution:
+            - weight: 100
+              podAffinityTerm:
+                topologyKey: kubernetes.io/hostname
+                labelSelector:
+                  matchLabels:
+                    {{- include "spirt.selectorLabels" (dict "ctx" $ctx "component" .component) | nindent 20 }}
+      {{- end }}
       containers:
         - name: redis
           image: {{ include "spirt.image" (dict "ctx" $ctx "name" "redis") }}
           imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
           env:
-            {{- include "spirt.redisAuthEnv" $ctx | nindent 12 }}
+            {{- with (include "spirt.credentialEnv" (list $ctx "redis")) }}
+            {{- . | nindent 12 }}
+            {{- end }}
             - name: SPIRT_REDIS_AOF
               value: {{ ternary "yes" "no" .cfg.aof | quote }}
             - name: SPIRT_REDIS_APPENDFSYNC
@@ -68,10 +82,19 @@ spec:
           volumeMounts:
             - name: data
               mountPath: /data
-      {{- if not $ctx.Values.persistence.enabled }}
+            {{- with (include "spirt.credentialMount" (list $ctx "redis")) }}
+            {{- . | nindent 12 }}
+            {{- end }}
+      {{- $credentials := include "spirt.credentialVolume" (list $ctx "redis" "" 288) }}
+      {{- if or $credentials (not $ctx.Values.persistence.enabled) }}
       volumes:
+        {{- if not $ctx.Values.persistence.enabled }}
         - name: data
           emptyDir: {}
+        {{- end }}
+        {{- with $credentials }}
+        {{- . | nindent 8 }}
+        {{- end }}
       {{- end }}
   {{- if $ctx.Values.persistence.enabled }}
   volumeClaimTemplates:
