@@ -58,7 +58,7 @@ fi
 
 # As the local runner starts them; nothing of the caller's configuration.
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
-unset SPIRT_NATS_URL SPIRT_READY_REDIS SPIRT_TOKEN SPIRT_TOKEN_FILE SPIRT_THREADS
+unset SPIRT_NATS_URL SPIRT_REDIS_PEERS SPIRT_REDIS_SHARED SPIRT_TOKEN SPIRT_TOKEN_FILE SPIRT_THREADS
 
 args=()
 for s in "${step_list[@]}"; do

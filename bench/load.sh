@@ -93,8 +93,10 @@ if [ "$redis_up" -ne 1 ]; then
   exit 1
 fi
 
+# The functions' only addresses (requests name none): the one Redis is the
+# peer's database and the shared one.
 fn_env=(SPIRT_TOKEN="$token" SPIRT_REDIS_PASSWORD="$password" SPIRT_BIND=127.0.0.1
-        SPIRT_READY_REDIS="127.0.0.1:$redis_port")
+        SPIRT_REDIS_PEERS="127.0.0.1:$redis_port" SPIRT_REDIS_SHARED="127.0.0.1:$redis_port")
 [ -n "$fn_threads" ] && fn_env+=(SPIRT_THREADS="$fn_threads")
 start_fn() { # start_fn STEP PORT -> pid in $fn_pid
   env "${fn_env[@]}" "$build/bin/spirt-fn-$1" --port "$2" >"$work/fn-$1.log" 2>&1 &
@@ -115,12 +117,11 @@ invoke() { # invoke PORT BODY_FILE -> answer on stdout; fails on non-200
 
 # A small job: the gradient of one 32-sample minibatch of an MLP.
 data_dir="${SPIRT_DATA_DIR:-/usr/share/datasets/fashion-mnist}"
-addr="127.0.0.1:$redis_port"
-jq -n --arg ds "$data_dir" --arg addr "$addr" '{
+jq -n --arg ds "$data_dir" '{
   job: {id: "bench-load", arch: "spirt", model: "mlp", hidden: [128], dataset: $ds,
         train_samples: 2048, test_samples: 256, workers: 1, minibatches: 4, batch: 32,
         epochs: 1, lr: 0.05, seed: "7"},
-  iteration: 0, epoch: 1, peer: 0, peers: [$addr], shared: $addr}' >"$work/base.json"
+  iteration: 0, epoch: 1, peer: 0}' >"$work/base.json"
 
 echo "bench-load: loading data through spirt-fn-init and spirt-fn-minibatch"
 port=$(bench_free_port)

@@ -4,15 +4,23 @@
  * Each input is parsed once and checked with several sets of required
  * fields (what the different steps ask for), then the step-specific field
  * readers run over it. Nothing here connects anywhere: req_Parse only
- * parses. Properties: what req_Parse promises about a successful parse
- * (ranges, peer index inside the peer list, dim = c*h*w) holds, and a
- * failure always carries a message naming the problem. */
+ * parses (the steps are configured with two peer databases and a shared
+ * one nobody listens at). Properties: what req_Parse promises about a
+ * successful parse (ranges, peer index below the job's workers and, with
+ * per-peer databases, the configured ones; no address in the request;
+ * dim = c*h*w) holds, and a failure always carries a message naming the
+ * problem. */
+#include <stdio.h>
 #include <string.h>
 
 #include <cJSON.h>
 
 #include "fuzz_util.h"
+#include "steps/fields.h"
 #include "steps/request.h"
+#include "steps/steps.h"
+
+#define FZ_CONFIGURED_PEERS 2
 
 static const unsigned needs[] = {
     0,
@@ -22,20 +30,26 @@ static const unsigned needs[] = {
     REQ_SHAPE | REQ_ITERATION | REQ_PEER | REQ_SHARED | REQ_M,
 };
 
-static void check_Parsed(const step_req *q, unsigned need)
+static void check_Parsed(const cJSON *body, const step_req *q, unsigned need)
 {
     FZ_CHECK(job_Validate(&q->job) == SP_OK, "invalid job accepted: %s", sp_LastError());
+    FZ_CHECK(!cJSON_GetObjectItemCaseSensitive(body, FIELD_PEERS) &&
+                 !cJSON_GetObjectItemCaseSensitive(body, FIELD_SHARED) &&
+                 !cJSON_GetObjectItemCaseSensitive(body, FIELD_NATS),
+             "a request naming an address was accepted");
     if (need & REQ_ITERATION)
         FZ_CHECK(q->iteration >= 0, "iteration %ld", q->iteration);
-    if (need & REQ_PEERS)
-        FZ_CHECK(q->n_peers >= 1 && q->n_peers <= REQ_MAX_PEERS && q->peers, "peers %d",
-                 q->n_peers);
+    FZ_CHECK(q->n_peers == q->job.workers, "peers %d of %d workers", q->n_peers,
+             q->job.workers);
     if (need & REQ_PEER)
         FZ_CHECK(q->peer >= 0, "peer %d", q->peer);
-    if (q->n_peers && q->peer >= 0)
+    if (q->peer >= 0)
         FZ_CHECK(q->peer < q->n_peers, "peer %d of %d", q->peer, q->n_peers);
-    if (need & REQ_SHARED)
-        FZ_CHECK(q->has_shared, "shared missing");
+    if (q->per_peer && q->peer >= 0)
+        FZ_CHECK(q->peer < FZ_CONFIGURED_PEERS, "peer %d beyond the configured", q->peer);
+    if (q->per_peer && (need & REQ_PEERS))
+        FZ_CHECK(q->n_peers <= FZ_CONFIGURED_PEERS, "%d workers, %d databases", q->n_peers,
+                 FZ_CONFIGURED_PEERS);
     if (need & REQ_M)
         FZ_CHECK(q->m >= 0 && q->m < q->job.minibatches, "m %d of %d", q->m,
                  q->job.minibatches);
@@ -79,6 +93,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON *body = cJSON_ParseWithLength((const char *)data, size);
     if (!body)
         return 0;
+    static int configured;
+    if (!configured) {
+        steps_config c;
+        memset(&c, 0, sizeof c);
+        snprintf(c.redis_peers, sizeof c.redis_peers, "127.0.0.1:1,127.0.0.1:1");
+        snprintf(c.redis_shared, sizeof c.redis_shared, "127.0.0.1:1");
+        FZ_CHECK(steps_Configure(&c) == SP_OK, "configuration: %s", sp_LastError());
+        configured = 1;
+    }
     rt_request r;
     memset(&r, 0, sizeof r);
     r.body = body;
@@ -88,12 +111,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sp_ClearError();
         spStatus s = req_Parse(&r, needs[i], &q);
         if (s == SP_OK) {
-            check_Parsed(&q, needs[i]);
+            check_Parsed(body, &q, needs[i]);
             n_peers = q.n_peers;
-            req_Free(&q);
         } else {
             FZ_CHECK(sp_LastError()[0] != '\0', "status %d without a message", (int)s);
-            FZ_CHECK(q.peers == NULL, "peers left allocated after a failure");
         }
     }
     fuzz_Fields(body, n_peers);

@@ -34,12 +34,15 @@ printf '{"arch":"mlless","model":"logreg","optimizer":"adam","aggregator":"krum"
 printf '{"model":"cnn","hidden":[],"lr":1e-3,"batch":65536,"workers":256}' | seed fuzz_job_json limits
 
 # --- fuzz_step_request: whole request bodies.
-printf '{"job":%s,"shape":[1,28,28,10],"iteration":3,"epoch":1,"peer":1,"peers":["127.0.0.1:6379","localhost:6380"],"shared":"127.0.0.1:6379","m":0,"live":[1,0]}' "$job" |
+printf '{"job":%s,"shape":[1,28,28,10],"iteration":3,"epoch":1,"peer":1,"m":0,"live":[1,0]}' "$job" |
   seed fuzz_step_request spirt
-printf '{"job":{"id":"x","model":"cnn"},"shape":[1,28,28,10],"shared":"[::1]:6379","timeout_ms":500,"dataset_reload":true,"source":"0"}' |
+printf '{"job":{"id":"x","model":"cnn"},"shape":[1,28,28,10],"timeout_ms":500,"dataset_reload":true,"source":"0"}' |
   seed fuzz_step_request cnn
-printf '{"job":{},"iteration":0,"peer":0,"shared":"h:1","significance":0.5,"minibatches":4}' |
+printf '{"job":{},"iteration":0,"peer":0,"significance":0.5,"minibatches":4}' |
   seed fuzz_step_request minimal
+# Addresses are refused (they come from the function's configuration).
+printf '{"job":{},"iteration":0,"peer":0,"peers":["127.0.0.1:6379"],"shared":"[::1]:6379","nats":"nats://h:1"}' |
+  seed fuzz_step_request addresses
 
 # --- fuzz_idx: 2-byte big-endian length of the image file, the image file,
 # then the label file. Two 2x2 images, labels 3 and 7.

@@ -259,6 +259,10 @@ main() {
   out=$(rcli "$NAME-redis-0" config get appendfsync 2>&1 | tail -n 1)
   if [ "$out" = always ]; then pass "peer redis appendfsync always"; else fail "peer redis appendfsync is '$out', want always"; fi
 
+  # The functions' only addresses (requests name a peer by its index); the
+  # driver gets the same below.
+  local peer_list
+  peer_list=$(IFS=,; echo "${peers[*]}")
   local s urls=() fns=()
   for s in "${all_steps[@]}"; do
     # Same hardening as on Kubernetes: read-only root, no capabilities, non-root.
@@ -266,7 +270,8 @@ main() {
     # Only the join step verifies peers: only it holds the master key.
     if [ "$s" = join ]; then fn_auth=("${key_auth_env[@]}"); fi
     run "fn-${s//_/-}" "spirt-${s//_/-}" "$(image "$s")" --read-only "${fn_auth[@]}" \
-      -e SPIRT_NATS_URL=nats://spirt-nats:4222 -e SPIRT_READY_REDIS=spirt-redis-shared:6379
+      -e SPIRT_NATS_URL=nats://spirt-nats:4222 -e SPIRT_REDIS_SHARED=spirt-redis-shared:6379 \
+      -e SPIRT_REDIS_PEERS="$peer_list"
     fns+=("$NAME-fn-${s//_/-}")
     urls+=("http://spirt-${s//_/-}:8080/readyz")
   done
@@ -290,8 +295,6 @@ main() {
   local help
   help=$(docker run --rm "$(image driver)" train --help 2>&1) || abort "spirt train --help failed: $help"
   # Configured through SPIRT_* variables, as the Kubernetes Job does.
-  local peer_list
-  peer_list=$(IFS=,; echo "${peers[*]}")
   job_env=(-e SPIRT_ARCH=spirt -e SPIRT_WORKERS="$WORKERS" -e SPIRT_MODEL="$MODEL"
     -e SPIRT_EPOCHS="$EPOCHS" -e SPIRT_JOB=smoke -e 'SPIRT_FUNCTIONS=http://spirt-{step}:8080'
     -e SPIRT_PEERS="$peer_list" -e SPIRT_SHARED_REDIS=spirt-redis-shared:6379

@@ -5,8 +5,9 @@
 #                         bin/spirt-fn-<step> from the same lines);
 #   src/driver/arch.c     each architecture's workflow table, plus the steps
 #                         the driver always calls (init, evaluate) and, where
-#                         a peer owns its database and failures are tolerated,
-#                         rejoin and join (steps_Needed in train_distributed.c);
+#                         a peer owns its database (job_PerPeerDatabases in
+#                         src/job/job.c) and failures are tolerated, rejoin
+#                         and join (steps_Needed in train_distributed.c);
 #   src/job/job.c         the architecture names (--arch).
 # Images, kind-up, the container smoke test, the chart's step table
 # (helm/spirt/files/steps.yaml) and check-manifests take their lists from here.
@@ -60,8 +61,15 @@ arch_steps() { # name
   line=$(grep -E "^[[:space:]]*\{$enum," "$ARCH_C" || true)
   [ -n "$line" ] || die "architecture '$name' runs no step functions"
   table=$(sed -E 's/^[[:space:]]*\{[A-Z_]+, ([a-z_]+),.*/\1/' <<<"$line")
-  # The last two fields: per_peer_databases, tolerates_failures.
-  flags=$(sed -E 's/.*, ([01]), ([01])\},.*/\1\2/' <<<"$line")
+  # The last field: tolerates_failures; a peer's own database: job.c.
+  grep -qE "^int job_PerPeerDatabases\(arch_kind a\) \{ return a == ARCH_[A-Z_]+; \}" "$JOB_C" ||
+    die "cannot read job_PerPeerDatabases from $JOB_C (expected one line: return a == ARCH_...;)"
+  flags=$(sed -E 's/.*, ([01])\},.*/\1/' <<<"$line")
+  if grep -qE "^int job_PerPeerDatabases\(arch_kind a\) \{ return a == $enum; \}" "$JOB_C"; then
+    flags=1$flags
+  else
+    flags=0$flags
+  fi
   local out=(init evaluate)
   if [ "$flags" = 11 ]; then out+=(rejoin join); fi
   local s

@@ -10,6 +10,7 @@
 #include <sys/random.h>
 
 #include "auth/hmac.h"
+#include "core/env_names.h"
 
 /* A peer key is an HMAC output. */
 _Static_assert(AUTH_KEY_SIZE == HMAC_SHA256_SIZE, "auth_key holds one HMAC-SHA256");
@@ -119,7 +120,7 @@ static void master_FromEnv(void)
 {
     if (g_explicit)
         return;
-    const char *v = getenv("SPIRT_AUTH_KEY");
+    const char *v = getenv(ENV_AUTH_KEY);
     if (!v || !v[0])
         return;
     g_state = auth_KeyFromHex(v, &g_master) == SP_OK ? 1 : -1;

@@ -54,11 +54,11 @@ static const arch_step all_reduce_steps[] = {
 #define ARCH_N(a) (int)(sizeof a / sizeof a[0])
 
 static const arch_def archs[] = {
-    {ARCH_SPIRT, spirt_steps, sizeof spirt_steps / sizeof spirt_steps[0], 1, 1},
+    {ARCH_SPIRT, spirt_steps, ARCH_N(spirt_steps), 1},
     /* One shared database for every worker; a lost worker stops the job. */
-    {ARCH_MLLESS, mlless_steps, ARCH_N(mlless_steps), 0, 0},
-    {ARCH_SCATTER_REDUCE, scatter_reduce_steps, ARCH_N(scatter_reduce_steps), 0, 0},
-    {ARCH_ALL_REDUCE, all_reduce_steps, ARCH_N(all_reduce_steps), 0, 0},
+    {ARCH_MLLESS, mlless_steps, ARCH_N(mlless_steps), 0},
+    {ARCH_SCATTER_REDUCE, scatter_reduce_steps, ARCH_N(scatter_reduce_steps), 0},
+    {ARCH_ALL_REDUCE, all_reduce_steps, ARCH_N(all_reduce_steps), 0},
 };
 
 const arch_def *arch_Get(arch_kind k)

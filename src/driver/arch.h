@@ -31,10 +31,10 @@ typedef struct {
 } arch_step;
 
 typedef struct {
-    arch_kind kind;
+    arch_kind kind;           /* also says where the workers' databases are
+                               * (job_PerPeerDatabases) */
     const arch_step *steps;
     int n_steps;
-    int per_peer_databases;   /* SPIRT: one Redis per peer; others: shared */
     int tolerates_failures;   /* a failed worker is dropped, not fatal */
 } arch_def;
 

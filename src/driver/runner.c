@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "core/clock.h"
+#include "core/env_names.h"
 #include "core/net.h"
 #include "driver/runner_child.h"
 #include "driver/server_conf.h"
@@ -278,22 +279,31 @@ static spStatus start_function(runner *r, const char *step)
     if (access(bin, X_OK) != 0)
         return sp_Error(SP_ERR_NOT_FOUND, "function binary %s is missing (build spirt first)", bin);
     snprintf(name, sizeof name, "fn-%s", step);
-    char e_port[32], e_token[450], e_pw[450], e_nats[128], e_nuser[96], e_npw[450], e_ready[96];
-    char e_user[64], e_auth[450];
+    char e_port[32], e_token[450], e_pw[450], e_nats[128], e_nuser[96], e_npw[450];
+    char e_user[96], e_auth[450], e_shared[96];
+    char e_peers[sizeof ENV_REDIS_PEERS + JOB_MAX_PEER_DATABASES * sizeof "127.0.0.1:65535,"];
     snprintf(e_port, sizeof e_port, "PORT=%d", port);
     /* Secrets as files (the values never appear in an environment); the
      * runtime reads SPIRT_<NAME>_FILE for the steps. */
-    snprintf(e_token, sizeof e_token, "SPIRT_TOKEN_FILE=%s/%s", r->dir, RUNNER_TOKEN_FILE);
-    snprintf(e_pw, sizeof e_pw, "SPIRT_REDIS_PASSWORD_FILE=%s/%s", r->dir,
+    snprintf(e_token, sizeof e_token, "%s%s=%s/%s", ENV_TOKEN, ENV_FILE_SUFFIX, r->dir,
+             RUNNER_TOKEN_FILE);
+    snprintf(e_pw, sizeof e_pw, "%s%s=%s/%s", ENV_REDIS_PASSWORD, ENV_FILE_SUFFIX, r->dir,
              RUNNER_REDIS_PASSWORD_FILE);
-    snprintf(e_user, sizeof e_user, "SPIRT_REDIS_USER=%s", r->redis_user);
+    snprintf(e_user, sizeof e_user, "%s=%s", ENV_REDIS_USER, r->redis_user);
     /* Only the verifier of joining peers holds the master key. */
-    snprintf(e_auth, sizeof e_auth, "SPIRT_AUTH_KEY_FILE=%s/%s", r->dir, RUNNER_AUTH_KEY_FILE);
-    snprintf(e_nats, sizeof e_nats, "SPIRT_NATS_URL=nats://127.0.0.1:%d", r->nats_port);
-    snprintf(e_nuser, sizeof e_nuser, "SPIRT_NATS_USER=%s", r->nats_user);
-    snprintf(e_npw, sizeof e_npw, "SPIRT_NATS_PASSWORD_FILE=%s/%s", r->dir,
+    snprintf(e_auth, sizeof e_auth, "%s%s=%s/%s", ENV_AUTH_KEY, ENV_FILE_SUFFIX, r->dir,
+             RUNNER_AUTH_KEY_FILE);
+    snprintf(e_nuser, sizeof e_nuser, "%s=%s", ENV_NATS_USER, r->nats_user);
+    snprintf(e_npw, sizeof e_npw, "%s%s=%s/%s", ENV_NATS_PASSWORD, ENV_FILE_SUFFIX, r->dir,
              RUNNER_NATS_PASSWORD_FILE);
-    snprintf(e_ready, sizeof e_ready, "SPIRT_READY_REDIS=127.0.0.1:%d", r->shared_port);
+    /* Where the servers are: the function's only addresses (requests name
+     * a peer by its index). Not secrets. */
+    snprintf(e_nats, sizeof e_nats, "%s=nats://127.0.0.1:%d", ENV_NATS_URL, r->nats_port);
+    snprintf(e_shared, sizeof e_shared, "%s=127.0.0.1:%d", ENV_REDIS_SHARED, r->shared_port);
+    size_t used = (size_t)snprintf(e_peers, sizeof e_peers, "%s=", ENV_REDIS_PEERS);
+    for (int p = 0; p < r->n_peers; p++)
+        used += (size_t)snprintf(e_peers + used, sizeof e_peers - used, "%s127.0.0.1:%d",
+                                 p ? "," : "", r->peer_ports[p]);
     /* The runtime listens on every interface by default (a container's
      * port); on this machine only the driver calls the functions. */
     char e_bind[] = "SPIRT_BIND=127.0.0.1";
@@ -308,9 +318,9 @@ static spStatus start_function(runner *r, const char *step)
         core = blas_BetterCoretype();
     char e_core[64];
     snprintf(e_core, sizeof e_core, "OPENBLAS_CORETYPE=%s", core ? core : "");
-    char *env[13] = {e_port, e_bind, e_token, e_pw, e_user, e_nats, e_nuser, e_npw, e_ready,
-                     e_blas};
-    size_t n_env = 10;
+    char *env[14] = {e_port, e_bind, e_token, e_pw, e_user, e_nats, e_nuser, e_npw, e_shared,
+                     e_peers, e_blas};
+    size_t n_env = 11;
     if (core)
         env[n_env++] = e_core;
     if (strcmp(step, "join") == 0)
@@ -362,9 +372,12 @@ spStatus runner_Start(runner *r, const runner_options *o)
 {
     memset(r, 0, sizeof *r);
     r->reap.fd = -1;
-    if (o->peers < 1 || o->peers > 64)
-        return sp_Error(SP_ERR_INVALID, "the local runner supports 1 to 64 peers, not %d",
-                        o->peers);
+    if (o->peers < 1 || o->peers > JOB_MAX_PEER_DATABASES)
+        return sp_Error(SP_ERR_INVALID, "the local runner supports 1 to %d peers, not %d",
+                        JOB_MAX_PEER_DATABASES, o->peers);
+    if (o->n_steps > RUNNER_MAX_FUNCTIONS)
+        return sp_Error(SP_ERR_INVALID, "the local runner starts at most %d functions, not %d",
+                        RUNNER_MAX_FUNCTIONS, o->n_steps);
     const char *tmp = getenv("TMPDIR");
     snprintf(r->dir, sizeof r->dir, "%s/spirt-run-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
     if (!mkdtemp(r->dir))

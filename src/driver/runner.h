@@ -5,7 +5,8 @@
  * ACL user with a random password), a shared redis-server (dataset store,
  * same ACL), nats-server with JetStream (user + password), and every step
  * function as its own process (bearer token required), listening on
- * 127.0.0.1 only. No secret is on a command line or in an environment:
+ * 127.0.0.1 only, configured through its environment with the servers'
+ * addresses (core/env_names.h; requests carry none). No secret is on a command line or in an environment:
  * servers read theirs from <name>.conf, functions from the files below (all
  * mode 0600). runner_Stop ends every process it started and removes the temp
  * dir; it is also run from the signal path, children die with the driver
@@ -18,8 +19,11 @@
 
 #include "core/status.h"
 #include "driver/reaper.h"
+#include "job/job.h"
 
-#define RUNNER_MAX_PROCS 96
+#define RUNNER_MAX_FUNCTIONS 32
+/* The peers' redis-servers, the shared one, nats-server, the functions. */
+#define RUNNER_MAX_PROCS (JOB_MAX_PEER_DATABASES + 2 + RUNNER_MAX_FUNCTIONS)
 
 /* The run's secrets, one file each in the run dir. */
 #define RUNNER_TOKEN_FILE "token"
@@ -40,7 +44,7 @@ typedef struct {
     runner_proc procs[RUNNER_MAX_PROCS];
     int n_procs;
     int n_peers;
-    int peer_ports[64];
+    int peer_ports[JOB_MAX_PEER_DATABASES];
     int shared_port;
     int nats_port;
     int module_loaded;
@@ -53,7 +57,7 @@ typedef struct {
     struct {
         char step[32];
         int port;
-    } functions[32];
+    } functions[RUNNER_MAX_FUNCTIONS];
     int n_functions;
     reaper reap;               /* cleans up should the driver be SIGKILLed */
     int keep_logs;             /* a child died: its log is evidence, keep the logs */

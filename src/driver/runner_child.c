@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/env_names.h"
 
 void child_SleepMs(long ms)
 {
@@ -25,15 +26,17 @@ void child_SleepMs(long ms)
 
 /* Secrets a child must not inherit from the driver's own environment (a
  * cluster run's, say): it gets exactly those the runner hands it. */
-static const char *const env_secrets[] = {"SPIRT_TOKEN", "SPIRT_REDIS_PASSWORD",
-                                          "SPIRT_NATS_PASSWORD", "SPIRT_AUTH_KEY"};
+static const char *const env_secrets[] = {ENV_TOKEN, ENV_REDIS_PASSWORD, ENV_NATS_PASSWORD,
+                                          ENV_AUTH_KEY};
 
 /* Whether "NAME=value" names `var` or `var`_FILE. */
 static int env_Names(const char *entry, const char *var, int or_file)
 {
     size_t n = strcspn(entry, "="), k = strlen(var);
+    size_t f = strlen(ENV_FILE_SUFFIX);
     return (n == k && !strncmp(entry, var, k)) ||
-           (or_file && n == k + 5 && !strncmp(entry, var, k) && !strncmp(entry + k, "_FILE", 5));
+           (or_file && n == k + f && !strncmp(entry, var, k) &&
+            !strncmp(entry + k, ENV_FILE_SUFFIX, f));
 }
 
 /* The child's environment: ours without the secrets, then `extra` ("K=V"

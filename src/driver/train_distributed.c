@@ -13,6 +13,7 @@
 #include <cblas.h>
 
 #include "core/clock.h"
+#include "core/env_names.h"
 #include "auth/auth.h"
 #include "driver/arch.h"
 #include "driver/executor.h"
@@ -34,13 +35,17 @@ typedef struct {
     int local;               /* the runner started servers */
     invoker inv;
     cJSON *base;
-    char peers[64][128];
+    /* Where the servers are: the driver reads the final models (and, on
+     * resume, the peers' state) there, and configures in-process steps
+     * with them; requests never carry them (the functions of a cluster are
+     * configured with the same addresses, docs/deploy.md). */
+    char peers[JOB_MAX_PEER_DATABASES][128];
     int n_peers;
     char shared[256];
     char nats[256];
     /* fault tolerance */
     steps_config creds;      /* what steps (and the driver's probes) log in with */
-    store_addr peer_addrs[64];
+    store_addr peer_addrs[JOB_MAX_PEER_DATABASES];
     liveness *live;
     faults *faults;
     exec_hooks hooks;
@@ -60,14 +65,15 @@ static int cluster_Mode(const job_config *j)
     return j->functions[0] || j->peers[0] || j->shared_redis[0] || j->nats[0];
 }
 
-/* The --peers list into out (at most 64); returns how many, -1 for more. */
+/* The --peers list into out (at most JOB_MAX_PEER_DATABASES); returns how
+ * many, -1 for more. */
 static int peers_Split(const job_config *j, char (*out)[128])
 {
     char list[sizeof j->peers];
     snprintf(list, sizeof list, "%s", j->peers);
     int n = 0;
     for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (n >= 64)
+        if (n >= JOB_MAX_PEER_DATABASES)
             return -1;
         snprintf(out[n++], 128, "%s", tok);
     }
@@ -82,14 +88,14 @@ static void cluster_Endpoints(dist_run *d)
     snprintf(d->shared, sizeof d->shared, "%s", j->shared_redis);
     snprintf(d->nats, sizeof d->nats, "%s", j->nats);
     snprintf(d->inv.url_template, sizeof d->inv.url_template, "%s", j->functions);
-    const char *token = getenv("SPIRT_TOKEN");
+    const char *token = getenv(ENV_TOKEN);
     snprintf(d->inv.token, sizeof d->inv.token, "%s", token ? token : "");
 }
 
 /* Failed peers rejoin where each peer owns its database (SPIRT). */
 static int rejoin_Enabled(const arch_def *a)
 {
-    return a->per_peer_databases && a->tolerates_failures;
+    return job_PerPeerDatabases(a->kind) && a->tolerates_failures;
 }
 
 /* The distinct steps an architecture needs, plus init and evaluate (and
@@ -119,7 +125,7 @@ static spStatus local_Start(dist_run *d, const train_observer *obs)
     const char *steps[32];
     int n = steps_Needed(d->arch, steps);
     /* A peer killed by fault injection restarts from its AOF. */
-    runner_options o = {.peers = d->arch->per_peer_databases ? j->workers : 1,
+    runner_options o = {.peers = job_PerPeerDatabases(j->arch) ? j->workers : 1,
                         .steps = steps, .n_steps = j->transport_inproc ? 0 : n,
                         .appendonly = j->kill_peer >= 0};
     spStatus st = runner_Start(&d->run, &o);
@@ -153,46 +159,48 @@ static spStatus local_Start(dist_run *d, const train_observer *obs)
     return SP_OK;
 }
 
-/* The credentials steps use: the runner's secrets, or the environment's
- * when the services run elsewhere. In-process steps are configured with
- * them; the driver's own probes (liveness, peer check) use them too. */
+/* The configuration steps use: the servers' addresses, and the runner's
+ * secrets or the environment's when the services run elsewhere. In-process
+ * steps are configured with it (function processes of a local run get the
+ * same from the runner); the driver's own probes (liveness, peer check)
+ * use the credentials too. */
 static void creds_Build(dist_run *d)
 {
     steps_config c;
     memset(&c, 0, sizeof c);
-    const char *pw = d->local ? d->run.redis_password : getenv("SPIRT_REDIS_PASSWORD");
-    const char *user = getenv("SPIRT_REDIS_USER");
+    size_t used = 0;
+    for (int p = 0; p < d->n_peers && used < sizeof c.redis_peers; p++)
+        used += (size_t)snprintf(c.redis_peers + used, sizeof c.redis_peers - used, "%s%s",
+                                 p ? "," : "", d->peers[p]);
+    snprintf(c.redis_shared, sizeof c.redis_shared, "%s", d->shared);
+    const char *pw = d->local ? d->run.redis_password : getenv(ENV_REDIS_PASSWORD);
+    const char *user = getenv(ENV_REDIS_USER);
     snprintf(c.redis_password, sizeof c.redis_password, "%s", pw ? pw : "");
     snprintf(c.redis_user, sizeof c.redis_user, "%s",
              d->local ? d->run.redis_user : (user ? user : ""));
     snprintf(c.nats_url, sizeof c.nats_url, "%s", d->nats);
-    const char *nu = d->local ? d->run.nats_user : getenv("SPIRT_NATS_USER");
-    const char *np = d->local ? d->run.nats_password : getenv("SPIRT_NATS_PASSWORD");
+    const char *nu = d->local ? d->run.nats_user : getenv(ENV_NATS_USER);
+    const char *np = d->local ? d->run.nats_password : getenv(ENV_NATS_PASSWORD);
     snprintf(c.nats_user, sizeof c.nats_user, "%s", nu ? nu : "");
     snprintf(c.nats_password, sizeof c.nats_password, "%s", np ? np : "");
-    const char *dd = getenv("SPIRT_DATA_DIR");
+    const char *dd = getenv(ENV_DATA_DIR);
     snprintf(c.data_dir, sizeof c.data_dir, "%s", dd ? dd : "");
     c.timeout_ms = 10000;
     d->creds = c;
 }
 
-/* In-process steps read their credentials from here instead of the env. */
-static void inproc_Configure(dist_run *d)
+/* In-process steps read their configuration from here instead of the env. */
+static spStatus inproc_Configure(dist_run *d)
 {
-    steps_Configure(&d->creds);
+    return steps_Configure(&d->creds);
 }
 
+/* What every request carries. No address: a function connects only where
+ * its own configuration says, and a worker is named by its index. */
 static cJSON *base_Build(dist_run *d)
 {
-    const job_config *j = d->job;
     cJSON *b = cJSON_CreateObject();
-    cJSON_AddItemToObject(b, FIELD_JOB, job_ToJson(j));
-    cJSON *peers = cJSON_AddArrayToObject(b, FIELD_PEERS);
-    /* Architectures with one shared database give every worker the same one. */
-    for (int w = 0; w < j->workers; w++)
-        cJSON_AddItemToArray(peers, cJSON_CreateString(
-            d->arch->per_peer_databases ? d->peers[w] : d->shared));
-    cJSON_AddStringToObject(b, FIELD_SHARED, d->shared);
+    cJSON_AddItemToObject(b, FIELD_JOB, job_ToJson(d->job));
     return b;
 }
 
@@ -254,7 +262,7 @@ spStatus train_CheckDistributed(const job_config *j)
     if (j->resume && !rejoin_Enabled(a))
         return sp_Error(SP_ERR_INVALID, "--resume is available for architectures whose peers "
                         "own their databases (spirt)");
-    if (j->kill_peer >= 0 && (cluster_Mode(j) || !a->per_peer_databases))
+    if (j->kill_peer >= 0 && (cluster_Mode(j) || !job_PerPeerDatabases(j->arch)))
         return sp_Error(SP_ERR_INVALID, "--kill-peer needs a local run (it SIGKILLs a "
                         "redis-server the runner started) of an architecture with per-peer "
                         "databases (spirt)");
@@ -263,11 +271,11 @@ spStatus train_CheckDistributed(const job_config *j)
     if (!j->peers[0] || !j->shared_redis[0] || !j->nats[0] || (!j->functions[0] && !j->transport_inproc))
         return sp_Error(SP_ERR_INVALID, "to use running services give all of --peers, "
                         "--shared-redis, --nats and --functions (or --transport inproc)");
-    char peers[64][128];
+    char peers[JOB_MAX_PEER_DATABASES][128];
     int n = peers_Split(j, peers);
     if (n < 0)
-        return sp_Error(SP_ERR_INVALID, "--peers: at most 64 addresses");
-    if (a->per_peer_databases && n < j->workers)
+        return sp_Error(SP_ERR_INVALID, "--peers: at most %d addresses", JOB_MAX_PEER_DATABASES);
+    if (job_PerPeerDatabases(j->arch) && n < j->workers)
         return sp_Error(SP_ERR_INVALID, "--peers lists %d database(s) for %d workers", n,
                         j->workers);
     return SP_OK;
@@ -327,7 +335,7 @@ static int final_Models(dist_run *d, train_result *res, char *differ)
     for (const cJSON *v = alive->child; v && n < JOB_MAX_WORKERS; v = v->next)
         if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < n_workers)
             which[n++] = (int)v->valuedouble;
-    store_addr *addrs = d->arch->per_peer_databases ? d->peer_addrs : NULL;
+    store_addr *addrs = job_PerPeerDatabases(d->job->arch) ? d->peer_addrs : NULL;
     store_addr *shared = NULL;
     if (!addrs) {
         shared = calloc((size_t)n_workers, sizeof *shared);
@@ -456,12 +464,13 @@ spStatus train_Distributed(const job_config *job, const train_observer *obs, tra
     if (!st) {
         creds_Build(d);
         if (job->transport_inproc) {
-            inproc_Configure(d);
+            st = inproc_Configure(d);
             /* Worker threads already use the cores; see the runner's env. */
             openblas_set_num_threads(1);
         }
         d->base = base_Build(d);
-        st = job_Init(d, &iters, &applied);
+        if (!st)
+            st = job_Init(d, &iters, &applied);
     }
     if (!st && job->resume)
         st = resume_Plan(&d->inv, d->base, applied, job->workers, obs, &d->start, d->down,

@@ -56,6 +56,8 @@ spStatus job_ParseArch(const char *name, arch_kind *out)
 
 const char *job_ArchName(arch_kind a) { return names_Of(arch_names, NAMES_COUNT(arch_names), a); }
 
+int job_PerPeerDatabases(arch_kind a) { return a == ARCH_SPIRT; }
+
 static int valid_job_id(const char *s)
 {
     if (!s[0])

@@ -22,6 +22,11 @@
  * and the step requests (steps/request.h) check the same numbers, and the
  * steps size buffers by them. */
 #define JOB_MAX_WORKERS 256        /* peers / workers, so also peer indices */
+/* Redis servers of one peer each (SPIRT): the local runner starts at most
+ * this many, --peers and a function's SPIRT_REDIS_PEERS list at most this
+ * many; the architectures whose workers share one database are bounded by
+ * JOB_MAX_WORKERS only. */
+#define JOB_MAX_PEER_DATABASES 64
 #define JOB_MAX_MINIBATCHES 64     /* M gradient invocations per peer per iteration */
 #define JOB_MAX_EPOCHS 10000
 #define JOB_MAX_BATCH 65536        /* samples per minibatch */
@@ -77,6 +82,12 @@ typedef struct {
 void job_Defaults(job_config *j);
 spStatus job_ParseArch(const char *name, arch_kind *out);
 const char *job_ArchName(arch_kind a);
+/* Whether each worker of architecture a owns a Redis (SPIRT: worker p's is
+ * entry p of the per-peer list) or all of them use the shared one (MLLESS,
+ * ScatterReduce, AllReduce; model keys carry the worker index). The driver
+ * starts and reads the databases by it and the steps resolve a worker's
+ * database by it, so the two cannot disagree. */
+int job_PerPeerDatabases(arch_kind a);
 /* Cross-field validation (ranges, model vs dataset shape is checked later). */
 spStatus job_Validate(const job_config *j);
 

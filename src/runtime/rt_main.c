@@ -4,6 +4,7 @@
  * configuration (the process never listened); 1 when the server could not
  * start (port in use). */
 #include "runtime/runtime.h"
+#include "core/env_names.h"
 #include "core/malloc_tune.h"
 
 #include <errno.h>
@@ -46,6 +47,12 @@ static void usage(FILE *f, const char *prog, const char *name)
             "  SPIRT_REDIS_PASSWORD_FILE, SPIRT_NATS_PASSWORD_FILE, SPIRT_AUTH_KEY_FILE\n"
             "                     files holding the steps' SPIRT_REDIS_PASSWORD,\n"
             "                     SPIRT_NATS_PASSWORD and SPIRT_AUTH_KEY\n"
+            "  " ENV_REDIS_PEERS "  the per-peer Redis servers, host:port,host:port,...\n"
+            "                     (a request's \"peer\" p uses entry p)\n"
+            "  " ENV_REDIS_SHARED " the shared Redis, host:port\n"
+            "  " ENV_NATS_URL "     the NATS server, nats://host:port\n"
+            "                     (the only addresses a step connects to: a request that\n"
+            "                     names one is refused)\n"
             "  SPIRT_AUTH=off     same as --no-auth\n"
             "  SPIRT_MAX_BODY     largest request body in bytes (default 4194304)\n"
             "  SPIRT_TIMEOUT_MS   per-request deadline and shutdown drain bound (default 120000)\n"
@@ -129,11 +136,10 @@ static int secret_FromFile(main_config *c, const char *var, const char *path, ch
  * paths). */
 static int secrets_FromFiles(main_config *c)
 {
-    static const char *const vars[] = {"SPIRT_REDIS_PASSWORD", "SPIRT_NATS_PASSWORD",
-                                       "SPIRT_AUTH_KEY"};
+    static const char *const vars[] = {ENV_REDIS_PASSWORD, ENV_NATS_PASSWORD, ENV_AUTH_KEY};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         char name[64], value[TOKEN_MAX];
-        snprintf(name, sizeof name, "%s_FILE", vars[i]);
+        snprintf(name, sizeof name, "%s%s", vars[i], ENV_FILE_SUFFIX);
         const char *path = getenv(name), *direct = getenv(vars[i]);
         if (!path || !path[0])
             continue;

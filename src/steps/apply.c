@@ -25,7 +25,7 @@ typedef struct {
 
 static spStatus decision_Parse(const step_req *q, const char *text, decision *d)
 {
-    int hi = q->n_peers ? q->n_peers : q->job.workers;
+    int hi = q->n_peers;
     d->root = text ? cJSON_Parse(text) : NULL;
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(d->root, "t");
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(d->root, "workers");

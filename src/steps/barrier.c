@@ -471,10 +471,10 @@ static spStatus barrier_Run(step_ctx *c, cJSON *res)
     hb_check h = {.ok_since = -1};
     decision d = {0};
     int timeout_ms;
-    int hi = q->n_peers ? q->n_peers : q->job.workers;
+    int hi = q->n_peers;
     spStatus st;
     if ((st = set_Init(q, hi, &b)) || (st = steps_WaitMs(c->req, q, &timeout_ms)) ||
-        (st = steps_Nats(q, &conn)))
+        (st = steps_Nats(&conn)))
         goto out;
     if (q->job.heartbeat_timeout_ms > 0 && q->job.heartbeat_timeout_ms < timeout_ms)
         h.hb_ms = q->job.heartbeat_timeout_ms;

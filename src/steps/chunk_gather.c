@@ -14,9 +14,9 @@
 /* Chunks [from, to) all have length len; fetched into agg at their offsets. */
 static spStatus gather_Group(const step_req *q, store *s, int n, int from, int to, float *agg)
 {
-    char names[REQ_MAX_PEERS][160];
-    const char *keys[REQ_MAX_PEERS];
-    float *outs[REQ_MAX_PEERS];
+    char names[JOB_MAX_WORKERS][160];
+    const char *keys[JOB_MAX_WORKERS];
+    float *outs[JOB_MAX_WORKERS];
     size_t off, len = 0;
     int k = 0;
     spStatus st = SP_OK;

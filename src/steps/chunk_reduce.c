@@ -19,9 +19,9 @@
 static spStatus reduce_Chunk(const step_req *q, store *s, const int *live, int n, int r,
                              size_t len, float *mean, step_io *io)
 {
-    char names[REQ_MAX_PEERS][160];
-    const char *keys[REQ_MAX_PEERS];
-    float *outs[REQ_MAX_PEERS];
+    char names[JOB_MAX_WORKERS][160];
+    const char *keys[JOB_MAX_WORKERS];
+    float *outs[JOB_MAX_WORKERS];
     spStatus st = SP_OK;
     float *buf = tensor_Alloc(len * (size_t)n + 1);
     if (!buf)
@@ -52,8 +52,8 @@ static spStatus reduce_Chunk(const step_req *q, store *s, const int *live, int n
 static spStatus reduce_Drop(const step_req *q, store *s, const int *live, int n, int r, long t,
                             step_io *io)
 {
-    char names[REQ_MAX_PEERS + 1][160];
-    const char *keys[REQ_MAX_PEERS + 1];
+    char names[JOB_MAX_WORKERS + 1][160];
+    const char *keys[JOB_MAX_WORKERS + 1];
     spStatus st = req_Key(q, names[n], "merged:%d:%ld", r, t);
     keys[n] = names[n];
     for (int i = 0; i < n && !st; i++) {

@@ -25,7 +25,7 @@ spStatus collective_Await(const rt_request *req, const step_req *q, const char *
     int ms, got = 0;
     *out = NULL;
     spStatus st = steps_WaitMs(req, q, &ms);
-    if (st || (st = steps_Nats(q, &c)))
+    if (st || (st = steps_Nats(&c)))
         return st;
     sync_arrival *a = calloc((size_t)n, sizeof *a);
     if (!a)
@@ -55,7 +55,7 @@ spStatus collective_Announce(const step_req *q, const char *topic, long t, const
                              step_io *io)
 {
     sync_conn *c;
-    spStatus st = steps_Nats(q, &c);
+    spStatus st = steps_Nats(&c);
     if (st)
         return st;
     double t0 = io_NowMs();

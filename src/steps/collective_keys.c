@@ -15,7 +15,7 @@ static int int_Cmp(const void *a, const void *b)
 
 spStatus live_Get(const step_req *q, int **live, int *n, int *rank)
 {
-    int hi = q->n_peers ? q->n_peers : q->job.workers;
+    int hi = q->n_peers;
     spStatus st = req_GetPeerList(q->body, FIELD_LIVE, hi, 0, live, n);
     if (st)
         return st;

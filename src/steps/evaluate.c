@@ -127,13 +127,16 @@ static spStatus eval_TestSet(const step_req *q, store *shared, const data_meta *
 {
     testset *t;
     char key[400];
-    snprintf(key, sizeof key, "%s:%d/%s", q->shared.host, q->shared.port, q->job.id);
+    const store_addr *a;
+    spStatus st = steps_SharedDb(&a);
+    if (st)
+        return st;
+    snprintf(key, sizeof key, "%s:%d/%s", a->host, a->port, q->job.id);
     *cached = 1;
     if ((*out = cache_Get(key, m->nonce)))
         return SP_OK;
     *cached = 0;
-    spStatus st = set_Load(q, shared, m, &t);
-    if (st)
+    if ((st = set_Load(q, shared, m, &t)))
         return st;
     snprintf(t->key, sizeof t->key, "%s", key);
     snprintf(t->nonce, sizeof t->nonce, "%s", m->nonce);

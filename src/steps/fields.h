@@ -8,8 +8,6 @@
 /* ---- requests: the common fields and the executor's coordinates -------- */
 #define FIELD_JOB "job"
 #define FIELD_SHAPE "shape"
-#define FIELD_PEERS "peers"
-#define FIELD_SHARED "shared"
 #define FIELD_PEER "peer"
 #define FIELD_EPOCH "epoch"
 #define FIELD_ITERATION "iteration"
@@ -21,6 +19,13 @@
 #define FIELD_SOURCE "source"             /* evaluate, rejoin: whose model */
 #define FIELD_TICKET "ticket"             /* rejoin: join's admission */
 #define FIELD_RESUME "resume"             /* init */
+
+/* ---- requests: refused ---------------------------------------------------
+ * The addresses requests once carried. A request with any of them is 400:
+ * a function connects only where its configuration says (steps_config). */
+#define FIELD_PEERS "peers"               /* was: per-peer Redis host:port list */
+#define FIELD_SHARED "shared"             /* was: the shared Redis host:port */
+#define FIELD_NATS "nats"                 /* was: a NATS URL */
 
 /* ---- answers: what every step reports ------------------------------------ */
 #define FIELD_TIMINGS "timings"

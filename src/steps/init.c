@@ -166,7 +166,7 @@ static spStatus init_Peers(const step_req *q, const float *params, int resume, l
 static spStatus init_Stream(const step_req *q, int resume, step_io *io, int *reset)
 {
     *reset = 0;
-    if (!steps_HasNats(q))
+    if (!steps_HasNats())
         return SP_OK;
     sync_conn *c;
     double t0 = io_NowMs();
@@ -176,7 +176,7 @@ static spStatus init_Stream(const step_req *q, int resume, step_io *io, int *res
      * decisions - no peer applied an iteration from the resumed one on, and
      * a decision made then may name peers that are gone (or leave out the
      * only ones left). */
-    spStatus st = steps_Nats(q, &c);
+    spStatus st = steps_Nats(&c);
     if (st == SP_OK && !resume && (st = sync_DeleteStream(c, q->job.id)) == SP_OK)
         st = sync_EnsureStream(c, q->job.id);
     else if (st == SP_OK && resume && (st = sync_EnsureStream(c, q->job.id)) == SP_OK)

@@ -33,8 +33,8 @@ static void bufs_Free(reduce_bufs *b)
  * finiteness by the store. */
 static spStatus reduce_Fetch(const step_req *q, store *s, reduce_bufs *b, step_io *io)
 {
-    char names[REQ_MAX_PEERS][160];
-    const char *keys[REQ_MAX_PEERS];
+    char names[JOB_MAX_WORKERS][160];
+    const char *keys[JOB_MAX_WORKERS];
     spStatus st;
     b->xs = calloc((size_t)b->n, sizeof *b->xs);
     if (!b->xs)

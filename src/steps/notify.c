@@ -17,15 +17,15 @@
 
 STEP_DEFINE(notify, Notify, REQ_ITERATION | REQ_PEER, 1)
 
-/* The model's checksum as 8 hex digits into hex[9]; "" when the request
- * names no database or the peer has no model yet (nothing to compare). */
+/* The model's checksum as 8 hex digits into hex[9]; "" when the peer has
+ * no model yet (nothing to compare). */
 static spStatus model_Digest(const step_req *q, char *hex, step_io *io)
 {
     char key[160];
     store *s;
     uint32_t crc = 0;
     hex[0] = 0;
-    if (q->job.arch != ARCH_SPIRT || (!q->n_peers && !q->has_shared))
+    if (q->job.arch != ARCH_SPIRT)
         return SP_OK;
     spStatus st;
     if ((st = req_Key(q, key, "params:%d", q->peer)) || (st = req_OwnStore(q, &s)))
@@ -51,7 +51,7 @@ static spStatus notify_Run(step_ctx *c, cJSON *res)
     int has_loss;
     char payload[96] = "", model[9];
     spStatus st;
-    if ((st = req_GetNumber(q->body, FIELD_LOSS, &loss, &has_loss)) || (st = steps_Nats(q, &conn)))
+    if ((st = req_GetNumber(q->body, FIELD_LOSS, &loss, &has_loss)) || (st = steps_Nats(&conn)))
         return st;
     double t0 = io_NowMs();
     if ((st = model_Digest(q, model, &c->io)))

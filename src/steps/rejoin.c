@@ -113,7 +113,7 @@ static spStatus rejoin_Announce(const step_req *q, int source, step_io *io)
     char payload[64];
     snprintf(payload, sizeof payload, "{\"source\":%d}", source);
     double t0 = io_NowMs();
-    spStatus st = steps_Nats(q, &c);
+    spStatus st = steps_Nats(&c);
     if (st == SP_OK)
         st = sync_Announce(c, q->job.id, "join", q->iteration, q->peer, payload, strlen(payload));
     io_Add(&io->sync_ms, t0);

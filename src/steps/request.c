@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/env_names.h"
+#include "steps/fields.h"
 #include "steps/step_util.h"
 #include "steps/steps.h"
-#include "steps/fields.h"
 
 static const char *json_TypeName(const cJSON *v)
 {
@@ -146,54 +147,51 @@ spStatus req_GetPeerList(const cJSON *o, const char *name, int hi, int required,
     return SP_OK;
 }
 
-/* "host:port" with the configured credentials. */
-static spStatus parse_Addr(const cJSON *v, const char *what, store_addr *a)
+/* The addresses requests once carried, and where they come from now. A
+ * request naming one is refused before anything else is looked at: a
+ * function that followed it would connect where the caller says and log
+ * in there with its credentials. */
+static spStatus refuse_Addresses(const cJSON *body)
 {
-    if (!cJSON_IsString(v))
-        return sp_Error(SP_ERR_INVALID, "%s: expected a \"host:port\" string, got %s", what,
-                        json_TypeName(v));
-    const char *colon = strrchr(v->valuestring, ':');
-    if (!colon || colon == v->valuestring || !colon[1])
-        return sp_Error(SP_ERR_INVALID, "%s: \"%.64s\" is not host:port", what, v->valuestring);
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port < 1 || port > 65535)
-        return sp_Error(SP_ERR_INVALID, "%s: port in \"%.64s\" must be 1..65535", what,
-                        v->valuestring);
-    spStatus st = store_ParseAddr(v->valuestring, a);
-    if (st)
-        return sp_Wrap(st, "%s", what);
-    const steps_config *c = steps_Config();
-    steps_CopyStr(a->user, sizeof a->user, c->redis_user);
-    steps_CopyStr(a->password, sizeof a->password, c->redis_password);
-    a->timeout_ms = c->timeout_ms;
+    static const struct {
+        const char *field, *var;
+    } refused[] = {{FIELD_PEERS, ENV_REDIS_PEERS},
+                   {FIELD_SHARED, ENV_REDIS_SHARED},
+                   {FIELD_NATS, ENV_NATS_URL}};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        if (cJSON_GetObjectItemCaseSensitive(body, refused[i].field))
+            return sp_Error(SP_ERR_INVALID, "\"%s\": a request names no addresses; they come "
+                            "from the function's configuration (%s) and a peer is named by "
+                            "its index (\"%s\")", refused[i].field, refused[i].var,
+                            FIELD_PEER);
     return SP_OK;
 }
 
-static spStatus parse_Peers(const cJSON *body, unsigned need, step_req *q)
+/* That the configuration has the databases `need` declares, and knows the
+ * caller's own (its peer index within the configured list). */
+static spStatus parse_Databases(unsigned need, step_req *q)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, FIELD_PEERS);
-    if (!v) {
+    const store_addr *db;
+    int n;
+    spStatus st;
+    if (((need & REQ_SHARED) || ((need & REQ_PEERS) && !q->per_peer)) &&
+        (st = steps_SharedDb(&db)))
+        return st;
+    if (!q->per_peer || (!(need & REQ_PEERS) && q->peer < 0))
+        return SP_OK;
+    if ((st = steps_PeerDbs(&db, &n))) {
         if (need & REQ_PEERS)
-            return sp_Error(SP_ERR_INVALID, "missing field \"peers\"");
+            return st;
+        sp_ClearError(); /* a step that needs its own answers it when it asks */
         return SP_OK;
     }
-    int n = cJSON_GetArraySize(v);
-    if (!cJSON_IsArray(v) || n < 1 || n > REQ_MAX_PEERS)
-        return sp_Error(SP_ERR_INVALID,
-                        "\"peers\": expected an array of 1 to %d \"host:port\" strings",
-                        REQ_MAX_PEERS);
-    q->peers = calloc((size_t)n, sizeof *q->peers);
-    if (!q->peers)
-        return sp_Error(SP_ERR_NOMEM, "out of memory for %d peers", n);
-    for (int i = 0; i < n; i++) {
-        char what[32];
-        snprintf(what, sizeof what, "\"peers\"[%d]", i);
-        spStatus st = parse_Addr(cJSON_GetArrayItem(v, i), what, &q->peers[i]);
-        if (st)
-            return st;
-    }
-    q->n_peers = n;
+    if (q->peer >= n)
+        return sp_Error(SP_ERR_INVALID, "\"%s\": %d is beyond the %d peer database(s) the "
+                        "function is configured with (%s)", FIELD_PEER, q->peer, n,
+                        ENV_REDIS_PEERS);
+    if ((need & REQ_PEERS) && q->n_peers > n)
+        return sp_Error(SP_ERR_INVALID, "the job's %d workers each need a database; the "
+                        "function is configured with %d (%s)", q->n_peers, n, ENV_REDIS_PEERS);
     return SP_OK;
 }
 
@@ -235,11 +233,13 @@ static spStatus parse_Common(const rt_request *r, unsigned need, step_req *q)
     const cJSON *body = r->body;
     if (!cJSON_IsObject(body))
         return sp_Error(SP_ERR_INVALID, "request body must be a JSON object");
+    spStatus st = refuse_Addresses(body);
+    if (st)
+        return st;
     const cJSON *job = cJSON_GetObjectItemCaseSensitive(body, FIELD_JOB);
     if (!job)
         return sp_Error(SP_ERR_INVALID, "missing field \"job\"");
-    spStatus st = job_FromJson(job, &q->job);
-    if (st)
+    if ((st = job_FromJson(job, &q->job)))
         return st;
     long t;
     if ((st = req_GetLong(body, FIELD_ITERATION, 0, REQ_MAX_ITERATION, need & REQ_ITERATION, -1,
@@ -248,24 +248,16 @@ static spStatus parse_Common(const rt_request *r, unsigned need, step_req *q)
     q->iteration = t;
     if ((st = req_GetInt(body, FIELD_EPOCH, 1, REQ_MAX_EPOCH, 0, 0, &q->epoch)))
         return st;
-    if ((st = parse_Peers(body, need, q)))
+    q->n_peers = q->job.workers;
+    q->per_peer = job_PerPeerDatabases(q->job.arch);
+    if ((st = req_GetInt(body, FIELD_PEER, 0, q->n_peers - 1, need & REQ_PEER, -1, &q->peer)))
         return st;
-    int hi = q->n_peers ? q->n_peers - 1 : REQ_MAX_PEERS - 1;
-    if ((st = req_GetInt(body, FIELD_PEER, 0, hi, need & REQ_PEER, -1, &q->peer)))
-        return st;
-    const cJSON *shared = cJSON_GetObjectItemCaseSensitive(body, FIELD_SHARED);
-    if (shared) {
-        if ((st = parse_Addr(shared, "\"shared\"", &q->shared)))
-            return st;
-        q->has_shared = 1;
-    } else if (need & REQ_SHARED) {
-        return sp_Error(SP_ERR_INVALID, "missing field \"shared\"");
-    }
     if ((need & REQ_SHAPE) && (st = parse_Shape(body, q)))
         return st;
-    if (need & REQ_M)
-        return req_GetInt(body, FIELD_M, 0, q->job.minibatches - 1, 1, 0, &q->m);
-    return SP_OK;
+    if ((need & REQ_M) &&
+        (st = req_GetInt(body, FIELD_M, 0, q->job.minibatches - 1, 1, 0, &q->m)))
+        return st;
+    return parse_Databases(need, q);
 }
 
 spStatus req_Parse(const rt_request *r, unsigned need, step_req *q)
@@ -276,39 +268,39 @@ spStatus req_Parse(const rt_request *r, unsigned need, step_req *q)
     q->iteration = -1;
     q->peer = -1;
     q->m = -1;
-    spStatus st = parse_Common(r, need, q);
-    if (st)
-        req_Free(q);
-    return st;
-}
-
-void req_Free(step_req *q)
-{
-    free(q->peers);
-    q->peers = NULL;
-    q->n_peers = 0;
+    return parse_Common(r, need, q);
 }
 
 spStatus req_Shared(const step_req *q, store **out)
 {
-    if (!q->has_shared)
-        return sp_Error(SP_ERR_INVALID, "missing field \"shared\"");
-    spStatus st = store_Cached(&q->shared, out);
-    return st ? sp_Wrap(st, "shared redis %s:%d", q->shared.host, q->shared.port) : SP_OK;
+    (void)q;
+    const store_addr *a;
+    spStatus st = steps_SharedDb(&a);
+    if (st)
+        return st;
+    st = store_Cached(a, out);
+    return st ? sp_Wrap(st, "shared redis %s:%d", a->host, a->port) : SP_OK;
 }
 
 spStatus req_PeerStore(const step_req *q, int i, store **out)
 {
     if (i < 0 || i >= q->n_peers)
-        return sp_Error(SP_ERR_INVALID, "peer %d: the request lists %d peers", i, q->n_peers);
-    spStatus st = store_Cached(&q->peers[i], out);
-    return st ? sp_Wrap(st, "redis of peer %d (%s:%d)", i, q->peers[i].host, q->peers[i].port)
-              : SP_OK;
+        return sp_Error(SP_ERR_INVALID, "peer %d: the job has %d workers", i, q->n_peers);
+    if (!q->per_peer)
+        return req_Shared(q, out);
+    const store_addr *dbs;
+    int n;
+    spStatus st = steps_PeerDbs(&dbs, &n);
+    if (st)
+        return st;
+    if (i >= n)
+        return sp_Error(SP_ERR_INVALID, "peer %d is beyond the %d peer database(s) the "
+                        "function is configured with (%s)", i, n, ENV_REDIS_PEERS);
+    st = store_Cached(&dbs[i], out);
+    return st ? sp_Wrap(st, "redis of peer %d (%s:%d)", i, dbs[i].host, dbs[i].port) : SP_OK;
 }
 
 spStatus req_OwnStore(const step_req *q, store **out)
 {
-    if (q->n_peers)
-        return req_PeerStore(q, q->peer, out);
-    return req_Shared(q, out);
+    return req_PeerStore(q, q->peer, out);
 }

@@ -22,17 +22,17 @@
 enum {
     REQ_SHAPE = 1 << 0,     /* "shape": [c,h,w,classes], checked against the model */
     REQ_ITERATION = 1 << 1, /* "iteration": t >= 0 */
-    REQ_PEER = 1 << 2,      /* "peer": p, and p < len(peers) when peers are given */
-    REQ_PEERS = 1 << 3,     /* "peers": ["host:port", ...] */
-    REQ_SHARED = 1 << 4,    /* "shared": "host:port" */
+    REQ_PEER = 1 << 2,      /* "peer": p < job.workers (and < the configured peer
+                             * databases when the job has per-peer ones) */
+    REQ_PEERS = 1 << 3,     /* the database of every worker: configured for all
+                             * job.workers (SPIRT: SPIRT_REDIS_PEERS, others: the shared) */
+    REQ_SHARED = 1 << 4,    /* the shared Redis: configured (SPIRT_REDIS_SHARED) */
     REQ_M = 1 << 5          /* "m": minibatch index, 0 <= m < job.minibatches */
 };
 
-/* Request limits, stated once (the job's own are in job/job.h). "peers"
- * lists one database per worker. Shapes beyond these are not images any
- * model here handles; rejecting them early keeps c*h*w and the allocations
- * derived from it small. */
-#define REQ_MAX_PEERS JOB_MAX_WORKERS
+/* Request limits, stated once (the job's own are in job/job.h). Shapes
+ * beyond these are not images any model here handles; rejecting them early
+ * keeps c*h*w and the allocations derived from it small. */
 #define REQ_MAX_SIDE 4096
 #define REQ_MAX_DIM (1 << 22)
 #define REQ_MAX_CLASSES 65536
@@ -50,18 +50,23 @@ typedef struct {
     int epoch;           /* 0 when absent (1-based when given) */
     int peer;            /* -1 when absent */
     int m;               /* REQ_M: the minibatch index; -1 when not asked for */
-    int n_peers;         /* 0 when absent */
-    store_addr *peers;   /* n_peers addresses with steps_Config() credentials */
-    int has_shared;
-    store_addr shared;
+    int n_peers;         /* job.workers: peer indices are below it */
+    int per_peer;        /* job_PerPeerDatabases(job.arch): worker p's database is
+                          * the configured peer p's, else the shared Redis */
 } step_req;
 
+/* Parses and checks the fields `need` declares, and that the function's
+ * configuration has the databases it declares: SP_ERR_INVALID (400) naming
+ * a bad field, or a request that carries an address ("peers", "shared",
+ * "nats": they come from the configuration only); SP_ERR_UNAVAILABLE (503)
+ * naming the variable the configuration lacks. Touches no database. */
 spStatus req_Parse(const rt_request *r, unsigned need, step_req *q);
-void req_Free(step_req *q);
 
-/* Connections (per-thread cached) to the shared Redis, to peers[i], and to
- * the calling peer's own database (peers[peer], or the shared Redis when
- * the request has no "peers", as the single-database architectures do). */
+/* Connections (per-thread cached) to the configured shared Redis, to
+ * worker i's database (i < n_peers: the configured peer i's, or the shared
+ * Redis when the job's workers share it) and to the calling peer's own.
+ * What the configuration lacks is SP_ERR_UNAVAILABLE naming the variable;
+ * an index beyond the configured peers SP_ERR_INVALID. */
 spStatus req_Shared(const step_req *q, store **out);
 spStatus req_PeerStore(const step_req *q, int i, store **out);
 spStatus req_OwnStore(const step_req *q, store **out);

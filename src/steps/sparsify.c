@@ -60,7 +60,7 @@ static spStatus sparsify_Heir(const step_req *q, store *s, int *from)
     if (!cJSON_IsNumber(heir) || !cJSON_IsNumber(rem))
         st = sp_Error(SP_ERR_FORMAT, "%s is not a supervisor decision", key);
     else if ((int)heir->valuedouble == q->peer && rem->valuedouble >= 0 &&
-             rem->valuedouble < REQ_MAX_PEERS)
+             rem->valuedouble < JOB_MAX_WORKERS)
         *from = (int)rem->valuedouble;
     cJSON_Delete(d);
     return st;

@@ -32,6 +32,5 @@ spStatus steps_Invoke(const step_def *def, const rt_request *req, cJSON *res)
     if ((st = invoke_Prepare(&c)) == SP_OK && (st = def->run(&c, res)) == SP_OK)
         io_Answer(res, &c.io);
     free(c.live);
-    req_Free(&c.q);
     return st;
 }

@@ -6,41 +6,36 @@
  * reference, which is NULL everywhere else. */
 #include <string.h>
 
+#include "core/env_names.h"
 #include "steps/step_util.h"
 #include "steps/steps.h"
 #include "sync/sync.h"
 
-static const char *nats_Url(const step_req *q)
+/* The configured server with the configured credentials. */
+static void nats_Addr(const steps_config *c, sync_addr *a)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(q->body, "nats");
-    if (cJSON_IsString(v) && v->valuestring[0])
-        return v->valuestring;
-    return steps_Config()->nats_url;
+    memset(a, 0, sizeof *a);
+    steps_CopyStr(a->url, sizeof a->url, c->nats_url);
+    steps_CopyStr(a->user, sizeof a->user, c->nats_user);
+    steps_CopyStr(a->password, sizeof a->password, c->nats_password);
+    a->timeout_ms = c->timeout_ms;
 }
 
-int steps_HasNats(const step_req *q)
+int steps_HasNats(void)
 {
-    return nats_Url(q)[0] != 0;
+    return steps_Config()->nats_url[0] != 0;
 }
 
-spStatus steps_Nats(const step_req *q, sync_conn **out)
+spStatus steps_Nats(sync_conn **out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(q->body, "nats");
-    if (v && (!cJSON_IsString(v) || strlen(v->valuestring) >= sizeof(((sync_addr *)0)->url)))
-        return sp_Error(SP_ERR_INVALID, "\"nats\": expected a nats://host:port string");
     const steps_config *c = steps_Config();
-    const char *url = nats_Url(q);
-    if (!url[0])
-        return sp_Error(SP_ERR_INVALID, "no NATS server: the request has no \"nats\" field and "
-                                        "SPIRT_NATS_URL is not set");
+    if (!c->nats_url[0])
+        return sp_Error(SP_ERR_UNAVAILABLE, "no NATS server: the function has no %s in its "
+                        "configuration", ENV_NATS_URL);
     sync_addr a;
-    memset(&a, 0, sizeof a);
-    steps_CopyStr(a.url, sizeof a.url, url);
-    steps_CopyStr(a.user, sizeof a.user, c->nats_user);
-    steps_CopyStr(a.password, sizeof a.password, c->nats_password);
-    a.timeout_ms = c->timeout_ms;
+    nats_Addr(c, &a);
     spStatus st = sync_Cached(&a, out);
-    return st ? sp_Wrap(st, "nats %s", url) : SP_OK;
+    return st ? sp_Wrap(st, "nats %s", c->nats_url) : SP_OK;
 }
 
 /* Called by steps_Ready (config.c) when a NATS URL is configured. */
@@ -48,11 +43,7 @@ spStatus steps_ReadyNats(const steps_config *c)
 {
     sync_addr a;
     sync_conn *conn;
-    memset(&a, 0, sizeof a);
-    steps_CopyStr(a.url, sizeof a.url, c->nats_url);
-    steps_CopyStr(a.user, sizeof a.user, c->nats_user);
-    steps_CopyStr(a.password, sizeof a.password, c->nats_password);
-    a.timeout_ms = c->timeout_ms;
+    nats_Addr(c, &a);
     spStatus st = sync_Cached(&a, &conn);
     if (st || (st = sync_Ping(conn)))
         return sp_Wrap(st, "nats %s", c->nats_url);

@@ -106,12 +106,13 @@ void steps_AddTimeout(cJSON *res, const char *wait, double ms, const int *member
  * (sync_Decide). A resumed run forgets them (init). */
 #define STEPS_LIVE_TOPIC "live"
 
-/* The NATS connection of a step: the request's optional "nats" URL, else
- * steps_Config()->nats_url, with the configured credentials. No URL at all
- * is SP_ERR_INVALID (the request could have named one). */
-spStatus steps_Nats(const step_req *q, sync_conn **out);
-/* 1 when a NATS server is configured or named by the request. */
-int steps_HasNats(const step_req *q);
+/* The NATS connection of a step: the configured server (steps_Config()
+ * ->nats_url, SPIRT_NATS_URL) with the configured credentials - a request
+ * never names one. None configured is SP_ERR_UNAVAILABLE naming the
+ * variable (the function, not the request, lacks it). */
+spStatus steps_Nats(sync_conn **out);
+/* 1 when a NATS server is configured. */
+int steps_HasNats(void);
 
 /* ---- stored tensors ------------------------------------------------------ */
 /* Checks that each key holds a dense float32 tensor of n elements (by its

@@ -5,26 +5,34 @@
  * goes through the one wrapper steps_Invoke.
  *
  * Functions are stateless: everything a step needs is named in its JSON
- * request and lives in Redis. Every request carries the common fields:
+ * request, lives in Redis, or is the function's configuration (steps_config
+ * below: where the Redis servers and NATS are, the credentials). Every
+ * request carries the common fields:
  *   "job":    the job config object (job/job.h job_ToJson)
  *   "shape":  [c, h, w, classes]   model input shape, from init's answer
  *   "iteration": t (global, 0-based), "epoch": e (1-based, optional)
- *   "peer":   this peer / worker index p (< len(peers) when peers are given)
- *   "peers":  ["host:port", ...]   per-peer Redis (SPIRT) - index = peer
- *   "shared": "host:port"          the shared Redis (dataset store; the
- *                                  database of MLLESS / LambdaML archs)
- *   "nats":   "nats://host:port"   optional; overrides SPIRT_NATS_URL
+ *   "peer":   this peer / worker index p, 0 <= p < job.workers (and, with
+ *             per-peer databases, < the number of SPIRT_REDIS_PEERS)
  * plus the step's own fields below. The number of workers N and of
  * minibatches per peer M are the job's ("workers", "minibatches" inside
  * "job"), never separate request fields, so no two steps can disagree on
- * them. Which common fields a step requires is listed with it and declared
+ * them. A request names no address. Worker p's database is, by the job's
+ * architecture (job_PerPeerDatabases): SPIRT, entry p of the function's
+ * SPIRT_REDIS_PEERS; the others, the shared Redis (SPIRT_REDIS_SHARED) for
+ * every worker, model keys per worker. "peers", "shared" and "nats", which
+ * requests once carried, are refused (400 naming the field and the
+ * variable that holds it), so no caller can make a function connect
+ * elsewhere and hand over its credentials, and an old driver fails loudly.
+ * Which common fields a step requires is listed with it and declared
  * in its step_def (STEP_DEFINE in src/steps/<step>.c), which the wrapper
  * checks before the step runs: a missing, mistyped or out-of-range field is
  * 400 with a message naming it, and nothing is read or written. "shape"
  * must fit the job's model (model_Create) and, where the dataset is read,
- * the dataset init loaded. A request without
- * "peers" uses the shared Redis as the peer's own database. Every answer is
- * a JSON object with the step's results, "timings": {"compute_ms",
+ * the dataset init loaded. A step listed with "peers" uses the databases
+ * of every worker, with "shared" the shared Redis: not configured is 503
+ * naming the variable (the function lacks it, not the request); a job with
+ * more workers than configured peer databases, or a "peer" beyond them, is
+ * 400. Every answer is a JSON object with the step's results, "timings": {"compute_ms",
  * "store_ms","sync_ms","transfer_ms"} (those that apply) and "bytes":
  * {"in","out"} moved to/from Redis, optionally "context": {...} - fields
  * the executor merges into the requests of the following steps of the same
@@ -175,8 +183,8 @@
  * and update detects a repeated iteration.
  *
  * MLLESS, ScatterReduce and AllReduce run on the same minibatch, gradient,
- * average and update steps with one shared Redis as every worker's database
- * ("peers" = [shared]*N, model keys per worker). Their own steps take
+ * average and update steps with the shared Redis as every worker's database
+ * (model keys per worker). Their own steps take
  * shape, iteration, peer and {"live":[w...]} (default all; sorted; must
  * include the caller; ranks below are positions in it); every wait is a
  * NATS announcement (sync_Await bounded by "timeout_ms", default
@@ -229,6 +237,7 @@
 #define SPIRT_STEPS_H
 
 #include "runtime/runtime.h"
+#include "store/store.h"
 
 /* What the wrapper hands a step's run function: the parsed request, the
  * answer's timings and what the step_def asked for (steps/step_ctx.h). */
@@ -267,27 +276,50 @@ spStatus steps_Invoke(const step_def *def, const rt_request *req, cJSON *res);
 const step_def *steps_Find(const char *name);
 const step_def *const *steps_All(int *n);
 
-/* /readyz of every function: the Redis named by SPIRT_READY_REDIS (if set)
- * and the NATS server of SPIRT_NATS_URL (if set) answer. */
+/* /readyz of every function: its configuration holds no malformed address,
+ * and the shared Redis and the NATS server it is configured with (when it
+ * is) answer. */
 spStatus steps_Ready(void *ctx);
 
-/* Credentials for every Redis and NATS a step talks to. Read from the
- * environment (SPIRT_REDIS_USER, SPIRT_REDIS_PASSWORD, SPIRT_NATS_URL,
- * SPIRT_NATS_USER, SPIRT_NATS_PASSWORD, SPIRT_DATA_DIR and
- * SPIRT_REDIS_TIMEOUT_MS, default 5000) on first use, or set explicitly by
- * an in-process driver before any step runs (the environment is then not
- * read; timeout_ms <= 0 means 5000). */
+/* The function's configuration: where the Redis servers and the NATS server
+ * are and the credentials for them. Read from the environment on first use
+ * - the variables are named once, in core/env_names.h: SPIRT_REDIS_PEERS,
+ * SPIRT_REDIS_SHARED, SPIRT_NATS_URL, SPIRT_REDIS_USER,
+ * SPIRT_REDIS_PASSWORD, SPIRT_NATS_USER, SPIRT_NATS_PASSWORD,
+ * SPIRT_DATA_DIR and SPIRT_REDIS_TIMEOUT_MS (default 5000) - or set
+ * explicitly by an in-process driver or a test before any step runs (the
+ * environment is then not read; timeout_ms <= 0 means 5000). These are
+ * the only addresses a step connects to: a request names a peer by its
+ * index, and one that carries an address is refused (steps/request.h). */
+#define STEPS_PEERS_CHARS 8192 /* room for JOB_MAX_PEER_DATABASES addresses */
 typedef struct {
+    /* "host:port,host:port,...": entry p is peer p's own Redis (SPIRT); at
+     * most JOB_MAX_PEER_DATABASES. "" = none. */
+    char redis_peers[STEPS_PEERS_CHARS];
+    /* "host:port" of the shared Redis (the dataset; every worker's database
+     * in the architectures without per-peer ones). "" = none. */
+    char redis_shared[256];
     char redis_user[64];
     char redis_password[128];
-    char nats_url[256];
+    char nats_url[256];       /* "nats://host:port"; "" = none */
     char nats_user[64];
     char nats_password[128];
     char data_dir[512];
     int timeout_ms;
 } steps_config;
 
-void steps_Configure(const steps_config *c);
+/* Replaces the configuration. SP_ERR_INVALID naming the setting when an
+ * address is malformed; the steps that need it then answer that (503). */
+spStatus steps_Configure(const steps_config *c);
 const steps_config *steps_Config(void);
+
+/* The configured databases with the configured credentials and timeout:
+ * the per-peer list (*n entries, index = peer) and the shared Redis. Not
+ * configured, or malformed, is SP_ERR_UNAVAILABLE (503) naming the
+ * variable: the request is right, the function cannot serve it as
+ * configured - an operator's fix, like a dependency that is down, and
+ * /readyz of a malformed one says so too. */
+spStatus steps_PeerDbs(const store_addr **dbs, int *n);
+spStatus steps_SharedDb(const store_addr **db);
 
 #endif

@@ -137,9 +137,9 @@ static char *decision_Make(const step_req *q, mlless_state *m, const int *live, 
 /* Sparse updates of t-1 (any worker's) and the decision of t-2. */
 static spStatus sup_Cleanup(const step_req *q, store *s, step_io *io)
 {
-    char names[REQ_MAX_PEERS + 1][160];
-    const char *keys[REQ_MAX_PEERS + 1];
-    int k = 0, hi = q->n_peers ? q->n_peers : q->job.workers;
+    char names[JOB_MAX_WORKERS + 1][160];
+    const char *keys[JOB_MAX_WORKERS + 1];
+    int k = 0, hi = q->n_peers;
     spStatus st = SP_OK;
     long t = q->iteration;
     for (int w = 0; t >= 1 && w < hi && !st; w++)

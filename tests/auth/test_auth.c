@@ -38,7 +38,7 @@
 static runner R;
 static store *shared_db;
 static auth_key master;
-static cJSON *base;       /* the executor's request base: job, shared, peers */
+static cJSON *base;       /* the executor's request base: the job */
 
 static void hex_of(const uint8_t *b, size_t n, char *out)
 {
@@ -156,8 +156,13 @@ static int servers_Up(void **state)
     memset(&c, 0, sizeof c);
     snprintf(c.redis_user, sizeof c.redis_user, "%s", R.redis_user);
     snprintf(c.redis_password, sizeof c.redis_password, "%s", R.redis_password);
+    /* Both workers' databases are the one peer Redis the runner started. */
+    snprintf(c.redis_peers, sizeof c.redis_peers, "127.0.0.1:%d,127.0.0.1:%d", R.peer_ports[0],
+             R.peer_ports[0]);
+    snprintf(c.redis_shared, sizeof c.redis_shared, "127.0.0.1:%d", R.shared_port);
     c.timeout_ms = 3000;
-    steps_Configure(&c);
+    if (steps_Configure(&c) != SP_OK)
+        return -1;
     auth_Configure(&master);
 
     job_config j;
@@ -165,15 +170,8 @@ static int servers_Up(void **state)
     snprintf(j.id, sizeof j.id, JOB);
     j.arch = ARCH_SPIRT;
     j.workers = 2;
-    char addr[64];
     base = cJSON_CreateObject();
     cJSON_AddItemToObject(base, "job", job_ToJson(&j));
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", R.shared_port);
-    cJSON_AddStringToObject(base, "shared", addr);
-    cJSON *peers = cJSON_AddArrayToObject(base, "peers");
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", R.peer_ports[0]);
-    cJSON_AddItemToArray(peers, cJSON_CreateString(addr));
-    cJSON_AddItemToArray(peers, cJSON_CreateString(addr));
     return 0;
 }
 
@@ -383,19 +381,21 @@ static void test_driver_hook_in_process(void **state)
 }
 
 /* The same through spirt-fn-join, configured the way the runner starts
- * it: the master key only in its environment, the ACL user's login. */
+ * it: the master key only in its environment, the ACL user's login, the
+ * shared Redis's address. */
 static void test_driver_hook_over_http(void **state)
 {
     (void)state;
     int port = fx_FreePort();
-    char e_port[32], e_tok[96], e_user[96], e_pw[128], e_key[96], log[300];
+    char e_port[32], e_tok[96], e_user[96], e_pw[128], e_key[96], e_shared[64], log[300];
     snprintf(e_port, sizeof e_port, "PORT=%d", port);
     snprintf(e_tok, sizeof e_tok, "SPIRT_TOKEN=%s", R.token);
     snprintf(e_user, sizeof e_user, "SPIRT_REDIS_USER=%s", R.redis_user);
     snprintf(e_pw, sizeof e_pw, "SPIRT_REDIS_PASSWORD=%s", R.redis_password);
     snprintf(e_key, sizeof e_key, "SPIRT_AUTH_KEY=%s", R.auth_key);
+    snprintf(e_shared, sizeof e_shared, "SPIRT_REDIS_SHARED=127.0.0.1:%d", R.shared_port);
     snprintf(log, sizeof log, "%s/fn-join-test.log", R.dir);
-    char *env[] = {e_port, e_tok, e_user, e_pw, e_key, NULL};
+    char *env[] = {e_port, e_tok, e_user, e_pw, e_key, e_shared, NULL};
     char *argv[] = {(char *)fx_BinPath("spirt-fn-join"), NULL};
     pid_t pid = fx_Spawn(argv, env, log);
     assert_true(pid > 0);

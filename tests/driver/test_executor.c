@@ -296,7 +296,7 @@ static run *run_New(int workers, int minibatches, int epochs, long iters, behavi
     r->job.batch = 4;
     r->arch = (arch_def){.kind = ARCH_SPIRT, .steps = fake_table,
                          .n_steps = (int)(sizeof fake_table / sizeof fake_table[0]),
-                         .per_peer_databases = 1, .tolerates_failures = 1};
+                         .tolerates_failures = 1};
     r->inv = (invoker){.transport = &fake_transport, .ctx = &r->sc, .timeout_ms = 1000,
                        .retries = 2};
     r->base = cJSON_CreateObject();

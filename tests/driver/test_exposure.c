@@ -4,7 +4,8 @@
  * NATS passwords, the join key) is in any of its processes' command lines or
  * environments, the files holding them are the owner's alone, and every
  * socket its processes listen on - the functions' included - is on
- * 127.0.0.1. */
+ * 127.0.0.1; every function has the servers' addresses in its environment
+ * (not secrets; requests carry none). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -159,10 +160,70 @@ static void everything_listens_on_loopback_only(void **state)
     assert_true(sockets >= functions + 4);
 }
 
+/* The first socket `pid` listens on, "127.0.0.1:port" ("" when none). */
+static const char *listen_Addr(pid_t pid)
+{
+    static char addrs[16][64];
+    return px_Listening(pid, addrs, 16) >= 1 ? addrs[0] : "";
+}
+
+/* Addresses are not secrets: every function gets those of the run's
+ * servers in its environment - the only ones it connects to (requests
+ * name a peer by its index). */
+static void functions_get_the_servers_addresses_in_their_environment(void **state)
+{
+    (void)state;
+    char fn_prefix[512], peers[2][64] = {"", ""}, shared[64] = "", nats[64] = "";
+    snprintf(fn_prefix, sizeof fn_prefix, "%s", fx_BinPath("spirt-fn-"));
+    pid_t pids[128];
+    int n = run_Procs(pids, 128);
+    static char buf[1 << 16];
+    /* Which server is which: a redis-server works in its own directory of
+     * the run dir (it rewrites its command line). */
+    for (int p = 1; p < n; p++) {
+        char link[64], cwd[512] = "";
+        snprintf(link, sizeof link, "/proc/%d/cwd", (int)pids[p]);
+        ssize_t k = readlink(link, cwd, sizeof cwd - 1);
+        cwd[k > 0 ? k : 0] = '\0';
+        const char *base = strrchr(cwd, '/') ? strrchr(cwd, '/') + 1 : cwd;
+        if (!strcmp(base, "redis-peer-0"))
+            snprintf(peers[0], sizeof peers[0], "%s", listen_Addr(pids[p]));
+        else if (!strcmp(base, "redis-peer-1"))
+            snprintf(peers[1], sizeof peers[1], "%s", listen_Addr(pids[p]));
+        else if (!strcmp(base, "redis-shared"))
+            snprintf(shared, sizeof shared, "%s", listen_Addr(pids[p]));
+        else if (strstr(px_Exe(pids[p]), "nats-server"))
+            snprintf(nats, sizeof nats, "%s", listen_Addr(pids[p]));
+    }
+    assert_true(peers[0][0] && peers[1][0] && shared[0] && nats[0]);
+    char want[3][200];
+    snprintf(want[0], sizeof want[0], "SPIRT_REDIS_PEERS=%s,%s", peers[0], peers[1]);
+    snprintf(want[1], sizeof want[1], "SPIRT_REDIS_SHARED=%s", shared);
+    snprintf(want[2], sizeof want[2], "SPIRT_NATS_URL=nats://%s", nats);
+    int functions = 0;
+    for (int p = 1; p < n; p++) {
+        if (strncmp(px_Exe(pids[p]), fn_prefix, strlen(fn_prefix)) != 0)
+            continue;
+        functions++;
+        size_t len = px_Read(pids[p], "environ", buf, sizeof buf);
+        for (int i = 0; i < 3; i++) {
+            /* the whole entry: NUL-terminated in /proc/PID/environ */
+            int found = 0;
+            for (size_t at = 0; at < len && !found; at += strlen(buf + at) + 1)
+                found = strcmp(buf + at, want[i]) == 0;
+            if (!found)
+                print_error("pid %d (%s) lacks %s\n", (int)pids[p], px_Exe(pids[p]), want[i]);
+            assert_true(found);
+        }
+    }
+    assert_true(functions >= 8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(secrets_are_on_no_command_line_and_in_no_environment),
+        cmocka_unit_test(functions_get_the_servers_addresses_in_their_environment),
         cmocka_unit_test(everything_listens_on_loopback_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -5,17 +5,22 @@
  * and iterations-per-epoch formula the job and the steps share.
  * ctest-label: unit
  *
- * No Redis, NATS or function process is started. Requests name 127.0.0.1:1
- * (nothing listens there) as every database: a wrapper that reached for a
- * connection before rejecting a bad request would answer 503, not 400. */
+ * No Redis, NATS or function process is started. The steps are configured
+ * with 127.0.0.1:1 (nothing listens there) as every database: a wrapper
+ * that reached for a connection before rejecting a bad request would
+ * answer 503, not 400. A request that names an address itself is refused
+ * before anything else, and a listening socket it names sees no
+ * connection. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "job/job.h"
 #include "steps/request.h"
 #include "steps/step_ctx.h"
@@ -33,6 +38,20 @@ static job_config test_job(void)
     return j;
 }
 
+/* The configuration of every test: two peer databases and the shared one,
+ * all unreachable; no NATS. */
+static steps_config g_dead;
+
+static int configure_Dead(void **state)
+{
+    (void)state;
+    memset(&g_dead, 0, sizeof g_dead);
+    snprintf(g_dead.redis_peers, sizeof g_dead.redis_peers, "%s,%s", DEAD, DEAD);
+    snprintf(g_dead.redis_shared, sizeof g_dead.redis_shared, "%s", DEAD);
+    g_dead.timeout_ms = 500;
+    return steps_Configure(&g_dead) == SP_OK ? 0 : -1;
+}
+
 /* A well-formed request for peer 0 of two at iteration 1 (Fashion-MNIST's
  * shape), every database unreachable. */
 static cJSON *base_req(const job_config *j)
@@ -42,8 +61,6 @@ static cJSON *base_req(const job_config *j)
     cJSON_AddItemToObject(o, "shape", cJSON_Parse("[1,28,28,10]"));
     cJSON_AddNumberToObject(o, "iteration", 1);
     cJSON_AddNumberToObject(o, "peer", 0);
-    cJSON_AddItemToObject(o, "peers", cJSON_Parse("[\"" DEAD "\",\"" DEAD "\"]"));
-    cJSON_AddStringToObject(o, "shared", DEAD);
     return o;
 }
 
@@ -112,8 +129,6 @@ static void test_missing_common_fields_are_400_naming_them(void **state)
     expect(step_Average, with(base_req(&j), "iteration", NULL), SP_ERR_INVALID,
            "\"iteration\"");
     expect(step_Notify, with(base_req(&j), "peer", NULL), SP_ERR_INVALID, "\"peer\"");
-    expect(step_Aggregate, with(base_req(&j), "peers", NULL), SP_ERR_INVALID, "\"peers\"");
-    expect(step_Init, with(base_req(&j), "shared", NULL), SP_ERR_INVALID, "\"shared\"");
     expect(step_Update, with(base_req(&j), "job", NULL), SP_ERR_INVALID, "\"job\"");
     expect(step_Barrier, with(base_req(&j), "peer", "5"), SP_ERR_INVALID, "\"peer\"");
     rt_request r = {.body = NULL};
@@ -153,6 +168,111 @@ static void test_live_list_is_checked_before_the_database(void **state)
            SP_ERR_INVALID, "master_reduce runs on the first live worker (0)");
     /* The first live worker gets as far as its database. */
     expect(step_MasterReduce, with(base_req(&j), "live", "[1,0]"), SP_ERR_UNAVAILABLE, NULL);
+}
+
+/* ---- addresses come from the function's configuration only -------------- */
+
+static void test_requests_naming_addresses_are_refused_unconnected(void **state)
+{
+    (void)state;
+    int port, fd = fx_TrapOpen(&port);
+    assert_true(fd >= 0);
+    char peers[96], shared[64], nats[64];
+    snprintf(peers, sizeof peers, "[\"127.0.0.1:%d\",\"127.0.0.1:%d\"]", port, port);
+    snprintf(shared, sizeof shared, "\"127.0.0.1:%d\"", port);
+    snprintf(nats, sizeof nats, "\"nats://127.0.0.1:%d\"", port);
+    const struct {
+        const char *field, *json, *var;
+    } named[] = {{"peers", peers, "SPIRT_REDIS_PEERS"},
+                 {"shared", shared, "SPIRT_REDIS_SHARED"},
+                 {"nats", nats, "SPIRT_NATS_URL"}};
+    job_config j = test_job();
+    int n;
+    const step_def *const *all = steps_All(&n);
+    /* Every step, SPIRT's and the others' jobs, otherwise good requests. */
+    for (int a = 0; a < 2; a++) {
+        j.arch = a ? ARCH_MLLESS : ARCH_SPIRT;
+        for (int i = 0; i < n; i++)
+            for (size_t k = 0; k < sizeof named / sizeof named[0]; k++) {
+                char field[16];
+                snprintf(field, sizeof field, "\"%s\"", named[k].field);
+                cJSON *body = with(with(base_req(&j), "m", "0"), named[k].field, named[k].json);
+                expect(all[i]->handler, cJSON_Duplicate(body, 1), SP_ERR_INVALID, field);
+                expect(all[i]->handler, body, SP_ERR_INVALID, named[k].var);
+            }
+    }
+    assert_int_equal(fx_TrapConnections(fd), 0);
+    /* The trap does see a connection: a function configured with it. */
+    steps_config c = g_dead;
+    snprintf(c.redis_peers, sizeof c.redis_peers, "127.0.0.1:%d,127.0.0.1:%d", port, port);
+    c.timeout_ms = 200;
+    assert_int_equal(steps_Configure(&c), SP_OK);
+    j.arch = ARCH_SPIRT;
+    expect(step_Average, base_req(&j), SP_ERR_TIMEOUT, NULL);
+    assert_true(fx_TrapConnections(fd) >= 1);
+    assert_int_equal(steps_Configure(&g_dead), SP_OK);
+    close(fd);
+}
+
+static void test_peer_index_must_be_within_the_configured_databases(void **state)
+{
+    (void)state;
+    job_config j = test_job(); /* the function is configured with 2 peer databases */
+    j.arch = ARCH_SPIRT;
+    j.workers = 4;
+    expect(step_Average, with(base_req(&j), "peer", "3"), SP_ERR_INVALID,
+           "\"peer\": 3 is beyond the 2 peer database(s) the function is configured with "
+           "(SPIRT_REDIS_PEERS)");
+    expect(step_Notify, with(base_req(&j), "peer", "2"), SP_ERR_INVALID, "SPIRT_REDIS_PEERS");
+    expect(step_Rejoin, with(base_req(&j), "peer", "2"), SP_ERR_INVALID, "SPIRT_REDIS_PEERS");
+    /* A step that reads every worker's database needs all of them. */
+    expect(step_Aggregate, base_req(&j), SP_ERR_INVALID, "the job's 4 workers");
+    expect(step_Init, base_req(&j), SP_ERR_INVALID, "SPIRT_REDIS_PEERS");
+    /* Within the list, a step gets as far as the (dead) database. */
+    expect(step_Average, with(base_req(&j), "peer", "1"), SP_ERR_UNAVAILABLE, NULL);
+    /* The job's workers bound the index, whatever is configured. */
+    j.workers = 2;
+    expect(step_Average, with(base_req(&j), "peer", "2"), SP_ERR_INVALID, "\"peer\"");
+    /* Workers that share the shared Redis are not bounded by the peer list. */
+    j.arch = ARCH_MLLESS;
+    j.workers = 4;
+    expect(step_Average, with(base_req(&j), "peer", "3"), SP_ERR_UNAVAILABLE, "shared redis");
+}
+
+static void test_missing_configuration_is_503_naming_the_variable(void **state)
+{
+    (void)state;
+    steps_config none = g_dead;
+    none.redis_peers[0] = none.redis_shared[0] = none.nats_url[0] = '\0';
+    assert_int_equal(steps_Configure(&none), SP_OK);
+    job_config j = test_job();
+    j.arch = ARCH_SPIRT;
+    expect(step_Aggregate, base_req(&j), SP_ERR_UNAVAILABLE, "SPIRT_REDIS_PEERS");
+    expect(step_Average, base_req(&j), SP_ERR_UNAVAILABLE, "SPIRT_REDIS_PEERS");
+    expect(step_Init, base_req(&j), SP_ERR_UNAVAILABLE, "SPIRT_REDIS_SHARED");
+    expect(step_Gradient, with(base_req(&j), "m", "0"), SP_ERR_UNAVAILABLE,
+           "SPIRT_REDIS_SHARED");
+    expect(step_Barrier, base_req(&j), SP_ERR_UNAVAILABLE, "SPIRT_NATS_URL");
+    j.arch = ARCH_MLLESS; /* every worker's database is the shared Redis */
+    expect(step_Average, base_req(&j), SP_ERR_UNAVAILABLE, "SPIRT_REDIS_SHARED");
+    /* Nothing to check: ready. */
+    assert_int_equal(steps_Ready(NULL), SP_OK);
+
+    /* A malformed address: steps_Configure says which; the steps that need
+     * it, and /readyz, answer the same. */
+    steps_config bad = g_dead;
+    snprintf(bad.redis_peers, sizeof bad.redis_peers, "%s, h:99999", DEAD);
+    sp_ClearError();
+    assert_int_equal(steps_Configure(&bad), SP_ERR_INVALID);
+    assert_non_null(strstr(sp_LastError(), "SPIRT_REDIS_PEERS entry 1"));
+    j.arch = ARCH_SPIRT;
+    expect(step_Average, base_req(&j), SP_ERR_UNAVAILABLE, "SPIRT_REDIS_PEERS entry 1");
+    assert_int_equal(steps_Ready(NULL), SP_ERR_UNAVAILABLE);
+    snprintf(bad.redis_peers, sizeof bad.redis_peers, "%s", DEAD);
+    snprintf(bad.redis_shared, sizeof bad.redis_shared, ":6379");
+    assert_int_equal(steps_Configure(&bad), SP_ERR_INVALID);
+    expect(step_Init, base_req(&j), SP_ERR_UNAVAILABLE, "SPIRT_REDIS_SHARED");
+    assert_int_equal(steps_Configure(&g_dead), SP_OK);
 }
 
 /* ---- the wrapper's prologue and epilogue, on a step of the test's own ---- */
@@ -254,7 +374,7 @@ static void test_named_limits_hold_in_job_and_request(void **state)
     j.minibatches = 1;
     j.workers = JOB_MAX_WORKERS + 1;
     assert_int_equal(job_Validate(&j), SP_ERR_INVALID);
-    assert_int_equal(REQ_MAX_PEERS, JOB_MAX_WORKERS);
+    assert_true(JOB_MAX_PEER_DATABASES <= JOB_MAX_WORKERS);
 
     /* The largest M a job allows: its last minibatch index passes req_Parse. */
     j = test_job();
@@ -266,7 +386,6 @@ static void test_named_limits_hold_in_job_and_request(void **state)
     step_req q;
     assert_int_equal(req_Parse(&r, REQ_ITERATION | REQ_PEER | REQ_M, &q), SP_OK);
     assert_int_equal(q.m, JOB_MAX_MINIBATCHES - 1);
-    req_Free(&q);
     cJSON_Delete(body);
 }
 
@@ -295,9 +414,12 @@ int main(void)
         cmocka_unit_test(test_missing_common_fields_are_400_naming_them),
         cmocka_unit_test(test_minibatch_index_is_checked_against_the_job),
         cmocka_unit_test(test_live_list_is_checked_before_the_database),
+        cmocka_unit_test(test_requests_naming_addresses_are_refused_unconnected),
+        cmocka_unit_test(test_peer_index_must_be_within_the_configured_databases),
+        cmocka_unit_test(test_missing_configuration_is_503_naming_the_variable),
         cmocka_unit_test(test_wrapper_runs_the_step_with_what_it_declared),
         cmocka_unit_test(test_named_limits_hold_in_job_and_request),
         cmocka_unit_test(test_iters_per_epoch_formula),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, configure_Dead, NULL);
 }

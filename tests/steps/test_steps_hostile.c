@@ -86,6 +86,32 @@ static int world_Down(void **state)
 
 /* ---- request fields ---------------------------------------------------- */
 
+/* A request that names a database - even one of the world's own - is
+ * refused: the steps connect only where they are configured to, so nothing
+ * is written where the request points, nor anywhere else. */
+static void test_requests_naming_addresses_write_nothing(void **state)
+{
+    (void)state;
+    const long t = 40;
+    char other[96], shared[48], nats[48];
+    snprintf(other, sizeof other, "[\"127.0.0.1:%d\",\"127.0.0.1:%d\"]", W.peer[1].port,
+             W.peer[1].port);
+    snprintf(shared, sizeof shared, "\"127.0.0.1:%d\"", W.peer[1].port);
+    snprintf(nats, sizeof nats, "\"nats://127.0.0.1:%d\"", W.nats.port);
+    expect(step_Minibatch, with_json(with_num(make_req(0, t), "m", 0), "peers", other),
+           SP_ERR_INVALID, "SPIRT_REDIS_PEERS");
+    expect(step_Minibatch, with_json(with_num(make_req(0, t), "m", 0), "shared", shared),
+           SP_ERR_INVALID, "SPIRT_REDIS_SHARED");
+    expect(step_Notify, with_json(make_req(0, t), "nats", nats), SP_ERR_INVALID,
+           "SPIRT_NATS_URL");
+    for (int p = 0; p < N_PEERS; p++)
+        assert_false(sw_Exists(&W, W.db[p], "mb:%d:%ld:%d", 0, t, 0));
+    /* Without them, the same request is served by the configured databases. */
+    minibatch(0, t, 0);
+    assert_true(sw_Exists(&W, W.db[0], "mb:%d:%ld:%d", 0, t, 0));
+    assert_false(sw_Exists(&W, W.db[1], "mb:%d:%ld:%d", 0, t, 0));
+}
+
 static void test_common_fields_are_validated(void **state)
 {
     (void)state;
@@ -101,8 +127,6 @@ static void test_common_fields_are_validated(void **state)
     expect(step_Gradient, with_num(make_req(0, t), "iteration", 1.5), SP_ERR_INVALID,
            "\"iteration\"");
     expect(step_Gradient, make_req(0, t), SP_ERR_INVALID, "\"m\""); /* m missing */
-    expect(step_Gradient, with_num(without(make_req(0, t), "shared"), "m", 0), SP_ERR_INVALID,
-           "\"shared\""); /* the rows are read from there */
     expect(step_Gradient, with_num(make_req(0, t), "m", 2), SP_ERR_INVALID, "\"m\"");
     expect(step_Gradient, with_json(make_req(0, t), "shape", "[1,28,28]"), SP_ERR_INVALID,
            "\"shape\"");
@@ -110,18 +134,13 @@ static void test_common_fields_are_validated(void **state)
            "\"shape\"");
     expect(step_Gradient, with_json(make_req(0, t), "shape", "\"1x28x28\""), SP_ERR_INVALID,
            "\"shape\"");
-    expect(step_Aggregate, with_json(make_req(0, t), "peers", "[\"127.0.0.1\"]"), SP_ERR_INVALID,
-           "\"peers\"[0]");
-    expect(step_Aggregate, with_json(make_req(0, t), "peers", "[\"h:99999\", \"h:1\"]"),
-           SP_ERR_INVALID, "\"peers\"[0]");
-    expect(step_Aggregate, with_json(make_req(0, t), "peers", "{}"), SP_ERR_INVALID, "\"peers\"");
+    expect(step_Aggregate, with_num(make_req(0, t), "peer", -1), SP_ERR_INVALID, "\"peer\"");
     expect(step_Aggregate, with_json(make_req(0, t), "live", "[0,0]"), SP_ERR_INVALID, "twice");
     expect(step_Aggregate, with_json(make_req(0, t), "live", "[1]"), SP_ERR_INVALID, "\"live\"");
     expect(step_Barrier, with_json(make_req(0, t), "live", "[0,5]"), SP_ERR_INVALID, "\"live\"");
     expect(step_Barrier, with_num(make_req(0, t), "timeout_ms", 0), SP_ERR_INVALID,
            "\"timeout_ms\"");
     expect(step_Notify, with_json(make_req(0, t), "loss", "\"low\""), SP_ERR_INVALID, "\"loss\"");
-    expect(step_Init, without(make_req(-1, -1), "shared"), SP_ERR_INVALID, "\"shared\"");
     expect(step_Init, with_json(make_req(-1, -1), "dataset_reload", "1"), SP_ERR_INVALID,
            "\"dataset_reload\"");
     expect(step_Evaluate, with_num(make_req(-1, -1), "source", 9), SP_ERR_INVALID, "\"source\"");
@@ -290,30 +309,30 @@ static void test_update_stale_and_missing(void **state)
 static void test_unreachable_redis_is_retryable(void **state)
 {
     (void)state;
-    char dead[64];
-    snprintf(dead, sizeof dead, "[\"127.0.0.1:%d\", \"127.0.0.1:%d\"]", W.peer[0].port,
-             dead_port);
+    const steps_config c = *steps_Config();
+    /* Peer 1's Redis down (the function is configured with a dead one). */
+    steps_config down = c;
+    snprintf(down.redis_peers, sizeof down.redis_peers, "127.0.0.1:%d,127.0.0.1:%d",
+             W.peer[0].port, dead_port);
     /* Own Redis down: 503-class status, so the driver retries. */
     minibatch(1, 90, 0);
-    cJSON *req = with_num(make_req(1, 90), "m", 0);
-    with_json(req, "peers", dead);
-    expect(step_Gradient, req, SP_ERR_UNAVAILABLE, NULL);
+    assert_int_equal(steps_Configure(&down), SP_OK);
+    expect(step_Gradient, with_num(make_req(1, 90), "m", 0), SP_ERR_UNAVAILABLE, NULL);
     /* The shared Redis (the dataset rows) down: the same. */
-    snprintf(dead, sizeof dead, "127.0.0.1:%d", dead_port);
-    req = with_num(make_req(1, 90), "m", 0);
-    cJSON_ReplaceItemInObject(req, "shared", cJSON_CreateString(dead));
-    expect(step_Gradient, req, SP_ERR_UNAVAILABLE, "shared");
+    steps_config no_shared = c;
+    snprintf(no_shared.redis_shared, sizeof no_shared.redis_shared, "127.0.0.1:%d", dead_port);
+    assert_int_equal(steps_Configure(&no_shared), SP_OK);
+    expect(step_Gradient, with_num(make_req(1, 90), "m", 0), SP_ERR_UNAVAILABLE, "shared");
     assert_false(sw_Exists(&W, W.db[1], "grad:%d:%d:0", 1, 90));
-    snprintf(dead, sizeof dead, "[\"127.0.0.1:%d\", \"127.0.0.1:%d\"]", W.peer[0].port,
-             dead_port);
     /* Another peer's Redis down: aggregate tries it again for its wait
      * budget (a stalled database may come back), then goes on without it
      * and says how long it waited. */
     float *own = filled(W.P, 1.0f);
     sw_Put(&W, W.db[0], own, W.P, "avg:%d:%d", 0, 90);
-    cJSON *res = expect(step_Aggregate,
-                        with_num(with_json(make_req(0, 90), "peers", dead), "timeout_ms", 300),
-                        SP_OK, NULL);
+    assert_int_equal(steps_Configure(&down), SP_OK);
+    cJSON *res = expect(step_Aggregate, with_num(make_req(0, 90), "timeout_ms", 300), SP_OK,
+                        NULL);
+    assert_int_equal(steps_Configure(&c), SP_OK);
     const cJSON *rej = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "rejected"), 0);
     assert_string_equal(cJSON_GetObjectItem(rej, "code")->valuestring, "unavailable");
     const cJSON *to = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "timeouts"), 0);
@@ -324,12 +343,11 @@ static void test_unreachable_redis_is_retryable(void **state)
     cJSON_Delete(res);
     free(own);
     /* Wrong password: not retryable, says so. */
-    steps_config c = *steps_Config();
     steps_config wrong = c;
     snprintf(wrong.redis_password, sizeof wrong.redis_password, "nope");
-    steps_Configure(&wrong);
+    assert_int_equal(steps_Configure(&wrong), SP_OK);
     expect(step_Average, make_req(0, 91), SP_ERR_AUTH, NULL);
-    steps_Configure(&c);
+    assert_int_equal(steps_Configure(&c), SP_OK);
 }
 
 static void test_minibatch_without_dataset(void **state)
@@ -356,6 +374,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_common_fields_are_validated),
+        cmocka_unit_test(test_requests_naming_addresses_write_nothing),
         cmocka_unit_test(test_average_rejects_wrong_size_gradient),
         cmocka_unit_test(test_gradient_rejects_bad_params),
         cmocka_unit_test(test_gradient_rejects_bad_minibatch),

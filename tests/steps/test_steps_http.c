@@ -1,7 +1,9 @@
 /* test_steps_http.c - the function contract end to end: the gradient step
  * behind the HTTP runtime (in-process server, then the real spirt-fn-gradient
- * binary), invoked with a bearer token and a JSON body, against a real
- * redis-server. */
+ * binary configured through its environment), invoked with a bearer token
+ * and a JSON body, against a real redis-server. The function connects only
+ * to the databases of its configuration: a request naming an address is
+ * 400, and a socket it names sees no connection. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,7 +39,6 @@ static world W;
 static cJSON *make_req(long t, int m)
 {
     cJSON *o = cJSON_CreateObject();
-    char addr[64];
     cJSON_AddItemToObject(o, "job", job_ToJson(&W.job));
     if (W.shape)
         cJSON_AddItemToObject(o, "shape", cJSON_Duplicate(W.shape, 1));
@@ -45,10 +46,6 @@ static cJSON *make_req(long t, int m)
     cJSON_AddNumberToObject(o, "epoch", 1);
     cJSON_AddNumberToObject(o, "peer", 0);
     cJSON_AddNumberToObject(o, "m", m);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", W.peer.port);
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "peers"), cJSON_CreateString(addr));
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", W.shared.port);
-    cJSON_AddStringToObject(o, "shared", addr);
     return o;
 }
 
@@ -98,8 +95,11 @@ static int world_Up(void **state)
         return -1;
     steps_config c;
     memset(&c, 0, sizeof c);
+    snprintf(c.redis_peers, sizeof c.redis_peers, "127.0.0.1:%d", W.peer.port);
+    snprintf(c.redis_shared, sizeof c.redis_shared, "127.0.0.1:%d", W.shared.port);
     snprintf(c.redis_password, sizeof c.redis_password, "%s", PASSWORD);
-    steps_Configure(&c);
+    if (steps_Configure(&c) != SP_OK)
+        return -1;
     job_Defaults(&W.job);
     snprintf(W.job.id, sizeof W.job.id, "http-test");
     W.job.arch = ARCH_SPIRT;
@@ -186,17 +186,20 @@ static int wait_exit(pid_t pid, int timeout_ms)
     return -1;
 }
 
-static pid_t spawn_fn(int port, int ready_port)
+/* spirt-fn-gradient on `port`, configured the way a deployment (or the
+ * local runner) does it: its databases' addresses in its environment. */
+static pid_t spawn_fn(int port, int peer_port, int shared_port)
 {
-    static char env[4][128];
-    char *envp[5], portarg[16], log[320];
+    static char env[5][128];
+    char *envp[6], portarg[16], log[320];
     snprintf(env[0], sizeof env[0], "SPIRT_TOKEN=%s", TOKEN);
     snprintf(env[1], sizeof env[1], "SPIRT_REDIS_PASSWORD=%s", PASSWORD);
-    snprintf(env[2], sizeof env[2], "SPIRT_READY_REDIS=127.0.0.1:%d", ready_port);
-    snprintf(env[3], sizeof env[3], "SPIRT_BIND=127.0.0.1");
-    for (int i = 0; i < 4; i++)
+    snprintf(env[2], sizeof env[2], "SPIRT_REDIS_PEERS=127.0.0.1:%d", peer_port);
+    snprintf(env[3], sizeof env[3], "SPIRT_REDIS_SHARED=127.0.0.1:%d", shared_port);
+    snprintf(env[4], sizeof env[4], "SPIRT_BIND=127.0.0.1");
+    for (int i = 0; i < 5; i++)
         envp[i] = env[i];
-    envp[4] = NULL;
+    envp[5] = NULL;
     snprintf(portarg, sizeof portarg, "%d", port);
     snprintf(log, sizeof log, "%s/fn-gradient.log", W.peer.dir);
     char *argv[] = {(char *)fx_BinPath("spirt-fn-gradient"), "--port", portarg, NULL};
@@ -221,24 +224,68 @@ static int get_status(int port, const char *path)
     return code;
 }
 
+/* The error message of a 400 answer contains `needle`. */
+static void expect_400(int port, cJSON *body, const char *needle)
+{
+    cJSON *ans;
+    assert_int_equal(post(port, TOKEN, body, &ans), 400);
+    const cJSON *err = cJSON_GetObjectItem(ans, "error");
+    const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(err, "message"));
+    if (!msg || !strstr(msg, needle))
+        fail_msg("400 message \"%s\" does not name \"%s\"", msg ? msg : "", needle);
+    cJSON_Delete(ans);
+}
+
 static void test_function_binary(void **state)
 {
     (void)state;
     int port = fx_FreePort();
-    pid_t pid = spawn_fn(port, W.peer.port);
+    pid_t pid = spawn_fn(port, W.peer.port, W.shared.port);
     assert_int_equal(get_status(port, "/readyz"), 200);
     cJSON *ans;
     assert_int_equal(post(port, TOKEN, make_req(0, 1), &ans), 200);
     assert_true(cJSON_IsNumber(cJSON_GetObjectItem(ans, "loss")));
     cJSON_Delete(ans);
     assert_true(grad_exists(0, 1));
+
+    /* Addresses in the request are refused before anything is touched:
+     * the socket they name sees no connection (so no credentials either),
+     * and no gradient is written. */
+    int trap_port, trap = fx_TrapOpen(&trap_port);
+    assert_true(trap >= 0);
+    char addr[64], list[80], url[80];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", trap_port);
+    snprintf(list, sizeof list, "[\"%s\"]", addr);
+    snprintf(url, sizeof url, "nats://%s", addr);
+    cJSON *req = make_req(3, 0);
+    cJSON_AddItemToObject(req, "peers", cJSON_Parse(list));
+    expect_400(port, req, "\"peers\": a request names no addresses; they come from the "
+               "function's configuration (SPIRT_REDIS_PEERS)");
+    req = make_req(3, 0);
+    cJSON_AddStringToObject(req, "shared", addr);
+    expect_400(port, req, "SPIRT_REDIS_SHARED");
+    req = make_req(3, 0);
+    cJSON_AddStringToObject(req, "nats", url);
+    expect_400(port, req, "SPIRT_NATS_URL");
+    assert_int_equal(fx_TrapConnections(trap), 0);
+    close(trap);
+    assert_false(grad_exists(3, 0));
+
+    /* A peer the function has no database for: 400 naming the setting. */
+    job_config saved = W.job;
+    W.job.workers = 2;
+    req = make_req(3, 0);
+    cJSON_ReplaceItemInObject(req, "peer", cJSON_CreateNumber(1));
+    W.job = saved;
+    expect_400(port, req, "beyond the 1 peer database(s) the function is configured with "
+               "(SPIRT_REDIS_PEERS)");
     http_CloseCached();
     kill(pid, SIGTERM);
     assert_int_equal(wait_exit(pid, 10000), 0);
 
     /* Its Redis unreachable: alive, but not ready. */
     port = fx_FreePort();
-    pid = spawn_fn(port, fx_FreePort());
+    pid = spawn_fn(port, W.peer.port, fx_FreePort());
     assert_int_equal(get_status(port, "/healthz"), 200);
     assert_int_equal(get_status(port, "/readyz"), 503);
     http_CloseCached();

@@ -16,10 +16,12 @@ env:
   {{- end }}
   - name: SPIRT_NATS_URL
     value: {{ include "spirt.natsUrl" $ctx | quote }}
-  {{- if eq $ctx.Values.functions.readyRedis "shared" }}
-  - name: SPIRT_READY_REDIS
+  # Functions connect only to the servers named here (a request names a
+  # peer by index into SPIRT_REDIS_PEERS, never an address).
+  - name: SPIRT_REDIS_PEERS
+    value: {{ include "spirt.peers" $ctx | quote }}
+  - name: SPIRT_REDIS_SHARED
     value: {{ include "spirt.sharedRedis" $ctx | quote }}
-  {{- end }}
   {{- range $k, $v := $s.env }}
   - name: {{ $k }}
     value: {{ $v | toString | quote }}
