@@ -23,6 +23,9 @@
 #define ENV_REDIS_SHARED "SPIRT_REDIS_SHARED"
 /* The NATS server, "nats://host:port". /readyz checks that it answers. */
 #define ENV_NATS_URL "SPIRT_NATS_URL"
+/* Whether /readyz waits for the shared Redis: "shared" (the default) or
+ * "none" - the address is ENV_REDIS_SHARED's, never stated twice. */
+#define ENV_READY_REDIS "SPIRT_READY_REDIS"
 
 /* ---- who: credentials ------------------------------------------------------ */
 #define ENV_REDIS_USER "SPIRT_REDIS_USER"

@@ -53,6 +53,7 @@ static void usage(FILE *f, const char *prog, const char *name)
             "  " ENV_NATS_URL "     the NATS server, nats://host:port\n"
             "                     (the only addresses a step connects to: a request that\n"
             "                     names one is refused)\n"
+            "  " ENV_READY_REDIS "=none  /readyz does not wait for the shared Redis\n"
             "  SPIRT_AUTH=off     same as --no-auth\n"
             "  SPIRT_MAX_BODY     largest request body in bytes (default 4194304)\n"
             "  SPIRT_TIMEOUT_MS   per-request deadline and shutdown drain bound (default 120000)\n"

@@ -25,7 +25,7 @@ spStatus steps_ReadyNats(const steps_config *c) __attribute__((weak));
 static steps_config g_config;
 static store_addr g_peers[JOB_MAX_PEER_DATABASES], g_shared;
 static int g_n_peers, g_has_shared;
-static char g_peers_err[SP_ERROR_MAX], g_shared_err[SP_ERROR_MAX];
+static char g_peers_err[SP_ERROR_MAX], g_shared_err[SP_ERROR_MAX], g_ready_err[256];
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_explicit;
 
@@ -114,6 +114,13 @@ static void config_FromEnv(void)
     env_Copy(ENV_DATA_DIR, g_config.data_dir, sizeof g_config.data_dir);
     const char *t = getenv(ENV_REDIS_TIMEOUT_MS);
     g_config.timeout_ms = t ? atoi(t) : 0;
+    const char *ready = getenv(ENV_READY_REDIS);
+    if (ready && ready[0] && strcmp(ready, "shared")) {
+        g_config.ready_skip_redis = !strcmp(ready, "none");
+        if (!g_config.ready_skip_redis) /* e.g. an address, as it once held */
+            snprintf(g_ready_err, sizeof g_ready_err, "%s=%.64s: expected \"shared\" (wait "
+                     "for %s) or \"none\"", ENV_READY_REDIS, ready, ENV_REDIS_SHARED);
+    }
     if (config_Parse() != SP_OK)
         sp_ClearError(); /* kept in g_*_err: /readyz and the steps answer it */
     /* An address too long for its buffer was not copied: say so instead of
@@ -180,10 +187,10 @@ spStatus steps_Ready(void *ctx)
     const store_addr *a;
     store *s;
     spStatus st;
-    if (g_peers_err[0] || g_shared_err[0])
-        return sp_Error(SP_ERR_UNAVAILABLE, "the function's configuration: %s",
-                        g_peers_err[0] ? g_peers_err : g_shared_err);
-    if (c->redis_shared[0]) {
+    const char *err = g_peers_err[0] ? g_peers_err : g_shared_err[0] ? g_shared_err : g_ready_err;
+    if (err[0])
+        return sp_Error(SP_ERR_UNAVAILABLE, "the function's configuration: %s", err);
+    if (c->redis_shared[0] && !c->ready_skip_redis) {
         if ((st = steps_SharedDb(&a)) || (st = store_Cached(a, &s)) || (st = store_Ping(s)))
             return sp_Wrap(st, "shared redis %s:%d", a->host, a->port);
     }

@@ -277,8 +277,8 @@ const step_def *steps_Find(const char *name);
 const step_def *const *steps_All(int *n);
 
 /* /readyz of every function: its configuration holds no malformed address,
- * and the shared Redis and the NATS server it is configured with (when it
- * is) answer. */
+ * and the shared Redis (unless SPIRT_READY_REDIS=none) and the NATS server
+ * it is configured with (when it is) answer. */
 spStatus steps_Ready(void *ctx);
 
 /* The function's configuration: where the Redis servers and the NATS server
@@ -286,7 +286,8 @@ spStatus steps_Ready(void *ctx);
  * - the variables are named once, in core/env_names.h: SPIRT_REDIS_PEERS,
  * SPIRT_REDIS_SHARED, SPIRT_NATS_URL, SPIRT_REDIS_USER,
  * SPIRT_REDIS_PASSWORD, SPIRT_NATS_USER, SPIRT_NATS_PASSWORD,
- * SPIRT_DATA_DIR and SPIRT_REDIS_TIMEOUT_MS (default 5000) - or set
+ * SPIRT_DATA_DIR, SPIRT_REDIS_TIMEOUT_MS (default 5000) and
+ * SPIRT_READY_REDIS ("shared", the default, or "none") - or set
  * explicitly by an in-process driver or a test before any step runs (the
  * environment is then not read; timeout_ms <= 0 means 5000). These are
  * the only addresses a step connects to: a request names a peer by its
@@ -306,6 +307,7 @@ typedef struct {
     char nats_password[128];
     char data_dir[512];
     int timeout_ms;
+    int ready_skip_redis;     /* /readyz does not wait for the shared Redis */
 } steps_config;
 
 /* Replaces the configuration. SP_ERR_INVALID naming the setting when an

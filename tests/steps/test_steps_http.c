@@ -187,19 +187,23 @@ static int wait_exit(pid_t pid, int timeout_ms)
 }
 
 /* spirt-fn-gradient on `port`, configured the way a deployment (or the
- * local runner) does it: its databases' addresses in its environment. */
-static pid_t spawn_fn(int port, int peer_port, int shared_port)
+ * local runner) does it: its databases' addresses in its environment, and
+ * `extra` ("NAME=value", or NULL). */
+static pid_t spawn_fn(int port, int peer_port, int shared_port, const char *extra)
 {
-    static char env[5][128];
-    char *envp[6], portarg[16], log[320];
+    static char env[6][128];
+    char *envp[7], portarg[16], log[320];
+    int n = 5;
     snprintf(env[0], sizeof env[0], "SPIRT_TOKEN=%s", TOKEN);
     snprintf(env[1], sizeof env[1], "SPIRT_REDIS_PASSWORD=%s", PASSWORD);
     snprintf(env[2], sizeof env[2], "SPIRT_REDIS_PEERS=127.0.0.1:%d", peer_port);
     snprintf(env[3], sizeof env[3], "SPIRT_REDIS_SHARED=127.0.0.1:%d", shared_port);
     snprintf(env[4], sizeof env[4], "SPIRT_BIND=127.0.0.1");
-    for (int i = 0; i < 5; i++)
+    if (extra)
+        snprintf(env[n++], sizeof env[0], "%s", extra);
+    for (int i = 0; i < n; i++)
         envp[i] = env[i];
-    envp[5] = NULL;
+    envp[n] = NULL;
     snprintf(portarg, sizeof portarg, "%d", port);
     snprintf(log, sizeof log, "%s/fn-gradient.log", W.peer.dir);
     char *argv[] = {(char *)fx_BinPath("spirt-fn-gradient"), "--port", portarg, NULL};
@@ -213,15 +217,24 @@ static pid_t spawn_fn(int port, int peer_port, int shared_port)
     return pid;
 }
 
-static int get_status(int port, const char *path)
+/* GET path: the status; the body must contain `needle` (when not NULL). */
+static int get_status_saying(int port, const char *path, const char *needle)
 {
     char url[64];
     http_response r;
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
     assert_int_equal(http_Get(url, NULL, 10000, &r), SP_OK);
     int code = r.status;
+    if (needle && !(r.body && strstr(r.body, needle)))
+        fail_msg("GET %s answered \"%s\", which does not name \"%s\"", path,
+                 r.body ? r.body : "", needle);
     http_ResponseFree(&r);
     return code;
+}
+
+static int get_status(int port, const char *path)
+{
+    return get_status_saying(port, path, NULL);
 }
 
 /* The error message of a 400 answer contains `needle`. */
@@ -240,7 +253,7 @@ static void test_function_binary(void **state)
 {
     (void)state;
     int port = fx_FreePort();
-    pid_t pid = spawn_fn(port, W.peer.port, W.shared.port);
+    pid_t pid = spawn_fn(port, W.peer.port, W.shared.port, NULL);
     assert_int_equal(get_status(port, "/readyz"), 200);
     cJSON *ans;
     assert_int_equal(post(port, TOKEN, make_req(0, 1), &ans), 200);
@@ -283,14 +296,26 @@ static void test_function_binary(void **state)
     kill(pid, SIGTERM);
     assert_int_equal(wait_exit(pid, 10000), 0);
 
-    /* Its Redis unreachable: alive, but not ready. */
-    port = fx_FreePort();
-    pid = spawn_fn(port, W.peer.port, fx_FreePort());
-    assert_int_equal(get_status(port, "/healthz"), 200);
-    assert_int_equal(get_status(port, "/readyz"), 503);
-    http_CloseCached();
-    kill(pid, SIGTERM);
-    assert_int_equal(wait_exit(pid, 10000), 0);
+    /* Its Redis unreachable: alive, but not ready - unless told not to wait
+     * for it; and an address where "shared" or "none" belongs (the variable
+     * once held one) is a configuration error /readyz reports. */
+    const struct {
+        const char *extra;
+        int ready;
+        const char *says;
+    } cases[] = {{NULL, 503, "shared redis"},
+                 {"SPIRT_READY_REDIS=none", 200, NULL},
+                 {"SPIRT_READY_REDIS=shared", 503, "shared redis"},
+                 {"SPIRT_READY_REDIS=127.0.0.1:6379", 503, "SPIRT_READY_REDIS=127.0.0.1:6379"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        port = fx_FreePort();
+        pid = spawn_fn(port, W.peer.port, fx_FreePort(), cases[i].extra);
+        assert_int_equal(get_status(port, "/healthz"), 200);
+        assert_int_equal(get_status_saying(port, "/readyz", cases[i].says), cases[i].ready);
+        http_CloseCached();
+        kill(pid, SIGTERM);
+        assert_int_equal(wait_exit(pid, 10000), 0);
+    }
 }
 
 int main(void)
