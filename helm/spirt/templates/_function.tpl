@@ -22,6 +22,8 @@ env:
     value: {{ include "spirt.peers" $ctx | quote }}
   - name: SPIRT_REDIS_SHARED
     value: {{ include "spirt.sharedRedis" $ctx | quote }}
+  - name: SPIRT_READY_REDIS
+    value: {{ $ctx.Values.functions.readyRedis | quote }}
   {{- range $k, $v := $s.env }}
   - name: {{ $k }}
     value: {{ $v | toString | quote }}
