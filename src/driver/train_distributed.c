@@ -248,6 +248,9 @@ spStatus train_CheckDistributed(const job_config *j)
     if (!a)
         return sp_Error(SP_ERR_INVALID, "architecture '%s' is not available in this build",
                         job_ArchName(j->arch));
+    if (j->model.kind == MODEL_SVM)
+        return sp_Error(SP_ERR_INVALID, "--model svm trains with --arch single only (its "
+                        "distributed steps are not there yet)");
     if (j->resume && !cluster_Mode(j))
         return sp_Error(SP_ERR_INVALID, "--resume continues a job in running services: give "
                         "--peers, --shared-redis and --nats (a local run's servers are gone)");

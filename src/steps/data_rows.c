@@ -17,6 +17,7 @@
  * trips, small enough to bound the client's buffers (~3 MB for 28x28). */
 #define ROWS_CHUNK 1000
 #define ROWS_KEY_CAP 160
+#define ROWS_MAX_BYTES ((size_t)4 << 30)
 
 /* ---- meta ---------------------------------------------------------------- */
 
@@ -264,6 +265,12 @@ spStatus rows_Split(const float *rows, size_t b, size_t dim, int classes, float 
 
 spStatus rows_Upload(store *s, const char *job, const char *split, const dataset *d)
 {
+    /* Rows are stored expanded to dim floats, so a sparse dataset is held
+     * to the dense loaders' limit. */
+    if (dataset_IsSparse(d) && d->dim && d->n > ROWS_MAX_BYTES / sizeof(float) / d->dim)
+        return sp_Error(SP_ERR_TOO_LARGE, "%zu rows of %zu features exceed the %zu GiB the "
+                        "shared Redis holds expanded rows up to", d->n, d->dim,
+                        ROWS_MAX_BYTES >> 30);
     /* A chunk at a time: ROWS_CHUNK encoded rows, their keys, one pipeline. */
     size_t cap = wire_EncodedSize(WIRE_F32, d->dim + 1);
     uint8_t *blobs = malloc(cap * ROWS_CHUNK);
@@ -280,8 +287,10 @@ spStatus rows_Upload(store *s, const char *job, const char *split, const dataset
         int k = (int)(d->n - off < ROWS_CHUNK ? d->n - off : ROWS_CHUNK);
         for (int i = 0; st == SP_OK && i < k; i++) {
             size_t r = off + (size_t)i;
-            memcpy(row, d->x + r * d->dim, sizeof(float) * d->dim);
-            row[d->dim] = (float)d->y[r];
+            const uint32_t at = 0;
+            int32_t label;
+            dataset_Gather(d, r, &at, 1, row, &label); /* a sparse row expanded */
+            row[d->dim] = (float)label;
             idx[i] = r;
             data[i] = blobs + (size_t)i * cap;
             lens[i] = cap;
