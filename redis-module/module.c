@@ -1,8 +1,10 @@
 /* module.c - the spirt Redis module: in-database tensor ops for SPIRT.
  *
  *   SPIRT.AVG dst ttl_ms src1 [src2 ...]      -> element count
+ *             (sparse sources: a sparse mean  -> its pairs)
  *   SPIRT.UPDATE params grad lr momentum weight_decay [mom_key]
  *                [MARK marker_key iteration]           -> OK | DUPLICATE
+ *                (grad dense, or sparse: only its elements move)
  *
  * Tensors are spirt wire-format blobs (core/wire.h) in plain string keys,
  * so clients GET/SET them as usual and the module works on them in place.

@@ -110,7 +110,10 @@ spStatus store_GetString(store *s, const char *key, char *buf, size_t cap, size_
 /* dst = mean of the k tensors at srcs, inside Redis when the module is
  * loaded (SPIRT.AVG), else fetched, averaged here and stored back.
  * *in_db reports which path ran. Both run kern_Mean (core/kernels.h) over
- * the sources in argument order, so they give the same bits. */
+ * the sources in argument order, so they give the same bits. Sparse
+ * sources (WIRE_SPARSE_F32, all of one dense length; judged by the first)
+ * give a sparse dst over the union of their indices (kern_MeanSparse);
+ * dst must then not be a source. */
 spStatus store_Average(store *s, const char *dst, const char *const *srcs, int k, int ttl_s,
                        int *in_db);
 

@@ -1,0 +1,83 @@
+/* store_sparse.c - sparse tensors (WIRE_SPARSE_F32) in the store: the
+ * check every reader of one runs, and the client-side mean of fetched
+ * sparse sources (what SPIRT.AVG computes inside Redis, with the same
+ * kernel). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/kernels.h"
+#include "core/wire.h"
+#include "store/store_internal.h"
+
+spStatus store_CheckSparse(const store *s, const char *key, const redisReply *r,
+                           uint64_t dense_n, wire_view *v)
+{
+    if (r->type == REDIS_REPLY_NIL)
+        return sp_Error(SP_ERR_NOT_FOUND, "redis %s: no such key '%s'", store_Name(s), key);
+    if (r->type != REDIS_REPLY_STRING)
+        return store_Fail(s, r, "GET");
+    spStatus st = wire_Parse((const uint8_t *)r->str, r->len, v);
+    if (st)
+        return sp_Wrap(st, "redis %s: corrupt tensor at '%s'", store_Name(s), key);
+    if ((st = wire_CheckSparse(v)))
+        return sp_Wrap(st, "redis %s: '%s'", store_Name(s), key);
+    if (dense_n && v->extra != dense_n)
+        return sp_Error(SP_ERR_INVALID, "redis %s: size mismatch: '%s' has dense length %u, "
+                        "expected %llu", store_Name(s), key, v->extra,
+                        (unsigned long long)dense_n);
+    return SP_OK;
+}
+
+int store_IsSparseReply(const redisReply *r)
+{
+    wire_view v;
+    return r->type == REDIS_REPLY_STRING && r->len >= WIRE_HEADER_SIZE &&
+           wire_ParseHeader((const uint8_t *)r->str, &v) == SP_OK && v.dtype == WIRE_SPARSE_F32;
+}
+
+spStatus store_MeanSparse(store *s, const char *dst, const char *const *srcs, int k,
+                          redisReply **r, int ttl_s)
+{
+    const unsigned char **in = calloc((size_t)k, sizeof *in);
+    size_t *counts = calloc((size_t)k, sizeof *counts), *pos = calloc((size_t)k, sizeof *pos);
+    uint8_t *blob = NULL;
+    spStatus st = in && counts && pos ? SP_OK : sp_Error(SP_ERR_NOMEM, "redis: out of memory");
+    uint64_t dense = 0, cap = 0;
+    for (int i = 0; i < k && st == SP_OK; i++)
+        if (strcmp(srcs[i], dst) == 0)
+            st = sp_Error(SP_ERR_INVALID, "redis %s: bad argument: dst '%s' is also a source",
+                          store_Name(s), dst);
+    for (int i = 0; i < k && st == SP_OK; i++) {
+        wire_view v;
+        if ((st = store_CheckSparse(s, srcs[i], r[i], dense, &v)))
+            break;
+        dense = v.extra;
+        in[i] = v.payload;
+        counts[i] = (size_t)v.count;
+        cap += v.count;
+    }
+    if (st == SP_OK && !(blob = malloc(WIRE_HEADER_SIZE + (size_t)cap * KERN_PAIR + 1)))
+        st = sp_Error(SP_ERR_NOMEM, "redis: out of memory");
+    if (st == SP_OK) {
+        size_t n = kern_MeanSparse(blob + WIRE_HEADER_SIZE, in, counts, k, pos);
+        for (size_t i = 0; i < n && st == SP_OK; i++) {
+            float x;
+            memcpy(&x, blob + WIRE_HEADER_SIZE + KERN_PAIR * i + 4, sizeof x);
+            if (!isfinite(x))
+                st = sp_Error(SP_ERR_INVALID, "redis %s: SPIRT.AVG: not finite: the average "
+                              "for '%s' holds NaN or Inf; nothing written", store_Name(s), dst);
+        }
+        if (st == SP_OK) {
+            wire_PutHeader(blob, WIRE_SPARSE_F32, n, 0, (uint32_t)dense);
+            wire_Reseal(blob, WIRE_HEADER_SIZE + n * KERN_PAIR);
+            st = store_PutBlob(s, dst, blob, WIRE_HEADER_SIZE + n * KERN_PAIR, ttl_s);
+        }
+    }
+    free(blob);
+    free(in);
+    free(counts);
+    free(pos);
+    return st;
+}
