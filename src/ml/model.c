@@ -116,10 +116,12 @@ static void spec_Normalize(model_spec *s)
         s->n_hidden = 0;
         memset(s->hidden, 0, sizeof s->hidden);
     }
-    if (s->kind == MODEL_SVM)
-        s->sparse = 1;
-    else if (s->kind != MODEL_LOGREG)
-        s->sparse = 0;
+    s->sparse = model_SpecIsSparse(s);
+}
+
+int model_SpecIsSparse(const model_spec *spec)
+{
+    return spec->kind == MODEL_SVM || (spec->kind == MODEL_LOGREG && spec->sparse);
 }
 
 static spStatus spec_Check(const model_spec *s)

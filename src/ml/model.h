@@ -70,6 +70,8 @@ spStatus model_Evaluate(model *m, const float *params, const float *x, const int
  * on those rows alone, in the order of csr_Touch(x, dim, t): t->cols. The
  * dense calls above answer SP_ERR_INVALID for these models. */
 int model_IsSparse(const model *m);
+/* The same from a spec alone: svm, or logreg with spec.sparse. */
+int model_SpecIsSparse(const model_spec *spec);
 /* w: t->n_cols rows of `classes` floats, parameter rows t->cols; x's entries
  * are read through t->local. Writes the mean gradient over the batch into
  * grad (the same shape as w, overwritten) and the mean loss (cross-entropy

@@ -16,7 +16,6 @@
 /* Keys per MGET / SETs per pipeline flush: large enough to amortise round
  * trips, small enough to bound the client's buffers (~3 MB for 28x28). */
 #define ROWS_CHUNK 1000
-#define ROWS_KEY_CAP 160
 #define ROWS_MAX_BYTES ((size_t)4 << 30)
 
 /* ---- meta ---------------------------------------------------------------- */
@@ -59,6 +58,7 @@ static spStatus meta_Parse(const cJSON *o, data_meta *m)
         return sp_Error(SP_ERR_FORMAT, "dataset meta: \"dataset\" or \"nonce\" missing");
     strcpy(m->dataset, ds->valuestring);
     strcpy(m->nonce, nonce->valuestring);
+    m->sparse = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "sparse"));
     return SP_OK;
 }
 
@@ -121,6 +121,7 @@ spStatus meta_Write(store *shared, const char *job, const data_meta *m)
     cJSON_AddNumberToObject(o, "train_samples", (double)m->train_samples);
     cJSON_AddNumberToObject(o, "test_samples", (double)m->test_samples);
     cJSON_AddStringToObject(o, "nonce", nonce);
+    cJSON_AddBoolToObject(o, "sparse", m->sparse);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!text)
@@ -143,8 +144,7 @@ spStatus meta_CheckShape(const data_meta *m, const step_req *q)
 
 /* ---- rows ---------------------------------------------------------------- */
 
-/* A chunk's keys: names[i] for rows idx[0..k-1], pointed to by keys[i]. */
-static spStatus rows_Keys(const char *job, const char *split, const size_t *idx, int k,
+spStatus rows_Keys(const char *job, const char *split, const size_t *idx, int k,
                           char (*names)[ROWS_KEY_CAP], const char **keys)
 {
     for (int i = 0; i < k; i++) {

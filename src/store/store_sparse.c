@@ -1,7 +1,7 @@
-/* store_sparse.c - sparse tensors (WIRE_SPARSE_F32) in the store: the
- * check every reader of one runs, and the client-side mean of fetched
- * sparse sources (what SPIRT.AVG computes inside Redis, with the same
- * kernel). */
+/* store_sparse.c - what the sparse models need of the store: the check
+ * every reader of a sparse tensor (WIRE_SPARSE_F32) runs, the client-side
+ * mean of fetched sparse sources (what SPIRT.AVG computes inside Redis,
+ * with the same kernel), and reading some rows of a dense tensor. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,5 +79,70 @@ spStatus store_MeanSparse(store *s, const char *dst, const char *const *srcs, in
     free(in);
     free(counts);
     free(pos);
+    return st;
+}
+
+/* Rows per pipeline flush of store_GetTensorRows. */
+#define ROWS_PIPELINE 1024
+
+spStatus store_GetTensorRows(store *s, const char *key, uint64_t expect_n, size_t width,
+                             const uint32_t *rows, size_t k, float *out)
+{
+    if (!key || !*key || width == 0 || (k && (!rows || !out)))
+        return sp_Error(SP_ERR_INVALID, "tensor rows: missing key, rows or output");
+    redisReply *h;
+    spStatus st = store_Exec(s, &h, "GETRANGE %b 0 %d", key, strlen(key), (int)WIRE_HEADER_SIZE - 1);
+    if (st)
+        return st;
+    wire_view v;
+    if (h->type != REDIS_REPLY_STRING || h->len == 0)
+        st = sp_Error(SP_ERR_NOT_FOUND, "redis %s: no such key '%s'", store_Name(s), key);
+    else if (h->len < WIRE_HEADER_SIZE || wire_ParseHeader((const uint8_t *)h->str, &v))
+        st = sp_Error(SP_ERR_FORMAT, "redis %s: corrupt tensor at '%s'", store_Name(s), key);
+    else if (v.dtype != WIRE_F32)
+        st = sp_Error(SP_ERR_INVALID, "redis %s: '%s' holds dtype %d, not a dense tensor",
+                      store_Name(s), key, (int)v.dtype);
+    else if (expect_n && v.count != expect_n)
+        st = sp_Error(SP_ERR_INVALID, "redis %s: '%s' holds %llu elements, expected %llu",
+                      store_Name(s), key, (unsigned long long)v.count,
+                      (unsigned long long)expect_n);
+    freeReplyObject(h);
+    for (size_t i = 0; st == SP_OK && i < k; i++)
+        if ((uint64_t)(rows[i] + 1) * width > v.count)
+            st = sp_Error(SP_ERR_INVALID, "redis %s: row %u of width %zu is beyond the %llu "
+                          "elements of '%s'", store_Name(s), rows[i], width,
+                          (unsigned long long)v.count, key);
+    size_t bytes = width * sizeof(float);
+    for (size_t off = 0; st == SP_OK && off < k; off += ROWS_PIPELINE) {
+        size_t n = k - off < ROWS_PIPELINE ? k - off : ROWS_PIPELINE;
+        for (size_t i = 0; st == SP_OK && i < n; i++) {
+            size_t at = WIRE_HEADER_SIZE + (size_t)rows[off + i] * bytes;
+            char from[24], to[24]; /* hiredis formats no size_t */
+            snprintf(from, sizeof from, "%zu", at);
+            snprintf(to, sizeof to, "%zu", at + bytes - 1);
+            st = store_Append(s, "GETRANGE %b %s %s", key, strlen(key), from, to);
+        }
+        if (st) {
+            store_DropQueued(s);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            redisReply *r = NULL;
+            spStatus rs = store_Read(s, &r);
+            if (rs == SP_OK && r->type == REDIS_REPLY_ERROR)
+                rs = store_Fail(s, r, "GETRANGE");
+            else if (rs == SP_OK && (r->type != REDIS_REPLY_STRING || r->len != bytes))
+                rs = sp_Error(SP_ERR_FORMAT, "redis %s: '%s' changed or shrank while its rows "
+                              "were read", store_Name(s), key);
+            if (rs == SP_OK)
+                memcpy(out + (off + i) * width, r->str, bytes);
+            if (r)
+                freeReplyObject(r);
+            if (rs && st == SP_OK)
+                st = rs;
+            if (rs && store_IsBroken(s))
+                return st;
+        }
+    }
     return st;
 }
