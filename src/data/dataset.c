@@ -168,6 +168,12 @@ static spStatus split_Copy(const char *path, const dataset *all, size_t first, d
     return SP_OK;
 }
 
+int dataset_IsLibsvmPath(const char *name_or_path)
+{
+    const char *fmt = name_or_path ? text_Format(name_or_path) : NULL;
+    return fmt && strcmp(fmt, "libsvm") == 0;
+}
+
 /* Keeps the first n - n/6 rows as train and moves the rest to test. */
 static spStatus split_Tail(const char *path, dataset *all, dataset *train, dataset *test)
 {

@@ -59,6 +59,10 @@ spStatus dataset_Open(const char *name_or_path, dataset *train, dataset *test);
 
 void dataset_Free(dataset *d);
 
+/* 1 when dataset_Open reads name_or_path as a LibSVM file (by its
+ * extension): a sparse dataset. */
+int dataset_IsLibsvmPath(const char *name_or_path);
+
 /* Shard r of N over n rows: offset (n/N)*r + min(n%N, r),
  * length n/N + (r < n%N). */
 void dataset_ShardRange(size_t n, int N, int r, size_t *offset, size_t *length);

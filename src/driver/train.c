@@ -59,6 +59,12 @@ spStatus train_OpenData(const job_config *job, dataset *train, dataset *test, mo
     return SP_OK;
 }
 
+int train_SparseRows(const job_config *job)
+{
+    int linear = job->model.kind == MODEL_SVM || job->model.kind == MODEL_LOGREG;
+    return linear && job->arch == ARCH_SPIRT && dataset_IsLibsvmPath(job->dataset);
+}
+
 /* Where evaluation reads rows from: a dense model expands a sparse
  * dataset's rows into x, a sparse model reads a dense dataset's non-zeros
  * through batch; otherwise the dataset's own arrays serve. */

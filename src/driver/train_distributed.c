@@ -186,7 +186,10 @@ static cJSON *base_Build(dist_run *d)
 {
     const job_config *j = d->job;
     cJSON *b = cJSON_CreateObject();
-    cJSON_AddItemToObject(b, FIELD_JOB, job_ToJson(j));
+    /* The steps learn from the job whether rows and gradients are sparse. */
+    job_config sent = *j;
+    sent.model.sparse = train_SparseRows(j);
+    cJSON_AddItemToObject(b, FIELD_JOB, job_ToJson(&sent));
     cJSON *peers = cJSON_AddArrayToObject(b, FIELD_PEERS);
     /* Architectures with one shared database give every worker the same one. */
     for (int w = 0; w < j->workers; w++)
@@ -248,9 +251,15 @@ spStatus train_CheckDistributed(const job_config *j)
     if (!a)
         return sp_Error(SP_ERR_INVALID, "architecture '%s' is not available in this build",
                         job_ArchName(j->arch));
-    if (j->model.kind == MODEL_SVM)
-        return sp_Error(SP_ERR_INVALID, "--model svm trains with --arch single only (its "
-                        "distributed steps are not there yet)");
+    if (j->model.kind == MODEL_SVM && j->arch != ARCH_SPIRT)
+        return sp_Error(SP_ERR_INVALID, "--model svm trains with --arch single or spirt (the "
+                        "other architectures' exchange steps are dense)");
+    if (j->model.kind == MODEL_SVM && !dataset_IsLibsvmPath(j->dataset))
+        return sp_Error(SP_ERR_INVALID, "--model svm with a distributed --arch reads sparse "
+                        "rows: give a LibSVM --dataset (.svm, .libsvm, .txt)");
+    if (train_SparseRows(j) && j->agg.kind != AGG_MEAN)
+        return sp_Error(SP_ERR_INVALID, "--aggregator %s: a sparse model's averages are "
+                        "combined by the mean only", agg_KindName(j->agg.kind));
     if (j->resume && !cluster_Mode(j))
         return sp_Error(SP_ERR_INVALID, "--resume continues a job in running services: give "
                         "--peers, --shared-redis and --nats (a local run's servers are gone)");

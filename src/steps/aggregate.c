@@ -14,13 +14,17 @@
  * kept by others (reported under "timeouts" when it still fails). A robust
  * rule that cannot run with the inputs left (Krum with fewer than f+3,
  * trimmed mean with 2*trim >= k) falls back to the coordinate median (the
- * mean below 3 inputs) and says so under "fallback". */
+ * mean below 3 inputs) and says so under "fallback". A sparse model's
+ * averages are sparse tensors: their mean (kern_MeanSparse, the only rule
+ * for them) is stored sparse. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/kernels.h"
 #include "core/tensor.h"
+#include "core/wire.h"
 #include "ml/aggregate.h"
 #include "steps/poison.h"
 #include "steps/step_util.h"
@@ -30,7 +34,7 @@
 
 typedef struct {
     int *live, n_live;
-    float **xs;       /* n_live slots; NULL for rejected peers */
+    float **xs;       /* n_live slots; NULL for rejected peers (sparse: the wire blobs) */
     int *used;        /* peer indices of the inputs used, in xs order */
     float **inputs;
     int k;
@@ -54,6 +58,26 @@ static int is_PeerFault(spStatus st)
            st == SP_ERR_INVALID || st == SP_ERR_FORMAT || st == SP_ERR_AUTH;
 }
 
+/* A sparse average, whole and checked (checksum, pairs, the model's
+ * length), as its wire blob: *out holds the blob's bytes. */
+static spStatus agg_FetchSparse(const step_req *q, store *s, const char *key, float **out)
+{
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    wire_view v;
+    spStatus st = store_GetBlob(s, key, &blob, &len);
+    if (st == SP_OK && (st = wire_Parse(blob, len, &v)) == SP_OK &&
+        (st = wire_CheckSparse(&v)) == SP_OK && v.extra != q->n_params)
+        st = sp_Error(SP_ERR_INVALID, "a sparse average of length %u, not the model's %zu",
+                      v.extra, q->n_params);
+    if (st) {
+        free(blob);
+        return st;
+    }
+    *out = (float *)(void *)blob;
+    return SP_OK;
+}
+
 static spStatus agg_FetchOne(const step_req *q, int peer, float **out, step_io *io)
 {
     char key[160];
@@ -64,6 +88,11 @@ static spStatus agg_FetchOne(const step_req *q, int peer, float **out, step_io *
         (st = req_PeerStore(q, peer, &s)))
         return st;
     io_snap snap = io_Snap(s);
+    if (model_SpecIsSparse(&q->spec)) {
+        st = agg_FetchSparse(q, s, key, out);
+        io_Account(io, &snap);
+        return st ? sp_Wrap(st, "%s on peer %d", key, peer) : SP_OK;
+    }
     /* Verified there: checksum, size and finiteness (a NaN or Inf is
      * SP_ERR_INVALID naming the index), so no second pass over it here. */
     st = store_GetTensor(s, key, q->n_params, out, &n);
@@ -157,6 +186,50 @@ static agg_config agg_Choose(const job_config *job, int k, char *why, size_t cap
     return c;
 }
 
+/* The mean of sparse averages, stored sparse at key. */
+static spStatus agg_SparseMean(const step_req *q, agg_inputs *a, store *own, const char *key,
+                               step_io *io)
+{
+    if (q->job.agg.kind != AGG_MEAN)
+        return sp_Error(SP_ERR_INVALID, "aggregator %s: a sparse model's averages are combined "
+                        "by the mean only", agg_KindName(q->job.agg.kind));
+    const unsigned char **in = calloc((size_t)a->k, sizeof *in);
+    size_t *counts = calloc((size_t)a->k, sizeof *counts), *pos = calloc((size_t)a->k, sizeof *pos);
+    size_t cap = 0;
+    spStatus st = in && counts && pos ? SP_OK : sp_Error(SP_ERR_NOMEM, "out of memory");
+    for (int i = 0; st == SP_OK && i < a->k; i++) {
+        const uint8_t *blob = (const uint8_t *)(void *)a->inputs[i];
+        wire_view v;
+        wire_ParseHeader(blob, &v); /* checked whole by agg_FetchSparse */
+        in[i] = blob + WIRE_HEADER_SIZE;
+        counts[i] = (size_t)v.count;
+        cap += counts[i];
+    }
+    uint8_t *out = st == SP_OK ? malloc(WIRE_HEADER_SIZE + cap * KERN_PAIR + 1) : NULL;
+    if (st == SP_OK && !out)
+        st = sp_Error(SP_ERR_NOMEM, "out of memory for the aggregate");
+    if (st == SP_OK) {
+        double t0 = io_NowMs();
+        size_t n = kern_MeanSparse(out + WIRE_HEADER_SIZE, in, counts, a->k, pos);
+        wire_PutHeader(out, WIRE_SPARSE_F32, n, 0, (uint32_t)q->n_params);
+        wire_Reseal(out, WIRE_HEADER_SIZE + n * KERN_PAIR);
+        wire_view v;
+        if (wire_Parse(out, WIRE_HEADER_SIZE + n * KERN_PAIR, &v) != SP_OK ||
+            wire_CheckSparse(&v) != SP_OK)
+            st = sp_Error(SP_ERR_INVALID, "the aggregate is not finite; nothing stored");
+        io_Add(&io->compute_ms, t0);
+        io_snap snap = io_Snap(own);
+        if (st == SP_OK)
+            st = store_PutBlob(own, key, out, WIRE_HEADER_SIZE + n * KERN_PAIR, STEPS_TTL_S);
+        io_Account(io, &snap);
+    }
+    free(out);
+    free(in);
+    free(counts);
+    free(pos);
+    return st;
+}
+
 static spStatus agg_Combine(const step_req *q, agg_inputs *a, cJSON *res, float *out,
                             step_io *io)
 {
@@ -212,9 +285,16 @@ static spStatus aggregate_Run(step_ctx *c, cJSON *res)
     double t0 = io_NowMs();
     st = agg_Fetch(q, &a, rejected, io, t0 + wait_ms, res);
     io_Add(&io->transfer_ms, t0);
-    if (st == SP_OK && !(out = tensor_Alloc(q->n_params)))
+    int sparse = model_SpecIsSparse(&q->spec);
+    if (st == SP_OK && ((st = req_Key(q, key, "agg:%d:%ld", q->peer, q->iteration)) ||
+                        (st = req_PeerStore(q, q->peer, &own))) == SP_OK && sparse) {
+        st = agg_SparseMean(q, &a, own, key, io);
+        if (st == SP_OK)
+            cJSON_AddStringToObject(res, "aggregator", agg_KindName(AGG_MEAN));
+    }
+    if (st == SP_OK && !sparse && !(out = tensor_Alloc(q->n_params)))
         st = sp_Error(SP_ERR_NOMEM, "out of memory for the aggregate");
-    if (st == SP_OK)
+    if (st == SP_OK && !sparse)
         st = agg_Combine(q, &a, res, out, io);
     if (st) {
         cJSON_Delete(rejected);
@@ -225,11 +305,8 @@ static spStatus aggregate_Run(step_ctx *c, cJSON *res)
         cJSON_AddItemToArray(used, cJSON_CreateNumber(a.used[i]));
     cJSON_AddItemToObject(res, FIELD_REJECTED, rejected);
     t0 = io_NowMs();
-    if ((st = req_Key(q, key, "agg:%d:%ld", q->peer, q->iteration)) ||
-        (st = req_PeerStore(q, q->peer, &own)))
-        goto out;
     io_snap snap = io_Snap(own);
-    if ((st = store_PutTensor(own, key, out, q->n_params, STEPS_TTL_S)))
+    if (!sparse && (st = store_PutTensor(own, key, out, q->n_params, STEPS_TTL_S)))
         goto out;
     io_Account(io, &snap);
     /* Every live peer passed barrier t, so all are done with iteration t-1:

@@ -133,6 +133,11 @@ spStatus meta_Write(store *shared, const char *job, const data_meta *m)
 
 spStatus meta_CheckShape(const data_meta *m, const step_req *q)
 {
+    if (model_SpecIsSparse(&q->spec) != m->sparse)
+        return sp_Error(SP_ERR_INVALID, "model %s reads %s rows, but init stored them %s (run "
+                        "init for this job)", model_KindName(q->spec.kind),
+                        model_SpecIsSparse(&q->spec) ? "sparse" : "dense",
+                        m->sparse ? "sparse" : "dense");
     if (q->dim != m->dim || q->spec.classes < m->classes)
         return sp_Error(SP_ERR_INVALID,
                         "\"shape\" [%d,%d,%d,%d] does not match the dataset loaded by init "
