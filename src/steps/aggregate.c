@@ -22,11 +22,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/kernels.h"
 #include "core/tensor.h"
-#include "core/wire.h"
 #include "ml/aggregate.h"
 #include "steps/poison.h"
+#include "steps/sparse_mean.h"
 #include "steps/step_util.h"
 #include "steps/collective.h"
 #include "steps/step_ctx.h"
@@ -58,24 +57,15 @@ static int is_PeerFault(spStatus st)
            st == SP_ERR_INVALID || st == SP_ERR_FORMAT || st == SP_ERR_AUTH;
 }
 
-/* A sparse average, whole and checked (checksum, pairs, the model's
- * length), as its wire blob: *out holds the blob's bytes. */
+/* A sparse average, whole and checked: *out holds its wire blob's bytes. */
 static spStatus agg_FetchSparse(const step_req *q, store *s, const char *key, float **out)
 {
     uint8_t *blob = NULL;
-    size_t len = 0;
-    wire_view v;
-    spStatus st = store_GetBlob(s, key, &blob, &len);
-    if (st == SP_OK && (st = wire_Parse(blob, len, &v)) == SP_OK &&
-        (st = wire_CheckSparse(&v)) == SP_OK && v.extra != q->n_params)
-        st = sp_Error(SP_ERR_INVALID, "a sparse average of length %u, not the model's %zu",
-                      v.extra, q->n_params);
-    if (st) {
-        free(blob);
-        return st;
-    }
-    *out = (float *)(void *)blob;
-    return SP_OK;
+    size_t len;
+    spStatus st = sparse_Get(s, key, q->n_params, &blob, &len);
+    if (st == SP_OK)
+        *out = (float *)(void *)blob;
+    return st;
 }
 
 static spStatus agg_FetchOne(const step_req *q, int peer, float **out, step_io *io)
@@ -193,40 +183,16 @@ static spStatus agg_SparseMean(const step_req *q, agg_inputs *a, store *own, con
     if (q->job.agg.kind != AGG_MEAN)
         return sp_Error(SP_ERR_INVALID, "aggregator %s: a sparse model's averages are combined "
                         "by the mean only", agg_KindName(q->job.agg.kind));
-    const unsigned char **in = calloc((size_t)a->k, sizeof *in);
-    size_t *counts = calloc((size_t)a->k, sizeof *counts), *pos = calloc((size_t)a->k, sizeof *pos);
-    size_t cap = 0;
-    spStatus st = in && counts && pos ? SP_OK : sp_Error(SP_ERR_NOMEM, "out of memory");
-    for (int i = 0; st == SP_OK && i < a->k; i++) {
-        const uint8_t *blob = (const uint8_t *)(void *)a->inputs[i];
-        wire_view v;
-        wire_ParseHeader(blob, &v); /* checked whole by agg_FetchSparse */
-        in[i] = blob + WIRE_HEADER_SIZE;
-        counts[i] = (size_t)v.count;
-        cap += counts[i];
-    }
-    uint8_t *out = st == SP_OK ? malloc(WIRE_HEADER_SIZE + cap * KERN_PAIR + 1) : NULL;
-    if (st == SP_OK && !out)
-        st = sp_Error(SP_ERR_NOMEM, "out of memory for the aggregate");
-    if (st == SP_OK) {
-        double t0 = io_NowMs();
-        size_t n = kern_MeanSparse(out + WIRE_HEADER_SIZE, in, counts, a->k, pos);
-        wire_PutHeader(out, WIRE_SPARSE_F32, n, 0, (uint32_t)q->n_params);
-        wire_Reseal(out, WIRE_HEADER_SIZE + n * KERN_PAIR);
-        wire_view v;
-        if (wire_Parse(out, WIRE_HEADER_SIZE + n * KERN_PAIR, &v) != SP_OK ||
-            wire_CheckSparse(&v) != SP_OK)
-            st = sp_Error(SP_ERR_INVALID, "the aggregate is not finite; nothing stored");
-        io_Add(&io->compute_ms, t0);
-        io_snap snap = io_Snap(own);
-        if (st == SP_OK)
-            st = store_PutBlob(own, key, out, WIRE_HEADER_SIZE + n * KERN_PAIR, STEPS_TTL_S);
-        io_Account(io, &snap);
-    }
+    uint8_t *out = NULL;
+    size_t len = 0;
+    double t0 = io_NowMs();
+    spStatus st = sparse_Mean((uint8_t *const *)(void *)a->inputs, a->k, q->n_params, &out, &len);
+    io_Add(&io->compute_ms, t0);
+    io_snap snap = io_Snap(own);
+    if (st == SP_OK)
+        st = store_PutBlob(own, key, out, len, STEPS_TTL_S);
+    io_Account(io, &snap);
     free(out);
-    free(in);
-    free(counts);
-    free(pos);
     return st;
 }
 
