@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sparse models on a hashed LibSVM file from `spirt datagen sparse`: for
 # logreg and svm, single-process training (total batch workers x batch) and
-# `--arch spirt` and `all-reduce` with WORKERS workers, as a user runs them
+# `--arch spirt`, `all-reduce` and `scatter-reduce` with WORKERS workers, as a user runs them
 # (every step its own function process, real Redis and NATS).
 #   bench/sparse.sh [--rows N] [--dim D] [--nnz K] [--workers W] [--batch B]
 #                   [--epochs E] [--lr LR]
@@ -34,13 +34,13 @@ for model in logreg svm; do
   "$build/bin/spirt" train --arch single --model "$model" --dataset "$data" \
     --batch $((workers * batch)) --epochs "$epochs" --lr "$lr" --quiet \
     --report "$tmp/single.json" >/dev/null
-  for arch in spirt all-reduce; do
+  for arch in spirt all-reduce scatter-reduce; do
     "$build/bin/spirt" train --arch "$arch" --workers "$workers" --model "$model" \
       --dataset "$data" --batch "$batch" --epochs "$epochs" --lr "$lr" --quiet \
       --report "$tmp/$arch.json" >/dev/null
   done
-  for arch in single spirt all-reduce; do
-    printf '%-6s %-10s accuracy %s   bytes/worker/iteration %8s   s/epoch %s\n' "$model" \
+  for arch in single spirt all-reduce scatter-reduce; do
+    printf '%-6s %-14s accuracy %s   bytes/worker/iteration %8s   s/epoch %s\n' "$model" \
       "$arch" "$(field "$tmp/$arch.json" acc)" \
       "$([ "$arch" = single ] && echo - || field "$tmp/$arch.json" bytes)" \
       "$(field "$tmp/$arch.json" epoch_s)"

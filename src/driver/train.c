@@ -62,8 +62,7 @@ spStatus train_OpenData(const job_config *job, dataset *train, dataset *test, mo
 int train_SparseRows(const job_config *job)
 {
     int linear = job->model.kind == MODEL_SVM || job->model.kind == MODEL_LOGREG;
-    return linear && (job->arch == ARCH_SPIRT || job->arch == ARCH_ALL_REDUCE) &&
-           dataset_IsLibsvmPath(job->dataset);
+    return linear && job->arch != ARCH_MLLESS && dataset_IsLibsvmPath(job->dataset);
 }
 
 /* Where evaluation reads rows from: a dense model expands a sparse

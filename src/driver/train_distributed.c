@@ -251,9 +251,9 @@ spStatus train_CheckDistributed(const job_config *j)
     if (!a)
         return sp_Error(SP_ERR_INVALID, "architecture '%s' is not available in this build",
                         job_ArchName(j->arch));
-    if (j->model.kind == MODEL_SVM && j->arch != ARCH_SPIRT && j->arch != ARCH_ALL_REDUCE)
-        return sp_Error(SP_ERR_INVALID, "--model svm trains with --arch single, spirt or "
-                        "all-reduce (the other architectures' exchange steps are dense)");
+    if (j->model.kind == MODEL_SVM && j->arch == ARCH_MLLESS)
+        return sp_Error(SP_ERR_INVALID, "--model svm does not train with --arch mlless yet (its "
+                        "exchange steps are dense)");
     if (j->model.kind == MODEL_SVM && !dataset_IsLibsvmPath(j->dataset))
         return sp_Error(SP_ERR_INVALID, "--model svm with a distributed --arch reads sparse "
                         "rows: give a LibSVM --dataset (.svm, .libsvm, .txt)");

@@ -100,7 +100,8 @@ spStatus store_PutBlobs(store *s, const char *const *keys, const void *const *da
  * missing one is SP_ERR_NOT_FOUND naming it, and then nothing is kept. */
 spStatus store_GetBlobs(store *s, const char *const *keys, int k, uint8_t **out, size_t *lens);
 /* Rows rows[0..k-1] (of `width` floats each) of the dense tensor at key
- * into out (k * width floats), each read by its own GETRANGE in pipelines:
+ * into out (k * width floats), by one SPIRT.ROWS with the module (the row
+ * numbers out, the rows back), else by a pipelined GETRANGE a row:
  * what a sparse model's gradient needs of the parameters, without the
  * rest. The header is checked (dtype, expect_n elements unless 0, rows
  * within them); the payload's checksum cannot be, short of reading it all. */

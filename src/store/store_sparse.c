@@ -1,7 +1,8 @@
 /* store_sparse.c - what the sparse models need of the store: the check
  * every reader of a sparse tensor (WIRE_SPARSE_F32) runs, the client-side
  * mean of fetched sparse sources (what SPIRT.AVG computes inside Redis,
- * with the same kernel), and reading some rows of a dense tensor. */
+ * with the same kernel), and reading some rows of a dense tensor
+ * (SPIRT.ROWS with the module, else a GETRANGE a row). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,29 @@ spStatus store_MeanSparse(store *s, const char *dst, const char *const *srcs, in
 /* Rows per pipeline flush of store_GetTensorRows. */
 #define ROWS_PIPELINE 1024
 
+/* SPIRT.ROWS: every row in one command and one reply. */
+static spStatus rows_InDb(store *s, const char *key, size_t width, const uint32_t *rows,
+                          size_t k, float *out)
+{
+    char w[24];
+    snprintf(w, sizeof w, "%zu", width);
+    const char *argv[4] = {"SPIRT.ROWS", key, w, (const char *)rows};
+    size_t lens[4] = {10, strlen(key), strlen(w), k * sizeof *rows};
+    redisReply *r;
+    spStatus st = store_AppendArgv(s, 4, argv, lens);
+    if (st || (st = store_Read(s, &r)))
+        return st;
+    if (r->type != REDIS_REPLY_STRING)
+        st = store_Fail(s, r, "SPIRT.ROWS");
+    else if (r->len != k * width * sizeof(float))
+        st = sp_Error(SP_ERR_FORMAT, "redis %s: SPIRT.ROWS answered %zu bytes for %zu rows",
+                      store_Name(s), r->len, k);
+    else if (k)
+        memcpy(out, r->str, r->len);
+    freeReplyObject(r);
+    return st;
+}
+
 spStatus store_GetTensorRows(store *s, const char *key, uint64_t expect_n, size_t width,
                              const uint32_t *rows, size_t k, float *out)
 {
@@ -112,6 +136,8 @@ spStatus store_GetTensorRows(store *s, const char *key, uint64_t expect_n, size_
             st = sp_Error(SP_ERR_INVALID, "redis %s: row %u of width %zu is beyond the %llu "
                           "elements of '%s'", store_Name(s), rows[i], width,
                           (unsigned long long)v.count, key);
+    if (st == SP_OK && store_HasModule(s))
+        return rows_InDb(s, key, width, rows, k, out);
     size_t bytes = width * sizeof(float);
     for (size_t off = 0; st == SP_OK && off < k; off += ROWS_PIPELINE) {
         size_t n = k - off < ROWS_PIPELINE ? k - off : ROWS_PIPELINE;

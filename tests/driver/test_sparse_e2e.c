@@ -1,18 +1,18 @@
 /* ctest-label: slow */
 /* test_sparse_e2e.c - sparse models end to end, as a user runs them: a
  * hashed 2^20-feature LibSVM file from `spirt datagen sparse`, then
- * `spirt train --arch spirt|all-reduce --workers 4` (every step its own
- * function process, real redis-servers with the module, nats-server) for
- * logreg and svm.
+ * `spirt train --arch spirt|all-reduce|scatter-reduce --workers 4` (every
+ * step its own function process, real redis-servers with the module,
+ * nats-server) for logreg and svm.
  *  - Accuracy: within 1 point of single-process training with the same
  *    total batch (workers x batch) and learning rate.
  *  - Bytes: what a worker moves per iteration is the rows' non-zeros, the
  *    parameter rows they touch and sparse gradients: at most 400 kB, and
  *    under a twentieth of one dense parameter vector (which a dense
  *    gradient step alone would move twice).
- *  - Every peer ends with the same model, and AllReduce with SPIRT's (the
- *    mean of the same sparse gradients by the same kernel, in the same
- *    order, then the same update). */
+ *  - Every peer ends with the same model, and AllReduce and ScatterReduce
+ *    with SPIRT's (the mean of the same sparse gradients by the same
+ *    kernel, in the same order, then the same update). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -103,6 +103,7 @@ static void check_Model(const char *model)
     cJSON_Delete(s);
     snprintf(spirt_crc, sizeof spirt_crc, "%s", check_Run(model, "spirt", acc));
     assert_string_equal(check_Run(model, "all-reduce", acc), spirt_crc);
+    assert_string_equal(check_Run(model, "scatter-reduce", acc), spirt_crc);
 }
 
 static void logreg_trains_sparse(void **state)

@@ -1,5 +1,5 @@
 /* test_sparse_ops.c - sparse tensors in a real redis-server: SPIRT.AVG
- * of sparse sources and SPIRT.UPDATE with a sparse grad inside it (module loaded), the
+ * of sparse sources, SPIRT.ROWS, and SPIRT.UPDATE with a sparse grad inside it (module loaded), the
  * client-side fallback against a server without the module, both giving
  * the bits of the dense kernels on the densified tensors; bad calls are
  * error replies that change nothing. */
@@ -240,12 +240,41 @@ static void test_sparse_errors(void **state)
     }
 }
 
+/* Rows of a dense tensor: SPIRT.ROWS and the GETRANGE fallback read the
+ * same floats; a row beyond the tensor or a wrong length is an error. */
+static void test_tensor_rows(void **state)
+{
+    suite *t = *state;
+    float *x = tu_Random(DENSE, 9, 1.0f);
+    const uint32_t rows[5] = {ROWS - 1, 0, 17, 17, 4000};
+    float got[5 * WIDTH];
+    for (int p = 0; p < 2; p++) {
+        store *s = t->paths[p];
+        tu_PutOk(s, "{r}:params", x, DENSE, 0);
+        memset(got, 0, sizeof got);
+        if (store_GetTensorRows(s, "{r}:params", DENSE, WIDTH, rows, 5, got) != SP_OK)
+            fail_msg("path %d: %s", p, sp_LastError());
+        for (int i = 0; i < 5; i++)
+            assert_memory_equal(got + i * WIDTH, x + (size_t)rows[i] * WIDTH,
+                                sizeof(float) * WIDTH);
+        const uint32_t beyond[1] = {ROWS};
+        assert_int_not_equal(store_GetTensorRows(s, "{r}:params", DENSE, WIDTH, beyond, 1, got),
+                             SP_OK);
+        assert_int_equal(store_GetTensorRows(s, "{r}:params", DENSE + 1, WIDTH, rows, 1, got),
+                         SP_ERR_INVALID);
+        assert_int_equal(store_GetTensorRows(s, "{r}:none", 0, WIDTH, rows, 1, got),
+                         SP_ERR_NOT_FOUND);
+    }
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sparse_average),
         cmocka_unit_test(test_sparse_update),
         cmocka_unit_test(test_sparse_errors),
+        cmocka_unit_test(test_tensor_rows),
     };
     return cmocka_run_group_tests(tests, suite_Up, suite_Down);
 }
