@@ -86,16 +86,24 @@ spStatus store_MeanSparse(store *s, const char *dst, const char *const *srcs, in
 /* Rows per pipeline flush of store_GetTensorRows. */
 #define ROWS_PIPELINE 1024
 
-/* SPIRT.ROWS: every row in one command and one reply. */
+/* SPIRT.ROWS: every row in one command (the row numbers packed
+ * little-endian) and one reply. */
 static spStatus rows_InDb(store *s, const char *key, size_t width, const uint32_t *rows,
                           size_t k, float *out)
 {
     char w[24];
     snprintf(w, sizeof w, "%zu", width);
-    const char *argv[4] = {"SPIRT.ROWS", key, w, (const char *)rows};
-    size_t lens[4] = {10, strlen(key), strlen(w), k * sizeof *rows};
+    unsigned char *packed = malloc(4 * k + 1);
+    if (!packed)
+        return sp_Error(SP_ERR_NOMEM, "out of memory for %zu row numbers", k);
+    for (size_t i = 0; i < k; i++)
+        for (int b = 0; b < 4; b++)
+            packed[4 * i + (size_t)b] = (unsigned char)(rows[i] >> (8 * b));
+    const char *argv[4] = {"SPIRT.ROWS", key, w, (const char *)packed};
+    size_t lens[4] = {10, strlen(key), strlen(w), 4 * k};
     redisReply *r;
     spStatus st = store_AppendArgv(s, 4, argv, lens);
+    free(packed);
     if (st || (st = store_Read(s, &r)))
         return st;
     if (r->type != REDIS_REPLY_STRING)
