@@ -23,6 +23,7 @@ benchmarks=(
   "function|a function process: exec to first 200 from /healthz, idle RSS and threads, cost of a trivial request (bin/bench-fnstart, fnstart.c)"
   "byzantine|test accuracy under each attack for each aggregation rule"
   "faults|injected faults (a peer's Redis, the driver, NATS killed) and what each costs"
+  "sparse|logreg and svm on a hashed 2^20-feature LibSVM file (spirt datagen sparse), single against spirt, all-reduce and scatter-reduce: accuracy against single-process training and the Bayes accuracy, bytes per worker per iteration, time per epoch"
 )
 
 # The bench/*.sh that are benchmarks (not this script or the shared helpers).

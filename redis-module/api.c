@@ -29,6 +29,7 @@ int rm_Bind(RedisModuleCtx *ctx, const char *name, int ver)
     BIND(ReplyWithError);
     BIND(ReplyWithLongLong);
     BIND(ReplyWithSimpleString);
+    BIND(ReplyWithStringBuffer);
     BIND(OpenKey);
     BIND(CloseKey);
     BIND(KeyType);

@@ -13,7 +13,8 @@
  * checksummed for the header. Where it goes: a dst that does not exist yet
  * (every training iteration averages into a new key) gets it straight into
  * its new value, and is removed again if anything failed; an existing dst
- * keeps its value until the mean, formed in scratch memory, has passed. */
+ * keeps its value until the mean, formed in scratch memory, has passed.
+ * Sparse sources (judged by the first) are averaged by avg_sparse.c. */
 #include <string.h>
 
 #include "commands.h"
@@ -257,6 +258,8 @@ int cmd_Avg(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
         mod_SetErr(&e, "ERR", "bad argument: %d sources, at most %d", k, AVG_MAX_SOURCES);
         return RM.ReplyWithError(ctx, e.text);
     }
+    if (avg_FirstIsSparse(ctx, argv[3]))
+        return avg_Sparse(ctx, argv, argc);
     avg_job j;
     memset(&j, 0, sizeof j);
     j.u = RM.Alloc(sizeof *j.u * (size_t)k);

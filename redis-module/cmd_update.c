@@ -5,7 +5,9 @@
  *   v = momentum * v + (g + wd * w);  w -= lr * v    (with mom_key)
  *   w -= lr * (g + wd * w)                            (momentum 0, no mom_key)
  * with the rounding of core/kernels.h, shared with the client-side
- * fallback and the single-process optimizer.
+ * fallback and the single-process optimizer. A sparse grad (WIRE_SPARSE_F32
+ * of params' length) updates only the elements it lists, and their
+ * momentum (the sparse models' lazy update).
  * The momentum buffer is created as zeros on first use. Every key and
  * argument is validated before anything is written.
  *
@@ -129,11 +131,12 @@ static int upd_Validate(RedisModuleCtx *ctx, upd_job *j, mod_err *e)
 {
     char a[96];
     if (mod_OpenTensor(ctx, &j->w, REDISMODULE_READ | REDISMODULE_WRITE, e) != REDISMODULE_OK ||
-        mod_OpenTensor(ctx, &j->g, REDISMODULE_READ, e) != REDISMODULE_OK)
+        mod_OpenDenseOrSparse(ctx, &j->g, REDISMODULE_READ, e) != REDISMODULE_OK)
         return REDISMODULE_ERR;
-    if (j->g.count != j->w.count) {
+    if (j->g.dtype == WIRE_SPARSE_F32 ? j->g.extra != j->w.count : j->g.count != j->w.count) {
         mod_SetErr(e, "ERR", "size mismatch: params has %llu elements, grad %llu",
-                   (unsigned long long)j->w.count, (unsigned long long)j->g.count);
+                   (unsigned long long)j->w.count,
+                   (unsigned long long)(j->g.dtype == WIRE_SPARSE_F32 ? j->g.extra : j->g.count));
         return REDISMODULE_ERR;
     }
     if (!j->has_v)
@@ -193,7 +196,13 @@ static int upd_Run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, upd_
     }
     /* Only the grad pointer from validation is still current (read-only). */
     const ufloat *g = (const ufloat *)(j->g.buf + WIRE_HEADER_SIZE);
-    if (j->has_v)
+    if (j->g.dtype == WIRE_SPARSE_F32 && j->has_v)
+        kern_SgdMomentumSparse((ufloat *)(w + WIRE_HEADER_SIZE), (ufloat *)(v + WIRE_HEADER_SIZE),
+                               j->g.buf + WIRE_HEADER_SIZE, j->g.count, j->lr, j->mom, j->wd);
+    else if (j->g.dtype == WIRE_SPARSE_F32)
+        kern_SgdSparse((ufloat *)(w + WIRE_HEADER_SIZE), j->g.buf + WIRE_HEADER_SIZE, j->g.count,
+                       j->lr, j->wd);
+    else if (j->has_v)
         kern_SgdMomentum((ufloat *)(w + WIRE_HEADER_SIZE), g, (ufloat *)(v + WIRE_HEADER_SIZE),
                          j->w.count, j->lr, j->mom, j->wd);
     else

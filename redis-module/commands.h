@@ -5,6 +5,10 @@
 #include "redismodule_api.h"
 
 MOD_LOCAL int cmd_Avg(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
+/* avg_sparse.c: SPIRT.AVG on sparse sources, and the test for them. */
+MOD_LOCAL int avg_Sparse(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
+MOD_LOCAL int avg_FirstIsSparse(RedisModuleCtx *ctx, RedisModuleString *src);
+MOD_LOCAL int cmd_Rows(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 MOD_LOCAL int cmd_Update(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 
 #endif

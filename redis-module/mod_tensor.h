@@ -23,8 +23,10 @@ typedef struct {
     RedisModuleKey *key;   /* NULL until opened */
     uint8_t *buf;          /* the value's bytes (direct access) */
     size_t len;
-    uint64_t count;        /* float32 elements */
+    uint64_t count;        /* float32 elements (pairs for a sparse tensor) */
     uint32_t crc;          /* the header's checksum of the payload */
+    int dtype;             /* WIRE_F32, or WIRE_SPARSE_F32 where a command accepts it */
+    uint32_t extra;        /* a sparse tensor's dense length */
 } mod_tensor;
 
 /* Reply error texts are built here: "<CODE> spirt: <message>". A message
@@ -51,6 +53,10 @@ MOD_LOCAL int mod_SameName(const RedisModuleString *a, const RedisModuleString *
  * dense float32 wire tensor with a correct checksum. On failure fills `e`
  * and returns REDISMODULE_ERR (t->key may be open: mod_Close it). */
 MOD_LOCAL int mod_OpenTensor(RedisModuleCtx *ctx, mod_tensor *t, int mode, mod_err *e);
+
+/* mod_OpenTensor, also accepting a sparse tensor (WIRE_SPARSE_F32; its
+ * pairs validated as core/wire.h wire_CheckSparse says). */
+MOD_LOCAL int mod_OpenDenseOrSparse(RedisModuleCtx *ctx, mod_tensor *t, int mode, mod_err *e);
 
 /* The same but for the checksum, which a command that reads the whole
  * payload anyway computes as it goes and hands to mod_CheckPayload (the

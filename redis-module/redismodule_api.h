@@ -41,6 +41,7 @@ typedef struct {
     int (*ReplyWithError)(RedisModuleCtx *ctx, const char *err);
     int (*ReplyWithLongLong)(RedisModuleCtx *ctx, long long ll);
     int (*ReplyWithSimpleString)(RedisModuleCtx *ctx, const char *msg);
+    int (*ReplyWithStringBuffer)(RedisModuleCtx *ctx, const char *buf, size_t len);
     RedisModuleKey *(*OpenKey)(RedisModuleCtx *ctx, RedisModuleString *name, int mode);
     void (*CloseKey)(RedisModuleKey *key);
     int (*KeyType)(RedisModuleKey *key);

@@ -48,7 +48,10 @@ int mod_SameName(const RedisModuleString *a, const RedisModuleString *b)
     return la == lb && memcmp(pa, pb, la) == 0;
 }
 
-static int open_Tensor(RedisModuleCtx *ctx, mod_tensor *t, int mode, int check, mod_err *e)
+/* check: verify the checksum; sparse: accept a sparse tensor (whose pairs
+ * are then validated too, which needs the checksum checked first). */
+static int open_Tensor(RedisModuleCtx *ctx, mod_tensor *t, int mode, int check, int sparse,
+                       mod_err *e)
 {
     char name[96];
     t->key = RM.OpenKey(ctx, t->name, mode);
@@ -71,25 +74,38 @@ static int open_Tensor(RedisModuleCtx *ctx, mod_tensor *t, int mode, int check, 
                    t->buf ? sp_LastError() : "no direct access");
         return REDISMODULE_ERR;
     }
-    if (v.dtype != WIRE_F32) {
+    if (v.dtype != WIRE_F32 && !(sparse && v.dtype == WIRE_SPARSE_F32)) {
         mod_SetErr(e, "ERR",
-                   "wrong dtype: key '%s' holds dtype %d, not a dense float32 tensor",
-                   mod_Printable(t->name, name, sizeof name), (int)v.dtype);
+                   "wrong dtype: key '%s' holds dtype %d, not a %s float32 tensor",
+                   mod_Printable(t->name, name, sizeof name), (int)v.dtype,
+                   sparse ? "dense or sparse" : "dense");
+        return REDISMODULE_ERR;
+    }
+    if (v.dtype == WIRE_SPARSE_F32 && wire_CheckSparse(&v) != SP_OK) {
+        mod_SetErr(e, "ERR", "corrupt tensor at '%s': %s",
+                   mod_Printable(t->name, name, sizeof name), sp_LastError());
         return REDISMODULE_ERR;
     }
     t->count = v.count;
     t->crc = v.crc;
+    t->dtype = (int)v.dtype;
+    t->extra = v.extra;
     return REDISMODULE_OK;
 }
 
 int mod_OpenTensor(RedisModuleCtx *ctx, mod_tensor *t, int mode, mod_err *e)
 {
-    return open_Tensor(ctx, t, mode, 1, e);
+    return open_Tensor(ctx, t, mode, 1, 0, e);
 }
 
 int mod_OpenTensorUnchecked(RedisModuleCtx *ctx, mod_tensor *t, int mode, mod_err *e)
 {
-    return open_Tensor(ctx, t, mode, 0, e);
+    return open_Tensor(ctx, t, mode, 0, 0, e);
+}
+
+int mod_OpenDenseOrSparse(RedisModuleCtx *ctx, mod_tensor *t, int mode, mod_err *e)
+{
+    return open_Tensor(ctx, t, mode, 1, 1, e);
 }
 
 int mod_CheckPayload(const mod_tensor *t, uint32_t crc, mod_err *e)

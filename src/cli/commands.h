@@ -8,5 +8,6 @@
 
 int cmd_Train(int argc, char **argv);
 int cmd_Compare(int argc, char **argv);
+int cmd_Datagen(int argc, char **argv);
 
 #endif

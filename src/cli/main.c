@@ -17,6 +17,7 @@ static void usage(FILE *f)
             "commands:\n"
             "  train     train a model (--arch single|spirt|mlless|scatter-reduce|all-reduce)\n"
             "  compare   run the four distributed architectures on the same job\n"
+            "  datagen   write a dataset from a known ground truth (datagen sparse)\n"
             "  version   print the version\n"
             "\n"
             "Run 'spirt <command> --help' for a command's options.\n"
@@ -51,6 +52,8 @@ int main(int argc, char **argv)
         return cmd_Train(argc, argv);
     if (strcmp(cmd, "compare") == 0)
         return cmd_Compare(argc, argv);
+    if (strcmp(cmd, "datagen") == 0)
+        return cmd_Datagen(argc, argv);
     fprintf(stderr, "spirt: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -165,7 +165,7 @@ static spStatus set_restart_after(job_config *j, const char *v)
  * refused, see options_CheckApplies), its help line and its setter. */
 static const option_def options[] = {
     {"arch", "ARCH", A_ALL, O_TRAIN, "single | spirt | mlless | scatter-reduce | all-reduce (default single)", set_arch},
-    {"model", "MODEL", A_ALL, 0, "logreg | mlp | cnn (default mlp)", set_model},
+    {"model", "MODEL", A_ALL, 0, "logreg | mlp | cnn | svm (default mlp)", set_model},
     {"hidden", "SIZES", A_ALL, 0, "MLP hidden layer sizes, e.g. 128 or 256,128 (default 128)", set_hidden},
     {"dataset", "NAME|PATH", A_ALL, 0, "fashion-mnist, mnist, an IDX directory, a .svm or .csv file", set_dataset},
     {"epochs", "N", A_ALL, 0, "passes over the training set (default 1)", set_epochs},

@@ -8,6 +8,7 @@
  * operations in the same order. */
 #include "core/kernels.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* Clang contracts a*b+c into an FMA where the target has one; that would
@@ -88,4 +89,74 @@ void kern_SgdMomentum(ufloat *w, const ufloat *g, ufloat *v, size_t n, float lr,
 {
     mom_Range(w, g, v, 0, body(n), lr, mom, wd);
     mom_Range(w, g, v, body(n), n, lr, mom, wd);
+}
+
+/* ---- sparse ---- */
+
+static uint32_t pair_Index(const unsigned char *p)
+{
+    uint32_t i;
+    memcpy(&i, p, sizeof i);
+    return i;
+}
+
+static float pair_Value(const unsigned char *p)
+{
+    float v;
+    memcpy(&v, p + 4, sizeof v);
+    return v;
+}
+
+size_t kern_MeanSparse(unsigned char *out, const unsigned char *const *srcs,
+                       const size_t *counts, int k, size_t *pos)
+{
+    const float scale = 1.0f / (float)k;
+    size_t n = 0;
+    for (int j = 0; j < k; j++)
+        pos[j] = 0;
+    for (;;) {
+        /* the smallest index at the head of any source */
+        int first = -1;
+        uint32_t at = 0;
+        for (int j = 0; j < k; j++) {
+            if (pos[j] == counts[j])
+                continue;
+            uint32_t i = pair_Index(srcs[j] + KERN_PAIR * pos[j]);
+            if (first < 0 || i < at) {
+                first = j;
+                at = i;
+            }
+        }
+        if (first < 0)
+            return n;
+        float acc = pair_Value(srcs[first] + KERN_PAIR * pos[first]++);
+        for (int j = first + 1; j < k; j++)
+            if (pos[j] < counts[j] && pair_Index(srcs[j] + KERN_PAIR * pos[j]) == at)
+                acc += pair_Value(srcs[j] + KERN_PAIR * pos[j]++);
+        float mean = acc * scale;
+        memcpy(out + KERN_PAIR * n, &at, sizeof at);
+        memcpy(out + KERN_PAIR * n + 4, &mean, sizeof mean);
+        n++;
+    }
+}
+
+void kern_SgdSparse(ufloat *w, const unsigned char *pairs, size_t count, float lr, float wd)
+{
+    for (size_t k = 0; k < count; k++) {
+        uint32_t i = pair_Index(pairs + KERN_PAIR * k);
+        float g = pair_Value(pairs + KERN_PAIR * k);
+        w[i] -= lr * (g + wd * w[i]);
+    }
+}
+
+void kern_SgdMomentumSparse(ufloat *w, ufloat *v, const unsigned char *pairs, size_t count,
+                            float lr, float mom, float wd)
+{
+    for (size_t k = 0; k < count; k++) {
+        uint32_t i = pair_Index(pairs + KERN_PAIR * k);
+        float g = pair_Value(pairs + KERN_PAIR * k);
+        float vi = mom * v[i] + (g + wd * w[i]);
+        v[i] = vi;
+        w[i] -= lr * vi;
+    }
 }

@@ -46,4 +46,28 @@ void kern_SgdMomentum(ufloat *w, const ufloat *g, ufloat *v, size_t n, float lr,
  * one of the sources (the same pointer), not a partial overlap. k >= 1. */
 void kern_Mean(ufloat *out, const ufloat *const *srcs, int k, size_t n);
 
+/* ---- sparse tensors ----
+ *
+ * The payload of a WIRE_SPARSE_F32 tensor: `count` pairs of 8 bytes, a
+ * uint32 index and then a float32 value (host order, unaligned), indices
+ * strictly increasing. The sparse kernels compute what the dense ones do on
+ * the dense vector with zeros elsewhere, in the same rounding order: an
+ * absent element contributes nothing (x + 0 = x), and an update touches
+ * only the listed elements (and their momentum) - the "lazy" update of the
+ * sparse models (ml/optim.h optim_StepRows). */
+#define KERN_PAIR 8
+
+/* The union of the k sources' indices, each value the sum over the sources
+ * holding it, in argument order, times (1/k), as kern_Mean. out (room for
+ * the sum of the counts) must not overlap a source; pos is k scratch
+ * slots. Returns the pairs written. */
+size_t kern_MeanSparse(unsigned char *out, const unsigned char *const *srcs,
+                       const size_t *counts, int k, size_t *pos);
+
+/* kern_Sgd / kern_SgdMomentum on the listed elements of w (and v); every
+ * index must be below w's length. */
+void kern_SgdSparse(ufloat *w, const unsigned char *pairs, size_t count, float lr, float wd);
+void kern_SgdMomentumSparse(ufloat *w, ufloat *v, const unsigned char *pairs, size_t count,
+                            float lr, float mom, float wd);
+
 #endif

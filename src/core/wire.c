@@ -252,3 +252,28 @@ void wire_Reseal(uint8_t *buf, size_t len)
 }
 
 void wire_SetChecksum(uint8_t *buf, uint32_t crc) { put32(buf + 16, crc); }
+
+spStatus wire_CheckSparse(const wire_view *v)
+{
+    if (v->dtype != WIRE_SPARSE_F32)
+        return sp_Error(SP_ERR_INVALID, "sparse: expected a sparse tensor, got dtype %d",
+                        (int)v->dtype);
+    if (v->count > v->extra)
+        return sp_Error(SP_ERR_INVALID, "sparse: %llu pairs for a dense length of %u",
+                        (unsigned long long)v->count, v->extra);
+    uint32_t last = 0;
+    for (uint64_t j = 0; j < v->count; j++) {
+        const uint8_t *p = v->payload + 8 * j;
+        uint32_t i = get32(p), bits = get32(p + 4);
+        float x;
+        memcpy(&x, &bits, sizeof x);
+        if (i >= v->extra || (j > 0 && i <= last))
+            return sp_Error(SP_ERR_INVALID, "sparse: pair %llu has index %u (dense length %u, "
+                            "indices must increase)", (unsigned long long)j, i, v->extra);
+        if ((bits & 0x7f800000u) == 0x7f800000u)
+            return sp_Error(SP_ERR_INVALID, "sparse: pair %llu (index %u) is not finite",
+                            (unsigned long long)j, i);
+        last = i;
+    }
+    return SP_OK;
+}

@@ -70,6 +70,11 @@ spStatus wire_Parse(const uint8_t *buf, size_t len, wire_view *v);
 spStatus wire_ParseUnchecked(const uint8_t *buf, size_t len, wire_view *v);
 spStatus wire_CheckCrc(const wire_view *v, uint32_t crc);
 
+/* The payload rules of a parsed WIRE_SPARSE_F32 tensor: at most `extra`
+ * (its dense length) pairs, indices strictly increasing and below extra,
+ * values finite. SP_ERR_INVALID naming the first pair that breaks one. */
+spStatus wire_CheckSparse(const wire_view *v);
+
 /* Parses and copies a dense float32 tensor into a new array. If
  * expect_count != 0 a different count is SP_ERR_INVALID. Rejects NaN/Inf
  * when `reject_nonfinite` is set. */

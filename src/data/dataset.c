@@ -23,6 +23,9 @@ void dataset_Free(dataset *d)
         return;
     free(d->x);
     free(d->y);
+    free(d->ptr);
+    free(d->col);
+    free(d->val);
     memset(d, 0, sizeof *d);
 }
 
@@ -141,6 +144,36 @@ static const char *text_Format(const char *path)
     return NULL;
 }
 
+/* The test split's features: rows first.. of all, copied (dense or CSR). */
+static spStatus split_Copy(const char *path, const dataset *all, size_t first, dataset *te)
+{
+    if (!dataset_IsSparse(all)) {
+        spStatus s = textio_AllocRows(te->n, te->dim, &te->x);
+        if (s == SP_OK)
+            memcpy(te->x, all->x + first * all->dim, te->n * te->dim * sizeof *te->x);
+        return s;
+    }
+    size_t base = all->ptr[first], nnz = all->ptr[all->n] - base;
+    te->ptr = malloc(sizeof *te->ptr * (te->n + 1));
+    te->col = malloc(sizeof *te->col * (nnz ? nnz : 1));
+    te->val = malloc(sizeof *te->val * (nnz ? nnz : 1));
+    if (!te->ptr || !te->col || !te->val)
+        return sp_Error(SP_ERR_NOMEM, "%s: cannot allocate the test split", path);
+    for (size_t i = 0; i <= te->n; i++)
+        te->ptr[i] = all->ptr[first + i] - base;
+    if (nnz) {
+        memcpy(te->col, all->col + base, nnz * sizeof *te->col);
+        memcpy(te->val, all->val + base, nnz * sizeof *te->val);
+    }
+    return SP_OK;
+}
+
+int dataset_IsLibsvmPath(const char *name_or_path)
+{
+    const char *fmt = name_or_path ? text_Format(name_or_path) : NULL;
+    return fmt && strcmp(fmt, "libsvm") == 0;
+}
+
 /* Keeps the first n - n/6 rows as train and moves the rest to test. */
 static spStatus split_Tail(const char *path, dataset *all, dataset *train, dataset *test)
 {
@@ -149,17 +182,21 @@ static spStatus split_Tail(const char *path, dataset *all, dataset *train, datas
         return sp_Error(SP_ERR_INVALID, "%s: %zu rows are too few to split off a test set (need 6)",
                         path, all->n);
     dataset te = *all;
+    te.x = NULL;
+    te.ptr = NULL;
+    te.col = NULL;
+    te.val = NULL;
     te.n = n_test;
     size_t first = all->n - n_test;
-    spStatus s = textio_AllocRows(te.n, te.dim, &te.x);
-    if (s != SP_OK)
+    spStatus s = split_Copy(path, all, first, &te);
+    te.y = s == SP_OK ? malloc(te.n * sizeof *te.y) : NULL;
+    if (s == SP_OK && !te.y)
+        s = sp_Error(SP_ERR_NOMEM, "%s: cannot allocate the test split", path);
+    if (s != SP_OK) {
+        te.y = NULL;
+        dataset_Free(&te);
         return s;
-    te.y = malloc(te.n * sizeof *te.y);
-    if (!te.y) {
-        free(te.x);
-        return sp_Error(SP_ERR_NOMEM, "%s: cannot allocate the test split", path);
     }
-    memcpy(te.x, all->x + first * all->dim, te.n * te.dim * sizeof *te.x);
     memcpy(te.y, all->y + first, te.n * sizeof *te.y);
     all->n = first; /* the tail of the train arrays is simply unused */
     *train = *all;
@@ -257,12 +294,89 @@ void dataset_EpochOrder(size_t len, uint64_t seed, long epoch, int shard, uint32
     }
 }
 
+csr_rows dataset_Rows(const dataset *d, size_t first, size_t n)
+{
+    csr_rows r = {n, d->ptr + first, d->col, d->val};
+    return r;
+}
+
 void dataset_Gather(const dataset *d, size_t base, const uint32_t *idx, int b, float *x,
                     int32_t *y)
 {
     for (int i = 0; i < b; i++) {
         size_t row = base + idx[i];
-        memcpy(x + (size_t)i * d->dim, d->x + row * d->dim, d->dim * sizeof *x);
+        float *xi = x + (size_t)i * d->dim;
+        if (dataset_IsSparse(d)) {
+            memset(xi, 0, d->dim * sizeof *x);
+            for (size_t k = d->ptr[row]; k < d->ptr[row + 1]; k++)
+                xi[d->col[k]] = d->val[k];
+        } else {
+            memcpy(xi, d->x + row * d->dim, d->dim * sizeof *x);
+        }
         y[i] = d->y[row];
     }
+}
+
+void dataset_BatchFree(dataset_batch *buf)
+{
+    free(buf->ptr);
+    free(buf->col);
+    free(buf->val);
+    memset(buf, 0, sizeof *buf);
+}
+
+/* Appends row `row`'s non-zeros to buf at *nnz (growing it). */
+static spStatus batch_AddRow(const dataset *d, size_t row, dataset_batch *buf, size_t *nnz)
+{
+    size_t need = *nnz + (dataset_IsSparse(d) ? d->ptr[row + 1] - d->ptr[row] : d->dim);
+    if (need > buf->nnz_cap) {
+        /* col and val share one capacity */
+        size_t cap = buf->nnz_cap;
+        spStatus s = textio_Grow((void **)&buf->col, &cap, need, sizeof *buf->col);
+        if (s != SP_OK)
+            return s;
+        void *v = realloc(buf->val, cap * sizeof *buf->val);
+        if (!v)
+            return sp_Error(SP_ERR_NOMEM, "cannot allocate a sparse batch of %zu entries", cap);
+        buf->val = v;
+        buf->nnz_cap = cap;
+    }
+    if (dataset_IsSparse(d)) {
+        size_t k0 = d->ptr[row], len = d->ptr[row + 1] - k0;
+        if (len) {
+            memcpy(buf->col + *nnz, d->col + k0, len * sizeof *buf->col);
+            memcpy(buf->val + *nnz, d->val + k0, len * sizeof *buf->val);
+        }
+        *nnz += len;
+        return SP_OK;
+    }
+    const float *x = d->x + row * d->dim;
+    for (size_t j = 0; j < d->dim; j++)
+        if (x[j] != 0.0f) {
+            buf->col[*nnz] = (uint32_t)j;
+            buf->val[(*nnz)++] = x[j];
+        }
+    return SP_OK;
+}
+
+spStatus dataset_GatherSparse(const dataset *d, size_t base, const uint32_t *idx, int b,
+                              dataset_batch *buf, csr_rows *out, int32_t *y)
+{
+    spStatus s = textio_Grow((void **)&buf->ptr, &buf->rows_cap, (size_t)b + 1, sizeof *buf->ptr);
+    if (s != SP_OK)
+        return s;
+    size_t nnz = 0;
+    buf->ptr[0] = 0;
+    for (int i = 0; i < b; i++) {
+        size_t row = base + idx[i];
+        if ((s = batch_AddRow(d, row, buf, &nnz)) != SP_OK)
+            return s;
+        buf->ptr[i + 1] = nnz;
+        y[i] = d->y[row];
+    }
+    out->n = (size_t)b;
+    out->ptr = buf->ptr;
+    out->col = buf->col;
+    out->val = buf->val;
+    return SP_OK;
 }

@@ -1,9 +1,9 @@
 /* libsvm.c - LibSVM sparse text: "label idx:val idx:val ..." (1-based).
  *
- * Rows are collected sparse first, because the dimension may only be known
- * after the last line, then expanded to the dense form every model uses.
- * Blank lines and lines starting with '#' are skipped; "qid:" tokens are
- * ignored. */
+ * Rows are collected straight into CSR (data/dataset.h) and stay that way:
+ * a 2^20-feature file costs its non-zeros, not rows x dimension. Each row's
+ * entries are sorted by index (a repeated index is an error). Blank lines
+ * and lines starting with '#' are skipped; "qid:" tokens are ignored. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@
 #define LIBSVM_MAX_INDEX (1u << 26)
 
 typedef struct {
-    size_t *row_end;     /* entries of row i end at row_end[i] */
+    size_t *row_end;     /* entries of row i end at row_end[i + 1]; row_end[0] = 0 */
     uint32_t *idx;       /* 0-based */
     float *val;
     size_t rows, rows_cap, nnz, idx_cap, val_cap;
@@ -75,8 +75,31 @@ static spStatus libsvm_Entry(libsvm_rows *r, const char *path, long line, char *
     return SP_OK;
 }
 
+/* Sorts row entries idx/val[first..nnz) by index (insertion sort: rows are
+ * short and usually sorted already) and rejects a repeated index. */
+static spStatus libsvm_SortRow(libsvm_rows *r, const char *path, long line, size_t first)
+{
+    for (size_t k = first + 1; k < r->nnz; k++) {
+        uint32_t ix = r->idx[k];
+        float v = r->val[k];
+        size_t j = k;
+        for (; j > first && r->idx[j - 1] > ix; j--) {
+            r->idx[j] = r->idx[j - 1];
+            r->val[j] = r->val[j - 1];
+        }
+        r->idx[j] = ix;
+        r->val[j] = v;
+    }
+    for (size_t k = first + 1; k < r->nnz; k++)
+        if (r->idx[k] == r->idx[k - 1])
+            return sp_Error(SP_ERR_FORMAT, "%s:%ld: feature index %u appears twice", path, line,
+                            r->idx[k] + 1);
+    return SP_OK;
+}
+
 static spStatus libsvm_Line(libsvm_rows *r, const char *path, long line, char *p, size_t dim)
 {
+    size_t first = r->nnz;
     char *end;
     double label = strtod(p, &end);
     if (end == p || (*end && !textio_IsBlank(*end)))
@@ -93,10 +116,14 @@ static spStatus libsvm_Line(libsvm_rows *r, const char *path, long line, char *p
         if (s != SP_OK)
             return s;
     }
-    s = textio_Grow((void **)&r->row_end, &r->rows_cap, r->rows + 1, sizeof *r->row_end);
+    if ((s = libsvm_SortRow(r, path, line, first)) != SP_OK)
+        return s;
+    /* row_end[0] is 0: the array becomes the dataset's CSR offsets. */
+    s = textio_Grow((void **)&r->row_end, &r->rows_cap, r->rows + 2, sizeof *r->row_end);
     if (s != SP_OK)
         return s;
-    r->row_end[r->rows++] = r->nnz;
+    r->row_end[0] = 0;
+    r->row_end[++r->rows] = r->nnz;
     return SP_OK;
 }
 
@@ -134,14 +161,14 @@ spStatus dataset_LoadLibsvm(const char *path, size_t dim, dataset *out)
         if (d.dim == 0)
             s = sp_Error(SP_ERR_FORMAT, "%s: no features in any row (dimension 0)", path);
     }
-    if (s == SP_OK)
-        s = textio_AllocRows(d.n, d.dim, &d.x);
     if (s == SP_OK) {
-        memset(d.x, 0, d.n * d.dim * sizeof *d.x);
-        size_t k = 0;
-        for (size_t i = 0; i < d.n; i++)
-            for (; k < r.row_end[i]; k++)
-                d.x[i * d.dim + r.idx[k]] = r.val[k];
+        /* The arrays become the dataset's: nothing is copied or expanded. */
+        d.ptr = r.row_end;
+        d.col = r.idx;
+        d.val = r.val;
+        r.row_end = NULL;
+        r.idx = NULL;
+        r.val = NULL;
         s = textio_FinishLabels(&r.labels, path, &d);
     }
     libsvm_Free(&r);

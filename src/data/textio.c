@@ -172,6 +172,8 @@ spStatus textio_AddLabel(textio_labels *l, const char *path, long line, double v
     if (s != SP_OK)
         return s;
     l->v[l->n++] = v;
+    if (v == 0 && !l->first_zero_line)
+        l->first_zero_line = line;
     if (v == -1 && !l->first_neg_line)
         l->first_neg_line = line;
     if (v != -1 && v != 1 && !l->first_other_line) {
@@ -197,6 +199,11 @@ spStatus textio_FinishLabels(textio_labels *l, const char *path, dataset *d)
         for (size_t i = 0; i < l->n; i++)
             l->v[i] = l->v[i] == 1;
         d->classes = 2;
+    } else if (!l->first_zero_line && l->max > 1) {
+        /* 1..K, the other common convention for multi-class files. */
+        for (size_t i = 0; i < l->n; i++)
+            l->v[i] -= 1;
+        d->classes = l->max;
     } else {
         d->classes = l->max + 1;
     }

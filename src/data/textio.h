@@ -40,7 +40,8 @@ spStatus textio_Next(textio_reader *r, char **line, size_t *len);
 spStatus textio_NextData(textio_reader *r, char **p);
 void textio_Close(textio_reader *r);
 
-/* Raw labels as read, with what the {-1,+1} -> {0,1} mapping needs. */
+/* Raw labels as read, with what the {-1,+1} -> {0,1} and 1..K -> 0..K-1
+ * mappings need. */
 typedef struct {
     int32_t *v;
     size_t n, cap;
@@ -48,11 +49,14 @@ typedef struct {
     long first_other_line;  /* first line with a label other than -1/+1 */
     int32_t first_other;
     int32_t max;
+    long first_zero_line;   /* first line with label 0 (0 = none) */
 } textio_labels;
 
 /* Parses a label token (an integral number >= -1) and appends it. */
 spStatus textio_AddLabel(textio_labels *l, const char *path, long line, double value);
-/* Maps labels in place and fills d->y / d->classes (takes ownership of v). */
+/* Maps labels in place ({-1,+1} -> {0,1}; 1..K with no 0 and some label
+ * above 1 -> 0..K-1; else kept) and fills d->y / d->classes (takes
+ * ownership of v). */
 spStatus textio_FinishLabels(textio_labels *l, const char *path, dataset *d);
 
 /* Space or tab: what separates fields and pads lines in the text formats. */

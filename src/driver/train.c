@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Rows scored per call when evaluating. */
+#define TRAIN_EVAL_CHUNK 500
+
 spStatus train_Check(const job_config *job)
 {
     spStatus st = job_Validate(job);
@@ -52,25 +55,79 @@ spStatus train_OpenData(const job_config *job, dataset *train, dataset *test, mo
     spec->in_h = train->h;
     spec->in_w = train->w;
     spec->classes = train->classes > test->classes ? train->classes : test->classes;
+    spec->sparse = dataset_IsSparse(train);
     return SP_OK;
+}
+
+int train_SparseRows(const job_config *job)
+{
+    int linear = job->model.kind == MODEL_SVM || job->model.kind == MODEL_LOGREG;
+    return linear && job->arch != ARCH_MLLESS && dataset_IsLibsvmPath(job->dataset);
+}
+
+/* Where evaluation reads rows from: a dense model expands a sparse
+ * dataset's rows into x, a sparse model reads a dense dataset's non-zeros
+ * through batch; otherwise the dataset's own arrays serve. */
+typedef struct {
+    uint32_t seq[TRAIN_EVAL_CHUNK]; /* 0, 1, 2, ...: a chunk's rows from its first */
+    int32_t y[TRAIN_EVAL_CHUNK];
+    float *x;
+    dataset_batch batch;
+} eval_bufs;
+
+/* Rows off .. off+b-1 of d scored by m. */
+static spStatus eval_Chunk(model *m, const float *params, const dataset *d, size_t off, int b,
+                           eval_bufs *e, float *loss, int *correct)
+{
+    if (!model_IsSparse(m)) {
+        const float *x = d->x + off * d->dim;
+        if (dataset_IsSparse(d)) {
+            dataset_Gather(d, off, e->seq, b, e->x, e->y);
+            x = e->x;
+        }
+        return model_Evaluate(m, params, x, d->y + off, b, loss, correct);
+    }
+    csr_rows rows;
+    if (dataset_IsSparse(d)) {
+        rows = dataset_Rows(d, off, (size_t)b);
+    } else {
+        spStatus st = dataset_GatherSparse(d, off, e->seq, b, &e->batch, &rows, e->y);
+        if (st)
+            return st;
+    }
+    return model_SparseEvaluate(m, params, &rows, d->y + off, loss, correct);
 }
 
 spStatus train_Evaluate(model *m, const float *params, const dataset *d, float *loss,
                         float *accuracy)
 {
-    const int chunk = 500;
+    const int chunk = TRAIN_EVAL_CHUNK;
     double loss_sum = 0;
     long correct = 0;
-    for (size_t off = 0; off < d->n; off += chunk) {
+    eval_bufs *e = calloc(1, sizeof *e);
+    if (!e)
+        return sp_Error(SP_ERR_NOMEM, "out of memory for evaluation");
+    for (int i = 0; i < chunk; i++)
+        e->seq[i] = (uint32_t)i;
+    spStatus st = SP_OK;
+    if (!model_IsSparse(m) && dataset_IsSparse(d) &&
+        !(e->x = malloc(sizeof *e->x * (size_t)chunk * d->dim)))
+        st = sp_Error(SP_ERR_NOMEM, "out of memory for %d expanded rows of %zu features", chunk,
+                      d->dim);
+    for (size_t off = 0; st == SP_OK && off < d->n; off += chunk) {
         int b = (int)(d->n - off < (size_t)chunk ? d->n - off : (size_t)chunk);
         float l;
         int c;
-        spStatus st = model_Evaluate(m, params, d->x + off * d->dim, d->y + off, b, &l, &c);
-        if (st)
-            return st;
+        if ((st = eval_Chunk(m, params, d, off, b, e, &l, &c)))
+            break;
         loss_sum += (double)l * b;
         correct += c;
     }
+    free(e->x);
+    dataset_BatchFree(&e->batch);
+    free(e);
+    if (st)
+        return st;
     *loss = d->n ? (float)(loss_sum / (double)d->n) : 0.0f;
     *accuracy = d->n ? (float)correct / (float)d->n : 0.0f;
     return SP_OK;

@@ -55,6 +55,10 @@ void train_ResultFree(train_result *res);
 /* Shared by every architecture: open the job's dataset (applying the sample
  * limits) and build the model spec that fits it. */
 spStatus train_OpenData(const job_config *job, dataset *train, dataset *test, model_spec *spec);
+/* 1 when a distributed job trains a sparse model on sparse rows: svm, or
+ * logreg on a LibSVM file, with any --arch but mlless (whose exchange steps
+ * are dense: logreg trains there on expanded rows). */
+int train_SparseRows(const job_config *job);
 /* Mean loss and accuracy of params on a dataset, in batches. */
 spStatus train_Evaluate(model *m, const float *params, const dataset *d, float *loss,
                         float *accuracy);

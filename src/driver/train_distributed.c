@@ -200,7 +200,10 @@ static spStatus inproc_Configure(dist_run *d)
 static cJSON *base_Build(dist_run *d)
 {
     cJSON *b = cJSON_CreateObject();
-    cJSON_AddItemToObject(b, FIELD_JOB, job_ToJson(d->job));
+    /* The steps learn from the job whether rows and gradients are sparse. */
+    job_config sent = *d->job;
+    sent.model.sparse = train_SparseRows(d->job);
+    cJSON_AddItemToObject(b, FIELD_JOB, job_ToJson(&sent));
     return b;
 }
 
@@ -256,6 +259,15 @@ spStatus train_CheckDistributed(const job_config *j)
     if (!a)
         return sp_Error(SP_ERR_INVALID, "architecture '%s' is not available in this build",
                         job_ArchName(j->arch));
+    if (j->model.kind == MODEL_SVM && j->arch == ARCH_MLLESS)
+        return sp_Error(SP_ERR_INVALID, "--model svm does not train with --arch mlless yet (its "
+                        "exchange steps are dense)");
+    if (j->model.kind == MODEL_SVM && !dataset_IsLibsvmPath(j->dataset))
+        return sp_Error(SP_ERR_INVALID, "--model svm with a distributed --arch reads sparse "
+                        "rows: give a LibSVM --dataset (.svm, .libsvm, .txt)");
+    if (train_SparseRows(j) && j->agg.kind != AGG_MEAN)
+        return sp_Error(SP_ERR_INVALID, "--aggregator %s: a sparse model's averages are "
+                        "combined by the mean only", agg_KindName(j->agg.kind));
     if (j->resume && !cluster_Mode(j))
         return sp_Error(SP_ERR_INVALID, "--resume continues a job in running services: give "
                         "--peers, --shared-redis and --nats (a local run's servers are gone)");

@@ -5,6 +5,7 @@
 #include "driver/train.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/clock.h"
 #include "core/tensor.h"
@@ -15,6 +16,10 @@ typedef struct {
     float *params, *grad, *state, *x;
     int32_t *y;
     uint32_t *order;
+    /* sparse models: the batch, its touched rows and their parameters */
+    dataset_batch batch;
+    csr_touched touched;
+    float *w;
 } single_state;
 
 static void single_Free(single_state *s)
@@ -26,6 +31,9 @@ static void single_Free(single_state *s)
     free(s->x);
     free(s->y);
     free(s->order);
+    dataset_BatchFree(&s->batch);
+    csr_TouchedFree(&s->touched);
+    free(s->w);
 }
 
 static spStatus single_Alloc(single_state *s, const model_spec *spec, const job_config *job,
@@ -39,13 +47,49 @@ static spStatus single_Alloc(single_state *s, const model_spec *spec, const job_
     s->params = tensor_Alloc(p);
     s->grad = tensor_Alloc(p);
     s->state = tensor_Alloc(sf ? (size_t)sf * p : 1);
-    s->x = tensor_Alloc((size_t)job->batch * train->dim);
+    /* A dense model reads a batch of expanded rows; a sparse one at most
+     * every parameter row. */
+    if (model_IsSparse(s->m))
+        s->w = tensor_Alloc(p);
+    else
+        s->x = tensor_Alloc((size_t)job->batch * train->dim);
     s->y = malloc(sizeof(int32_t) * (size_t)job->batch);
     s->order = malloc(sizeof(uint32_t) * (train->n ? train->n : 1));
-    if (!s->params || !s->grad || !s->state || !s->x || !s->y || !s->order)
+    if (!s->params || !s->grad || !s->state || !(s->x || s->w) || !s->y || !s->order)
         return sp_Error(SP_ERR_NOMEM, "out of memory for a model of %zu parameters", p);
     model_Init(s->m, s->params, job->seed);
     return SP_OK;
+}
+
+/* One step of a sparse model: the batch's rows, the parameter rows they
+ * touch, their gradient, and the update of those rows alone. */
+static spStatus single_SparseStep(single_state *s, const job_config *job, const dataset *train,
+                                  const uint32_t *idx, int b, long step, float *loss)
+{
+    csr_rows x;
+    spStatus st = dataset_GatherSparse(train, 0, idx, b, &s->batch, &x, s->y);
+    if (st || (st = csr_Touch(&x, (uint32_t)train->dim, &s->touched)))
+        return st;
+    const csr_touched *t = &s->touched;
+    size_t k = (size_t)model_Spec(s->m)->classes;
+    for (size_t i = 0; i < t->n_cols; i++)
+        memcpy(s->w + i * k, s->params + (size_t)t->cols[i] * k, k * sizeof *s->w);
+    if ((st = model_SparseLossGrad(s->m, s->w, &x, t, s->y, s->grad, loss)))
+        return st;
+    optim_StepRows(&job->optim, model_ParamCount(s->m), k, s->params, t->cols, t->n_cols,
+                   s->grad, s->state, step);
+    return SP_OK;
+}
+
+/* One step of a dense model over expanded rows. */
+static spStatus single_DenseStep(single_state *s, const job_config *job, const dataset *train,
+                                 const uint32_t *idx, int b, long step, float *loss)
+{
+    dataset_Gather(train, 0, idx, b, s->x, s->y);
+    spStatus st = model_LossGrad(s->m, s->params, s->x, s->y, b, s->grad, loss);
+    if (st == SP_OK)
+        optim_Step(&job->optim, model_ParamCount(s->m), s->params, s->grad, s->state, step);
+    return st;
 }
 
 spStatus train_Single(const job_config *job, const train_observer *obs, train_result *res)
@@ -81,10 +125,12 @@ spStatus train_Single(const job_config *job, const train_observer *obs, train_re
             size_t off = (size_t)it * (size_t)job->batch;
             int b = job->batch;
             float loss;
-            dataset_Gather(&train, 0, s.order + off, b, s.x, s.y);
-            if ((st = model_LossGrad(s.m, s.params, s.x, s.y, b, s.grad, &loss)))
+            ++step;
+            st = model_IsSparse(s.m)
+                     ? single_SparseStep(&s, job, &train, s.order + off, b, step, &loss)
+                     : single_DenseStep(&s, job, &train, s.order + off, b, step, &loss);
+            if (st)
                 goto out;
-            optim_Step(&job->optim, model_ParamCount(s.m), s.params, s.grad, s.state, ++step);
             smooth = smooth < 0 ? loss : 0.95f * smooth + 0.05f * loss;
             res->samples += b;
             if (obs && obs->on_iteration)

@@ -165,6 +165,7 @@ cJSON *job_ToJson(const job_config *j)
     cJSON *h = cJSON_AddArrayToObject(o, "hidden");
     for (int i = 0; i < j->model.n_hidden; i++)
         cJSON_AddItemToArray(h, cJSON_CreateNumber(j->model.hidden[i]));
+    cJSON_AddBoolToObject(o, "sparse_input", j->model.sparse);
     cJSON_AddStringToObject(o, "dataset", j->dataset);
     cJSON_AddNumberToObject(o, "train_samples", (double)j->train_samples);
     cJSON_AddNumberToObject(o, "test_samples", (double)j->test_samples);
@@ -352,6 +353,7 @@ spStatus job_FromJson(const cJSON *o, job_config *j)
         (st = get_int(o, "byzantine", 0, 1000, &j->agg.f)) ||
         (st = get_float(o, "significance", &j->significance)) ||
         (st = get_bool(o, "scale_in", &j->scale_in)) ||
+        (st = get_bool(o, "sparse_input", &j->model.sparse)) ||
         (st = get_float(o, "target_loss", &j->target_loss)) ||
         (st = get_int(o, "sync_timeout_ms", 10, JOB_MAX_WAIT_MS, &j->sync_timeout_ms)) ||
         (st = get_int(o, "heartbeat_timeout_ms", 0, JOB_MAX_WAIT_MS, &j->heartbeat_timeout_ms)) ||

@@ -186,6 +186,15 @@ void dense_Backward(const dense_stack *d, const float *params, const float *x, i
 
 /* ----------------------------------------------------------------- loss */
 
+static int row_Argmax(const float *row, int classes)
+{
+    int best = 0;
+    for (int j = 1; j < classes; j++)
+        if (row[j] > row[best])
+            best = j;
+    return best;
+}
+
 double layer_SoftmaxXent(float *logits, const int32_t *y, int n, int classes,
                          float grad_scale, int *correct)
 {
@@ -193,10 +202,7 @@ double layer_SoftmaxXent(float *logits, const int32_t *y, int n, int classes,
     int hits = 0;
     for (int i = 0; i < n; i++) {
         float *row = logits + (size_t)i * (size_t)classes;
-        int best = 0;
-        for (int j = 1; j < classes; j++)
-            if (row[j] > row[best])
-                best = j;
+        int best = row_Argmax(row, classes);
         hits += best == y[i];
         float mx = row[best];
         double sum = 0.0;
@@ -208,6 +214,36 @@ double layer_SoftmaxXent(float *logits, const int32_t *y, int n, int classes,
             for (int j = 0; j < classes; j++)
                 row[j] = grad_scale * (float)exp((double)(row[j] - mx) - lse);
             row[y[i]] -= grad_scale;
+        }
+    }
+    if (correct)
+        *correct = hits;
+    return total;
+}
+
+double layer_MulticlassHinge(float *logits, const int32_t *y, int n, int classes,
+                             float grad_scale, int *correct)
+{
+    double total = 0.0;
+    int hits = 0;
+    for (int i = 0; i < n; i++) {
+        float *row = logits + (size_t)i * (size_t)classes;
+        int rival = y[i] == 0 ? 1 : 0;
+        for (int j = rival + 1; j < classes; j++)
+            if (j != y[i] && row[j] > row[rival])
+                rival = j;
+        hits += row_Argmax(row, classes) == y[i];
+        double margin = 1.0 + (double)row[rival] - (double)row[y[i]];
+        if (margin > 0)
+            total += margin;
+        if (grad_scale != 0.0f) {
+            int yi = y[i];
+            for (int j = 0; j < classes; j++)
+                row[j] = 0.0f;
+            if (margin > 0) {
+                row[rival] = grad_scale;
+                row[yi] = -grad_scale;
+            }
         }
     }
     if (correct)

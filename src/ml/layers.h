@@ -49,6 +49,13 @@ void dense_Backward(const dense_stack *d, const float *params, const float *x, i
 double layer_SoftmaxXent(float *logits, const int32_t *y, int n, int classes,
                          float grad_scale, int *correct);
 
+/* The same for the multi-class hinge (Crammer-Singer; with two classes the
+ * binary SVM's hinge on the difference of the two scores):
+ * max(0, 1 + max_{j != y} s_j - s_y). Its gradient puts grad_scale on the
+ * best rival and -grad_scale on y when the margin is violated, else 0. */
+double layer_MulticlassHinge(float *logits, const int32_t *y, int n, int classes,
+                             float grad_scale, int *correct);
+
 /* ---- convolution in CNHW, each conv followed by a 2x2 max-pool ----
  *
  * A conv output plane is stored in "quadrant order": the four positions of

@@ -1,6 +1,7 @@
 /* model.c - the model API: spec parsing and validation, parameter init,
  * argument checks, the loss, and chunked forward/backward over the kinds in
- * dense_models.c (logreg, mlp) and cnn.c. */
+ * dense_models.c (logreg, mlp) and cnn.c; sparse_linear.c has the sparse
+ * linear models' calls. */
 #include "ml/model.h"
 
 #include <ctype.h>
@@ -27,6 +28,7 @@ static const struct {
     {MODEL_LOGREG, "logreg", &logreg_spec_ops},
     {MODEL_MLP, "mlp", &mlp_spec_ops},
     {MODEL_CNN, "cnn", &cnn_spec_ops},
+    {MODEL_SVM, "svm", &svm_spec_ops},
 };
 #define N_KINDS (sizeof kinds / sizeof kinds[0])
 
@@ -39,7 +41,7 @@ spStatus model_ParseKind(const char *name, model_kind *out)
             *out = kinds[i].kind;
             return SP_OK;
         }
-    return sp_Error(SP_ERR_INVALID, "unknown model \"%s\" (want logreg, mlp or cnn)", name);
+    return sp_Error(SP_ERR_INVALID, "unknown model \"%s\" (want logreg, mlp, cnn or svm)", name);
 }
 
 const char *model_KindName(model_kind k)
@@ -86,12 +88,13 @@ spStatus model_ParseHidden(const char *list, model_spec *spec)
     return SP_OK;
 }
 
-static const model_ops *ops_For(model_kind k)
+static const model_ops *ops_For(const model_spec *s)
 {
-    switch (k) {
-    case MODEL_LOGREG: return &logreg_ops;
+    switch (s->kind) {
+    case MODEL_LOGREG: return s->sparse ? &sparse_logreg_ops : &logreg_ops;
     case MODEL_MLP: return &mlp_ops;
     case MODEL_CNN: return &cnn_ops;
+    case MODEL_SVM: return &svm_ops;
     }
     return NULL;
 }
@@ -104,13 +107,21 @@ static const model_spec_ops *spec_OpsFor(model_kind k)
     return NULL;
 }
 
-/* Only the MLP has hidden layers; the others' sizes are ignored. */
+/* Only the MLP has hidden layers; the others' sizes are ignored. Only the
+ * linear models read sparse rows (svm always); the others read them
+ * expanded. */
 static void spec_Normalize(model_spec *s)
 {
     if (s->kind != MODEL_MLP) {
         s->n_hidden = 0;
         memset(s->hidden, 0, sizeof s->hidden);
     }
+    s->sparse = model_SpecIsSparse(s);
+}
+
+int model_SpecIsSparse(const model_spec *spec)
+{
+    return spec->kind == MODEL_SVM || (spec->kind == MODEL_LOGREG && spec->sparse);
 }
 
 static spStatus spec_Check(const model_spec *s)
@@ -148,7 +159,7 @@ spStatus model_Create(const model_spec *spec, model **out)
         return sp_Error(SP_ERR_NOMEM, "model_Create: out of memory");
     m->spec = *spec;
     spec_Normalize(&m->spec);
-    m->ops = ops_For(spec->kind);
+    m->ops = ops_For(&m->spec);
     m->nparams = spec_OpsFor(spec->kind)->param_count(&m->spec);
     *out = m;
     return SP_OK;
@@ -176,6 +187,7 @@ void model_Destroy(model *m)
 }
 
 size_t model_ParamCount(const model *m) { return m->nparams; }
+int model_IsSparse(const model *m) { return m->ops->sparse; }
 const model_spec *model_Spec(const model *m) { return &m->spec; }
 
 size_t model_InputDim(const model *m)
@@ -210,6 +222,9 @@ static spStatus args_Check(model *m, const float *params, const float *x, const 
 {
     if (!m || !params || !x || !y)
         return sp_Error(SP_ERR_INVALID, "model: missing params, inputs or labels");
+    if (m->ops->sparse)
+        return sp_Error(SP_ERR_INVALID, "%s reads sparse rows (model_SparseLossGrad)",
+                        model_KindName(m->spec.kind));
     if (b <= 0)
         return sp_Error(SP_ERR_INVALID, "%s: batch size must be positive, got %d",
                         model_KindName(m->spec.kind), b);
@@ -262,6 +277,73 @@ spStatus model_Evaluate(model *m, const float *params, const float *x, const int
     }
     if (loss)
         *loss = (float)(total / b);
+    if (correct)
+        *correct = hits;
+    return SP_OK;
+}
+
+/* ---- sparse linear models ---- */
+
+/* The model's loss over n rows of logits (see layer_SoftmaxXent). */
+static double sparse_Loss(const model *m, float *logits, const int32_t *y, int n, float scale,
+                          int *correct)
+{
+    if (m->spec.kind == MODEL_SVM)
+        return layer_MulticlassHinge(logits, y, n, m->spec.classes, scale, correct);
+    return layer_SoftmaxXent(logits, y, n, m->spec.classes, scale, correct);
+}
+
+static spStatus sparse_Args(model *m, const float *w, const csr_rows *x, const int32_t *y)
+{
+    if (!m || !w || !x || !y)
+        return sp_Error(SP_ERR_INVALID, "model: missing params, inputs or labels");
+    if (!m->ops->sparse)
+        return sp_Error(SP_ERR_INVALID, "%s reads dense rows (model_LossGrad)",
+                        model_KindName(m->spec.kind));
+    if (x->n == 0 || x->n > (size_t)m->ops->chunk)
+        return sp_Error(SP_ERR_INVALID, "%s: batch size must be in 1..%d, got %zu",
+                        model_KindName(m->spec.kind), m->ops->chunk, x->n);
+    for (size_t i = 0; i < x->n; i++)
+        if (y[i] < 0 || y[i] >= m->spec.classes)
+            return sp_Error(SP_ERR_INVALID, "%s: label %d of sample %zu is outside 0..%d",
+                            model_KindName(m->spec.kind), (int)y[i], i, m->spec.classes - 1);
+    return scratch_Reserve(m, (int)x->n);
+}
+
+spStatus model_SparseLossGrad(model *m, const float *w, const csr_rows *x,
+                              const csr_touched *t, const int32_t *y, float *grad, float *loss)
+{
+    if (!t || !grad || !loss)
+        return sp_Error(SP_ERR_INVALID, "model_SparseLossGrad: missing rows, grad or loss");
+    spStatus st = sparse_Args(m, w, x, y);
+    if (st || (st = csr_Check(x, model_InputDim(m))))
+        return st;
+    if (t->n_cols == 0 || t->cols[t->n_cols - 1] != model_InputDim(m))
+        return sp_Error(SP_ERR_INVALID, "model_SparseLossGrad: the touched rows must end with "
+                                        "the bias row %zu", model_InputDim(m));
+    int n = (int)x->n, k = m->spec.classes;
+    const float *bias = w + (t->n_cols - 1) * (size_t)k;
+    linear_Logits(w, bias, x, t->local, k, m->scratch);
+    double total = sparse_Loss(m, m->scratch, y, n, 1.0f / (float)n, NULL);
+    linear_Backward(x, t->local, k, m->scratch, t->n_cols, grad);
+    *loss = (float)(total / n);
+    return SP_OK;
+}
+
+spStatus model_SparseEvaluate(model *m, const float *params, const csr_rows *x,
+                              const int32_t *y, float *loss, int *correct)
+{
+    spStatus st = sparse_Args(m, params, x, y);
+    if (st)
+        return st;
+    if ((st = csr_Check(x, model_InputDim(m))))
+        return st;
+    int n = (int)x->n, hits;
+    const float *bias = params + model_InputDim(m) * (size_t)m->spec.classes;
+    linear_Logits(params, bias, x, NULL, m->spec.classes, m->scratch);
+    double total = sparse_Loss(m, m->scratch, y, n, 0.0f, &hits);
+    if (loss)
+        *loss = (float)(total / n);
     if (correct)
         *correct = hits;
     return SP_OK;

@@ -11,9 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/csr.h"
 #include "core/status.h"
 
-typedef enum { MODEL_LOGREG = 1, MODEL_MLP = 2, MODEL_CNN = 3 } model_kind;
+typedef enum { MODEL_LOGREG = 1, MODEL_MLP = 2, MODEL_CNN = 3, MODEL_SVM = 4 } model_kind;
 
 #define MODEL_MAX_HIDDEN 8
 
@@ -23,11 +24,12 @@ typedef struct {
     int classes;
     int n_hidden;                /* MLP hidden layer count */
     int hidden[MODEL_MAX_HIDDEN];/* MLP hidden sizes; CNN: unused (fixed LeNet) */
+    int sparse;                  /* logreg: inputs are sparse rows (below); svm always is */
 } model_spec;
 
 typedef struct model model;
 
-/* Parses "logreg" | "mlp" | "cnn" (SP_ERR_INVALID otherwise). */
+/* Parses "logreg" | "mlp" | "cnn" | "svm" (SP_ERR_INVALID otherwise). */
 spStatus model_ParseKind(const char *name, model_kind *out);
 const char *model_KindName(model_kind k);
 /* Parses a hidden-size list "128" or "256,128" into spec->hidden. */
@@ -57,5 +59,28 @@ spStatus model_LossGrad(model *m, const float *params, const float *x, const int
 /* Forward only: mean loss and number of correct argmax predictions. */
 spStatus model_Evaluate(model *m, const float *params, const float *x, const int32_t *y,
                         int b, float *loss, int *correct);
+
+/* ---- sparse linear models ----
+ *
+ * svm (multi-class hinge) and logreg on sparse inputs (spec.sparse) read
+ * CSR rows (core/csr.h) and keep one parameter row per feature: (dim + 1)
+ * rows of `classes` floats, row j feature j's weight to every class, row
+ * dim the bias (zero-initialised). A batch needs and changes only the rows
+ * of the features it holds and the bias row, so the two calls below work
+ * on those rows alone, in the order of csr_Touch(x, dim, t): t->cols. The
+ * dense calls above answer SP_ERR_INVALID for these models. */
+int model_IsSparse(const model *m);
+/* The same from a spec alone: svm, or logreg with spec.sparse. */
+int model_SpecIsSparse(const model_spec *spec);
+/* w: t->n_cols rows of `classes` floats, parameter rows t->cols; x's entries
+ * are read through t->local. Writes the mean gradient over the batch into
+ * grad (the same shape as w, overwritten) and the mean loss (cross-entropy
+ * or hinge) into *loss. */
+spStatus model_SparseLossGrad(model *m, const float *w, const csr_rows *x,
+                              const csr_touched *t, const int32_t *y, float *grad, float *loss);
+/* Forward over the whole parameter vector: mean loss and correct argmax
+ * predictions of x.n rows. */
+spStatus model_SparseEvaluate(model *m, const float *params, const csr_rows *x,
+                              const int32_t *y, float *loss, int *correct);
 
 #endif

@@ -1,5 +1,5 @@
 /* model_internal.h - what model.c shares with the per-kind files
- * (dense_models.c, cnn.c). Not part of the public API.
+ * (dense_models.c, cnn.c, sparse_linear.c). Not part of the public API.
  *
  * model.c owns validation of the call arguments, the loss, chunking of large
  * batches and scratch growth; a kind only maps a chunk of inputs to logits
@@ -31,7 +31,19 @@ typedef struct model_ops {
                      int accumulate);
     /* Largest chunk one pass handles: bounds scratch memory for big batches. */
     int chunk;
+    /* Sparse linear kinds (model.h): forward and backward are NULL. */
+    int sparse;
 } model_ops;
+
+/* sparse_linear.c: the n x classes scores of CSR rows x against parameter
+ * rows w (an entry's row: local[k - x->ptr[0]], or its column when local is
+ * NULL) plus the bias row; and the gradient of n_rows parameter rows (the
+ * bias row last, as csr_Touch lays them out) from the scores' gradient,
+ * overwriting grad. */
+void linear_Logits(const float *w, const float *bias, const csr_rows *x, const uint32_t *local,
+                   int classes, float *logits);
+void linear_Backward(const csr_rows *x, const uint32_t *local, int classes,
+                     const float *dlogits, size_t n_rows, float *grad);
 
 struct model {
     model_spec spec;
@@ -44,8 +56,11 @@ struct model {
 extern const model_spec_ops logreg_spec_ops;
 extern const model_spec_ops mlp_spec_ops;
 extern const model_spec_ops cnn_spec_ops;
+extern const model_spec_ops svm_spec_ops;
 extern const model_ops logreg_ops;
 extern const model_ops mlp_ops;
 extern const model_ops cnn_ops;
+extern const model_ops sparse_logreg_ops;
+extern const model_ops svm_ops;
 
 #endif

@@ -69,10 +69,10 @@ static void step_Momentum(const optim_config *c, size_t n, float *w, const float
     kern_SgdMomentum(w, g, v, n, c->lr, c->momentum, c->weight_decay);
 }
 
-static void step_Adam(const optim_config *c, size_t n, float *w, const float *g, float *st,
-                      long step)
+/* m and v: the first and second moments of w's n floats. */
+static void step_Adam(const optim_config *c, size_t n, float *w, const float *g, float *m,
+                      float *v, long step)
 {
-    float *m = st, *v = st + n;
     const float b1 = c->beta1, b2 = c->beta2, wd = c->weight_decay, eps = c->eps;
     if (step < 1)
         step = 1;
@@ -104,7 +104,23 @@ void optim_Step(const optim_config *c, size_t n, float *params, const float *gra
         step_Momentum(c, n, params, grad, state);
         return;
     case OPTIM_ADAM:
-        step_Adam(c, n, params, grad, state, step);
+        step_Adam(c, n, params, grad, state, state + n, step);
         return;
+    }
+}
+
+void optim_StepRows(const optim_config *c, size_t n, size_t width, float *params,
+                    const uint32_t *rows, size_t k, const float *grad, float *state, long step)
+{
+    int sf = optim_StateFactor(c);
+    for (size_t i = 0; i < k; i++) {
+        size_t at = (size_t)rows[i] * width;
+        const float *g = grad + i * width;
+        if (c->kind == OPTIM_ADAM)
+            step_Adam(c, width, params + at, g, state + at, state + n + at, step);
+        else if (sf)
+            step_Momentum(c, width, params + at, g, state + at);
+        else
+            step_Sgd(c, width, params + at, g);
     }
 }

@@ -6,6 +6,7 @@
 #define SPIRT_OPTIM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/status.h"
 
@@ -32,5 +33,13 @@ int optim_StateFactor(const optim_config *c);
  * (Adam's bias correction). grad is not modified. */
 void optim_Step(const optim_config *c, size_t n, float *params, const float *grad,
                 float *state, long step);
+
+/* optim_Step on some rows of the parameter vector (n floats, rows of
+ * `width`): row rows[i] takes grad + i*width, rows absent from the list and
+ * their state stay as they are ("lazy" momentum, weight decay and Adam: a
+ * row moves only on the steps whose gradient touches it, as the sparse
+ * models' updates are defined everywhere in spirt). Rows must be distinct. */
+void optim_StepRows(const optim_config *c, size_t n, size_t width, float *params,
+                    const uint32_t *rows, size_t k, const float *grad, float *state, long step);
 
 #endif

@@ -14,7 +14,9 @@
  * kept by others (reported under "timeouts" when it still fails). A robust
  * rule that cannot run with the inputs left (Krum with fewer than f+3,
  * trimmed mean with 2*trim >= k) falls back to the coordinate median (the
- * mean below 3 inputs) and says so under "fallback". */
+ * mean below 3 inputs) and says so under "fallback". A sparse model's
+ * averages are sparse tensors: their mean (kern_MeanSparse, the only rule
+ * for them) is stored sparse. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 #include "core/tensor.h"
 #include "ml/aggregate.h"
 #include "steps/poison.h"
+#include "steps/sparse_mean.h"
 #include "steps/step_util.h"
 #include "steps/collective.h"
 #include "steps/step_ctx.h"
@@ -30,7 +33,7 @@
 
 typedef struct {
     int *live, n_live;
-    float **xs;       /* n_live slots; NULL for rejected peers */
+    float **xs;       /* n_live slots; NULL for rejected peers (sparse: the wire blobs) */
     int *used;        /* peer indices of the inputs used, in xs order */
     float **inputs;
     int k;
@@ -54,6 +57,17 @@ static int is_PeerFault(spStatus st)
            st == SP_ERR_INVALID || st == SP_ERR_FORMAT || st == SP_ERR_AUTH;
 }
 
+/* A sparse average, whole and checked: *out holds its wire blob's bytes. */
+static spStatus agg_FetchSparse(const step_req *q, store *s, const char *key, float **out)
+{
+    uint8_t *blob = NULL;
+    size_t len;
+    spStatus st = sparse_Get(s, key, q->n_params, &blob, &len);
+    if (st == SP_OK)
+        *out = (float *)(void *)blob;
+    return st;
+}
+
 static spStatus agg_FetchOne(const step_req *q, int peer, float **out, step_io *io)
 {
     char key[160];
@@ -64,6 +78,11 @@ static spStatus agg_FetchOne(const step_req *q, int peer, float **out, step_io *
         (st = req_PeerStore(q, peer, &s)))
         return st;
     io_snap snap = io_Snap(s);
+    if (model_SpecIsSparse(&q->spec)) {
+        st = agg_FetchSparse(q, s, key, out);
+        io_Account(io, &snap);
+        return st ? sp_Wrap(st, "%s on peer %d", key, peer) : SP_OK;
+    }
     /* Verified there: checksum, size and finiteness (a NaN or Inf is
      * SP_ERR_INVALID naming the index), so no second pass over it here. */
     st = store_GetTensor(s, key, q->n_params, out, &n);
@@ -157,6 +176,26 @@ static agg_config agg_Choose(const job_config *job, int k, char *why, size_t cap
     return c;
 }
 
+/* The mean of sparse averages, stored sparse at key. */
+static spStatus agg_SparseMean(const step_req *q, agg_inputs *a, store *own, const char *key,
+                               step_io *io)
+{
+    if (q->job.agg.kind != AGG_MEAN)
+        return sp_Error(SP_ERR_INVALID, "aggregator %s: a sparse model's averages are combined "
+                        "by the mean only", agg_KindName(q->job.agg.kind));
+    uint8_t *out = NULL;
+    size_t len = 0;
+    double t0 = io_NowMs();
+    spStatus st = sparse_Mean((uint8_t *const *)(void *)a->inputs, a->k, q->n_params, &out, &len);
+    io_Add(&io->compute_ms, t0);
+    io_snap snap = io_Snap(own);
+    if (st == SP_OK)
+        st = store_PutBlob(own, key, out, len, STEPS_TTL_S);
+    io_Account(io, &snap);
+    free(out);
+    return st;
+}
+
 static spStatus agg_Combine(const step_req *q, agg_inputs *a, cJSON *res, float *out,
                             step_io *io)
 {
@@ -212,9 +251,16 @@ static spStatus aggregate_Run(step_ctx *c, cJSON *res)
     double t0 = io_NowMs();
     st = agg_Fetch(q, &a, rejected, io, t0 + wait_ms, res);
     io_Add(&io->transfer_ms, t0);
-    if (st == SP_OK && !(out = tensor_Alloc(q->n_params)))
+    int sparse = model_SpecIsSparse(&q->spec);
+    if (st == SP_OK && ((st = req_Key(q, key, "agg:%d:%ld", q->peer, q->iteration)) ||
+                        (st = req_PeerStore(q, q->peer, &own))) == SP_OK && sparse) {
+        st = agg_SparseMean(q, &a, own, key, io);
+        if (st == SP_OK)
+            cJSON_AddStringToObject(res, "aggregator", agg_KindName(AGG_MEAN));
+    }
+    if (st == SP_OK && !sparse && !(out = tensor_Alloc(q->n_params)))
         st = sp_Error(SP_ERR_NOMEM, "out of memory for the aggregate");
-    if (st == SP_OK)
+    if (st == SP_OK && !sparse)
         st = agg_Combine(q, &a, res, out, io);
     if (st) {
         cJSON_Delete(rejected);
@@ -225,11 +271,8 @@ static spStatus aggregate_Run(step_ctx *c, cJSON *res)
         cJSON_AddItemToArray(used, cJSON_CreateNumber(a.used[i]));
     cJSON_AddItemToObject(res, FIELD_REJECTED, rejected);
     t0 = io_NowMs();
-    if ((st = req_Key(q, key, "agg:%d:%ld", q->peer, q->iteration)) ||
-        (st = req_PeerStore(q, q->peer, &own)))
-        goto out;
     io_snap snap = io_Snap(own);
-    if ((st = store_PutTensor(own, key, out, q->n_params, STEPS_TTL_S)))
+    if (!sparse && (st = store_PutTensor(own, key, out, q->n_params, STEPS_TTL_S)))
         goto out;
     io_Account(io, &snap);
     /* Every live peer passed barrier t, so all are done with iteration t-1:

@@ -2,7 +2,8 @@
  * owns chunk r (its rank among the live workers). It waits until every
  * live worker announced "scattered", fetches chunk r from each (one
  * pipelined round trip: all have the same length), averages them, stores
- * {job}:merged:<r>:<t> and announces "merged".
+ * {job}:merged:<r>:<t> and announces "merged". A sparse model's chunks
+ * are sparse: their mean (sparse_Mean) is stored sparse.
  *
  * Recomputed from the same inputs on a retry. When every worker has
  * scattered iteration t, all of them finished iteration t-1 (gathered the
@@ -14,6 +15,7 @@
 #include "core/tensor.h"
 #include "steps/chunks.h"
 #include "steps/collective.h"
+#include "steps/sparse_mean.h"
 #include "steps/step_ctx.h"
 
 static spStatus reduce_Chunk(const step_req *q, store *s, const int *live, int n, int r,
@@ -48,6 +50,54 @@ static spStatus reduce_Chunk(const step_req *q, store *s, const int *live, int n
     return st ? sp_Wrap(st, "chunk_reduce of chunk %d", r) : SP_OK;
 }
 
+/* A sparse model's chunk r: the mean of the n workers' sparse chunks,
+ * stored at key. */
+static spStatus reduce_Sparse(const step_req *q, store *s, const int *live, int n, int r,
+                              const char *key, step_io *io)
+{
+    uint8_t *parts[JOB_MAX_WORKERS] = {0}, *mean = NULL;
+    size_t len;
+    spStatus st = SP_OK;
+    double t0 = io_NowMs();
+    io_snap snap = io_Snap(s);
+    for (int i = 0; i < n && !st; i++) {
+        char ck[160];
+        if (!(st = req_Key(q, ck, "chunk:%d:%d:%ld", r, live[i], q->iteration)))
+            st = sparse_Get(s, ck, q->n_params, &parts[i], &len);
+    }
+    io_Add(&io->transfer_ms, t0);
+    t0 = io_NowMs();
+    if (!st)
+        st = sparse_Mean(parts, n, q->n_params, &mean, &len);
+    io_Add(&io->compute_ms, t0);
+    if (!st)
+        st = store_PutBlob(s, key, mean, len, STEPS_TTL_S);
+    io_Account(io, &snap);
+    for (int i = 0; i < n; i++)
+        free(parts[i]);
+    free(mean);
+    return st ? sp_Wrap(st, "chunk_reduce of chunk %d", r) : SP_OK;
+}
+
+/* A dense chunk r: the mean of the n workers' chunks, stored at key. */
+static spStatus reduce_Dense(const step_req *q, store *s, const int *live, int n, int r,
+                             size_t len, const char *key, step_io *io)
+{
+    float *mean = tensor_Alloc(len + 1);
+    if (!mean)
+        return sp_Error(SP_ERR_NOMEM, "out of memory");
+    spStatus st = reduce_Chunk(q, s, live, n, r, len, mean, io);
+    if (!st) {
+        double t0 = io_NowMs();
+        io_snap snap = io_Snap(s);
+        st = store_PutTensor(s, key, mean, len, STEPS_TTL_S);
+        io_Account(io, &snap);
+        io_Add(&io->store_ms, t0);
+    }
+    free(mean);
+    return st;
+}
+
 /* Chunks sent to this owner and its merged chunk, of iteration t. */
 static spStatus reduce_Drop(const step_req *q, store *s, const int *live, int n, int r, long t,
                             step_io *io)
@@ -71,7 +121,6 @@ static spStatus chunk_reduce_Run(step_ctx *c, cJSON *res)
     const step_req *q = &c->q;
     store *s = c->own;
     sync_arrival *arr = NULL;
-    float *mean = NULL;
     int n = c->n_live, r = c->rank;
     size_t off, len;
     char key[160];
@@ -80,19 +129,10 @@ static spStatus chunk_reduce_Run(step_ctx *c, cJSON *res)
     if (st)
         goto out;
     chunk_Range(q->n_params, n, r, &off, &len);
-    if (!(mean = tensor_Alloc(len + 1))) {
-        st = sp_Error(SP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if ((st = reduce_Chunk(q, s, c->live, n, r, len, mean, &c->io)) ||
-        (st = req_Key(q, key, "merged:%d:%ld", r, q->iteration)))
-        goto out;
-    double t0 = io_NowMs();
-    io_snap snap = io_Snap(s);
-    st = store_PutTensor(s, key, mean, len, STEPS_TTL_S);
-    io_Account(&c->io, &snap);
-    io_Add(&c->io.store_ms, t0);
-    if (st || (st = collective_Announce(q, "merged", q->iteration, NULL, &c->io)))
+    if ((st = req_Key(q, key, "merged:%d:%ld", r, q->iteration)) ||
+        (st = model_SpecIsSparse(&q->spec) ? reduce_Sparse(q, s, c->live, n, r, key, &c->io)
+                                           : reduce_Dense(q, s, c->live, n, r, len, key, &c->io)) ||
+        (st = collective_Announce(q, "merged", q->iteration, NULL, &c->io)))
         goto out;
     if (q->iteration > 0 &&
         (st = reduce_Drop(q, s, c->live, n, r, q->iteration - 1, &c->io)))
@@ -103,6 +143,5 @@ static spStatus chunk_reduce_Run(step_ctx *c, cJSON *res)
     cJSON_AddStringToObject(res, "key", key);
 out:
     collective_FreeArrivals(arr, n);
-    free(mean);
     return st;
 }

@@ -16,7 +16,7 @@
 /* Keys per MGET / SETs per pipeline flush: large enough to amortise round
  * trips, small enough to bound the client's buffers (~3 MB for 28x28). */
 #define ROWS_CHUNK 1000
-#define ROWS_KEY_CAP 160
+#define ROWS_MAX_BYTES ((size_t)4 << 30)
 
 /* ---- meta ---------------------------------------------------------------- */
 
@@ -58,6 +58,7 @@ static spStatus meta_Parse(const cJSON *o, data_meta *m)
         return sp_Error(SP_ERR_FORMAT, "dataset meta: \"dataset\" or \"nonce\" missing");
     strcpy(m->dataset, ds->valuestring);
     strcpy(m->nonce, nonce->valuestring);
+    m->sparse = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "sparse"));
     return SP_OK;
 }
 
@@ -120,6 +121,7 @@ spStatus meta_Write(store *shared, const char *job, const data_meta *m)
     cJSON_AddNumberToObject(o, "train_samples", (double)m->train_samples);
     cJSON_AddNumberToObject(o, "test_samples", (double)m->test_samples);
     cJSON_AddStringToObject(o, "nonce", nonce);
+    cJSON_AddBoolToObject(o, "sparse", m->sparse);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!text)
@@ -131,6 +133,11 @@ spStatus meta_Write(store *shared, const char *job, const data_meta *m)
 
 spStatus meta_CheckShape(const data_meta *m, const step_req *q)
 {
+    if (model_SpecIsSparse(&q->spec) != m->sparse)
+        return sp_Error(SP_ERR_INVALID, "model %s reads %s rows, but init stored them %s (run "
+                        "init for this job)", model_KindName(q->spec.kind),
+                        model_SpecIsSparse(&q->spec) ? "sparse" : "dense",
+                        m->sparse ? "sparse" : "dense");
     if (q->dim != m->dim || q->spec.classes < m->classes)
         return sp_Error(SP_ERR_INVALID,
                         "\"shape\" [%d,%d,%d,%d] does not match the dataset loaded by init "
@@ -142,8 +149,7 @@ spStatus meta_CheckShape(const data_meta *m, const step_req *q)
 
 /* ---- rows ---------------------------------------------------------------- */
 
-/* A chunk's keys: names[i] for rows idx[0..k-1], pointed to by keys[i]. */
-static spStatus rows_Keys(const char *job, const char *split, const size_t *idx, int k,
+spStatus rows_Keys(const char *job, const char *split, const size_t *idx, int k,
                           char (*names)[ROWS_KEY_CAP], const char **keys)
 {
     for (int i = 0; i < k; i++) {
@@ -264,6 +270,12 @@ spStatus rows_Split(const float *rows, size_t b, size_t dim, int classes, float 
 
 spStatus rows_Upload(store *s, const char *job, const char *split, const dataset *d)
 {
+    /* Rows are stored expanded to dim floats, so a sparse dataset is held
+     * to the dense loaders' limit. */
+    if (dataset_IsSparse(d) && d->dim && d->n > ROWS_MAX_BYTES / sizeof(float) / d->dim)
+        return sp_Error(SP_ERR_TOO_LARGE, "%zu rows of %zu features exceed the %zu GiB the "
+                        "shared Redis holds expanded rows up to", d->n, d->dim,
+                        ROWS_MAX_BYTES >> 30);
     /* A chunk at a time: ROWS_CHUNK encoded rows, their keys, one pipeline. */
     size_t cap = wire_EncodedSize(WIRE_F32, d->dim + 1);
     uint8_t *blobs = malloc(cap * ROWS_CHUNK);
@@ -280,8 +292,10 @@ spStatus rows_Upload(store *s, const char *job, const char *split, const dataset
         int k = (int)(d->n - off < ROWS_CHUNK ? d->n - off : ROWS_CHUNK);
         for (int i = 0; st == SP_OK && i < k; i++) {
             size_t r = off + (size_t)i;
-            memcpy(row, d->x + r * d->dim, sizeof(float) * d->dim);
-            row[d->dim] = (float)d->y[r];
+            const uint32_t at = 0;
+            int32_t label;
+            dataset_Gather(d, r, &at, 1, row, &label); /* a sparse row expanded */
+            row[d->dim] = (float)label;
             idx[i] = r;
             data[i] = blobs + (size_t)i * cap;
             lens[i] = cap;

@@ -2,7 +2,8 @@
  *
  * The test rows are re-read every epoch, so the decoded test set is kept in
  * a small process-wide cache keyed by (shared Redis, job, upload nonce): a
- * re-upload by init changes the nonce and the stale copy is dropped. */
+ * re-upload by init changes the nonce and the stale copy is dropped. A
+ * sparse dataset's test rows stay sparse (CSR) for a sparse model. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +20,10 @@ typedef struct testset {
     char key[400];
     char nonce[40];
     size_t n, dim;
-    float *x;
+    float *x;             /* dense rows, or NULL */
     int32_t *y;
+    dataset_batch sparse; /* sparse rows (meta.sparse) */
+    csr_rows rows;
     int refs;
     struct testset *next;
 } testset;
@@ -30,6 +33,7 @@ static testset *g_head;
 
 static void set_Free(testset *t)
 {
+    dataset_BatchFree(&t->sparse);
     free(t->x);
     free(t->y);
     free(t);
@@ -90,8 +94,37 @@ static void cache_Release(testset *t)
 /* Fetches the test rows a chunk at a time and splits each chunk straight
  * into the set's features and labels, so the packed rows of the whole test
  * set never sit in memory beside them. */
+/* Sparse test rows: every one at once (their non-zeros are small). */
+static spStatus set_LoadSparse(const step_req *q, store *shared, const data_meta *m,
+                               testset **out)
+{
+    size_t n = m->n_test;
+    testset *t = calloc(1, sizeof *t);
+    size_t *idx = malloc(sizeof *idx * n);
+    spStatus st = SP_OK;
+    if (!t || !idx || !(t->y = malloc(sizeof(int32_t) * n)))
+        st = sp_Error(SP_ERR_NOMEM, "out of memory for %zu test rows", n);
+    for (size_t i = 0; st == SP_OK && i < n; i++)
+        idx[i] = i;
+    if (st == SP_OK)
+        st = rows_FetchSparse(shared, q->job.id, "test", idx, n, m->dim, q->spec.classes,
+                              &t->sparse, &t->rows, t->y);
+    free(idx);
+    if (st) {
+        if (t)
+            set_Free(t);
+        return st;
+    }
+    t->n = n;
+    t->dim = m->dim;
+    *out = t;
+    return SP_OK;
+}
+
 static spStatus set_Load(const step_req *q, store *shared, const data_meta *m, testset **out)
 {
+    if (m->sparse)
+        return set_LoadSparse(q, shared, m, out);
     size_t n = m->n_test, dim = m->dim;
     testset *t = calloc(1, sizeof *t);
     size_t *idx = malloc(sizeof *idx * EVAL_CHUNK);
@@ -155,7 +188,12 @@ static spStatus eval_Run(const step_req *q, const float *params, const testset *
         int b = (int)(t->n - off < EVAL_CHUNK ? t->n - off : EVAL_CHUNK);
         float l;
         int c;
-        st = model_Evaluate(m, params, t->x + off * t->dim, t->y + off, b, &l, &c);
+        if (t->x) {
+            st = model_Evaluate(m, params, t->x + off * t->dim, t->y + off, b, &l, &c);
+        } else {
+            csr_rows part = {(size_t)b, t->rows.ptr + off, t->rows.col, t->rows.val};
+            st = model_SparseEvaluate(m, params, &part, t->y + off, &l, &c);
+        }
         loss_sum += (double)l * b;
         correct += c;
     }

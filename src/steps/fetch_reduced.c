@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "steps/collective.h"
+#include "steps/sparse_mean.h"
 #include "steps/step_ctx.h"
 
 static spStatus fetch_Copy(const step_req *q, store *s, step_io *io)
@@ -24,6 +25,19 @@ static spStatus fetch_Copy(const step_req *q, store *s, step_io *io)
         return st;
     double t0 = io_NowMs();
     io_snap snap = io_Snap(s);
+    if (model_SpecIsSparse(&q->spec)) {
+        /* a sparse model's mean: a sparse blob, copied as it is */
+        uint8_t *blob = NULL;
+        st = sparse_Get(s, src, q->n_params, &blob, &n);
+        io_Add(&io->transfer_ms, t0);
+        t0 = io_NowMs();
+        if (st == SP_OK)
+            st = store_PutBlob(s, dst, blob, n, STEPS_TTL_S);
+        io_Add(&io->store_ms, t0);
+        io_Account(io, &snap);
+        free(blob);
+        return st ? sp_Wrap(st, "fetch_reduced") : SP_OK;
+    }
     st = store_GetTensor(s, src, q->n_params, &x, &n);
     io_Add(&io->transfer_ms, t0);
     if (st) {

@@ -2,10 +2,11 @@
  * minibatch m's row indices (written by the minibatch step) and the
  * parameters from the peer's Redis, fetches those rows straight from the
  * shared Redis, and stores the gradient back in the peer's Redis
- * (iteration-scoped). */
+ * (iteration-scoped). A sparse model's step is gradient_sparse.c. */
 #include <stdlib.h>
 
 #include "core/tensor.h"
+#include "steps/gradient_sparse.h"
 #include "steps/poison.h"
 #include "steps/step_util.h"
 #include "steps/step_ctx.h"
@@ -94,6 +95,13 @@ static spStatus gradient_Run(step_ctx *c, cJSON *res)
     spStatus st = req_Shared(q, &shared);
     if (st)
         goto out;
+    if ((st = req_Key(q, key, "grad:%d:%ld:%d", q->peer, q->iteration, q->m)))
+        goto out;
+    if (model_SpecIsSparse(&q->spec)) {
+        if ((st = gradient_Sparse(c, shared, key, &loss, &rows)))
+            goto out;
+        goto answer;
+    }
     double t0 = io_NowMs();
     if ((st = grad_Fetch(q, c->own, shared, q->m, &b, &rows, &c->io)))
         goto out;
@@ -104,11 +112,11 @@ static spStatus gradient_Run(step_ctx *c, cJSON *res)
     io_Add(&c->io.compute_ms, t0);
     t0 = io_NowMs();
     io_snap snap = io_Snap(c->own);
-    if ((st = req_Key(q, key, "grad:%d:%ld:%d", q->peer, q->iteration, q->m)) ||
-        (st = store_PutTensor(c->own, key, b.grad, q->n_params, STEPS_TTL_S)))
+    if ((st = store_PutTensor(c->own, key, b.grad, q->n_params, STEPS_TTL_S)))
         goto out;
     io_Add(&c->io.store_ms, t0);
     io_Account(&c->io, &snap);
+answer:
     cJSON_AddNumberToObject(res, FIELD_LOSS, loss);
     cJSON_AddNumberToObject(res, "samples", (double)rows);
     cJSON_AddStringToObject(res, "key", key);

@@ -28,10 +28,28 @@ static spStatus init_OpenDataset(const char *name, dataset *train, dataset *test
     return dataset_Open(name, train, test);
 }
 
+/* Rows are stored sparse for a model that reads sparse rows. */
+static int rows_Sparse(const job_config *j) { return model_SpecIsSparse(&j->model); }
+
 static int meta_Matches(const data_meta *m, const job_config *j)
 {
     return strcmp(m->dataset, j->dataset) == 0 && m->train_samples == j->train_samples &&
-           m->test_samples == j->test_samples;
+           m->test_samples == j->test_samples && m->sparse == rows_Sparse(j);
+}
+
+/* Both splits, in the form the job's model reads. */
+static spStatus init_Rows(const step_req *q, store *shared, const dataset *train,
+                          const dataset *test)
+{
+    if (!rows_Sparse(&q->job)) {
+        spStatus st = rows_Upload(shared, q->job.id, "train", train);
+        return st ? st : rows_Upload(shared, q->job.id, "test", test);
+    }
+    if (!dataset_IsSparse(train))
+        return sp_Error(SP_ERR_INVALID, "model %s reads sparse rows: dataset %s is not a LibSVM "
+                        "file", model_KindName(q->job.model.kind), q->job.dataset);
+    spStatus st = rows_UploadSparse(shared, q->job.id, "train", train);
+    return st ? st : rows_UploadSparse(shared, q->job.id, "test", test);
 }
 
 /* Loads the dataset and uploads it, replacing any earlier upload: the old
@@ -51,8 +69,7 @@ static spStatus init_Upload(const step_req *q, store *shared, data_meta *meta, s
     char key[160];
     t0 = io_NowMs();
     if ((st = req_Key(q, key, "data:meta")) || (st = store_Delete(shared, key)) ||
-        (st = rows_Upload(shared, q->job.id, "train", &train)) ||
-        (st = rows_Upload(shared, q->job.id, "test", &test)))
+        (st = init_Rows(q, shared, &train, &test)))
         goto out;
     memset(meta, 0, sizeof *meta);
     meta->n_train = train.n;
@@ -65,6 +82,7 @@ static spStatus init_Upload(const step_req *q, store *shared, data_meta *meta, s
     snprintf(meta->dataset, sizeof meta->dataset, "%s", q->job.dataset);
     meta->train_samples = q->job.train_samples;
     meta->test_samples = q->job.test_samples;
+    meta->sparse = rows_Sparse(&q->job);
     st = meta_Write(shared, q->job.id, meta);
     io_Add(&io->store_ms, t0);
 out:

@@ -4,6 +4,7 @@
  * Redis, takes their MEAN (the published replication summed them by
  * mistake), stores it as {job}:reduced:<t> and announces "reduced".
  *
+ * A sparse model's averages are sparse: their mean is stored sparse.
  * Recomputed from the same inputs on a retry (same value, same
  * announcement id). Once every worker announced iteration t, all of them
  * have fetched reduced:<t-1>, so that key is unlinked here. */
@@ -12,6 +13,7 @@
 
 #include "core/tensor.h"
 #include "steps/collective.h"
+#include "steps/sparse_mean.h"
 #include "steps/step_ctx.h"
 
 typedef struct {
@@ -54,7 +56,55 @@ static spStatus reduce_Fetch(const step_req *q, store *s, reduce_bufs *b, step_i
     return st ? sp_Wrap(st, "master_reduce") : SP_OK;
 }
 
-static spStatus reduce_Store(const step_req *q, store *s, const reduce_bufs *b, step_io *io)
+/* A sparse model's N averages, each read whole and checked, and their
+ * mean (as a blob in b->out). */
+static spStatus reduce_Sparse(const step_req *q, store *s, reduce_bufs *b, size_t *len,
+                              step_io *io)
+{
+    char key[160];
+    spStatus st = SP_OK;
+    if (!(b->xs = calloc((size_t)b->n, sizeof *b->xs)))
+        return sp_Error(SP_ERR_NOMEM, "out of memory");
+    double t0 = io_NowMs();
+    io_snap snap = io_Snap(s);
+    for (int i = 0; st == SP_OK && i < b->n; i++) {
+        uint8_t *blob = NULL;
+        size_t n;
+        if ((st = req_Key(q, key, "avg:%d:%ld", b->live[i], q->iteration)) == SP_OK &&
+            (st = sparse_Get(s, key, q->n_params, &blob, &n)) == SP_OK)
+            b->xs[i] = (float *)(void *)blob;
+    }
+    io_Account(io, &snap);
+    io_Add(&io->transfer_ms, t0);
+    if (st)
+        return sp_Wrap(st, "master_reduce");
+    t0 = io_NowMs();
+    uint8_t *out = NULL;
+    st = sparse_Mean((uint8_t *const *)(void *)b->xs, b->n, q->n_params, &out, len);
+    b->out = (float *)(void *)out;
+    io_Add(&io->compute_ms, t0);
+    return st;
+}
+
+/* The N dense averages and their mean in b->out. */
+static spStatus reduce_Dense(const step_req *q, store *s, reduce_bufs *b, step_io *io)
+{
+    spStatus st = reduce_Fetch(q, s, b, io);
+    if (st)
+        return st;
+    if (!(b->out = tensor_Alloc(q->n_params)))
+        return sp_Error(SP_ERR_NOMEM, "out of memory");
+    double t0 = io_NowMs();
+    tensor_Mean(q->n_params, b->n, (const float *const *)b->xs, b->out);
+    io_Add(&io->compute_ms, t0);
+    if (!tensor_AllFinite(q->n_params, b->out))
+        return sp_Error(SP_ERR_INVALID, "the mean of the averages is not finite; nothing stored");
+    return SP_OK;
+}
+
+/* b->out (a dense tensor, or a sparse blob of `sparse_len` bytes). */
+static spStatus reduce_Store(const step_req *q, store *s, const reduce_bufs *b,
+                             size_t sparse_len, step_io *io)
 {
     char key[160], old[160];
     spStatus st;
@@ -62,7 +112,8 @@ static spStatus reduce_Store(const step_req *q, store *s, const reduce_bufs *b, 
         return st;
     double t0 = io_NowMs();
     io_snap snap = io_Snap(s);
-    st = store_PutTensor(s, key, b->out, q->n_params, STEPS_TTL_S);
+    st = sparse_len ? store_PutBlob(s, key, b->out, sparse_len, STEPS_TTL_S)
+                    : store_PutTensor(s, key, b->out, q->n_params, STEPS_TTL_S);
     io_Account(io, &snap);
     io_Add(&io->store_ms, t0);
     if (st || q->iteration == 0)
@@ -83,21 +134,12 @@ static spStatus master_reduce_Run(step_ctx *c, cJSON *res)
     reduce_bufs b = {.live = c->live, .n = c->n_live};
     sync_arrival *arr = NULL;
     spStatus st;
+    size_t sparse_len = 0;
     if ((st = collective_Await(c->req, q, "avg", q->iteration, b.live, b.n, &arr, &c->io)) ||
-        (st = reduce_Fetch(q, s, &b, &c->io)))
+        (st = model_SpecIsSparse(&q->spec) ? reduce_Sparse(q, s, &b, &sparse_len, &c->io)
+                                           : reduce_Dense(q, s, &b, &c->io)))
         goto out;
-    if (!(b.out = tensor_Alloc(q->n_params))) {
-        st = sp_Error(SP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    double t0 = io_NowMs();
-    tensor_Mean(q->n_params, b.n, (const float *const *)b.xs, b.out);
-    io_Add(&c->io.compute_ms, t0);
-    if (!tensor_AllFinite(q->n_params, b.out)) {
-        st = sp_Error(SP_ERR_INVALID, "the mean of the averages is not finite; nothing stored");
-        goto out;
-    }
-    if ((st = reduce_Store(q, s, &b, &c->io)) ||
+    if ((st = reduce_Store(q, s, &b, sparse_len, &c->io)) ||
         (st = collective_Announce(q, "reduced", q->iteration, NULL, &c->io)))
         goto out;
     cJSON_AddNumberToObject(res, "inputs", b.n);

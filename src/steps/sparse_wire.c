@@ -38,29 +38,9 @@ static spStatus sparse_Check(const uint8_t *blob, size_t len, size_t n, wire_vie
     spStatus st = wire_Parse(blob, len, v);
     if (st)
         return st;
-    if (v->dtype != WIRE_SPARSE_F32)
-        return sp_Error(SP_ERR_INVALID, "sparse: expected a sparse tensor, got dtype %d",
-                        (int)v->dtype);
-    if (v->extra != n)
+    if (v->dtype == WIRE_SPARSE_F32 && v->extra != n)
         return sp_Error(SP_ERR_INVALID, "sparse: dense length %u, expected %zu", v->extra, n);
-    if (v->count > n)
-        return sp_Error(SP_ERR_INVALID, "sparse: %llu pairs for a dense length of %zu",
-                        (unsigned long long)v->count, n);
-    uint32_t last = 0;
-    for (uint64_t j = 0; j < v->count; j++) {
-        const uint8_t *p = v->payload + 8 * j;
-        uint32_t i = le32(p), bits = le32(p + 4);
-        float x;
-        memcpy(&x, &bits, sizeof x);
-        if (i >= n || (j > 0 && i <= last))
-            return sp_Error(SP_ERR_INVALID, "sparse: pair %llu has index %u (dense length %zu, "
-                            "indices must increase)", (unsigned long long)j, i, n);
-        if (!isfinite(x))
-            return sp_Error(SP_ERR_INVALID, "sparse: pair %llu (index %u) is not finite",
-                            (unsigned long long)j, i);
-        last = i;
-    }
-    return SP_OK;
+    return wire_CheckSparse(v);
 }
 
 spStatus sparse_Decode(const uint8_t *blob, size_t len, size_t n, uint32_t **idx, float **val,

@@ -58,6 +58,7 @@ typedef struct {
     char dataset[512];
     long train_samples, test_samples;   /* the limits it was loaded with */
     char nonce[40];                     /* changes on every upload */
+    int sparse;                         /* rows stored sparse (data_sparse.c) */
 } data_meta;
 
 /* *exists = 0 (and SP_OK) when there is no meta; a corrupt one is
@@ -66,6 +67,12 @@ spStatus meta_Read(store *shared, const char *job, data_meta *m, int *exists);
 spStatus meta_Write(store *shared, const char *job, const data_meta *m);
 /* The request's shape must describe the dataset that was loaded. */
 spStatus meta_CheckShape(const data_meta *m, const step_req *q);
+
+/* A chunk of row keys: names[i] ({job}:data:<split>:<idx[i]>) for rows
+ * idx[0..k-1], pointed to by keys[i]. */
+#define ROWS_KEY_CAP 160
+spStatus rows_Keys(const char *job, const char *split, const size_t *idx, int k,
+                   char (*names)[ROWS_KEY_CAP], const char **keys);
 
 /* Fetches rows idx[0..b-1] of split ("train"/"test") into rows (b*(dim+1)
  * floats: features then label) with chunked MGETs, verifying each blob.
@@ -89,6 +96,16 @@ spStatus rows_Split(const float *rows, size_t b, size_t dim, int classes, float 
 /* Stores every row of d as {job}:data:<split>:<i>, pipelined (bytes count
  * on the connection like rows_Fetch's). */
 spStatus rows_Upload(store *s, const char *job, const char *split, const dataset *d);
+
+/* A sparse dataset's rows (data_sparse.c): each a sparse wire tensor of
+ * dense length dim + 1, the label at index dim. Upload as rows_Upload;
+ * FetchSparse reads rows idx[0..b-1] of split into a CSR batch in buf
+ * (view in *out) and their labels into y, checking every blob (dense
+ * length, pairs, a label in [0, classes)) and naming the row's key. */
+spStatus rows_UploadSparse(store *s, const char *job, const char *split, const dataset *d);
+spStatus rows_FetchSparse(store *shared, const char *job, const char *split, const size_t *idx,
+                          size_t b, size_t dim, int classes, dataset_batch *buf, csr_rows *out,
+                          int32_t *y);
 
 /* ---- waits ---------------------------------------------------------------- */
 /* How long a step may wait: the request's "timeout_ms" (default

@@ -29,8 +29,11 @@ static spStatus update_Apply(const step_req *q, store *s, int *duplicate, int *i
         (st = req_Key(q, km, "mom:%d", q->peer)) || (st = req_Key(q, ka, "applied:%d", q->peer)))
         return st;
     const char *keys[2] = {kp, kg};
+    /* A sparse model's aggregate has no fixed size: SPIRT.UPDATE checks
+     * its dense length. */
     if ((st = steps_CheckTensors(s, keys, 1, q->n_params, "init")) ||
-        (st = steps_CheckTensors(s, keys + 1, 1, q->n_params, "aggregate")))
+        (!model_SpecIsSparse(&q->spec) &&
+         (st = steps_CheckTensors(s, keys + 1, 1, q->n_params, "aggregate"))))
         return st;
     return store_UpdateMarked(s, kp, kg, momentum > 0 ? km : NULL, q->job.optim.lr, momentum,
                               q->job.optim.weight_decay, ka, q->iteration, duplicate, in_db);

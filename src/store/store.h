@@ -96,6 +96,18 @@ spStatus store_GetRowsInto(store *s, const char *const *keys, int k, size_t n, f
 spStatus store_PutBlobs(store *s, const char *const *keys, const void *const *data,
                         const size_t *lens, int k, int ttl_s);
 
+/* k raw values at once (MGET) into malloc'd out[i] (lens[i] bytes); a
+ * missing one is SP_ERR_NOT_FOUND naming it, and then nothing is kept. */
+spStatus store_GetBlobs(store *s, const char *const *keys, int k, uint8_t **out, size_t *lens);
+/* Rows rows[0..k-1] (of `width` floats each) of the dense tensor at key
+ * into out (k * width floats), by one SPIRT.ROWS with the module (the row
+ * numbers out, the rows back), else by a pipelined GETRANGE a row:
+ * what a sparse model's gradient needs of the parameters, without the
+ * rest. The header is checked (dtype, expect_n elements unless 0, rows
+ * within them); the payload's checksum cannot be, short of reading it all. */
+spStatus store_GetTensorRows(store *s, const char *key, uint64_t expect_n, size_t width,
+                             const uint32_t *rows, size_t k, float *out);
+
 /* Short strings (store_string.c): auth nonces and tickets. ttl_ms > 0 sets
  * an expiry in milliseconds. PutString replaces any value;
  * PutStringIfAbsent (SET NX) leaves an existing key as it is and reports
@@ -110,7 +122,10 @@ spStatus store_GetString(store *s, const char *key, char *buf, size_t cap, size_
 /* dst = mean of the k tensors at srcs, inside Redis when the module is
  * loaded (SPIRT.AVG), else fetched, averaged here and stored back.
  * *in_db reports which path ran. Both run kern_Mean (core/kernels.h) over
- * the sources in argument order, so they give the same bits. */
+ * the sources in argument order, so they give the same bits. Sparse
+ * sources (WIRE_SPARSE_F32, all of one dense length; judged by the first)
+ * give a sparse dst over the union of their indices (kern_MeanSparse);
+ * dst must then not be a source. */
 spStatus store_Average(store *s, const char *dst, const char *const *srcs, int k, int ttl_s,
                        int *in_db);
 

@@ -188,3 +188,37 @@ spStatus store_PutBlobs(store *s, const char *const *keys, const void *const *da
     }
     return store_FirstResult(&first);
 }
+
+spStatus store_GetBlobs(store *s, const char *const *keys, int k, uint8_t **out, size_t *lens)
+{
+    spStatus st = check_Keys("MGET", keys, k);
+    if (st || k == 0)
+        return st;
+    for (int i = 0; i < k; i++)
+        out[i] = NULL;
+    redisReply *r;
+    if ((st = keys_Command(s, "MGET", keys, k, &r)))
+        return st;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)k)
+        st = store_Fail(s, r, "MGET");
+    for (int i = 0; i < k && !st; i++) {
+        const redisReply *e = r->element[i];
+        /* MGET answers nil for a missing key and for a non-string one. */
+        if (e->type != REDIS_REPLY_STRING)
+            st = sp_Error(SP_ERR_NOT_FOUND, "redis %s: no such key '%s'", store_Name(s),
+                          keys[i]);
+        else if (!(out[i] = malloc(e->len ? e->len : 1)))
+            st = sp_Error(SP_ERR_NOMEM, "redis: out of memory for %zu bytes", e->len);
+        else {
+            memcpy(out[i], e->str, e->len);
+            lens[i] = e->len;
+        }
+    }
+    freeReplyObject(r);
+    if (st)
+        for (int i = 0; i < k; i++) {
+            free(out[i]);
+            out[i] = NULL;
+        }
+    return st;
+}

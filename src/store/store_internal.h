@@ -7,6 +7,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "core/wire.h"
 #include "store/store.h"
 
 struct store {
@@ -78,6 +79,18 @@ spStatus store_CheckTensor(const store *s, const char *key, const redisReply *r,
  * or Inf is SP_ERR_INVALID. */
 spStatus store_CopyTensor(const store *s, const char *key, const redisReply *r, float *out,
                           uint64_t n, int reject_nonfinite);
+/* Checks that a GET reply holds a valid sparse wire tensor
+ * (wire_CheckSparse; dense_n != 0: of that dense length); v points into
+ * the reply. Errors as store_CheckTensor's. */
+spStatus store_CheckSparse(const store *s, const char *key, const redisReply *r,
+                           uint64_t dense_n, wire_view *v);
+/* A GET reply holding a sparse wire tensor, judged by its header alone. */
+int store_IsSparseReply(const redisReply *r);
+/* dst = the sparse mean (kern_MeanSparse) of the sources' GET replies r,
+ * each checked with store_CheckSparse (one dense length); a non-finite
+ * mean is refused with nothing written. */
+spStatus store_MeanSparse(store *s, const char *dst, const char *const *srcs, int k,
+                          redisReply **r, int ttl_s);
 /* SET with KEEPTTL: rewrites a value in place the way the module does. */
 spStatus store_PutTensorKeepTtl(store *s, const char *key, const float *x, size_t n);
 

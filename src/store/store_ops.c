@@ -1,4 +1,5 @@
-/* store_ops.c - averaging and SGD updates on stored tensors.
+/* store_ops.c - averaging and SGD updates on stored tensors, dense or
+ * sparse (store_sparse.c has the sparse mean and checks).
  *
  * With the spirt module loaded both run inside Redis (SPIRT.AVG,
  * SPIRT.UPDATE): no tensor crosses the network. Without it the same kernels
@@ -16,24 +17,25 @@
 #include "core/wire.h"
 #include "store/store_internal.h"
 
-/* Every source as a float array, validated like the module does: all
- * present, dense float32, correct checksums, one common length. */
-static spStatus avg_Fetch(store *s, const char *const *srcs, int k, float **xs, uint64_t *n)
+/* Every source's GET reply, in one pipeline, into r (k slots). */
+static spStatus avg_Fetch(store *s, const char *const *srcs, int k, redisReply **r)
 {
-    redisReply **r = calloc((size_t)k, sizeof *r);
-    if (!r)
-        return sp_Error(SP_ERR_NOMEM, "redis: out of memory");
     spStatus st = SP_OK;
     for (int i = 0; i < k && st == SP_OK; i++)
         st = store_Append(s, "GET %b", srcs[i], strlen(srcs[i]));
-    if (st != SP_OK)
-        store_DropQueued(s);
-    else
-        st = store_ReadN(s, r, k);
     if (st != SP_OK) {
-        free(r);
+        store_DropQueued(s);
         return st;
     }
+    return store_ReadN(s, r, k);
+}
+
+/* Every source as a float array, validated like the module does: all
+ * present, dense float32, correct checksums, one common length. */
+static spStatus avg_Copy(store *s, const char *const *srcs, int k, redisReply **r, float **xs,
+                         uint64_t *n)
+{
+    spStatus st = SP_OK;
     for (int i = 0; i < k && st == SP_OK; i++) {
         uint64_t c = 0;
         st = store_CheckTensor(s, srcs[i], r[i], 0, &c);
@@ -49,18 +51,17 @@ static spStatus avg_Fetch(store *s, const char *const *srcs, int k, float **xs, 
         if (st == SP_OK)
             st = store_CopyTensor(s, srcs[i], r[i], xs[i], c, 0);
     }
-    store_FreeN(r, k);
-    free(r);
     return st;
 }
 
-static spStatus avg_Local(store *s, const char *dst, const char *const *srcs, int k, int ttl_s)
+static spStatus avg_Dense(store *s, const char *dst, const char *const *srcs, int k,
+                          redisReply **r, int ttl_s)
 {
     float **xs = calloc((size_t)k, sizeof *xs);
     if (!xs)
         return sp_Error(SP_ERR_NOMEM, "redis: out of memory");
     uint64_t n = 0;
-    spStatus st = avg_Fetch(s, srcs, k, xs, &n);
+    spStatus st = avg_Copy(s, srcs, k, r, xs, &n);
     if (st == SP_OK) {
         /* The module's kernel over the same argument list: the same bits. */
         float *acc = xs[0];
@@ -76,6 +77,23 @@ static spStatus avg_Local(store *s, const char *dst, const char *const *srcs, in
     for (int j = 0; j < k; j++)
         free(xs[j]);
     free(xs);
+    return st;
+}
+
+/* Fetched and averaged here: sparse sources (judged by the first) as
+ * store_sparse.c averages them, dense ones with kern_Mean. */
+static spStatus avg_Local(store *s, const char *dst, const char *const *srcs, int k, int ttl_s)
+{
+    redisReply **r = calloc((size_t)k, sizeof *r);
+    if (!r)
+        return sp_Error(SP_ERR_NOMEM, "redis: out of memory");
+    spStatus st = avg_Fetch(s, srcs, k, r);
+    if (st == SP_OK) {
+        st = store_IsSparseReply(r[0]) ? store_MeanSparse(s, dst, srcs, k, r, ttl_s)
+                                       : avg_Dense(s, dst, srcs, k, r, ttl_s);
+        store_FreeN(r, k);
+    }
+    free(r);
     return st;
 }
 
@@ -257,9 +275,14 @@ static spStatus upd_Local(store *s, const upd_args *a, int *duplicate)
     }
     uint64_t n = 0, gn = 0, vn = 0;
     float *w = NULL, *g = NULL, *v = NULL;
+    wire_view sg = {0}; /* a sparse grad: only its elements move */
     st = store_CheckTensor(s, a->keys[0], r[0], 0, &n);
-    if (st == SP_OK)
+    if (st == SP_OK && store_IsSparseReply(r[1]))
+        st = store_CheckSparse(s, a->keys[1], r[1], n, &sg);
+    else if (st == SP_OK)
         st = store_CheckTensor(s, a->keys[1], r[1], 0, &gn);
+    if (st == SP_OK && sg.payload)
+        gn = n;
     if (st == SP_OK && gn != n)
         st = sp_Error(SP_ERR_INVALID, "redis %s: size mismatch: params has %llu elements, grad %llu",
                       store_Name(s), (unsigned long long)n, (unsigned long long)gn);
@@ -270,21 +293,29 @@ static spStatus upd_Local(store *s, const upd_args *a, int *duplicate)
                       "redis %s: size mismatch: params has %llu elements, momentum '%s' %llu",
                       store_Name(s), (unsigned long long)n, a->keys[2], (unsigned long long)vn);
     size_t bytes = n ? (size_t)n * sizeof(float) : 1;
-    if (st == SP_OK && (!(w = malloc(bytes)) || !(g = malloc(bytes)) ||
+    if (st == SP_OK && (!(w = malloc(bytes)) || (!sg.payload && !(g = malloc(bytes))) ||
                         (a->nkeys == 3 && !(v = calloc(1, bytes)))))
         st = sp_Error(SP_ERR_NOMEM, "redis: out of memory");
     if (st == SP_OK)
         st = store_CopyTensor(s, a->keys[0], r[0], w, n, 0);
-    if (st == SP_OK)
+    if (st == SP_OK && g)
         st = store_CopyTensor(s, a->keys[1], r[1], g, n, 0);
     if (st == SP_OK && v_exists)
         st = store_CopyTensor(s, a->keys[2], r[2], v, n, 0);
+    if (st == SP_OK && sg.payload) {
+        /* The module's sparse kernels, before the replies (and the pairs
+         * in them) go. */
+        if (v)
+            kern_SgdMomentumSparse(w, v, sg.payload, (size_t)sg.count, a->lr, a->mom, a->wd);
+        else
+            kern_SgdSparse(w, sg.payload, (size_t)sg.count, a->lr, a->wd);
+    }
     store_FreeN(r, ngets);
     if (st == SP_OK) {
         /* The module's kernels: the same bits as SPIRT.UPDATE. */
-        if (v)
+        if (g && v)
             kern_SgdMomentum(w, g, v, (size_t)n, a->lr, a->mom, a->wd);
-        else
+        else if (g)
             kern_Sgd(w, g, (size_t)n, a->lr, a->wd);
         st = upd_Write(s, a, w, v, (size_t)n);
     } else {

@@ -325,10 +325,16 @@ static void test_libsvm_good(void **state)
     assert_int_equal(d.classes, 2);
     const float want[4][4] = {{0.5f, 0, -2, 0}, {0, 0.1f, 0, 7}, {0, 0, 0, 0}, {0, 0, 0, 1}};
     const int32_t wy[4] = {1, 0, 0, 1};
+    /* held sparse: read the rows expanded */
+    const uint32_t all[4] = {0, 1, 2, 3};
+    float x[4 * 4];
+    int32_t y[4];
+    dataset_Gather(&d, 0, all, 4, x, y);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(d.y[i], wy[i]);
+        assert_int_equal(y[i], wy[i]);
         for (int j = 0; j < 4; j++)
-            assert_float_equal(d.x[i * 4 + j], want[i][j], 1e-7);
+            assert_float_equal(x[i * 4 + j], want[i][j], 1e-7);
     }
     dataset_Free(&d);
     /* An explicit dimension pads; multi-class labels are kept. */
@@ -337,7 +343,10 @@ static void test_libsvm_good(void **state)
     assert_int_equal(d.dim, 6);
     assert_int_equal(d.classes, 3);
     assert_int_equal(d.y[1], 2);
-    assert_float_equal(d.x[2 * 6], 3.0f, 0);
+    float x6[6];
+    const uint32_t third = 2;
+    dataset_Gather(&d, 0, &third, 1, x6, y);
+    assert_float_equal(x6[0], 3.0f, 0);
     dataset_Free(&d);
 }
 
@@ -456,7 +465,9 @@ static void test_open_text_split(void **state)
     assert_int_equal(dataset_Open(tpath("s.svm.gz"), &tr, &te), SP_OK);
     assert_int_equal(tr.n, 5);
     assert_int_equal(te.n, 1);
-    assert_float_equal(te.x[1], 3.0f, 0);
+    assert_int_equal(te.ptr[1], 1);
+    assert_int_equal(te.col[0], 1);
+    assert_float_equal(te.val[0], 3.0f, 0);
     dataset_Free(&tr);
     dataset_Free(&te);
 
