@@ -40,9 +40,11 @@ for model in logreg svm; do
       --report "$tmp/$arch.json" >/dev/null
   done
   for arch in single spirt all-reduce scatter-reduce; do
+    bytes=-   # one process moves nothing
+    if [ "$arch" != single ]; then bytes=$(field "$tmp/$arch.json" bytes); fi
     printf '%-6s %-14s accuracy %s   bytes/worker/iteration %8s   s/epoch %s\n' "$model" \
       "$arch" "$(field "$tmp/$arch.json" acc)" \
-      "$([ "$arch" = single ] && echo - || field "$tmp/$arch.json" bytes)" \
+      "$bytes" \
       "$(field "$tmp/$arch.json" epoch_s)"
   done
 done
