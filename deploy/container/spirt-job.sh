@@ -4,9 +4,10 @@
 #
 #   spirt-job [spirt train options...]
 #
-#   1. credentials: for SPIRT_TOKEN, SPIRT_REDIS_PASSWORD, SPIRT_NATS_PASSWORD
-#      and SPIRT_AUTH_KEY given as SPIRT_<NAME>_FILE (a mounted Secret), the
-#      file's content is handed to `spirt` alone, as its environment;
+#   1. credentials: SPIRT_TOKEN, SPIRT_REDIS_PASSWORD, SPIRT_NATS_PASSWORD
+#      and SPIRT_AUTH_KEY come as SPIRT_<NAME>_FILE (a mounted Secret);
+#      `spirt train` reads those files itself, so the values never enter an
+#      environment;
 #   2. runs `spirt train --report $SPIRT_REPORT_DIR/report.json "$@"` (the
 #      job's settings come as SPIRT_* variables);
 #   3. SPIRT_PRINT_REPORT=1: prints the JSON report after the summary;
@@ -34,17 +35,6 @@ case ${1:-} in
 esac
 
 log() { printf 'spirt-job: %s\n' "$*" >&2; }
-
-# 1. Credentials from files into spirt's environment only.
-for name in SPIRT_TOKEN SPIRT_REDIS_PASSWORD SPIRT_NATS_PASSWORD SPIRT_AUTH_KEY; do
-  file=$(printenv "${name}_FILE" || true)
-  [ -n "$file" ] || continue
-  if [ ! -r "$file" ]; then log "cannot read ${name}_FILE $file"; exit 1; fi
-  value=$(cat "$file")
-  export "$name=$value"
-  unset "${name}_FILE"
-done
-unset value
 
 # 2. Train.
 status=0

@@ -335,7 +335,12 @@ void options_PrintHelp(FILE *f)
                "(e.g. SPIRT_WORKERS=4); the command line wins. An option given on the\n"
                "command line where it does not apply (see [brackets]) is refused; the\n"
                "environment's are not (a Job's environment serves every architecture).\n"
+               "\nRunning services' credentials (with --peers, --shared-redis, --nats):\n"
+               "SPIRT_TOKEN, SPIRT_REDIS_USER, SPIRT_REDIS_PASSWORD, SPIRT_NATS_USER,\n"
+               "SPIRT_NATS_PASSWORD, SPIRT_AUTH_KEY; each secret may instead be the path of\n"
+               "a file holding it, as SPIRT_<NAME>_FILE (a mounted Secret).\n"
                "\nExit status: 0 done; 2 bad usage (unknown, malformed or conflicting options,\n"
-               "an option that does not apply, an unwritable --report); 1 anything else\n"
+               "an option that does not apply, an unwritable --report, a secret file\n"
+               "that cannot be used); 1 anything else\n"
                "(data errors, a server that failed, a failed run).\n");
 }

@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "core/env_names.h"
+#include "core/secret_env.h"
 #include "auth/auth.h"
 #include "driver/arch.h"
 #include "driver/executor.h"
@@ -80,9 +81,19 @@ static int peers_Split(const job_config *j, char (*out)[128])
     return n;
 }
 
+/* The credentials a run in running services reads from its environment,
+ * each also accepted as NAME_FILE (a mounted Secret). */
+static const char *const cluster_secrets[] = {ENV_TOKEN, ENV_REDIS_PASSWORD, ENV_NATS_PASSWORD,
+                                              ENV_AUTH_KEY};
+#define N_CLUSTER_SECRETS (sizeof cluster_secrets / sizeof cluster_secrets[0])
+
 /* Checked by train_CheckDistributed before this runs. */
-static void cluster_Endpoints(dist_run *d)
+static spStatus cluster_Endpoints(dist_run *d)
 {
+    /* From here on every reader of these finds them with getenv. */
+    spStatus st = secret_EnvFromFiles(cluster_secrets, N_CLUSTER_SECRETS);
+    if (st)
+        return st;
     const job_config *j = d->job;
     d->n_peers = peers_Split(j, d->peers);
     snprintf(d->shared, sizeof d->shared, "%s", j->shared_redis);
@@ -90,6 +101,7 @@ static void cluster_Endpoints(dist_run *d)
     snprintf(d->inv.url_template, sizeof d->inv.url_template, "%s", j->functions);
     const char *token = getenv(ENV_TOKEN);
     snprintf(d->inv.token, sizeof d->inv.token, "%s", token ? token : "");
+    return SP_OK;
 }
 
 /* Failed peers rejoin where each peer owns its database (SPIRT). */
@@ -283,6 +295,13 @@ spStatus train_CheckDistributed(const job_config *j)
     if (!j->peers[0] || !j->shared_redis[0] || !j->nats[0] || (!j->functions[0] && !j->transport_inproc))
         return sp_Error(SP_ERR_INVALID, "to use running services give all of --peers, "
                         "--shared-redis, --nats and --functions (or --transport inproc)");
+    char secret[SECRET_MAX + 1];
+    for (size_t i = 0; i < N_CLUSTER_SECRETS; i++) {
+        spStatus st = secret_Get(cluster_secrets[i], secret, sizeof secret);
+        memset(secret, 0, sizeof secret);
+        if (st)
+            return st;
+    }
     char peers[JOB_MAX_PEER_DATABASES][128];
     int n = peers_Split(j, peers);
     if (n < 0)
@@ -468,7 +487,7 @@ spStatus train_Distributed(const job_config *job, const train_observer *obs, tra
     if ((st = train_CheckDistributed(job)))
         ;
     else if (cluster_Mode(job))
-        cluster_Endpoints(d);
+        st = cluster_Endpoints(d);
     else
         st = local_Start(d, obs);
     long iters = 0;

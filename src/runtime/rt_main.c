@@ -6,6 +6,7 @@
 #include "runtime/runtime.h"
 #include "core/env_names.h"
 #include "core/malloc_tune.h"
+#include "core/secret_env.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,11 +19,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define TOKEN_MAX 4096
 
 typedef struct {
     rt_options opt;
-    char token[TOKEN_MAX];
+    char token[SECRET_MAX + 1];
     const char *prog;
     const char *name;
 } main_config;
@@ -100,36 +100,6 @@ static int parse_Long(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-static int is_Space(char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; }
-
-/* Reads the secret of `var` from its file (Kubernetes Secrets often end in
- * a newline) into out (TOKEN_MAX bytes): trims surrounding whitespace
- * and refuses control characters inside. */
-static int secret_FromFile(main_config *c, const char *var, const char *path, char *out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fail(c, "cannot read %s_FILE %s: %s", var, path, strerror(errno));
-    char buf[TOKEN_MAX + 1];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    if (n >= TOKEN_MAX) /* the NUL must fit too */
-        return fail(c, "%s_FILE %s is longer than %d bytes", var, path, TOKEN_MAX - 1);
-    size_t a = 0, b = n;
-    while (a < b && is_Space(buf[a]))
-        a++;
-    while (b > a && is_Space(buf[b - 1]))
-        b--;
-    for (size_t i = a; i < b; i++)
-        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
-            return fail(c, "%s_FILE %s holds control characters", var, path);
-    memcpy(out, buf + a, b - a);
-    out[b - a] = '\0';
-    if (!out[0])
-        return fail(c, "%s_FILE %s is empty", var, path);
-    return 0;
-}
-
 /* The steps read their Redis/NATS credentials and the join key from the
  * environment. Given as SPIRT_<NAME>_FILE instead, the value is read here
  * and set in this process only: it then appears in no command line and in
@@ -138,19 +108,8 @@ static int secret_FromFile(main_config *c, const char *var, const char *path, ch
 static int secrets_FromFiles(main_config *c)
 {
     static const char *const vars[] = {ENV_REDIS_PASSWORD, ENV_NATS_PASSWORD, ENV_AUTH_KEY};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        char name[64], value[TOKEN_MAX];
-        snprintf(name, sizeof name, "%s%s", vars[i], ENV_FILE_SUFFIX);
-        const char *path = getenv(name), *direct = getenv(vars[i]);
-        if (!path || !path[0])
-            continue;
-        if (direct && direct[0])
-            return fail(c, "set %s or %s, not both", vars[i], name);
-        int rc = secret_FromFile(c, vars[i], path, value);
-        if (rc)
-            return rc;
-        setenv(vars[i], value, 1);
-    }
+    if (secret_EnvFromFiles(vars, sizeof vars / sizeof vars[0]))
+        return fail(c, "%s", sp_LastError());
     return 0;
 }
 
@@ -197,16 +156,8 @@ static int config_Env(main_config *c)
     int rc = secrets_FromFiles(c);
     if (rc)
         return rc;
-    const char *tok = getenv("SPIRT_TOKEN"), *file = getenv("SPIRT_TOKEN_FILE");
-    if (tok && tok[0] && file && file[0])
-        return fail(c, "set SPIRT_TOKEN or SPIRT_TOKEN_FILE, not both");
-    if (file && file[0])
-        return secret_FromFile(c, "SPIRT_TOKEN", file, c->token);
-    if (tok && tok[0]) {
-        if (strlen(tok) >= TOKEN_MAX)
-            return fail(c, "SPIRT_TOKEN is longer than %d bytes", TOKEN_MAX - 1);
-        strcpy(c->token, tok);
-    }
+    if (secret_Get(ENV_TOKEN, c->token, sizeof c->token))
+        return fail(c, "%s", sp_LastError());
     return 0;
 }
 

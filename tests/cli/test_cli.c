@@ -114,6 +114,29 @@ static void options_that_do_not_apply_are_refused(void **state)
         expect(2, cases[i].args, cases[i].want);
 }
 
+/* Running services' credentials may come as SPIRT_<NAME>_FILE (a mounted
+ * Secret): a file that cannot be used, or a secret given both ways, is
+ * refused before anything is connected to. */
+static void secret_files_are_checked_before_training(void **state)
+{
+    (void)state;
+    const char *args[] = {"train", "--arch", "spirt", "--workers", "2", "--transport", "inproc",
+                          "--peers", "127.0.0.1:1,127.0.0.1:2", "--shared-redis", "127.0.0.1:3",
+                          "--nats", "nats://127.0.0.1:4", NULL};
+    char missing[400];
+    snprintf(missing, sizeof missing, "%s/no-such-secret", dir);
+    setenv("SPIRT_REDIS_PASSWORD_FILE", missing, 1);
+    const char *want_missing[] = {"SPIRT_REDIS_PASSWORD_FILE", missing, NULL};
+    expect(2, args, want_missing);
+    unsetenv("SPIRT_REDIS_PASSWORD_FILE");
+    setenv("SPIRT_NATS_PASSWORD", "x", 1);
+    setenv("SPIRT_NATS_PASSWORD_FILE", missing, 1);
+    const char *want_both[] = {"SPIRT_NATS_PASSWORD", "not both", NULL};
+    expect(2, args, want_both);
+    unsetenv("SPIRT_NATS_PASSWORD");
+    unsetenv("SPIRT_NATS_PASSWORD_FILE");
+}
+
 static void the_environment_is_never_refused(void **state)
 {
     (void)state;
@@ -243,6 +266,7 @@ int main(void)
         cmocka_unit_test(bad_options_exit_two_with_a_message),
         cmocka_unit_test(missing_dataset_is_a_clear_error),
         cmocka_unit_test(options_that_do_not_apply_are_refused),
+        cmocka_unit_test(secret_files_are_checked_before_training),
         cmocka_unit_test(the_environment_is_never_refused),
         cmocka_unit_test(report_path_is_checked_before_training),
         cmocka_unit_test(data_errors_exit_one),
