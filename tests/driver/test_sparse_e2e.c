@@ -1,9 +1,9 @@
 /* ctest-label: slow */
 /* test_sparse_e2e.c - sparse models end to end, as a user runs them: a
  * hashed 2^20-feature LibSVM file from `spirt datagen sparse`, then
- * `spirt train --arch spirt|all-reduce|scatter-reduce --workers 4` (every
- * step its own function process, real redis-servers with the module,
- * nats-server) for logreg and svm.
+ * `spirt train --arch spirt|all-reduce|scatter-reduce --workers 4` for
+ * logreg, and SPIRT for svm (every step its own function process, real
+ * redis-servers with the module, nats-server).
  *  - Accuracy: within 1 point of single-process training with the same
  *    total batch (workers x batch) and learning rate.
  *  - Bytes: what a worker moves per iteration is the rows' non-zeros, the
@@ -94,7 +94,10 @@ static const char *check_Run(const char *model, const char *arch, double acc_sin
     return crc;
 }
 
-static void check_Model(const char *model)
+/* every_arch: also AllReduce and ScatterReduce, which must end with
+ * SPIRT's model. The exchange is the same for every model (sparse rows of
+ * gradients), so one model covers it; the other trains with SPIRT only. */
+static void check_Model(const char *model, int every_arch)
 {
     char name[64], spirt_crc[16];
     snprintf(name, sizeof name, "single-%s", model);
@@ -102,6 +105,8 @@ static void check_Model(const char *model)
     double acc = cli_Num(s, "test_accuracy");
     cJSON_Delete(s);
     snprintf(spirt_crc, sizeof spirt_crc, "%s", check_Run(model, "spirt", acc));
+    if (!every_arch)
+        return;
     assert_string_equal(check_Run(model, "all-reduce", acc), spirt_crc);
     assert_string_equal(check_Run(model, "scatter-reduce", acc), spirt_crc);
 }
@@ -109,13 +114,13 @@ static void check_Model(const char *model)
 static void logreg_trains_sparse(void **state)
 {
     (void)state;
-    check_Model("logreg");
+    check_Model("logreg", 1);
 }
 
 static void svm_trains_sparse(void **state)
 {
     (void)state;
-    check_Model("svm");
+    check_Model("svm", 0);
 }
 
 int main(void)
