@@ -73,9 +73,13 @@ static spStatus parse_archs(const char *list, compare_options *o)
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (o->n_archs == MAX_ARCHS)
             return sp_Error(SP_ERR_INVALID, "--archs: at most %d architectures", MAX_ARCHS);
-        spStatus st = job_ParseArch(t, &o->archs[o->n_archs++]);
+        spStatus st = job_ParseArch(t, &o->archs[o->n_archs]);
         if (st)
             return sp_Wrap(st, "--archs");
+        for (int k = 0; k < o->n_archs; k++)
+            if (o->archs[k] == o->archs[o->n_archs]) /* one job name per architecture */
+                return sp_Error(SP_ERR_INVALID, "--archs: %s given twice", t);
+        o->n_archs++;
     }
     return o->n_archs ? SP_OK : sp_Error(SP_ERR_INVALID, "--archs: empty list");
 }
@@ -207,7 +211,7 @@ static int run_Compare(const job_config *base, const compare_options *o, size_t 
             printf("\n%s", text);
         free(text);
         if (compare_WriteMarkdown(md, summary) || report_Write(js, summary) ||
-            compare_WriteSvg(svg, reports, n, &o->cost)) {
+            compare_WriteSvg(svg, reports, n, &o->cost, &target)) {
             fprintf(stderr, "spirt compare: %s\n", sp_LastError());
             rc = 1;
         } else {

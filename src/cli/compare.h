@@ -75,9 +75,10 @@ cJSON *compare_Summarize(cJSON *const *reports, int n, const cost_model *cost,
                          const compare_target *target);
 /* Writes the summary as a Markdown table. */
 spStatus compare_WriteMarkdown(const char *path, const cJSON *summary);
-/* Plots test accuracy against wall-clock time and against cost, and
- * training loss against time. */
-spStatus compare_WriteSvg(const char *path, cJSON *const *reports, int n, const cost_model *cost);
+/* Plots test accuracy against training time and against cost, and
+ * training loss against time; the target, if any, as a dashed line. */
+spStatus compare_WriteSvg(const char *path, cJSON *const *reports, int n, const cost_model *cost,
+                          const compare_target *target);
 /* The Markdown text (malloc'd), also printed by the command. */
 char *compare_Markdown(const cJSON *summary);
 

@@ -1,12 +1,13 @@
 /* compare_svg.c - test accuracy against training time and against cost,
  * and training loss against time: one line per architecture (a dot on each
- * test-accuracy point, so a run with one evaluation still shows), as a
- * self-contained SVG. */
+ * test-accuracy point, so a run with one evaluation still shows) and the
+ * target dashed, as a self-contained SVG. */
 #include "cli/compare.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
 
@@ -21,6 +22,7 @@ typedef struct {
     const char *ykey;             /* history key plotted */
     int by_cost;                  /* x: cost accrued (USD), else training time (s) */
     const char *title, *xlabel, *ylabel;
+    double target;                /* a dashed line here (NAN: none) */
 } panel;
 
 static double px(const panel *p, double x) { return p->x0 + (x - p->xmin) / (p->xmax - p->xmin) * p->w; }
@@ -82,6 +84,10 @@ static void panel_Ranges(panel *p, const series *s, int n)
         }
     if (!isfinite(p->xmax) || p->xmax <= 0)
         p->xmax = 1;
+    if (isfinite(p->target)) {
+        p->ymin = fmin(p->ymin, p->target);
+        p->ymax = fmax(p->ymax, p->target);
+    }
     nice_range(&p->xmin, &p->xmax, &p->xstep);
     nice_range(&p->ymin, &p->ymax, &p->ystep);
 }
@@ -100,6 +106,12 @@ static void panel_Axes(FILE *f, const panel *p)
     for (double x = p->xmin; x <= p->xmax + p->xstep * 1e-6; x += p->xstep)
         fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='10'>%.3g</text>\n",
                 px(p, x), p->y0 + p->h + 14, fabs(x) < p->xstep * 1e-6 ? 0 : x);
+    if (isfinite(p->target))
+        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#888' "
+                   "stroke-dasharray='6 4'/>\n<text x='%.1f' y='%.1f' text-anchor='end' "
+                   "font-size='10' fill='#555'>target %g</text>\n",
+                p->x0, py(p, p->target), p->x0 + p->w, py(p, p->target), p->x0 + p->w - 4,
+                py(p, p->target) - 4, p->target);
     for (double y = p->ymin; y <= p->ymax + p->ystep * 1e-6; y += p->ystep) {
         fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='end' font-size='10'>%.4g</text>\n",
                 p->x0 - 4, py(p, y) + 3, fabs(y) < p->ystep * 1e-6 ? 0 : y);
@@ -135,7 +147,8 @@ static void panel_Draw(FILE *f, panel *p, cJSON *const *reports, int n, const co
     }
 }
 
-spStatus compare_WriteSvg(const char *path, cJSON *const *reports, int n, const cost_model *cost)
+spStatus compare_WriteSvg(const char *path, cJSON *const *reports, int n, const cost_model *cost,
+                          const compare_target *target)
 {
     FILE *f = fopen(path, "w");
     if (!f)
@@ -153,8 +166,11 @@ spStatus compare_WriteSvg(const char *path, cJSON *const *reports, int n, const 
         {.x0 = 915, .y0 = 40, .w = 330, .h = 290, .ykey = "loss",
          .title = "training loss", .xlabel = "training time (s)", .ylabel = "loss"},
     };
-    for (size_t k = 0; k < sizeof panels / sizeof panels[0]; k++)
+    for (size_t k = 0; k < sizeof panels / sizeof panels[0]; k++) {
+        int at = target->key && !strcmp(target->key, panels[k].ykey);
+        panels[k].target = at ? target->value : NAN;
         panel_Draw(f, &panels[k], reports, n, cost);
+    }
     for (int i = 0; i < n; i++) {
         const char *color = colors[i % (int)(sizeof colors / sizeof colors[0])];
         double lx = 75 + i * 180.0, ly = H - 30;

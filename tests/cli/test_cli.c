@@ -136,6 +136,7 @@ static void compare_bad_values_exit_two_and_write_nothing(void **state)
         {{"compare", "--target-accuracy", "-0.2"}, {"--target-accuracy"}},
         {{"compare", "--target-rmse", "0.1"}, {"--target-rmse"}},
         {{"compare", "--no-such-option"}, {"--no-such-option"}},
+        {{"compare", "--archs", "spirt,all-reduce,spirt"}, {"--archs", "twice"}},
         {{"compare", "--job", long_job}, {"--job", "too long"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

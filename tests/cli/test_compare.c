@@ -188,6 +188,7 @@ static void check_svg(const char *out)
      * with points; a dot on each test accuracy in both accuracy panels. */
     assert_int_equal(count(svg, "<polyline"), 3 * N_ARCHS);
     assert_int_equal(count(svg, "<circle"), 2 * accuracy_points(out));
+    assert_int_equal(count(svg, ">target " TARGET_TEXT "<"), 2); /* dashed, in both */
     assert_int_equal(count(svg, "points=''"), 0);
     assert_int_equal(count(svg, "<"), count(svg, ">"));
     for (int i = 0; i < N_ARCHS; i++) {
