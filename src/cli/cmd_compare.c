@@ -17,7 +17,9 @@
 /* Test-accuracy points per epoch when --eval-every is not given. */
 #define EVALS_PER_EPOCH 10
 
-/* List prices (USD), AWS us-east-1 on-demand as published in 2024:
+/* List prices (USD), AWS us-east-1 on-demand as published in 2024 (from
+ * the public price pages as remembered; this machine has no network to
+ * check them, so every one is an option):
  * Lambda x86 0.0000166667 per GB-second and 0.20 per million requests;
  * ElastiCache cache.t4g.micro (a small Redis node) 0.016 per hour; EC2
  * t3.micro (a small VM for nats-server) 0.0104 per hour; EC2 c5.large (2
