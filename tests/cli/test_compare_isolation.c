@@ -1,4 +1,4 @@
-/* ctest-label: slow */
+/* ctest-lock: machine (trains, a few seconds) */
 /* test_compare_isolation.c - `spirt compare` on running services (the
  * test's own Redis and NATS, steps in the driver's process) runs each
  * architecture under a job name of its own, so no run reads or overwrites
