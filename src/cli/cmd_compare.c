@@ -50,7 +50,8 @@ static void compare_Help(FILE *f)
                "  --archs LIST               default spirt,mlless,scatter-reduce,all-reduce,single\n"
                "  --out DIR                  output directory (default compare-out)\n"
                "  --target-accuracy A        time and iterations to test accuracy >= A, 0 < A <= 1;\n"
-               "                             else, with --target-loss L, to training loss <= L\n"
+               "                             else, with --target-loss L, to the smoothed training\n"
+               "                             loss <= L (as in train, a run stops at an epoch end below L)\n"
                "  --price-gb-second USD      function GB-second (default %.10f, AWS Lambda)\n"
                "  --price-per-million USD    million function invocations (default %g, AWS Lambda)\n"
                "  --memory-mb MB             memory per function instance (default %g)\n"
@@ -170,8 +171,11 @@ static compare_target compare_Target(const job_config *job, const compare_option
 {
     if (o->target_accuracy > 0)
         return (compare_target){"test_accuracy", o->target_accuracy, 0};
-    if (job->target_loss > 0)
-        return (compare_target){"loss", job->target_loss, 1};
+    if (job->target_loss > 0) { /* the float as given (0.9, not 0.899999976) */
+        char given[32];
+        snprintf(given, sizeof given, "%.7g", job->target_loss);
+        return (compare_target){"loss", strtod(given, NULL), 1};
+    }
     return (compare_target){NULL, 0, 0};
 }
 
