@@ -34,7 +34,7 @@ static void add_cost(cJSON *row, const cJSON *r, const cost_model *cost)
 }
 
 /* The p50 / p99 iteration times (details.iteration_ms), flagged when the
- * tail is long; absent from a report without them (`single`). */
+ * tail is long; absent from a report without them. */
 static void add_tail(cJSON *row, const cJSON *r)
 {
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(r, "details");

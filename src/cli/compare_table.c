@@ -31,7 +31,7 @@ static void fmt_tail(const cJSON *row, char *out, size_t cap)
         snprintf(out, cap, "-");
         return;
     }
-    snprintf(out, cap, "%.0f / %.0f%s", compare_Num(row, "iteration_p50_ms"), compare_Num(row, "iteration_p99_ms"),
+    snprintf(out, cap, "%.3g / %.3g%s", compare_Num(row, "iteration_p50_ms"), compare_Num(row, "iteration_p99_ms"),
              cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "slow_tail")) ? " **slow tail**"
                                                                                : "");
 }
