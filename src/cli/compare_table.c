@@ -1,75 +1,9 @@
-/* compare_table.c - derived numbers and the Markdown table of a comparison. */
+/* compare_table.c - the Markdown tables of a comparison. */
 #include "cli/compare.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static double num(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-static const char *str(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static cJSON *summary_Row(const cJSON *r, const cost_model *cost)
-{
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(r, "details");
-    const cJSON *cats = cJSON_GetObjectItemCaseSensitive(d, "time_per_iteration_ms");
-    double epochs = num(r, "epochs") > 0 ? num(r, "epochs") : 1;
-    double iters_per_epoch = num(r, "iterations") / epochs;
-    cJSON *row = cJSON_CreateObject();
-    cJSON_AddStringToObject(row, "arch", str(r, "arch"));
-    cJSON_AddNumberToObject(row, "workers", num(r, "workers"));
-    cJSON_AddNumberToObject(row, "epoch_seconds", num(r, "train_seconds") / epochs);
-    /* The per-iteration split, scaled to an epoch. */
-    const char *names[] = {"compute", "communication", "synchronization", "update"};
-    for (int i = 0; i < 4; i++) {
-        char key[48];
-        snprintf(key, sizeof key, "%s_seconds", names[i]);
-        cJSON_AddNumberToObject(row, key, num(cats, names[i]) * iters_per_epoch / 1000.0);
-    }
-    cJSON_AddNumberToObject(row, "bytes_per_worker_per_iteration",
-                            num(d, "bytes_per_worker_per_iteration"));
-    cJSON_AddNumberToObject(row, "test_accuracy", num(r, "test_accuracy"));
-    cJSON_AddNumberToObject(row, "final_loss", num(r, "final_loss"));
-    double gbs = num(d, "invocation_seconds") * cost->memory_gb;
-    double inv = num(d, "invocations");
-    cJSON_AddNumberToObject(row, "invocations", inv);
-    cJSON_AddNumberToObject(row, "gb_seconds", gbs);
-    cJSON_AddNumberToObject(row, "cost_usd",
-                            gbs * cost->price_gb_second + inv / 1e6 * cost->price_per_million);
-    return row;
-}
-
-cJSON *compare_Summarize(cJSON *const *reports, int n, const cost_model *cost)
-{
-    cJSON *s = cJSON_CreateObject();
-    cJSON *c = cJSON_AddObjectToObject(s, "cost_model");
-    cJSON_AddNumberToObject(c, "price_gb_second", cost->price_gb_second);
-    cJSON_AddNumberToObject(c, "price_per_million_requests", cost->price_per_million);
-    cJSON_AddNumberToObject(c, "memory_gb", cost->memory_gb);
-    if (n > 0) {
-        cJSON *job = cJSON_AddObjectToObject(s, "job");
-        const char *keys[] = {"model", "dataset", "workers", "minibatches", "epochs", "batch",
-                              "lr", "seed"};
-        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-            const cJSON *v = cJSON_GetObjectItemCaseSensitive(reports[0], keys[i]);
-            if (v)
-                cJSON_AddItemToObject(job, keys[i], cJSON_Duplicate(v, 1));
-        }
-    }
-    cJSON *rows = cJSON_AddArrayToObject(s, "architectures");
-    for (int i = 0; i < n; i++)
-        cJSON_AddItemToArray(rows, summary_Row(reports[i], cost));
-    return s;
-}
 
 static void human_bytes(double b, char *out, size_t cap)
 {
@@ -81,35 +15,82 @@ static void human_bytes(double b, char *out, size_t cap)
         snprintf(out, cap, "%.0f B", b);
 }
 
+/* "12.34" or "not reached" (null), "-" without a target. */
+static void fmt_reach(const cJSON *row, const char *key, const char *fmt, char *out, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, key);
+    if (cJSON_IsNumber(v))
+        snprintf(out, cap, fmt, v->valuedouble);
+    else
+        snprintf(out, cap, "%s", cJSON_IsNull(v) ? "not reached" : "-");
+}
+
+static void fmt_tail(const cJSON *row, char *out, size_t cap)
+{
+    if (!cJSON_GetObjectItemCaseSensitive(row, "iteration_p50_ms")) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    snprintf(out, cap, "%.3g / %.3g%s", compare_Num(row, "iteration_p50_ms"), compare_Num(row, "iteration_p99_ms"),
+             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "slow_tail")) ? " **slow tail**"
+                                                                               : "");
+}
+
 char *compare_Markdown(const cJSON *summary)
 {
-    size_t cap = 8192, len = 0;
+    size_t cap = 16384, len = 0;
     char *buf = malloc(cap);
     if (!buf)
         return NULL;
 #define EMIT(...) len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, __VA_ARGS__)
     const cJSON *job = cJSON_GetObjectItemCaseSensitive(summary, "job");
+    const cJSON *target = cJSON_GetObjectItemCaseSensitive(summary, "target");
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(summary, "architectures");
     EMIT("Job: model %s, %g workers, %g epoch(s), batch %g, lr %g, seed %g\n\n",
-         str(job, "model"), num(job, "workers"), num(job, "epochs"), num(job, "batch"),
-         num(job, "lr"), num(job, "seed"));
+         compare_Str(job, "model"), compare_Num(job, "workers"), compare_Num(job, "epochs"), compare_Num(job, "batch"),
+         compare_Num(job, "lr"), compare_Num(job, "seed"));
     EMIT("| architecture | time/epoch (s) | compute (s) | communication (s) | "
          "synchronization (s) | update (s) | bytes/worker/iteration | test accuracy | "
-         "invocations | est. cost (USD) |\n");
-    EMIT("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+         "time to target (s) | iterations to target | iteration p50 / p99 (ms) |\n");
+    EMIT("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     const cJSON *row;
-    cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(summary, "architectures")) {
-        char bytes[32];
-        human_bytes(num(row, "bytes_per_worker_per_iteration"), bytes, sizeof bytes);
-        EMIT("| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %.4f | %.0f | %.6f |\n",
-             str(row, "arch"), num(row, "epoch_seconds"), num(row, "compute_seconds"),
-             num(row, "communication_seconds"), num(row, "synchronization_seconds"),
-             num(row, "update_seconds"), bytes, num(row, "test_accuracy"),
-             num(row, "invocations"), num(row, "cost_usd"));
+    cJSON_ArrayForEach(row, rows) {
+        char bytes[32], secs[32], iters[32], tail[64];
+        human_bytes(compare_Num(row, "bytes_per_worker_per_iteration"), bytes, sizeof bytes);
+        fmt_reach(row, "seconds_to_target", "%.2f", secs, sizeof secs);
+        fmt_reach(row, "iterations_to_target", "%.0f", iters, sizeof iters);
+        fmt_tail(row, tail, sizeof tail);
+        EMIT("| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %.4f | %s | %s | %s |\n",
+             compare_Str(row, "arch"), compare_Num(row, "epoch_seconds"), compare_Num(row, "compute_seconds"),
+             compare_Num(row, "communication_seconds"), compare_Num(row, "synchronization_seconds"),
+             compare_Num(row, "update_seconds"), bytes, compare_Num(row, "test_accuracy"), secs, iters, tail);
+    }
+    if (target)
+        EMIT("\nTarget: %s %s %g. Times are training time from the first iteration, "
+             "evaluations excluded (as the reports' train_seconds).\n",
+             compare_Str(target, "metric"), strcmp(compare_Str(target, "metric"), "loss") ? ">=" : "<=",
+             compare_Num(target, "value"));
+    EMIT("A run is flagged **slow tail** when its p99 iteration time exceeds %g x its "
+         "median.\n\n", COMPARE_TAIL_RATIO);
+    EMIT("| architecture | runs on | Redis | NATS | invocations | functions (USD) | "
+         "databases (USD) | messaging (USD) | VM (USD) | total (USD) |\n");
+    EMIT("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    cJSON_ArrayForEach(row, rows) {
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(row, "cost_breakdown_usd");
+        EMIT("| %s | %s | %.0f | %.0f | %.0f | %.6f | %.6f | %.6f | %.6f | %.6f |\n",
+             compare_Str(row, "arch"),
+             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "serverless")) ? "functions"
+                                                                              : "one VM",
+             compare_Num(row, "redis_instances"), compare_Num(row, "nats_instances"), compare_Num(row, "invocations"),
+             compare_Num(b, "functions"), compare_Num(b, "databases"), compare_Num(b, "messaging"), compare_Num(b, "vm"),
+             compare_Num(row, "cost_usd"));
     }
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(summary, "cost_model");
-    EMIT("\nCost: function GB-seconds x %g USD + invocations x %g USD per million, "
-         "at %g GB per function.\n",
-         num(c, "price_gb_second"), num(c, "price_per_million_requests"), num(c, "memory_gb"));
+    EMIT("\nCost: function GB-seconds x %g USD + invocations x %g USD per million, at %g GB per "
+         "function; Redis instances x %g USD/hour, NATS servers x %g USD/hour, `single`'s VM "
+         "x %g USD/hour, each instance for the run's training time.\n",
+         compare_Num(c, "price_gb_second"), compare_Num(c, "price_per_million_requests"), compare_Num(c, "memory_gb"),
+         compare_Num(c, "price_redis_hour"), compare_Num(c, "price_nats_hour"), compare_Num(c, "price_vm_hour"));
 #undef EMIT
     if (len >= cap) {
         free(buf);

@@ -34,6 +34,7 @@ cJSON *report_Build(const job_config *job, const train_result *res)
 {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "arch", job_ArchName(job->arch));
+    cJSON_AddStringToObject(r, "job_id", job->id);
     cJSON_AddStringToObject(r, "model", model_KindName(job->model.kind));
     cJSON_AddStringToObject(r, "dataset", job->dataset);
     cJSON_AddNumberToObject(r, "workers", job->workers);

@@ -206,33 +206,6 @@ static void members_Report(exec_state *x, cJSON *d)
         cJSON_AddItemToArray(by, cJSON_CreateNumber((double)s->rejected[w]));
 }
 
-static int dbl_Cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* p50 / p99 / max of the worker-iterations' wall times (nearest rank): a
- * mean hides the one iteration that waited 30 s. */
-static void iterations_Report(exec_stats *s, cJSON *d)
-{
-    cJSON *o = cJSON_AddObjectToObject(d, "iteration_ms");
-    long n = s->n_iter;
-    double *v = s->iter_ms;
-    qsort(v, (size_t)n, sizeof *v, dbl_Cmp);
-    const struct {
-        const char *name;
-        double q;
-    } at[] = {{"p50", 0.50}, {"p99", 0.99}, {"max", 1.0}};
-    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
-        long k = (long)(at[i].q * (double)n + 0.999999) - 1;
-        k = k < 0 ? 0 : k >= n ? n - 1 : k;
-        cJSON_AddNumberToObject(o, at[i].name, n ? (double)(long long)(v[k] * 1000 + 0.5) / 1000
-                                                 : 0);
-    }
-    cJSON_AddNumberToObject(o, "count", (double)n);
-}
-
 void stats_Report(exec_state *x)
 {
     cJSON *d = x->res->details;
@@ -241,5 +214,5 @@ void stats_Report(exec_state *x)
     members_Report(x, d);
     cJSON_AddItemToObject(d, "timeouts", x->stats.timeouts);
     x->stats.timeouts = NULL;
-    iterations_Report(&x->stats, d);
+    train_IterationTimes(d, x->stats.iter_ms, x->stats.n_iter);
 }

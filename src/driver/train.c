@@ -159,3 +159,27 @@ void train_RecordPoint(train_result *res, double t, int epoch, long iteration, f
         cJSON_AddNumberToObject(p, "test_accuracy", acc);
     cJSON_AddItemToArray(res->history, p);
 }
+
+static int dbl_Cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void train_IterationTimes(cJSON *d, double *v, long n)
+{
+    cJSON *o = cJSON_AddObjectToObject(d, "iteration_ms");
+    if (n > 0)
+        qsort(v, (size_t)n, sizeof *v, dbl_Cmp);
+    const struct {
+        const char *name;
+        double q;
+    } at[] = {{"p50", 0.50}, {"p99", 0.99}, {"max", 1.0}};
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        long k = (long)(at[i].q * (double)n + 0.999999) - 1;
+        k = k < 0 ? 0 : k >= n ? n - 1 : k;
+        cJSON_AddNumberToObject(o, at[i].name, n ? (double)(long long)(v[k] * 1000 + 0.5) / 1000
+                                                 : 0);
+    }
+    cJSON_AddNumberToObject(o, "count", (double)n);
+}

@@ -70,6 +70,11 @@ void train_Notify(const train_observer *o, const char *fmt, ...)
 void train_RecordPoint(train_result *res, double t, int epoch, long iteration, float loss,
                        float acc);
 
+/* details.iteration_ms: p50 / p99 / max of iteration wall times v[0..n-1]
+ * (ms, sorted in place; nearest rank) and their count - a mean hides the
+ * one iteration that waited 30 s. */
+void train_IterationTimes(cJSON *details, double *v, long n);
+
 /* Per-architecture entry points (driver/train_<arch>.c). */
 spStatus train_Single(const job_config *job, const train_observer *obs, train_result *res);
 spStatus train_Distributed(const job_config *job, const train_observer *obs, train_result *res);

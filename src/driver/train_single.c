@@ -20,6 +20,7 @@ typedef struct {
     dataset_batch batch;
     csr_touched touched;
     float *w;
+    double *iter_ms; /* each step's wall time, for details.iteration_ms */
 } single_state;
 
 static void single_Free(single_state *s)
@@ -34,6 +35,7 @@ static void single_Free(single_state *s)
     dataset_BatchFree(&s->batch);
     csr_TouchedFree(&s->touched);
     free(s->w);
+    free(s->iter_ms);
 }
 
 static spStatus single_Alloc(single_state *s, const model_spec *spec, const job_config *job,
@@ -114,6 +116,10 @@ spStatus train_Single(const job_config *job, const train_observer *obs, train_re
     long iters;
     if ((st = job_ItersPerEpoch(&one, train.n, &iters)))
         goto out;
+    if (!(s.iter_ms = malloc(sizeof *s.iter_ms * (size_t)(iters * job->epochs)))) {
+        st = sp_Error(SP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
     double start = clock_Now();
     float smooth = -1;
     long step = 0;
@@ -125,12 +131,14 @@ spStatus train_Single(const job_config *job, const train_observer *obs, train_re
             size_t off = (size_t)it * (size_t)job->batch;
             int b = job->batch;
             float loss;
+            double s0 = clock_Now();
             ++step;
             st = model_IsSparse(s.m)
                      ? single_SparseStep(&s, job, &train, s.order + off, b, step, &loss)
                      : single_DenseStep(&s, job, &train, s.order + off, b, step, &loss);
             if (st)
                 goto out;
+            s.iter_ms[step - 1] = (clock_Now() - s0) * 1000;
             smooth = smooth < 0 ? loss : 0.95f * smooth + 0.05f * loss;
             res->samples += b;
             if (obs && obs->on_iteration)
@@ -163,6 +171,7 @@ spStatus train_Single(const job_config *job, const train_observer *obs, train_re
         }
     }
     res->iterations = step;
+    train_IterationTimes(res->details, s.iter_ms, step);
     res->final_loss = smooth;
     res->train_seconds = clock_Now() - start - eval_seconds;
     res->samples_per_second = res->train_seconds > 0 ? res->samples / res->train_seconds : 0;

@@ -137,6 +137,42 @@ static void secret_files_are_checked_before_training(void **state)
     unsetenv("SPIRT_NATS_PASSWORD_FILE");
 }
 
+/* spirt compare's own values: refused before anything runs, and nothing
+ * is written (not even the --out dir). */
+static void compare_bad_values_exit_two_and_write_nothing(void **state)
+{
+    (void)state;
+    char out[400], long_job[80];
+    snprintf(out, sizeof out, "%s/cmp-out", dir);
+    memset(long_job, 'j', 62);
+    long_job[62] = 0;
+    struct {
+        const char *args[8];
+        const char *want[3];
+    } cases[] = {
+        {{"compare", "--price-redis-hour", "-0.5"}, {"--price-redis-hour", "non-negative"}},
+        {{"compare", "--price-nats-hour", "x"}, {"--price-nats-hour", "non-negative"}},
+        {{"compare", "--price-vm-hour", "-1"}, {"--price-vm-hour", "non-negative"}},
+        {{"compare", "--price-gb-second", "nan"}, {"--price-gb-second"}},
+        {{"compare", "--target-accuracy", "0"}, {"--target-accuracy", "0 < A <= 1"}},
+        {{"compare", "--target-accuracy", "1.01"}, {"--target-accuracy", "0 < A <= 1"}},
+        {{"compare", "--target-accuracy", "-0.2"}, {"--target-accuracy"}},
+        {{"compare", "--target-rmse", "0.1"}, {"--target-rmse"}},
+        {{"compare", "--no-such-option"}, {"--no-such-option"}},
+        {{"compare", "--archs", "spirt,all-reduce,spirt"}, {"--archs", "twice"}},
+        {{"compare", "--job", long_job}, {"--job", "too long"}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int n = 0;
+        while (cases[i].args[n])
+            n++;
+        cases[i].args[n] = "--out";
+        cases[i].args[n + 1] = out;
+        expect(2, cases[i].args, cases[i].want);
+        assert_int_equal(access(out, F_OK), -1);
+    }
+}
+
 static void the_environment_is_never_refused(void **state)
 {
     (void)state;
@@ -267,6 +303,7 @@ int main(void)
         cmocka_unit_test(missing_dataset_is_a_clear_error),
         cmocka_unit_test(options_that_do_not_apply_are_refused),
         cmocka_unit_test(secret_files_are_checked_before_training),
+        cmocka_unit_test(compare_bad_values_exit_two_and_write_nothing),
         cmocka_unit_test(the_environment_is_never_refused),
         cmocka_unit_test(report_path_is_checked_before_training),
         cmocka_unit_test(data_errors_exit_one),
