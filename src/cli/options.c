@@ -186,7 +186,7 @@ static const option_def options[] = {
     {"attack-scale", "K", A_DIST, 0, "sign-flip: publish -K times the average (default 4)", set_attack_scale},
     {"attack-sigma", "S", A_DIST, 0, "gaussian: publish N(0, S^2) noise (default 1)", set_attack_sigma},
     {"sync-timeout", "MS", A_DIST, 0, "barrier timeout before a peer counts as failed (default 30000)", set_sync_timeout},
-    {"significance", "V", A_MLLESS, 0, "significance threshold v (default 0.01)", set_significance},
+    {"significance", "V", A_MLLESS, 0, "send a coordinate once its unsent step exceeds v/sqrt(t+1) of its weight (default 0.5)", set_significance},
     {"scale-in", NULL, A_MLLESS, 0, "let the supervisor remove workers when loss flattens", set_scale_in},
     {"target-loss", "L", A_ALL, 0, "stop once the training loss is below L (default off)", set_target_loss},
     {"eval-every", "N", A_ALL, 0, "also evaluate test accuracy every N iterations (default 0: epoch ends)", set_eval_every},

@@ -28,7 +28,7 @@ void job_Defaults(job_config *j)
     attack_Defaults(&j->attack);
     j->seed = 42;
     j->sync_timeout_ms = 30000;
-    j->significance = 0.01f;
+    j->significance = 0.5f;
     j->heartbeat_timeout_ms = 3000;
     j->kill_peer = -1;
     j->restart_after_s = -1;

@@ -1,9 +1,11 @@
-/* apply.c - MLLESS steps 6-7 on every worker: waits for the supervisor's
+/* apply.c - MLLESS steps 6-7 on every worker p: waits for the supervisor's
  * "updates" decision of iteration t (supervisor.c), fetches the sparse
- * updates it lists, averages them over the workers that reported (a worker
- * without an update contributes zeros) and stores the dense result as
- * agg:<p>:<t>, which update applies with the job's optimizer in the
- * database.
+ * updates it lists of the OTHER workers (p applied its own in sparsify),
+ * sums them - each is a step another replica already took, so nothing is
+ * averaged - into one sparse tensor agg:<p>:<t> and adds it to p's replica
+ * in the database: SPIRT.UPDATE params:p agg:p:t with lr 1 and no momentum
+ * or weight decay (params -= the others' steps), marked in
+ * {job}:merged:<p> so a retry adds nothing twice.
  *
  * The answer carries the decision to the executor: context {"live": [...]}
  * (the workers left after a scale-in), "leave": true for the worker the
@@ -52,25 +54,31 @@ static spStatus decision_Parse(const step_req *q, const char *text, decision *d)
     return SP_OK;
 }
 
-/* Sum of the listed sparse updates / workers into dense. */
+/* The sum of the listed sparse updates of the other workers, as sparse
+ * pairs in *blob (NULL when there are none). */
 static spStatus apply_Sum(const step_req *q, store *s, const decision *d, float *dense,
-                          size_t *pairs, step_io *io)
+                          uint8_t *touched, uint8_t **out, size_t *out_len, size_t *pairs,
+                          step_io *io)
 {
     char key[160];
     const cJSON *e;
     spStatus st = SP_OK;
-    float scale = 1.0f / (float)d->workers;
+    uint32_t *idx = NULL;
+    float *val = NULL;
     *pairs = 0;
+    *out = NULL;
     double t0 = io_NowMs();
     io_snap snap = io_Snap(s);
     cJSON_ArrayForEach(e, d->updates) {
         uint8_t *blob = NULL;
         size_t len = 0, k = 0;
         int w = (int)e->valuedouble;
+        if (w == q->peer)
+            continue;
         if ((st = req_Key(q, key, "sparse:%d:%ld", w, q->iteration)) ||
             (st = store_GetBlob(s, key, &blob, &len)))
             break;
-        st = sparse_AddInto(blob, len, q->n_params, scale, dense, &k);
+        st = sparse_AddInto(blob, len, q->n_params, 1.0f, dense, touched, &k);
         free(blob);
         if (st) {
             st = sp_Wrap(st, "%s", key);
@@ -80,6 +88,40 @@ static spStatus apply_Sum(const step_req *q, store *s, const decision *d, float 
     }
     io_Account(io, &snap);
     io_Add(&io->transfer_ms, t0);
+    if (st || *pairs == 0)
+        return st;
+    size_t k = 0;
+    idx = malloc(sizeof *idx * q->n_params);
+    val = malloc(sizeof *val * q->n_params);
+    if (!idx || !val)
+        st = sp_Error(SP_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < q->n_params; i++)
+        if (touched[i]) {
+            idx[k] = (uint32_t)i;
+            val[k++] = dense[i];
+        }
+    if (!st)
+        st = sparse_Encode(idx, val, k, q->n_params, out, out_len);
+    free(idx);
+    free(val);
+    return st;
+}
+
+/* params:p -= the summed steps of the others, marked by iteration. */
+static spStatus apply_Add(const step_req *q, store *s, const uint8_t *blob, size_t len,
+                          step_io *io)
+{
+    char kp[160], kg[160], km[160];
+    spStatus st;
+    double t0 = io_NowMs();
+    io_snap snap = io_Snap(s);
+    if (!(st = req_Key(q, kp, "params:%d", q->peer)) &&
+        !(st = req_Key(q, kg, "agg:%d:%ld", q->peer, q->iteration)) &&
+        !(st = req_Key(q, km, "merged:%d", q->peer)) &&
+        !(st = store_PutBlob(s, kg, blob, len, STEPS_TTL_S)))
+        st = store_UpdateMarked(s, kp, kg, NULL, 1.0f, 0, 0, km, q->iteration, NULL, NULL);
+    io_Account(io, &snap);
+    io_Add(&io->store_ms, t0);
     return st;
 }
 
@@ -105,33 +147,25 @@ static spStatus apply_Run(step_ctx *c, cJSON *res)
     decision d = {0};
     sync_arrival *arr = NULL;
     float *dense = NULL;
-    size_t pairs = 0;
-    char key[160];
+    uint8_t *touched = NULL, *blob = NULL;
+    size_t pairs = 0, len = 0;
     spStatus st;
     if ((st = collective_Await(c->req, q, "updates", q->iteration, c->live, 1, &arr, &c->io)) ||
         (st = decision_Parse(q, arr[0].payload, &d)))
         goto out;
-    if (!(dense = tensor_Alloc(q->n_params))) {
+    if (!(dense = tensor_Alloc(q->n_params)) || !(touched = calloc(q->n_params, 1))) {
         st = sp_Error(SP_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((st = apply_Sum(q, s, &d, dense, &pairs, &c->io)))
+    if ((st = apply_Sum(q, s, &d, dense, touched, &blob, &len, &pairs, &c->io)) ||
+        (blob && (st = apply_Add(q, s, blob, len, &c->io))))
         goto out;
-    if (!tensor_AllFinite(q->n_params, dense)) {
-        st = sp_Error(SP_ERR_INVALID, "the averaged sparse updates are not finite");
-        goto out;
-    }
-    double t0 = io_NowMs();
-    io_snap snap = io_Snap(s);
-    if ((st = req_Key(q, key, "agg:%d:%ld", q->peer, q->iteration)) ||
-        (st = store_PutTensor(s, key, dense, q->n_params, STEPS_TTL_S)))
-        goto out;
-    io_Account(&c->io, &snap);
-    io_Add(&c->io.store_ms, t0);
     apply_Answer(res, q, &d, pairs);
 out:
     cJSON_Delete(d.root);
     collective_FreeArrivals(arr, 1);
     free(dense);
+    free(touched);
+    free(blob);
     return st;
 }

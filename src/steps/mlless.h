@@ -1,20 +1,24 @@
 /* mlless.h - the pure parts of MLLESS (no Redis, no NATS): the significance
- * filter, the sparse wire encoding of what it sends, and the supervisor's
+ * threshold, the sparse wire encoding of what is sent, and the supervisor's
  * stopping / scale-in policy. The steps sparsify, supervisor and apply wrap
  * them with storage and synchronization.
  *
- * Significance filter. A worker keeps an accumulator acc of the raw
- * gradients it has not sent yet (acc += g every iteration). Coordinate i is
- * significant at iteration t when the change it would make to its weight,
- * relative to the weight, passes the threshold:
- *     |lr * acc_i / w_i| > v / sqrt(t + 1)        (v = --significance)
- * evaluated as |lr * acc_i| > thr * |w_i| so a zero weight makes any nonzero
- * acc_i significant. Significant coordinates are sent as (index, acc_i) and
- * reset to 0; the rest keep accumulating. acc holds gradients, not lr*g, so
- * what is sent goes through the same optimizer update (lr, momentum, weight
- * decay, in the database) as every other architecture; lr appears only in
- * the test so that v is a relative weight change. v = 0 sends every nonzero
- * coordinate every iteration (plain synchronous SGD). */
+ * Replicas (the MLLess paper's insignificance-bounded synchronous model).
+ * Every worker p keeps its own model params:p. It applies its own update
+ * at once and in full; of the steps it applied it sends only the
+ * significant ones, and it adds the significant steps the others sent.
+ * So replica p holds every step of p plus the significant part of every
+ * other worker's; they differ by the residuals not yet sent.
+ *
+ * Significance filter (core/kernels.h kern_Filter). acc holds the steps p
+ * applied and has not sent (acc += lr * g with SGD, lr * v with momentum:
+ * the quantity subtracted from the weights). Coordinate i is significant at
+ * iteration t when that step, relative to the weight, passes the threshold
+ *     |acc_i / w_i| > v / sqrt(t + 1)        (v = --significance)
+ * tested as |acc_i| > thr * |w_i|, so a zero weight makes any nonzero acc_i
+ * significant. Significant coordinates are sent as (index, acc_i) and reset
+ * to 0; the rest keep accumulating (the residual). v = 0 sends every
+ * nonzero coordinate every iteration. */
 #ifndef SPIRT_STEPS_MLLESS_H
 #define SPIRT_STEPS_MLLESS_H
 
@@ -26,12 +30,6 @@
 /* v / sqrt(t + 1). */
 float mlless_Threshold(float v, long t);
 
-/* acc += g (g may be NULL: filter only), then moves every significant
- * coordinate into idx/val (ascending indices; capacity n each) and zeroes
- * it in acc. Returns how many were sent. */
-size_t mlless_Filter(float *acc, const float *g, const float *w, size_t n, float lr, float thr,
-                     uint32_t *idx, float *val);
-
 /* ---- sparse updates on the wire (core/wire.h dtype WIRE_SPARSE_F32) ------
  * count (index, value) pairs, dense length n in the header's extra field. */
 spStatus sparse_Encode(const uint32_t *idx, const float *val, size_t k, size_t n, uint8_t **out,
@@ -42,10 +40,11 @@ spStatus sparse_Encode(const uint32_t *idx, const float *val, size_t k, size_t n
  * SP_ERR_INVALID (wrong length, bad index or value). */
 spStatus sparse_Decode(const uint8_t *blob, size_t len, size_t n, uint32_t **idx, float **val,
                        size_t *k);
-/* dense[idx_j] += scale * val_j for every pair, with the same checks as
- * sparse_Decode (dense is untouched when the blob is rejected). */
+/* dense[idx_j] += scale * val_j for every pair (and touched[idx_j] = 1
+ * unless touched is NULL), with the same checks as sparse_Decode (nothing
+ * is changed when the blob is rejected). */
 spStatus sparse_AddInto(const uint8_t *blob, size_t len, size_t n, float scale, float *dense,
-                        size_t *k);
+                        uint8_t *touched, size_t *k);
 
 /* ---- supervisor policy --------------------------------------------------
  * Stop: the smoothed loss (exponential moving average, weight

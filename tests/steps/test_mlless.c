@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "core/kernels.h"
 #include "core/wire.h"
 #include "job/job.h"
 #include "fixture.h"
@@ -30,37 +31,57 @@
 
 /* ---- the filter ------------------------------------------------------------ */
 
+/* kern_Filter, its pairs split into idx/val. */
+static size_t filter(float *acc, const float *g, float scale, const float *w, size_t n, float thr,
+                     uint32_t *idx, float *val)
+{
+    unsigned char *pairs = malloc(n * KERN_PAIR);
+    size_t k = kern_Filter(acc, acc, g, scale, w, n, thr, pairs);
+    for (size_t j = 0; j < k; j++) {
+        memcpy(&idx[j], pairs + KERN_PAIR * j, 4);
+        memcpy(&val[j], pairs + KERN_PAIR * j + 4, 4);
+    }
+    free(pairs);
+    return k;
+}
+
 static void test_filter_sends_significant_and_accumulates_the_rest(void **state)
 {
     (void)state;
-    /* lr 0.1, thr 0.01: sent when |0.1 * acc_i| > 0.01 * |w_i|. */
+    /* lr 0.1, thr 0.01: acc += 0.1 * g (the step applied), sent when
+     * |acc_i| > 0.01 * |w_i|. */
     float w[6] = {1.0f, 1.0f, -2.0f, 0.0f, 10.0f, 0.5f};
-    float acc[6] = {0.05f, 0.0f, -0.1f, 0.0f, 0.5f, 0.0f};
+    float acc[6] = {0.005f, 0.0f, -0.01f, 0.0f, 0.05f, 0.0f};
     float g[6] = {0.06f, 0.09f, -0.2f, 1e-6f, 0.4f, -0.02f};
     uint32_t idx[6];
     float val[6];
-    size_t k = mlless_Filter(acc, g, w, 6, 0.1f, 0.01f, idx, val);
-    /* acc+g = {0.11, 0.09, -0.3, 1e-6, 0.9, -0.02}; thresholds |w|*0.1 =
-     * {0.1, 0.1, 0.2, 0, 1.0, 0.05}: 0, 2 and 3 (zero weight) pass. */
+    size_t k = filter(acc, g, 0.1f, w, 6, 0.01f, idx, val);
+    /* acc = {0.011, 0.009, -0.03, 1e-7, 0.09, -0.002}; thresholds 0.01*|w| =
+     * {0.01, 0.01, 0.02, 0, 0.1, 0.005}: 0, 2 and 3 (zero weight) pass. */
     assert_int_equal(k, 3);
     assert_int_equal(idx[0], 0);
     assert_int_equal(idx[1], 2);
     assert_int_equal(idx[2], 3);
-    assert_true(fabsf(val[0] - 0.11f) < 1e-7f);
-    assert_true(fabsf(val[1] + 0.3f) < 1e-7f);
-    assert_true(val[2] == 1e-6f);
+    assert_true(fabsf(val[0] - 0.011f) < 1e-8f);
+    assert_true(fabsf(val[1] + 0.03f) < 1e-8f);
+    assert_true(fabsf(val[2] - 1e-7f) < 1e-12f);
     /* Sent coordinates reset; the others keep the sum. */
     assert_true(acc[0] == 0 && acc[2] == 0 && acc[3] == 0);
-    assert_true(fabsf(acc[1] - 0.09f) < 1e-7f);
-    assert_true(fabsf(acc[4] - 0.9f) < 1e-7f);
-    assert_true(fabsf(acc[5] + 0.02f) < 1e-7f);
-    /* Accumulated long enough, coordinate 1 goes out too (0.09 + 0.02). */
+    assert_true(fabsf(acc[1] - 0.009f) < 1e-8f);
+    assert_true(fabsf(acc[4] - 0.09f) < 1e-8f);
+    assert_true(fabsf(acc[5] + 0.002f) < 1e-8f);
+    /* Accumulated long enough, coordinate 1 goes out too (0.009 + 0.002). */
     float g2[6] = {0, 0.02f, 0, 0, 0, 0};
-    k = mlless_Filter(acc, g2, w, 6, 0.1f, 0.01f, idx, val);
+    k = filter(acc, g2, 0.1f, w, 6, 0.01f, idx, val);
     assert_int_equal(k, 1);
     assert_int_equal(idx[0], 1);
-    assert_true(fabsf(val[0] - 0.11f) < 1e-6f);
-    assert_true(acc[1] == 0 && fabsf(acc[4] - 0.9f) < 1e-7f);
+    assert_true(fabsf(val[0] - 0.011f) < 1e-7f);
+    assert_true(acc[1] == 0 && fabsf(acc[4] - 0.09f) < 1e-8f);
+    /* No accumulator in: the filter starts from zeros. */
+    float fresh[6] = {9, 9, 9, 9, 9, 9};
+    unsigned char pairs[6 * KERN_PAIR];
+    assert_int_equal(kern_Filter(fresh, NULL, g2, 0.1f, w, 6, 0.01f, pairs), 0);
+    assert_true(fabsf(fresh[1] - 0.002f) < 1e-9f && fresh[0] == 0 && fresh[4] == 0);
 }
 
 static void test_threshold_decays_and_zero_sends_everything(void **state)
@@ -73,7 +94,7 @@ static void test_threshold_decays_and_zero_sends_everything(void **state)
     float w[4] = {1, 2, 3, 4}, acc[4] = {0}, g[4] = {1e-9f, 0, -1e-9f, 5};
     uint32_t idx[4];
     float val[4];
-    assert_int_equal(mlless_Filter(acc, g, w, 4, 0.1f, mlless_Threshold(0, 5), idx, val), 3);
+    assert_int_equal(filter(acc, g, 0.1f, w, 4, mlless_Threshold(0, 5), idx, val), 3);
     assert_true(acc[0] == 0 && acc[1] == 0 && acc[2] == 0 && acc[3] == 0);
 }
 
@@ -105,10 +126,10 @@ static void test_sparse_round_trip(void **state)
     free(vx);
     float dense[100] = {0};
     dense[7] = 1.0f;
-    assert_int_equal(sparse_AddInto(blob, len, 100, 0.5f, dense, &k), SP_OK);
+    assert_int_equal(sparse_AddInto(blob, len, 100, 0.5f, dense, NULL, &k), SP_OK);
     assert_true(dense[2] == 0.25f && dense[7] == 1.0f - 0.625f && dense[99] == 1.5e-8f);
     /* The wrong dense length is refused, the dense vector untouched. */
-    assert_int_equal(sparse_AddInto(blob, len, 101, 1.0f, dense, &k), SP_ERR_INVALID);
+    assert_int_equal(sparse_AddInto(blob, len, 101, 1.0f, dense, NULL, &k), SP_ERR_INVALID);
     assert_true(dense[2] == 0.25f);
     /* A flipped payload byte fails the checksum. */
     blob[30] ^= 0x40;
@@ -116,7 +137,7 @@ static void test_sparse_round_trip(void **state)
     free(blob);
     /* An empty update is valid. */
     assert_int_equal(sparse_Encode(idx, val, 0, 100, &blob, &len), SP_OK);
-    assert_int_equal(sparse_AddInto(blob, len, 100, 1.0f, dense, &k), SP_OK);
+    assert_int_equal(sparse_AddInto(blob, len, 100, 1.0f, dense, NULL, &k), SP_OK);
     assert_int_equal(k, 0);
     free(blob);
 }
@@ -136,7 +157,7 @@ static void test_sparse_rejects_bad_pairs(void **state)
     for (int c = 0; c < 3; c++) {
         assert_int_equal(wire_Encode(WIRE_SPARSE_F32, cases[c], counts[c], 10, &blob, &len),
                          SP_OK);
-        assert_int_equal(sparse_AddInto(blob, len, 10, 1.0f, dense, &k), SP_ERR_INVALID);
+        assert_int_equal(sparse_AddInto(blob, len, 10, 1.0f, dense, NULL, &k), SP_ERR_INVALID);
         free(blob);
     }
     for (int i = 0; i < 10; i++)
@@ -144,7 +165,7 @@ static void test_sparse_rejects_bad_pairs(void **state)
     /* A dense tensor is not a sparse update. */
     float x[10] = {0};
     assert_int_equal(wire_Encode(WIRE_F32, x, 10, 0, &blob, &len), SP_OK);
-    assert_int_equal(sparse_AddInto(blob, len, 10, 1.0f, dense, &k), SP_ERR_INVALID);
+    assert_int_equal(sparse_AddInto(blob, len, 10, 1.0f, dense, NULL, &k), SP_ERR_INVALID);
     free(blob);
 }
 
@@ -326,27 +347,39 @@ static void free_all(cJSON **a, int n)
         cJSON_Delete(a[i]);
 }
 
-static void test_iteration_sends_filtered_updates_and_averages_them(void **state)
+/* Worker w's replica after its own SGD step of t (what sparsify's filter
+ * tests against): params - lr * g, as kern_Sgd rounds. */
+static void own_step(float *x, const float *g)
+{
+    for (size_t i = 0; i < W.P; i++)
+        x[i] -= W.job.optim.lr * (g[i] + 0.0f * x[i]);
+}
+
+static void test_iteration_applies_own_step_and_adds_the_others_significant_ones(void **state)
 {
     (void)state;
     int live[N_WORKERS] = {0, 1, 2};
     cJSON *ans[N_WORKERS];
     float thr0 = mlless_Threshold(W.job.significance, 0);
     mlless_Iteration(0, live, N_WORKERS, 2.0, ans);
-    /* Expected per worker: the filter on zeros + g. */
-    float *want_agg = calloc(W.P, sizeof(float)), *acc = malloc(sizeof(float) * W.P);
-    uint32_t *idx = malloc(sizeof(uint32_t) * W.P);
-    float *val = malloc(sizeof(float) * W.P);
-    size_t total = 0;
+    /* Expected per worker: its own step applied, the filter on zeros +
+     * lr * g against the updated replica. */
+    float *own[N_WORKERS], *acc = malloc(sizeof(float) * W.P);
+    uint32_t *idx[N_WORKERS];
+    float *val[N_WORKERS];
+    size_t ks[N_WORKERS], total = 0;
     for (int w = 0; w < N_WORKERS; w++) {
+        own[w] = malloc(sizeof(float) * W.P);
+        idx[w] = malloc(sizeof(uint32_t) * W.P);
+        val[w] = malloc(sizeof(float) * W.P);
+        memcpy(own[w], params[w], sizeof(float) * W.P);
         memset(acc, 0, sizeof(float) * W.P);
         float *g = malloc(sizeof(float) * W.P);
         gradient_of(w, 0, g);
-        size_t k = mlless_Filter(acc, g, params[w], W.P, W.job.optim.lr, thr0, idx, val);
+        own_step(own[w], g);
+        size_t k = ks[w] = filter(acc, g, W.job.optim.lr, own[w], W.P, thr0, idx[w], val[w]);
         assert_true(k > 0 && k < W.P); /* some sent, some kept: the test means something */
         total += k;
-        for (size_t j = 0; j < k; j++)
-            want_agg[idx[j]] += val[j] / N_WORKERS;
         /* What stayed behind is the residual accumulator. */
         float *stored = get("acc:%d:%ld", w, 0);
         assert_memory_equal(stored, acc, sizeof(float) * W.P);
@@ -361,43 +394,68 @@ static void test_iteration_sends_filtered_updates_and_averages_them(void **state
         assert_int_equal(store_GetBlob(W.db[0], key, &blob, &len), SP_OK);
         assert_int_equal(sparse_Decode(blob, len, W.P, &ix, &vx, &kk), SP_OK);
         assert_int_equal(kk, k);
-        assert_memory_equal(ix, idx, k * sizeof(uint32_t));
-        assert_memory_equal(vx, val, k * sizeof(float));
+        assert_memory_equal(ix, idx[w], k * sizeof(uint32_t));
+        assert_memory_equal(vx, val[w], k * sizeof(float));
         free(ix);
         free(vx);
         free(blob);
         free(g);
     }
+    /* Each replica: its own whole step, plus every other worker's
+     * significant steps - summed, not averaged. Replicas differ by the
+     * residuals not sent. */
     for (int w = 0; w < N_WORKERS; w++) {
-        float *agg = get("agg:%d:%ld", w, 0);
+        float *want = calloc(W.P, sizeof(float));
+        for (int q = 0; q < N_WORKERS; q++)
+            for (size_t j = 0; q != w && j < ks[q]; j++)
+                want[idx[q][j]] += val[q][j];
+        float *got = get("params:%d", w, 0);
         for (size_t i = 0; i < W.P; i++)
-            assert_true(fabsf(agg[i] - want_agg[i]) < 1e-6f);
-        free(agg);
-        assert_int_equal((int)cJSON_GetObjectItem(ans[w], "pairs")->valuedouble, (int)total);
+            assert_true(fabsf(got[i] - (own[w][i] - want[i])) < 1e-6f);
+        free(got);
+        free(want);
+        assert_int_equal((int)cJSON_GetObjectItem(ans[w], "pairs")->valuedouble,
+                         (int)(total - ks[w]));
         assert_null(cJSON_GetObjectItem(ans[w], "leave"));
         assert_null(cJSON_GetObjectItem(ans[w], "stop"));
         const cJSON *l = cJSON_GetObjectItem(cJSON_GetObjectItem(ans[w], "context"), "live");
         assert_int_equal(cJSON_GetArraySize(l), N_WORKERS);
     }
+    float *p0 = get("params:%d", 0, 0), *p1 = get("params:%d", 1, 0);
+    assert_true(memcmp(p0, p1, sizeof(float) * W.P) != 0);
+    /* A retried apply adds nothing twice. */
+    cJSON *again;
+    assert_int_equal(call(step_Apply, make_req(1, 0, live, N_WORKERS), &again), SP_OK);
+    cJSON_Delete(again);
+    float *p1b = get("params:%d", 1, 0);
+    assert_memory_equal(p1, p1b, sizeof(float) * W.P);
+    free(p0);
+    free(p1b);
     free_all(ans, N_WORKERS);
-    /* Iteration 1 starts from the residual: acc:w:1 + sent = acc:w:0 + g1. */
-    mlless_Iteration(1, live, N_WORKERS, 2.0, ans);
-    free_all(ans, N_WORKERS);
-    float *a0 = get("acc:%d:%ld", 1, 0), *a1 = get("acc:%d:%ld", 1, 1);
+    /* Iteration 1 starts from the residual: acc:w:1 + sent = acc:w:0 + lr*g1,
+     * tested against the replica after its own step of 1. */
+    float *a0 = get("acc:%d:%ld", 1, 0);
     float *g1 = malloc(sizeof(float) * W.P);
     gradient_of(1, 1, g1);
+    own_step(p1, g1);
+    mlless_Iteration(1, live, N_WORKERS, 2.0, ans);
+    free_all(ans, N_WORKERS);
+    float *a1 = get("acc:%d:%ld", 1, 1);
     memcpy(acc, a0, sizeof(float) * W.P);
-    size_t k = mlless_Filter(acc, g1, params[1], W.P, W.job.optim.lr,
-                             mlless_Threshold(W.job.significance, 1), idx, val);
+    size_t k = filter(acc, g1, W.job.optim.lr, p1, W.P,
+                      mlless_Threshold(W.job.significance, 1), idx[0], val[0]);
     assert_true(k > 0);
     assert_memory_equal(a1, acc, sizeof(float) * W.P);
     free(a0);
     free(a1);
     free(g1);
-    free(want_agg);
+    free(p1);
     free(acc);
-    free(idx);
-    free(val);
+    for (int w = 0; w < N_WORKERS; w++) {
+        free(own[w]);
+        free(idx[w]);
+        free(val[w]);
+    }
     /* A retried supervisor call answers the decision it already made. */
     cJSON *res;
     assert_int_equal(call(step_Supervisor, make_req(0, 1, live, N_WORKERS), &res), SP_OK);
@@ -454,8 +512,10 @@ static void test_scale_in_hands_the_accumulator_to_the_heir(void **state)
         own[i] += gone[i];
     uint32_t *idx = malloc(sizeof(uint32_t) * W.P);
     float *val = malloc(sizeof(float) * W.P);
-    size_t k = mlless_Filter(own, g, params[1], W.P, W.job.optim.lr,
-                             mlless_Threshold(W.job.significance, t), idx, val);
+    float *replica = get("params:%d", 1, 0); /* after its own step of t */
+    size_t k = filter(own, g, W.job.optim.lr, replica, W.P,
+                      mlless_Threshold(W.job.significance, t), idx, val);
+    free(replica);
     assert_int_equal(k, sent);
     float *now = get("acc:%d:%ld", 1, t);
     for (size_t i = 0; i < W.P; i++)
@@ -506,7 +566,7 @@ int main(void)
         cmocka_unit_test(test_policy_scales_in_when_flat_and_stops_at_target),
     };
     const struct CMUnitTest steps[] = {
-        cmocka_unit_test(test_iteration_sends_filtered_updates_and_averages_them),
+        cmocka_unit_test(test_iteration_applies_own_step_and_adds_the_others_significant_ones),
         cmocka_unit_test(test_scale_in_hands_the_accumulator_to_the_heir),
         cmocka_unit_test(test_target_loss_stops_every_worker),
     };
