@@ -5,7 +5,7 @@
  * averaged - into one sparse tensor agg:<p>:<t> and adds it to p's replica
  * in the database: SPIRT.UPDATE params:p agg:p:t with lr 1 and no momentum
  * or weight decay (params -= the others' steps), marked in
- * {job}:merged:<p> so a retry adds nothing twice.
+ * {job}:added:<p> so a retry adds nothing twice.
  *
  * The answer carries the decision to the executor: context {"live": [...]}
  * (the workers left after a scale-in), "leave": true for the worker the
@@ -117,7 +117,7 @@ static spStatus apply_Add(const step_req *q, store *s, const uint8_t *blob, size
     io_snap snap = io_Snap(s);
     if (!(st = req_Key(q, kp, "params:%d", q->peer)) &&
         !(st = req_Key(q, kg, "agg:%d:%ld", q->peer, q->iteration)) &&
-        !(st = req_Key(q, km, "merged:%d", q->peer)) &&
+        !(st = req_Key(q, km, "added:%d", q->peer)) &&
         !(st = store_PutBlob(s, kg, blob, len, STEPS_TTL_S)))
         st = store_UpdateMarked(s, kp, kg, NULL, 1.0f, 0, 0, km, q->iteration, NULL, NULL);
     io_Account(io, &snap);

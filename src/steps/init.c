@@ -155,10 +155,10 @@ static spStatus init_Peers(const step_req *q, const float *params, int resume, l
         store *s;
         int kept = 0;
         applied[i] = -1;
-        /* merged:<i>: the last iteration of the others' steps MLLESS added
+        /* added:<i>: the last iteration of the others' steps MLLESS added
          * to i's replica (apply.c), marked like applied. */
         if ((st = req_Key(q, kp, "params:%d", i)) || (st = req_Key(q, km, "mom:%d", i)) ||
-            (st = req_Key(q, kmg, "merged:%d", i)))
+            (st = req_Key(q, kmg, "added:%d", i)))
             return st;
         st = req_PeerStore(q, i, &s);
         io_snap snap = st ? (io_snap){0} : io_Snap(s);

@@ -47,9 +47,10 @@ spStatus sparse_AddInto(const uint8_t *blob, size_t len, size_t n, float scale, 
                         uint8_t *touched, size_t *k);
 
 /* ---- supervisor policy --------------------------------------------------
- * Stop: the smoothed loss (exponential moving average, weight
- * MLLESS_EMA_WEIGHT on the newest iteration's mean reported loss) is below
- * the target (target > 0).
+ * Stop (the MLLess supervisor's rule): the mean reported loss has stayed
+ * below the target (target > 0) for MLLESS_STOP_STEPS consecutive
+ * iterations. An iteration in which no worker reported a loss neither
+ * counts nor breaks the run.
  * Scale-in ("the loss curve flattens"): the mean loss over consecutive,
  * non-overlapping windows of MLLESS_WINDOW iterations; when a window's mean
  * improved on the previous window's by less than MLLESS_MIN_GAIN (relative),
@@ -58,13 +59,13 @@ spStatus sparse_AddInto(const uint8_t *blob, size_t len, size_t n, float scale, 
  * lower live worker (the heir). After a removal the comparison restarts, so
  * removals are at least two windows apart; the last worker is never
  * removed. */
+#define MLLESS_STOP_STEPS 10
 #define MLLESS_WINDOW 20
 #define MLLESS_MIN_GAIN 0.01
-#define MLLESS_EMA_WEIGHT 0.1
 
 typedef struct {
     long t;              /* last iteration decided; -1 before the first */
-    double smoothed;     /* EMA of the loss; < 0 until a loss was seen */
+    int below;           /* consecutive iterations with the loss < target */
     double window_sum;   /* losses of the current window */
     int window_n;
     double prev_window;  /* mean of the last complete window; < 0 none */
@@ -74,7 +75,7 @@ typedef struct {
     int remove;          /* worker removed after this iteration, -1 none */
     int heir;            /* who receives its accumulator, -1 none */
     int stop;
-    double smoothed;
+    int below;           /* the state's count after this iteration */
 } mlless_decision;
 
 void mlless_StateInit(mlless_state *s);

@@ -5,7 +5,7 @@
 void mlless_StateInit(mlless_state *s)
 {
     s->t = -1;
-    s->smoothed = -1;
+    s->below = 0;
     s->window_sum = 0;
     s->window_n = 0;
     s->prev_window = -1;
@@ -29,9 +29,7 @@ void mlless_Decide(mlless_state *s, long t, double loss, int has_loss, const int
     d->stop = 0;
     s->t = t;
     if (has_loss) {
-        s->smoothed = s->smoothed < 0 ? loss
-                                      : (1 - MLLESS_EMA_WEIGHT) * s->smoothed +
-                                            MLLESS_EMA_WEIGHT * loss;
+        s->below = target_loss > 0 && loss < target_loss ? s->below + 1 : 0;
         s->window_sum += loss;
         s->window_n++;
         if (s->window_n >= MLLESS_WINDOW && window_Flat(s) && scale_in && n > 1) {
@@ -41,6 +39,6 @@ void mlless_Decide(mlless_state *s, long t, double loss, int has_loss, const int
             s->prev_window = -1;
         }
     }
-    d->smoothed = s->smoothed;
-    d->stop = target_loss > 0 && s->smoothed >= 0 && s->smoothed < target_loss;
+    d->below = s->below;
+    d->stop = target_loss > 0 && s->below >= MLLESS_STOP_STEPS;
 }

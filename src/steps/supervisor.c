@@ -2,14 +2,16 @@
  * worker; invoked once per iteration, so nothing has to stay up between
  * iterations): waits for every live worker's "report", decides (steps/
  * mlless.h: which sparse updates exist, scale-in, stop) and publishes the
- * decision as "updates" for iteration t. Its state between iterations - the
- * smoothed loss and the loss windows - lives in {job}:supervisor.
+ * decision as "updates" for iteration t. Its state between iterations - how
+ * many iterations in a row the loss was under the target, the loss windows
+ * - lives in {job}:supervisor.
  *
  * Decision (the "updates" payload, also stored as {job}:decision:<t> for
  * the heir's sparsify of t+1):
  *   {"t", "workers": n reported, "updates": [w with a sparse update],
  *    "live": [workers after this iteration], "remove": r|-1, "heir": h|-1,
- *    "stop": bool, "loss": mean reported loss|null, "smoothed"}
+ *    "stop": bool, "loss": mean reported loss|null, "below": iterations in
+ *    a row with the loss under the target}
  * Idempotent: the state remembers the last decision, so a retry of
  * iteration t announces the same decision again (same message id; t = 0 is
  * recomputed from the same reports). The state chain starts fresh at t = 0;
@@ -59,7 +61,7 @@ static spStatus state_Load(const step_req *q, store *s, sup_saved *sv, int *exis
         return sp_Error(SP_ERR_FORMAT, "%s is not a supervisor state", key);
     }
     sv->s.t = (long)jnum(o, "t", -1);
-    sv->s.smoothed = jnum(o, "smoothed", -1);
+    sv->s.below = (int)jnum(o, "below", 0);
     sv->s.window_sum = jnum(o, "window_sum", 0);
     sv->s.window_n = (int)jnum(o, "window_n", 0);
     sv->s.prev_window = jnum(o, "prev_window", -1);
@@ -77,7 +79,7 @@ static spStatus state_Save(const step_req *q, store *s, const mlless_state *m, c
         return st;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "t", (double)m->t);
-    cJSON_AddNumberToObject(o, "smoothed", m->smoothed);
+    cJSON_AddNumberToObject(o, "below", m->below);
     cJSON_AddNumberToObject(o, "window_sum", m->window_sum);
     cJSON_AddNumberToObject(o, "window_n", m->window_n);
     cJSON_AddNumberToObject(o, "prev_window", m->prev_window);
@@ -128,7 +130,7 @@ static char *decision_Make(const step_req *q, mlless_state *m, const int *live, 
         cJSON_AddNumberToObject(d, "loss", loss);
     else
         cJSON_AddNullToObject(d, "loss");
-    cJSON_AddNumberToObject(d, "smoothed", dec.smoothed);
+    cJSON_AddNumberToObject(d, "below", dec.below);
     char *text = cJSON_PrintUnformatted(d);
     cJSON_Delete(d);
     return text;

@@ -29,6 +29,7 @@
 
 #include "cli.h"
 #include "ml/model.h"
+#include "steps/mlless.h"
 
 #define WORKERS 4
 
@@ -36,6 +37,7 @@ static char dir[256];
 static double single_acc;
 static char spirt_model[16]; /* SPIRT's final model (crc32c) on the short run */
 static double P_BLOB; /* bytes of one parameter-sized tensor blob */
+static double mlless_epoch_iters; /* iterations of MLLESS's default epoch */
 
 static int setup(void **state)
 {
@@ -252,8 +254,28 @@ static void mlless_half_the_bytes_of_spirt(void **state)
     assert_true(bsp > 0 && bml > 0);
     assert_true(bml <= 0.5 * bsp);
     assert_true(aml >= asp - 0.015);
+    mlless_epoch_iters = cli_Num(ml, "iterations");
     cJSON_Delete(sp);
     cJSON_Delete(ml);
+}
+
+/* --target-loss: the supervisor stops every worker once the mean loss has
+ * stayed below it for MLLESS_STOP_STEPS iterations in a row - well before
+ * the epoch ends, not before that many iterations. */
+static void mlless_stops_at_the_target_loss(void **state)
+{
+    (void)state;
+    char report[400];
+    snprintf(report, sizeof report, "%s/mlless-target.json", dir);
+    const char *args[] = {"train", "--arch", "mlless", "--workers", "4", "--target-loss", "0.6",
+                          "--report", report, NULL};
+    cJSON *r = cli_Report(dir, cli_Run(dir, 600, args), "mlless-target", report);
+    double iters = cli_Num(r, "iterations"), per_epoch = mlless_epoch_iters;
+    assert_true(per_epoch > 0); /* mlless_half_the_bytes_of_spirt ran the epoch */
+    print_message("mlless --target-loss 0.6: stopped after %.0f of %.0f iterations\n", iters,
+                  per_epoch);
+    assert_true(iters >= MLLESS_STOP_STEPS && iters < per_epoch);
+    cJSON_Delete(r);
 }
 
 int main(void)
@@ -265,6 +287,7 @@ int main(void)
         cmocka_unit_test(scatter_reduce_4_workers),
         cmocka_unit_test(mlless_4_workers),
         cmocka_unit_test(mlless_half_the_bytes_of_spirt),
+        cmocka_unit_test(mlless_stops_at_the_target_loss),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -217,15 +217,32 @@ static void test_policy_scales_in_when_flat_and_stops_at_target(void **state)
     mlless_StateInit(&s);
     run_policy(&s, 0, 10 * MLLESS_WINDOW, flat, live, 1, 1, 0, &at, &d);
     assert_int_equal(at, -1);
-    /* Stop once the smoothed loss is below the target, not before. */
+    /* Stop once the loss stayed below the target for MLLESS_STOP_STEPS
+     * iterations in a row: one iteration above restarts the count, one
+     * without a loss neither counts nor breaks it. */
     mlless_StateInit(&s);
-    mlless_Decide(&s, 0, 2.0, 1, live, 4, 0, 0.5, &d);
-    assert_false(d.stop);
-    long t = 1;
-    for (; t < 1000 && !d.stop; t++)
+    long t = 0;
+    for (; t < MLLESS_STOP_STEPS - 1; t++) {
         mlless_Decide(&s, t, 0.1, 1, live, 4, 0, 0.5, &d);
+        assert_false(d.stop);
+    }
+    mlless_Decide(&s, t++, 0.7, 1, live, 4, 0, 0.5, &d);
+    assert_false(d.stop);
+    assert_int_equal(d.below, 0);
+    for (int i = 0; i < MLLESS_STOP_STEPS - 1; i++, t++) {
+        mlless_Decide(&s, t, 0.1, 1, live, 4, 0, 0.5, &d);
+        assert_false(d.stop);
+        mlless_Decide(&s, ++t, 0, 0, live, 4, 0, 0.5, &d); /* no loss reported */
+        assert_false(d.stop);
+    }
+    mlless_Decide(&s, t, 0.1, 1, live, 4, 0, 0.5, &d);
     assert_true(d.stop);
-    assert_true(d.smoothed < 0.5 && t > 2);
+    assert_int_equal(d.below, MLLESS_STOP_STEPS);
+    /* No target: never. */
+    mlless_StateInit(&s);
+    for (t = 0; t < 5 * MLLESS_STOP_STEPS; t++)
+        mlless_Decide(&s, t, 0.0, 1, live, 4, 0, 0, &d);
+    assert_false(d.stop);
 }
 
 /* ---- the steps against real servers -------------------------------------------- */
@@ -543,16 +560,18 @@ static void test_target_loss_stops_every_worker(void **state)
     W.job.target_loss = 1.5f;
     int live[N_WORKERS] = {0, 1, 2};
     cJSON *ans[N_WORKERS];
-    mlless_Iteration(0, live, N_WORKERS, 1.0, ans);
-    for (int i = 0; i < N_WORKERS; i++)
-        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(ans[i], "stop")));
-    free_all(ans, N_WORKERS);
-    /* Sparse updates of an iteration are gone once the next one is decided. */
-    assert_true(exists("sparse:%d:%ld", 1, 0) || exists("sparse:%d:%ld", 0, 0));
-    mlless_Iteration(1, live, N_WORKERS, 1.0, ans);
-    free_all(ans, N_WORKERS);
-    for (int w = 0; w < N_WORKERS; w++)
-        assert_false(exists("sparse:%d:%ld", w, 0));
+    for (long t = 0; t < MLLESS_STOP_STEPS; t++) {
+        mlless_Iteration(t, live, N_WORKERS, 1.0, ans);
+        for (int i = 0; i < N_WORKERS; i++)
+            assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(ans[i], "stop")),
+                             t == MLLESS_STOP_STEPS - 1);
+        free_all(ans, N_WORKERS);
+        /* Sparse updates of an iteration are gone once the next one is
+         * decided. */
+        for (int w = 0; t > 0 && w < N_WORKERS; w++)
+            assert_false(exists("sparse:%d:%ld", w, t - 1));
+        assert_true(exists("sparse:%d:%ld", 1, t) || exists("sparse:%d:%ld", 0, t));
+    }
     W.job.target_loss = 0;
 }
 
