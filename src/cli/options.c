@@ -187,7 +187,7 @@ static const option_def options[] = {
     {"attack-sigma", "S", A_DIST, 0, "gaussian: publish N(0, S^2) noise (default 1)", set_attack_sigma},
     {"sync-timeout", "MS", A_DIST, 0, "barrier timeout before a peer counts as failed (default 30000)", set_sync_timeout},
     {"significance", "V", A_MLLESS, 0, "send a coordinate once its unsent step exceeds v/sqrt(t+1) of its weight (default 0.5)", set_significance},
-    {"scale-in", NULL, A_MLLESS, 0, "let the supervisor remove workers when loss flattens", set_scale_in},
+    {"scale-in", NULL, A_MLLESS, 0, "let the supervisor remove a worker when its predicted loss stays within tolerance past the knee (survivors merge its model and re-stride the data)", set_scale_in},
     {"target-loss", "L", A_ALL, 0, "stop once the training loss is below L (mlless: for 10 iterations in a row; default off)", set_target_loss},
     {"eval-every", "N", A_ALL, 0, "also evaluate test accuracy every N iterations (default 0: epoch ends)", set_eval_every},
     {"train-samples", "N", A_ALL, 0, "use only the first N training samples (default all)", set_train_samples},

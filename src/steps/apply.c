@@ -7,6 +7,9 @@
  * or weight decay (params -= the others' steps), marked in
  * {job}:added:<p> so a retry adds nothing twice.
  *
+ * When the decision removes a worker r, every other worker then merges
+ * r's model into its own (apply_Merge).
+ *
  * The answer carries the decision to the executor: context {"live": [...]}
  * (the workers left after a scale-in), "leave": true for the worker the
  * supervisor removed, "stop": true when the supervisor stops the job. */
@@ -48,6 +51,8 @@ static spStatus decision_Parse(const step_req *q, const char *text, decision *d)
     cJSON_ArrayForEach(e, d->live)
         if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= hi)
             return sp_Error(SP_ERR_FORMAT, "decision %ld: bad worker in \"live\"", q->iteration);
+    if (r->valuedouble < -1 || r->valuedouble >= hi)
+        return sp_Error(SP_ERR_FORMAT, "decision %ld: bad worker in \"remove\"", q->iteration);
     d->workers = (int)w->valuedouble;
     d->remove = (int)r->valuedouble;
     d->stop = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d->root, FIELD_STOP));
@@ -125,6 +130,24 @@ static spStatus apply_Add(const step_req *q, store *s, const uint8_t *blob, size
     return st;
 }
 
+/* Scale-in: a survivor merges the removed worker r's model into its own
+ * by adding r's residual acc:r:t (the steps r applied and never sent),
+ * inside the database, marked in absorbed:p so a retry adds it once. */
+static spStatus apply_Merge(const step_req *q, store *s, int r, step_io *io)
+{
+    char kp[160], ka[160], km[160];
+    spStatus st;
+    double t0 = io_NowMs();
+    io_snap snap = io_Snap(s);
+    if (!(st = req_Key(q, kp, "params:%d", q->peer)) &&
+        !(st = req_Key(q, ka, "acc:%d:%ld", r, q->iteration)) &&
+        !(st = req_Key(q, km, "absorbed:%d", q->peer)))
+        st = store_UpdateMarked(s, kp, ka, NULL, 1.0f, 0, 0, km, q->iteration, NULL, NULL);
+    io_Account(io, &snap);
+    io_Add(&io->store_ms, t0);
+    return st ? sp_Wrap(st, "apply: merging worker %d's model", r) : SP_OK;
+}
+
 static void apply_Answer(cJSON *res, const step_req *q, const decision *d, size_t pairs)
 {
     cJSON_AddNumberToObject(res, "updates", cJSON_GetArraySize(d->updates));
@@ -134,6 +157,8 @@ static void apply_Answer(cJSON *res, const step_req *q, const decision *d, size_
     cJSON_AddItemToObject(c, FIELD_LIVE, cJSON_Duplicate(d->live, 1));
     if (d->remove == q->peer)
         cJSON_AddBoolToObject(res, FIELD_LEAVE, 1);
+    else if (d->remove >= 0)
+        cJSON_AddNumberToObject(res, "merged_from", d->remove);
     if (d->stop)
         cJSON_AddBoolToObject(res, FIELD_STOP, 1);
 }
@@ -158,7 +183,8 @@ static spStatus apply_Run(step_ctx *c, cJSON *res)
         goto out;
     }
     if ((st = apply_Sum(q, s, &d, dense, touched, &blob, &len, &pairs, &c->io)) ||
-        (blob && (st = apply_Add(q, s, blob, len, &c->io))))
+        (blob && (st = apply_Add(q, s, blob, len, &c->io))) ||
+        (d.remove >= 0 && d.remove != q->peer && (st = apply_Merge(q, s, d.remove, &c->io))))
         goto out;
     apply_Answer(res, q, &d, pairs);
 out:

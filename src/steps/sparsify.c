@@ -14,82 +14,22 @@
  * Nothing dense crosses the network: both run inside the shared Redis.
  * The accumulator is versioned by iteration and the update marked, so the
  * step is idempotent: a retry skips the applied update and filters the same
- * inputs again. With scale-in on, the supervisor's decision of t-1
- * ({job}:decision:<t-1>) may name this worker the heir of a removed one:
- * the removed worker's acc:<r>:<t-1> - what it never sent - is added in.
- * This worker's keys of t-1 and its accumulator of t-2 have no reader left
- * and are unlinked. */
+ * inputs again. This worker's keys of t-1 and its accumulator of t-2 have
+ * no reader left and are unlinked (a scale-in's survivors read the removed
+ * worker's acc of t in their apply of t). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/tensor.h"
 #include "steps/collective.h"
 #include "steps/mlless.h"
 #include "steps/step_ctx.h"
 #include "steps/fields.h"
 
-/* The worker removed after t-1 whose accumulator this worker inherits, or
- * -1. Only with scale-in: the supervisor writes a decision every iteration. */
-static spStatus sparsify_Heir(const step_req *q, store *s, int *from)
-{
-    char key[160];
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    *from = -1;
-    spStatus st = req_Key(q, key, "decision:%ld", q->iteration - 1);
-    if (st || (st = store_GetBlob(s, key, &buf, &len)))
-        return st ? sp_Wrap(st, "%s (the supervisor writes it every iteration)", key) : st;
-    cJSON *d = cJSON_ParseWithLength((const char *)buf, len);
-    free(buf);
-    const cJSON *heir = cJSON_GetObjectItemCaseSensitive(d, "heir");
-    const cJSON *rem = cJSON_GetObjectItemCaseSensitive(d, "remove");
-    if (!cJSON_IsNumber(heir) || !cJSON_IsNumber(rem))
-        st = sp_Error(SP_ERR_FORMAT, "%s is not a supervisor decision", key);
-    else if ((int)heir->valuedouble == q->peer && rem->valuedouble >= 0 &&
-             rem->valuedouble < JOB_MAX_WORKERS)
-        *from = (int)rem->valuedouble;
-    cJSON_Delete(d);
-    return st;
-}
-
-/* The accumulator the filter starts from, into acc_in ("" at t = 0): this
- * worker's of t-1, or - when it inherits a removed worker's - the sum of
- * both, stored as inh:<p>:<t> (client-side; once per removal). */
-typedef struct {
-    char name[160];
-} key_buf;
-
-static spStatus sparsify_AccIn(const step_req *q, store *s, key_buf *in, int *from)
-{
-    char other[160];
-    float *a = NULL, *b = NULL;
-    size_t n;
-    spStatus st;
-    *from = -1;
-    in->name[0] = '\0';
-    if (q->iteration == 0)
-        return SP_OK;
-    if ((st = req_Key(q, in->name, "acc:%d:%ld", q->peer, q->iteration - 1)) ||
-        !q->job.scale_in || (st = sparsify_Heir(q, s, from)) || *from < 0)
-        return st;
-    if (!(st = req_Key(q, other, "acc:%d:%ld", *from, q->iteration - 1)) &&
-        !(st = store_GetTensor(s, in->name, q->n_params, &a, &n)) &&
-        !(st = store_GetTensor(s, other, q->n_params, &b, &n))) {
-        tensor_Axpy(q->n_params, 1.0f, b, a);
-        if (!(st = req_Key(q, in->name, "inh:%d:%ld", q->peer, q->iteration)))
-            st = store_PutTensor(s, in->name, a, q->n_params, STEPS_TTL_S);
-    }
-    free(a);
-    free(b);
-    return st;
-}
-
 /* Steps 1 and 2 of the header; *k = coordinates sent. */
-static spStatus sparsify_Apply(const step_req *q, store *s, size_t *k, int *from)
+static spStatus sparsify_Apply(const step_req *q, store *s, size_t *k)
 {
-    char kp[160], kg[160], km[160], ka[160], acc[160], sp[160];
-    key_buf in;
+    char kp[160], kg[160], km[160], ka[160], acc[160], sp[160], in[160] = "";
     float mom = q->job.optim.momentum;
     spStatus st;
     if ((st = req_Key(q, kp, "params:%d", q->peer)) ||
@@ -97,21 +37,21 @@ static spStatus sparsify_Apply(const step_req *q, store *s, size_t *k, int *from
         (st = req_Key(q, km, "mom:%d", q->peer)) || (st = req_Key(q, ka, "applied:%d", q->peer)) ||
         (st = req_Key(q, acc, "acc:%d:%ld", q->peer, q->iteration)) ||
         (st = req_Key(q, sp, "sparse:%d:%ld", q->peer, q->iteration)) ||
-        (st = sparsify_AccIn(q, s, &in, from)))
+        (q->iteration > 0 && (st = req_Key(q, in, "acc:%d:%ld", q->peer, q->iteration - 1))))
         return st;
     /* The filter's accumulator must be there before the replica changes:
      * a call that cannot finish leaves it as it was. */
     int there = 1;
-    if (in.name[0] && (st = store_Exists(s, in.name, &there)))
+    if (in[0] && (st = store_Exists(s, in, &there)))
         return st;
     if (!there)
         return sp_Error(SP_ERR_NOT_FOUND, "sparsify: no accumulator '%s' (iteration %ld not "
-                        "filtered)", in.name, q->iteration - 1);
+                        "filtered)", in, q->iteration - 1);
     if ((st = store_UpdateMarked(s, kp, kg, mom > 0 ? km : NULL, q->job.optim.lr, mom,
                                  q->job.optim.weight_decay, ka, q->iteration, NULL, NULL)))
         return sp_Wrap(st, "sparsify: own update");
     store_filter f = {.acc_out = acc, .sparse_out = sp, .params = kp,
-                      .src = mom > 0 ? km : kg, .acc_in = in.name[0] ? in.name : NULL,
+                      .src = mom > 0 ? km : kg, .acc_in = in[0] ? in : NULL,
                       .scale = q->job.optim.lr,
                       .thr = mlless_Threshold(q->job.significance, q->iteration),
                       .ttl_s = STEPS_TTL_S};
@@ -121,15 +61,14 @@ static spStatus sparsify_Apply(const step_req *q, store *s, size_t *k, int *from
 
 static spStatus sparsify_Cleanup(const step_req *q, store *s, int M, step_io *io)
 {
-    char names[2][160];
-    const char *keys[2] = {names[0], names[1]};
+    char key[160];
+    const char *keys[1] = {key};
     spStatus st = SP_OK;
     if (q->iteration >= 1)
         st = keys_DropIteration(q, s, q->peer, q->iteration - 1, M, io);
     if (!st && q->iteration >= 2 &&
-        !(st = req_Key(q, names[0], "acc:%d:%ld", q->peer, q->iteration - 2)) &&
-        !(st = req_Key(q, names[1], "inh:%d:%ld", q->peer, q->iteration - 1)))
-        st = keys_Unlink(s, keys, 2, io);
+        !(st = req_Key(q, key, "acc:%d:%ld", q->peer, q->iteration - 2)))
+        st = keys_Unlink(s, keys, 1, io);
     return st;
 }
 
@@ -157,14 +96,13 @@ static spStatus sparsify_Run(step_ctx *c, cJSON *res)
     const step_req *q = &c->q;
     step_io *io = &c->io;
     store *s = c->own;
-    int from = -1;
     size_t k = 0;
     spStatus st0 = steps_CheckInDbOptimizer(q);
     if (st0)
         return st0;
     double t0 = io_NowMs();
     io_snap snap = io_Snap(s);
-    spStatus st = sparsify_Apply(q, s, &k, &from);
+    spStatus st = sparsify_Apply(q, s, &k);
     io_Account(io, &snap);
     io_Add(&io->store_ms, t0);
     if (st || (st = sparsify_Report(q, k, io)) ||
@@ -173,7 +111,5 @@ static spStatus sparsify_Run(step_ctx *c, cJSON *res)
     cJSON_AddNumberToObject(res, "sent", (double)k);
     cJSON_AddNumberToObject(res, "params", (double)q->n_params);
     cJSON_AddNumberToObject(res, "threshold", mlless_Threshold(q->job.significance, q->iteration));
-    if (from >= 0)
-        cJSON_AddNumberToObject(res, "inherited_from", from);
     return SP_OK;
 }

@@ -7,9 +7,10 @@
  * - lives in {job}:supervisor.
  *
  * Decision (the "updates" payload, also stored as {job}:decision:<t> for
- * the heir's sparsify of t+1):
+ * the minibatch steps of t+1, which re-stride with scale-in on):
  *   {"t", "workers": n reported, "updates": [w with a sparse update],
- *    "live": [workers after this iteration], "remove": r|-1, "heir": h|-1,
+ *    "live": [workers after this iteration], "remove": r|-1, "cursor": the
+ *    re-striding cursor of t+1,
  *    "stop": bool, "loss": mean reported loss|null, "below": iterations in
  *    a row with the loss under the target}
  * Idempotent: the state remembers the last decision, so a retry of
@@ -25,6 +26,7 @@
 #include "steps/collective.h"
 #include "steps/mlless.h"
 #include "steps/step_ctx.h"
+#include "steps/fields.h"
 
 typedef struct {
     mlless_state s;
@@ -64,7 +66,10 @@ static spStatus state_Load(const step_req *q, store *s, sup_saved *sv, int *exis
     sv->s.below = (int)jnum(o, "below", 0);
     sv->s.window_sum = jnum(o, "window_sum", 0);
     sv->s.window_n = (int)jnum(o, "window_n", 0);
-    sv->s.prev_window = jnum(o, "prev_window", -1);
+    sv->s.prev = jnum(o, "prev", -1);
+    sv->s.peak = jnum(o, "peak", 0);
+    sv->s.knee = (int)jnum(o, "knee", 0);
+    sv->s.cursor = (long)jnum(o, "cursor", 0);
     sv->decision = strdup(d->valuestring);
     cJSON_Delete(o);
     *exists = 1;
@@ -82,7 +87,10 @@ static spStatus state_Save(const step_req *q, store *s, const mlless_state *m, c
     cJSON_AddNumberToObject(o, "below", m->below);
     cJSON_AddNumberToObject(o, "window_sum", m->window_sum);
     cJSON_AddNumberToObject(o, "window_n", m->window_n);
-    cJSON_AddNumberToObject(o, "prev_window", m->prev_window);
+    cJSON_AddNumberToObject(o, "prev", m->prev);
+    cJSON_AddNumberToObject(o, "peak", m->peak);
+    cJSON_AddNumberToObject(o, "knee", m->knee);
+    cJSON_AddNumberToObject(o, "cursor", (double)m->cursor);
     cJSON_AddStringToObject(o, "decision", dec);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -116,15 +124,21 @@ static char *decision_Make(const step_req *q, mlless_state *m, const int *live, 
         cJSON_Delete(p);
     }
     mlless_decision dec;
-    double loss = n_loss ? sum / n_loss : 0;
-    mlless_Decide(m, q->iteration, loss, n_loss > 0, live, n, q->job.scale_in,
-                  q->job.target_loss, &dec);
+    double loss = n_loss ? sum / n_loss : 0, iters = 0;
+    int has_iters = 0;
+    if (req_GetNumber(q->body, FIELD_ITERS_PER_EPOCH, &iters, &has_iters)) {
+        sp_ClearError();
+        has_iters = 0;
+    }
+    mlless_policy pol = {.scale_in = q->job.scale_in, .target_loss = q->job.target_loss,
+                         .M = q->job.minibatches, .iters = has_iters ? (long)iters : 0};
+    mlless_Decide(m, &pol, q->iteration, loss, n_loss > 0, live, n, &dec);
     cJSON *next = cJSON_AddArrayToObject(d, "live");
     for (int i = 0; i < n; i++)
         if (live[i] != dec.remove)
             cJSON_AddItemToArray(next, cJSON_CreateNumber(live[i]));
     cJSON_AddNumberToObject(d, "remove", dec.remove);
-    cJSON_AddNumberToObject(d, "heir", dec.heir);
+    cJSON_AddNumberToObject(d, "cursor", (double)dec.cursor);
     cJSON_AddBoolToObject(d, "stop", dec.stop);
     if (n_loss)
         cJSON_AddNumberToObject(d, "loss", loss);

@@ -278,6 +278,34 @@ static void mlless_stops_at_the_target_loss(void **state)
     cJSON_Delete(r);
 }
 
+/* --scale-in on three epochs: the auto-tuner removes at least one worker,
+ * the survivors merge its model and re-stride the data, and the accuracy
+ * is that of the same run without scale-in (1.5 points). */
+static cJSON *three_epochs(const char *name, const char *scale_in)
+{
+    char report[400];
+    snprintf(report, sizeof report, "%s/%s.json", dir, name);
+    const char *args[] = {"train", "--arch", "mlless", "--workers", "4", "--epochs", "3",
+                          "--report", report, scale_in, NULL};
+    return cli_Report(dir, cli_Run(dir, 1500, args), name, report);
+}
+
+static void mlless_scale_in_keeps_accuracy(void **state)
+{
+    (void)state;
+    cJSON *all = three_epochs("mlless-3", NULL), *in = three_epochs("mlless-3-scale-in",
+                                                                    "--scale-in");
+    const cJSON *left = cJSON_GetObjectItem(cJSON_GetObjectItem(in, "details"), "live_at_end");
+    double a_all = cli_Num(all, "test_accuracy"), a_in = cli_Num(in, "test_accuracy");
+    print_message("mlless 3 epochs: accuracy %.4f with 4 workers, %.4f with --scale-in (%d "
+                  "left)\n", a_all, a_in, cJSON_GetArraySize(left));
+    assert_true(cJSON_GetArraySize(left) >= 1 && cJSON_GetArraySize(left) < WORKERS);
+    assert_int_equal(cli_Num(in, "iterations"), cli_Num(all, "iterations"));
+    assert_true(a_in >= a_all - 0.015);
+    cJSON_Delete(all);
+    cJSON_Delete(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +316,7 @@ int main(void)
         cmocka_unit_test(mlless_4_workers),
         cmocka_unit_test(mlless_half_the_bytes_of_spirt),
         cmocka_unit_test(mlless_stops_at_the_target_loss),
+        cmocka_unit_test(mlless_scale_in_keeps_accuracy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

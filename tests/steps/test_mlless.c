@@ -171,13 +171,13 @@ static void test_sparse_rejects_bad_pairs(void **state)
 
 /* ---- the supervisor's policy ------------------------------------------------------ */
 
-static void run_policy(mlless_state *s, long from, long to, double (*loss)(long), const int *live,
-                       int n, int scale_in, double target, long *removed_at,
+static void run_policy(mlless_state *s, const mlless_policy *p, long from, long to,
+                       double (*loss)(long), const int *live, int n, long *removed_at,
                        mlless_decision *last)
 {
     *removed_at = -1;
     for (long t = from; t < to; t++) {
-        mlless_Decide(s, t, loss(t), 1, live, n, scale_in, target, last);
+        mlless_Decide(s, p, t, loss(t), 1, live, n, last);
         if (last->remove >= 0) {
             *removed_at = t;
             return;
@@ -186,63 +186,133 @@ static void run_policy(mlless_state *s, long from, long to, double (*loss)(long)
 }
 
 static double flat(long t) { (void)t; return 1.0; }
-static double falling(long t) { return 2.0 * pow(0.97, (double)t); }
+static double steady(long t) { return 3.0 - 0.001 * (double)t; }
+static double curve(long t) { return 0.4 + 2.0 * pow(0.97, (double)t); }
 
-static void test_policy_scales_in_when_flat_and_stops_at_target(void **state)
+static void test_auto_tuner_removes_past_the_knee_within_tolerance(void **state)
 {
     (void)state;
     int live[4] = {0, 1, 2, 3};
+    const mlless_policy on = {.scale_in = 1, .M = 1}, off = {.scale_in = 0, .M = 1};
     mlless_state s;
     mlless_decision d;
     long at;
-    /* A falling loss (3% per iteration) never flattens. */
+    /* A loss falling at a constant rate never has a knee; a flat one has
+     * no drop to measure one against: nobody is removed. */
     mlless_StateInit(&s);
-    run_policy(&s, 0, 10 * MLLESS_WINDOW, falling, live, 4, 1, 0, &at, &d);
+    run_policy(&s, &on, 0, 50 * MLLESS_INTERVAL, steady, live, 4, &at, &d);
     assert_int_equal(at, -1);
-    assert_false(d.stop);
-    /* A flat one: the second complete window shows no gain. */
     mlless_StateInit(&s);
-    run_policy(&s, 0, 10 * MLLESS_WINDOW, flat, live, 4, 1, 0, &at, &d);
-    assert_int_equal(at, 2 * MLLESS_WINDOW - 1);
-    assert_int_equal(d.remove, 3);
-    assert_int_equal(d.heir, 2);
-    /* The next removal needs two fresh windows. */
-    run_policy(&s, at + 1, 10 * MLLESS_WINDOW, flat, live, 3, 1, 0, &at, &d);
-    assert_int_equal(at, 4 * MLLESS_WINDOW - 1);
+    run_policy(&s, &on, 0, 50 * MLLESS_INTERVAL, flat, live, 4, &at, &d);
+    assert_int_equal(at, -1);
+    /* A convex curve: removed at an interval's end, past the knee, once the
+     * predicted gap drop/n is within the tolerance of the loss - and not
+     * an interval earlier. */
+    mlless_StateInit(&s);
+    run_policy(&s, &on, 0, 50 * MLLESS_INTERVAL, curve, live, 4, &at, &d);
+    assert_true(at > 0);
+    assert_int_equal((at + 1) % MLLESS_INTERVAL, 0);
+    assert_int_equal(d.remove, 3); /* the highest-numbered */
+    assert_true(s.knee);
+    double mean = 0, prev = 0;
+    for (long t = at + 1 - MLLESS_INTERVAL; t <= at; t++)
+        mean += curve(t) / MLLESS_INTERVAL;
+    for (long t = at + 1 - 2 * MLLESS_INTERVAL; t <= at - MLLESS_INTERVAL; t++)
+        prev += curve(t) / MLLESS_INTERVAL;
+    assert_true((prev - mean) / 4 <= MLLESS_TOLERANCE * mean);
+    double prev2 = 0;
+    for (long t = at + 1 - 3 * MLLESS_INTERVAL; t <= at - 2 * MLLESS_INTERVAL; t++)
+        prev2 += curve(t) / MLLESS_INTERVAL;
+    assert_true((prev2 - prev) / 4 > MLLESS_TOLERANCE * prev);
+    /* The next removal comes at another interval's end, at least one
+     * interval later. */
+    long first = at;
+    run_policy(&s, &on, at + 1, 50 * MLLESS_INTERVAL, curve, live, 3, &at, &d);
+    assert_true(at >= first + MLLESS_INTERVAL);
+    assert_int_equal((at + 1) % MLLESS_INTERVAL, 0);
     assert_int_equal(d.remove, 2);
     /* Scale-in off, or a single worker left: nobody is removed. */
     mlless_StateInit(&s);
-    run_policy(&s, 0, 10 * MLLESS_WINDOW, flat, live, 4, 0, 0, &at, &d);
+    run_policy(&s, &off, 0, 50 * MLLESS_INTERVAL, curve, live, 4, &at, &d);
     assert_int_equal(at, -1);
     mlless_StateInit(&s);
-    run_policy(&s, 0, 10 * MLLESS_WINDOW, flat, live, 1, 1, 0, &at, &d);
+    run_policy(&s, &on, 0, 50 * MLLESS_INTERVAL, curve, live, 1, &at, &d);
     assert_int_equal(at, -1);
+}
+
+static void test_stop_after_ten_iterations_under_the_target(void **state)
+{
+    (void)state;
+    int live[4] = {0, 1, 2, 3};
+    const mlless_policy p = {.target_loss = 0.5, .M = 1}, none = {.M = 1};
+    mlless_state s;
+    mlless_decision d;
     /* Stop once the loss stayed below the target for MLLESS_STOP_STEPS
      * iterations in a row: one iteration above restarts the count, one
      * without a loss neither counts nor breaks it. */
     mlless_StateInit(&s);
     long t = 0;
     for (; t < MLLESS_STOP_STEPS - 1; t++) {
-        mlless_Decide(&s, t, 0.1, 1, live, 4, 0, 0.5, &d);
+        mlless_Decide(&s, &p, t, 0.1, 1, live, 4, &d);
         assert_false(d.stop);
     }
-    mlless_Decide(&s, t++, 0.7, 1, live, 4, 0, 0.5, &d);
+    mlless_Decide(&s, &p, t++, 0.7, 1, live, 4, &d);
     assert_false(d.stop);
     assert_int_equal(d.below, 0);
     for (int i = 0; i < MLLESS_STOP_STEPS - 1; i++, t++) {
-        mlless_Decide(&s, t, 0.1, 1, live, 4, 0, 0.5, &d);
+        mlless_Decide(&s, &p, t, 0.1, 1, live, 4, &d);
         assert_false(d.stop);
-        mlless_Decide(&s, ++t, 0, 0, live, 4, 0, 0.5, &d); /* no loss reported */
+        mlless_Decide(&s, &p, ++t, 0, 0, live, 4, &d); /* no loss reported */
         assert_false(d.stop);
     }
-    mlless_Decide(&s, t, 0.1, 1, live, 4, 0, 0.5, &d);
+    mlless_Decide(&s, &p, t, 0.1, 1, live, 4, &d);
     assert_true(d.stop);
     assert_int_equal(d.below, MLLESS_STOP_STEPS);
     /* No target: never. */
     mlless_StateInit(&s);
     for (t = 0; t < 5 * MLLESS_STOP_STEPS; t++)
-        mlless_Decide(&s, t, 0.0, 1, live, 4, 0, 0, &d);
+        mlless_Decide(&s, &none, t, 0.0, 1, live, 4, &d);
     assert_false(d.stop);
+}
+
+/* Re-striding: with every worker live each takes its own shard; after a
+ * removal the live ones take the next minibatches of every shard, the
+ * removed worker's included; no minibatch is taken twice in an epoch. */
+static void test_restride_covers_every_shard(void **state)
+{
+    (void)state;
+    enum { N = 4, M = 2, I = 12 };
+    const mlless_policy p = {.scale_in = 1, .M = M, .iters = I};
+    static int taken[N][I * M];
+    int live[N] = {0, 1, 2, 3}, seen_after[N] = {0};
+    mlless_state s;
+    mlless_decision d;
+    mlless_StateInit(&s);
+    long cursor = 0;
+    for (long t = 0; t < 2 * I; t++) {
+        int n = t % I < 3 ? N : N - 1; /* worker 3 is gone from t mod I = 3 on */
+        if (t % I == 0)
+            memset(taken, 0, sizeof taken);
+        for (int k = 0; k < n; k++)
+            for (int m = 0; m < M; m++) {
+                int shard;
+                long slot;
+                mlless_Restride(cursor, k, m, M, N, &shard, &slot);
+                assert_true(shard >= 0 && shard < N && slot >= 0 && slot < I * M);
+                if (n == N) {
+                    assert_int_equal(shard, k);
+                    assert_int_equal(slot, (t % I) * M + m);
+                } else {
+                    seen_after[shard] = 1;
+                }
+                assert_int_equal(taken[shard][slot]++, 0);
+            }
+        mlless_Decide(&s, &p, t, 1.0, 1, live, n, &d);
+        cursor = d.cursor;
+        assert_int_equal(cursor, (t + 1) % I == 0 ? 0 : s.cursor);
+    }
+    for (int r = 0; r < N; r++)
+        assert_true(seen_after[r]); /* shard 3 too */
 }
 
 /* ---- the steps against real servers -------------------------------------------- */
@@ -337,9 +407,8 @@ static int world_Down(void **state)
     return 0;
 }
 
-/* sparsify for every live worker (gradient_of as avg), the supervisor, then
- * apply for every live worker; returns the apply answers (caller frees). */
-static void mlless_Iteration(long t, const int *live, int n, double loss, cJSON **applied)
+/* sparsify for every live worker (gradient_of as avg) and the supervisor. */
+static void mlless_Report(long t, const int *live, int n, double loss)
 {
     float *g = malloc(sizeof(float) * W.P);
     for (int i = 0; i < n; i++) {
@@ -354,6 +423,13 @@ static void mlless_Iteration(long t, const int *live, int n, double loss, cJSON 
     }
     free(g);
     assert_int_equal(call(step_Supervisor, make_req(live[0], t, live, n), NULL), SP_OK);
+}
+
+/* mlless_Report, then apply for every live worker; returns the apply
+ * answers (caller frees). */
+static void mlless_Iteration(long t, const int *live, int n, double loss, cJSON **applied)
+{
+    mlless_Report(t, live, n, loss);
     for (int i = 0; i < n; i++)
         assert_int_equal(call(step_Apply, make_req(live[i], t, live, n), &applied[i]), SP_OK);
 }
@@ -485,70 +561,71 @@ static void test_iteration_applies_own_step_and_adds_the_others_significant_ones
                      SP_ERR_CONFLICT);
 }
 
-static void test_scale_in_hands_the_accumulator_to_the_heir(void **state)
+static void test_scale_in_merges_the_removed_model_into_the_survivors(void **state)
 {
     (void)state;
-    /* A fresh run (a new job id: its own NATS stream) with a flat loss and
-     * a high threshold, so most of every gradient stays accumulated. */
+    /* A fresh run (a new job id: its own NATS stream) with a convex loss
+     * curve (the supervisor only sees the reported losses) and a high
+     * threshold, so much of every step stays in the residuals. */
     snprintf(W.job.id, sizeof W.job.id, "mlless-scale-in");
     W.job.scale_in = 1;
     W.job.significance = 5.0f;
     int live[N_WORKERS] = {0, 1, 2};
     cJSON *ans[N_WORKERS];
     long t = 0, removed = -1;
-    for (; t < 4 * MLLESS_WINDOW && removed < 0; t++) {
-        mlless_Iteration(t, live, N_WORKERS, 1.0, ans);
+    for (; t < 60 * MLLESS_INTERVAL && removed < 0; t++) {
+        mlless_Report(t, live, N_WORKERS, curve(t));
+        float *before = get("params:%d", 0, 0);
         for (int i = 0; i < N_WORKERS; i++)
-            if (cJSON_IsTrue(cJSON_GetObjectItem(ans[i], "leave"))) {
-                assert_int_equal(i, 2); /* the highest-numbered worker leaves */
-                removed = t;
+            assert_int_equal(call(step_Apply, make_req(i, t, live, N_WORKERS), &ans[i]), SP_OK);
+        if (cJSON_IsTrue(cJSON_GetObjectItem(ans[2], "leave"))) {
+            removed = t;
+            /* Survivor 0: the others' significant steps and then worker 2's
+             * residual (its steps never sent) went into its replica. */
+            float *after = get("params:%d", 0, 0), *res = get("acc:%d:%ld", 2, t);
+            float *sum = calloc(W.P, sizeof(float));
+            for (int w = 1; w < N_WORKERS; w++) {
+                char key[192];
+                uint8_t *blob;
+                size_t len, k;
+                sw_Key(&W, key, sizeof key, "sparse:%d:%ld", w, t);
+                assert_int_equal(store_GetBlob(W.db[0], key, &blob, &len), SP_OK);
+                assert_int_equal(sparse_AddInto(blob, len, W.P, 1.0f, sum, NULL, &k), SP_OK);
+                free(blob);
             }
-        if (removed >= 0)
-            for (int i = 0; i < N_WORKERS; i++) {
+            int residual = 0;
+            for (size_t i = 0; i < W.P; i++) {
+                residual |= res[i] != 0;
+                assert_true(fabsf(after[i] - (before[i] - sum[i] - res[i])) < 1e-5f);
+            }
+            assert_true(residual); /* the merge meant something */
+            free(after);
+            free(res);
+            free(sum);
+            for (int i = 0; i < 2; i++) {
                 const cJSON *c = cJSON_GetObjectItem(ans[i], "context");
-                const cJSON *l = cJSON_GetObjectItem(c, "live");
-                assert_int_equal(cJSON_GetArraySize(l), 2);
-                assert_int_equal((int)cJSON_GetArrayItem(l, 1)->valuedouble, 1);
+                assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(c, "live")), 2);
+                assert_int_equal((int)cJSON_GetObjectItem(ans[i], "merged_from")->valuedouble,
+                                 2);
             }
+            /* A retried apply merges nothing twice. */
+            float *once = get("params:%d", 1, 0);
+            cJSON *again;
+            assert_int_equal(call(step_Apply, make_req(1, t, live, N_WORKERS), &again), SP_OK);
+            cJSON_Delete(again);
+            float *twice = get("params:%d", 1, 0);
+            assert_memory_equal(once, twice, sizeof(float) * W.P);
+            free(once);
+            free(twice);
+        } else {
+            for (int i = 0; i < N_WORKERS; i++)
+                assert_null(cJSON_GetObjectItem(ans[i], "merged_from"));
+        }
+        free(before);
         free_all(ans, N_WORKERS);
     }
-    assert_int_equal(removed, 2 * MLLESS_WINDOW - 1);
-    /* The next iteration: worker 1 (the heir) starts from its own residual
-     * plus worker 2's, and says so. */
-    float *own = get("acc:%d:%ld", 1, removed), *gone = get("acc:%d:%ld", 2, removed);
-    float *g = malloc(sizeof(float) * W.P);
-    gradient_of(1, t, g);
-    put(g, "avg:%d:%ld", 1, t);
-    int live2[2] = {0, 1};
-    cJSON *req = make_req(1, t, live2, 2), *res;
-    assert_int_equal(call(step_Sparsify, req, &res), SP_OK);
-    assert_int_equal((int)cJSON_GetObjectItem(res, "inherited_from")->valuedouble, 2);
-    size_t sent = (size_t)cJSON_GetObjectItem(res, "sent")->valuedouble;
-    cJSON_Delete(res);
-    for (size_t i = 0; i < W.P; i++)
-        own[i] += gone[i];
-    uint32_t *idx = malloc(sizeof(uint32_t) * W.P);
-    float *val = malloc(sizeof(float) * W.P);
-    float *replica = get("params:%d", 1, 0); /* after its own step of t */
-    size_t k = filter(own, g, W.job.optim.lr, replica, W.P,
-                      mlless_Threshold(W.job.significance, t), idx, val);
-    free(replica);
-    assert_int_equal(k, sent);
-    float *now = get("acc:%d:%ld", 1, t);
-    for (size_t i = 0; i < W.P; i++)
-        assert_true(fabsf(now[i] - own[i]) < 1e-6f);
-    /* Worker 0 inherits nothing. */
-    gradient_of(0, t, g);
-    put(g, "avg:%d:%ld", 0, t);
-    assert_int_equal(call(step_Sparsify, make_req(0, t, live2, 2), &res), SP_OK);
-    assert_null(cJSON_GetObjectItem(res, "inherited_from"));
-    cJSON_Delete(res);
-    free(now);
-    free(own);
-    free(gone);
-    free(g);
-    free(idx);
-    free(val);
+    assert_true(removed > 0);
+    assert_int_equal((removed + 1) % MLLESS_INTERVAL, 0);
     W.job.scale_in = 0;
     W.job.significance = 0.05f;
 }
@@ -582,11 +659,13 @@ int main(void)
         cmocka_unit_test(test_threshold_decays_and_zero_sends_everything),
         cmocka_unit_test(test_sparse_round_trip),
         cmocka_unit_test(test_sparse_rejects_bad_pairs),
-        cmocka_unit_test(test_policy_scales_in_when_flat_and_stops_at_target),
+        cmocka_unit_test(test_auto_tuner_removes_past_the_knee_within_tolerance),
+        cmocka_unit_test(test_stop_after_ten_iterations_under_the_target),
+        cmocka_unit_test(test_restride_covers_every_shard),
     };
     const struct CMUnitTest steps[] = {
         cmocka_unit_test(test_iteration_applies_own_step_and_adds_the_others_significant_ones),
-        cmocka_unit_test(test_scale_in_hands_the_accumulator_to_the_heir),
+        cmocka_unit_test(test_scale_in_merges_the_removed_model_into_the_survivors),
         cmocka_unit_test(test_target_loss_stops_every_worker),
     };
     int failed = cmocka_run_group_tests(pure, NULL, NULL);
