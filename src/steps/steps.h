@@ -228,17 +228,22 @@
  *              -> {"sent","params","threshold","inherited_from"?}
  *   supervisor (first live worker only) waits for "report" of all live,
  *              decides and announces "updates" with the decision {"t",
- *              "workers","updates":[w...],"live":[...],"remove","heir",
+ *              "workers","updates":[w...],"live":[...],"remove","cursor",
  *              "stop","loss","below"} (also {job}:decision:<t>; state in
  *              {job}:supervisor; stop once the mean loss was below
  *              job.target_loss for MLLESS_STOP_STEPS iterations in a row
  *              (steps/mlless.h); scale-in with
  *              job.scale_in) -> {"decision","duplicate"}
- *   apply      waits for "updates" from live[0], sums the listed sparse:w:t
+ *   apply      for u = t - job.slack (none in an epoch's first slack
+ *              iterations; at an epoch's last, every u left up to t): waits
+ *              for "updates" of u from live[0], sums the listed sparse:w:u
  *              of the other workers into the sparse agg:p:t and adds it to
- *              params:p (SPIRT.UPDATE lr 1, MARK added:p t) -> {"updates",
- *              "pairs","workers"}, context {"live"}, "leave": true for the
- *              removed worker, "stop": true when the supervisor stops.
+ *              params:p (SPIRT.UPDATE lr 1, MARK added:p u); when u's
+ *              decision removes a worker r != p, adds acc:r:u (MARK
+ *              absorbed:p u) -> {"updates","pairs","workers","merged_from"?,
+ *              "applied_from","applied_to"}, context {"live"}, "leave": true
+ *              for the removed worker, "stop": true when the supervisor
+ *              stops.
  */
 #ifndef SPIRT_STEPS_H
 #define SPIRT_STEPS_H

@@ -17,8 +17,8 @@
  * iteration t announces the same decision again (same message id; t = 0 is
  * recomputed from the same reports). The state chain starts fresh at t = 0;
  * any other gap is 409. The sparse
- * updates of t-1 (every worker applied them before reporting t) and the
- * decision of t-2 are unlinked. */
+ * updates of t-1-S (every worker applied them before reporting t; S =
+ * --slack) and the decision of t-2-S are unlinked. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,7 +157,9 @@ static spStatus sup_Cleanup(const step_req *q, store *s, step_io *io)
     const char *keys[JOB_MAX_WORKERS + 1];
     int k = 0, hi = q->n_peers;
     spStatus st = SP_OK;
-    long t = q->iteration;
+    /* With --slack S every worker applies u's updates by its iteration
+     * u + S, before it reports u + S + 1. */
+    long t = q->iteration - q->job.slack;
     for (int w = 0; t >= 1 && w < hi && !st; w++)
         if (!(st = req_Key(q, names[k], "sparse:%d:%ld", w, t - 1)))
             keys[k] = names[k], k++;

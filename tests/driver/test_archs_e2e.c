@@ -38,6 +38,7 @@ static double single_acc;
 static char spirt_model[16]; /* SPIRT's final model (crc32c) on the short run */
 static double P_BLOB; /* bytes of one parameter-sized tensor blob */
 static double mlless_epoch_iters; /* iterations of MLLESS's default epoch */
+static double mlless_epoch_acc;   /* and its test accuracy */
 
 static int setup(void **state)
 {
@@ -255,6 +256,7 @@ static void mlless_half_the_bytes_of_spirt(void **state)
     assert_true(bml <= 0.5 * bsp);
     assert_true(aml >= asp - 0.015);
     mlless_epoch_iters = cli_Num(ml, "iterations");
+    mlless_epoch_acc = aml;
     cJSON_Delete(sp);
     cJSON_Delete(ml);
 }
@@ -306,6 +308,24 @@ static void mlless_scale_in_keeps_accuracy(void **state)
     cJSON_Delete(in);
 }
 
+/* --slack 2: workers may run two iterations ahead of the slowest; the
+ * epoch still ends in step and trains as the synchronous run does. */
+static void mlless_with_slack_trains(void **state)
+{
+    (void)state;
+    assert_true(mlless_epoch_acc > 0); /* mlless_half_the_bytes_of_spirt ran */
+    char report[400];
+    snprintf(report, sizeof report, "%s/mlless-slack.json", dir);
+    const char *args[] = {"train", "--arch", "mlless", "--workers", "4", "--slack", "2",
+                          "--report", report, NULL};
+    cJSON *r = cli_Report(dir, cli_Run(dir, 600, args), "mlless-slack", report);
+    double acc = cli_Num(r, "test_accuracy");
+    print_message("mlless --slack 2: accuracy %.4f (synchronous %.4f)\n", acc, mlless_epoch_acc);
+    assert_true(acc >= mlless_epoch_acc - 0.015);
+    assert_int_equal(cli_Num(r, "iterations"), mlless_epoch_iters);
+    cJSON_Delete(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +337,7 @@ int main(void)
         cmocka_unit_test(mlless_half_the_bytes_of_spirt),
         cmocka_unit_test(mlless_stops_at_the_target_loss),
         cmocka_unit_test(mlless_scale_in_keeps_accuracy),
+        cmocka_unit_test(mlless_with_slack_trains),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -652,6 +652,54 @@ static void test_target_loss_stops_every_worker(void **state)
     W.job.target_loss = 0;
 }
 
+/* --slack 2: a worker runs iterations 0 and 1 without any decision; at
+ * 2 it needs the decision of 0 (all workers reported 0) - it may be at
+ * most 2 iterations ahead of the slowest - and applies exactly that one. */
+static void test_slack_bounds_how_far_a_worker_runs_ahead(void **state)
+{
+    (void)state;
+    snprintf(W.job.id, sizeof W.job.id, "mlless-slack");
+    W.job.slack = 2;
+    int live[N_WORKERS] = {0, 1, 2};
+    float *g = malloc(sizeof(float) * W.P);
+    for (long t = 0; t < 3; t++) {
+        if (t == 0)
+            put(params[1], "params:%d", 1, 0);
+        gradient_of(1, t, g);
+        put(g, "avg:%d:%ld", 1, t);
+        cJSON *req = make_req(1, t, live, N_WORKERS), *res;
+        cJSON_AddNumberToObject(req, "loss", 1.0);
+        assert_int_equal(call(step_Sparsify, req, NULL), SP_OK);
+        if (t < 2) {
+            assert_int_equal(call(step_Apply, make_req(1, t, live, N_WORKERS), &res), SP_OK);
+            assert_true(cJSON_GetObjectItem(res, "applied_to")->valuedouble < 0);
+            cJSON_Delete(res);
+        }
+    }
+    /* Workers 0 and 2 have not reported 0: worker 1 cannot pass 2. */
+    int saved = W.job.sync_timeout_ms;
+    W.job.sync_timeout_ms = 300;
+    assert_int_equal(call(step_Apply, make_req(1, 2, live, N_WORKERS), NULL), SP_ERR_TIMEOUT);
+    W.job.sync_timeout_ms = saved;
+    for (int w = 0; w < N_WORKERS; w += 2) {
+        put(params[w], "params:%d", w, 0);
+        gradient_of(w, 0, g);
+        put(g, "avg:%d:%ld", w, 0);
+        cJSON *req = make_req(w, 0, live, N_WORKERS);
+        cJSON_AddNumberToObject(req, "loss", 1.0);
+        assert_int_equal(call(step_Sparsify, req, NULL), SP_OK);
+    }
+    assert_int_equal(call(step_Supervisor, make_req(0, 0, live, N_WORKERS), NULL), SP_OK);
+    cJSON *res;
+    assert_int_equal(call(step_Apply, make_req(1, 2, live, N_WORKERS), &res), SP_OK);
+    assert_int_equal((int)cJSON_GetObjectItem(res, "applied_from")->valuedouble, 0);
+    assert_int_equal((int)cJSON_GetObjectItem(res, "applied_to")->valuedouble, 0);
+    assert_true(cJSON_GetObjectItem(res, "pairs")->valuedouble > 0);
+    cJSON_Delete(res);
+    free(g);
+    W.job.slack = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest pure[] = {
@@ -667,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_iteration_applies_own_step_and_adds_the_others_significant_ones),
         cmocka_unit_test(test_scale_in_merges_the_removed_model_into_the_survivors),
         cmocka_unit_test(test_target_loss_stops_every_worker),
+        cmocka_unit_test(test_slack_bounds_how_far_a_worker_runs_ahead),
     };
     int failed = cmocka_run_group_tests(pure, NULL, NULL);
     return failed + cmocka_run_group_tests(steps, world_Up, world_Down);
