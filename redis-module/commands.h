@@ -9,6 +9,7 @@ MOD_LOCAL int cmd_Avg(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 MOD_LOCAL int avg_Sparse(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 MOD_LOCAL int avg_FirstIsSparse(RedisModuleCtx *ctx, RedisModuleString *src);
 MOD_LOCAL int cmd_Rows(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
+MOD_LOCAL int cmd_Filter(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 MOD_LOCAL int cmd_Update(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 
 #endif

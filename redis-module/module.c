@@ -7,6 +7,8 @@
  *   SPIRT.UPDATE params grad lr momentum weight_decay [mom_key]
  *                [MARK marker_key iteration]           -> OK | DUPLICATE
  *                (grad dense, or sparse: only its elements move)
+ *   SPIRT.FILTER acc_out sparse_out ttl_ms params src scale thr [acc_in]
+ *                -> pairs sent (MLLESS's significance filter, cmd_filter.c)
  *
  * Tensors are spirt wire-format blobs (core/wire.h) in plain string keys,
  * so clients GET/SET them as usual and the module works on them in place.
@@ -31,6 +33,8 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
             REDISMODULE_OK ||
         RM.CreateCommand(ctx, "spirt.rows", cmd_Rows, "readonly", 1, 1, 1) != REDISMODULE_OK ||
         RM.CreateCommand(ctx, "spirt.update", cmd_Update, "write deny-oom getkeys-api", 1, 1,
+                         1) != REDISMODULE_OK ||
+        RM.CreateCommand(ctx, "spirt.filter", cmd_Filter, "write deny-oom getkeys-api", 1, 1,
                          1) != REDISMODULE_OK)
         return REDISMODULE_ERR;
     return REDISMODULE_OK;

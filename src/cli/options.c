@@ -143,6 +143,7 @@ static spStatus set_transport(job_config *j, const char *v)
 }
 
 static spStatus set_scale_in(job_config *j, const char *v) { (void)v; j->scale_in = 1; return SP_OK; }
+static spStatus set_slack(job_config *j, const char *v) { return parse_int(v, 0, JOB_MAX_SLACK, &j->slack); }
 static spStatus set_quiet(job_config *j, const char *v) { (void)v; j->quiet = 1; return SP_OK; }
 static spStatus set_heartbeat(job_config *j, const char *v) { return parse_int(v, 0, JOB_MAX_WAIT_MS, &j->heartbeat_timeout_ms); }
 static spStatus set_kill_peer(job_config *j, const char *v) { return parse_int(v, 0, 255, &j->kill_peer); }
@@ -186,9 +187,10 @@ static const option_def options[] = {
     {"attack-scale", "K", A_DIST, 0, "sign-flip: publish -K times the average (default 4)", set_attack_scale},
     {"attack-sigma", "S", A_DIST, 0, "gaussian: publish N(0, S^2) noise (default 1)", set_attack_sigma},
     {"sync-timeout", "MS", A_DIST, 0, "barrier timeout before a peer counts as failed (default 30000)", set_sync_timeout},
-    {"significance", "V", A_MLLESS, 0, "significance threshold v (default 0.01)", set_significance},
-    {"scale-in", NULL, A_MLLESS, 0, "let the supervisor remove workers when loss flattens", set_scale_in},
-    {"target-loss", "L", A_ALL, 0, "stop once the training loss is below L (default off)", set_target_loss},
+    {"significance", "V", A_MLLESS, 0, "send a coordinate once its unsent step exceeds v/sqrt(t+1) of its weight (default 0.5)", set_significance},
+    {"scale-in", NULL, A_MLLESS, 0, "let the supervisor remove a worker when its predicted loss stays within tolerance past the knee (survivors merge its model and re-stride the data)", set_scale_in},
+    {"slack", "S", A_MLLESS, 0, "a worker may run at most S iterations ahead of the slowest (default 0: synchronous; not with --scale-in)", set_slack},
+    {"target-loss", "L", A_ALL, 0, "stop once the training loss is below L (mlless: for 10 iterations in a row; default off)", set_target_loss},
     {"eval-every", "N", A_ALL, 0, "also evaluate test accuracy every N iterations (default 0: epoch ends)", set_eval_every},
     {"train-samples", "N", A_ALL, 0, "use only the first N training samples (default all)", set_train_samples},
     {"test-samples", "N", A_ALL, 0, "evaluate on the first N test samples (default all)", set_test_samples},

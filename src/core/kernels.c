@@ -160,3 +160,24 @@ void kern_SgdMomentumSparse(ufloat *w, ufloat *v, const unsigned char *pairs, si
         w[i] -= lr * vi;
     }
 }
+
+size_t kern_Filter(ufloat *acc, const ufloat *acc_in, const ufloat *src, float scale,
+                   const ufloat *w, size_t n, float thr, unsigned char *pairs)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        float a = (acc_in ? acc_in[i] : 0.0f) + scale * src[i];
+        float mag = a < 0 ? -a : a, wi = w[i] < 0 ? -w[i] : w[i];
+        /* Multiplied out instead of dividing by w_i: a zero weight makes
+         * any nonzero a significant, with no division per element. */
+        if (mag > thr * wi) {
+            uint32_t at = (uint32_t)i;
+            memcpy(pairs + KERN_PAIR * k, &at, sizeof at);
+            memcpy(pairs + KERN_PAIR * k + 4, &a, sizeof a);
+            k++;
+            a = 0;
+        }
+        acc[i] = a;
+    }
+    return k;
+}

@@ -70,4 +70,13 @@ void kern_SgdSparse(ufloat *w, const unsigned char *pairs, size_t count, float l
 void kern_SgdMomentumSparse(ufloat *w, ufloat *v, const unsigned char *pairs, size_t count,
                             float lr, float mom, float wd);
 
+/* The MLLESS significance filter (steps/mlless.h), on the quantity a
+ * replica applies: acc = acc_in + scale * src (acc_in NULL: zeros); every
+ * element with |acc_i| > thr * |w_i| is written to pairs as (i, acc_i) in
+ * ascending order and zeroed in acc, the rest stay (the residual). pairs
+ * has room for n. acc must not overlap src or w; acc_in may be acc.
+ * Returns the pairs written. */
+size_t kern_Filter(ufloat *acc, const ufloat *acc_in, const ufloat *src, float scale,
+                   const ufloat *w, size_t n, float thr, unsigned char *pairs);
+
 #endif

@@ -16,17 +16,19 @@ static const arch_step spirt_steps[] = {
     {"update", FAN_WORKER, CAT_UPDATE},
 };
 
-/* MLLESS: significance-filtered sparse updates in the shared Redis, paced by
- * a supervisor that runs as a step of the first live worker each iteration.
- * The steps that mostly wait for the others count as synchronization. */
+/* MLLESS: every worker applies its own update in sparsify and sends only
+ * its significant steps as sparse updates in the shared Redis; apply adds
+ * the others' to its replica. A supervisor, a step of the first live worker
+ * each iteration, paces them. The steps that mostly wait for the others
+ * count as synchronization; sparsify (own update) and apply (the others')
+ * are the update. */
 static const arch_step mlless_steps[] = {
     {"minibatch", FAN_MINIBATCH, CAT_COMPUTE},
     {"gradient", FAN_MINIBATCH, CAT_COMPUTE},
     {"average", FAN_WORKER, CAT_COMM},
-    {"sparsify", FAN_WORKER, CAT_COMM},
+    {"sparsify", FAN_WORKER, CAT_UPDATE},
     {"supervisor", FAN_LEADER, CAT_SYNC},
     {"apply", FAN_WORKER, CAT_SYNC},
-    {"update", FAN_WORKER, CAT_UPDATE},
 };
 
 /* ScatterReduce (LambdaML): every worker owns one chunk of the gradient. */

@@ -196,7 +196,9 @@ static spStatus iteration_Run(worker *wk, int epoch, long t, float *loss, iterat
     int before = wk->n_live;
     if (!st && !fl->excluded)
         members_ViewFromContext(wk, ctx);
-    if (!st && wk->n_live < before)
+    /* Where a failure is fatal, the live set shrinks only by a scale-in,
+     * which members_Leave reports. */
+    if (!st && wk->n_live < before && arch->tolerates_failures)
         train_Notify(x->plan->obs, "peer %d: %d peer(s) missed iteration %ld and are excluded",
                      wk->w, before - wk->n_live, t);
     cJSON_Delete(ctx);

@@ -28,7 +28,7 @@ void job_Defaults(job_config *j)
     attack_Defaults(&j->attack);
     j->seed = 42;
     j->sync_timeout_ms = 30000;
-    j->significance = 0.01f;
+    j->significance = 0.5f;
     j->heartbeat_timeout_ms = 3000;
     j->kill_peer = -1;
     j->restart_after_s = -1;
@@ -109,6 +109,14 @@ spStatus job_Validate(const job_config *j)
         return sp_Error(SP_ERR_INVALID, "--restart-after needs --kill-peer");
     if (!(j->significance >= 0) || !isfinite(j->significance))
         return sp_Error(SP_ERR_INVALID, "--significance %g: must be >= 0", j->significance);
+    if (j->slack < 0 || j->slack > JOB_MAX_SLACK)
+        return sp_Error(SP_ERR_INVALID, "--slack %d: must be from 0 to %d", j->slack,
+                        JOB_MAX_SLACK);
+    /* Removing a worker and re-striding need every worker at the iteration
+     * the supervisor decides. */
+    if (j->slack > 0 && j->scale_in)
+        return sp_Error(SP_ERR_INVALID, "--slack %d with --scale-in: scale-in needs synchronous "
+                        "workers (--slack 0)", j->slack);
     if (j->agg.trim < 0 || j->agg.f < 0)
         return sp_Error(SP_ERR_INVALID, "--trim and --byzantine must be >= 0");
     spStatus st = attack_Validate(&j->attack, j->workers);
@@ -187,6 +195,7 @@ cJSON *job_ToJson(const job_config *j)
     cJSON_AddNumberToObject(o, "significance", j->significance);
     /* MLLESS's supervisor decides scale-in and stopping in a step. */
     cJSON_AddBoolToObject(o, "scale_in", j->scale_in);
+    cJSON_AddNumberToObject(o, "slack", j->slack);
     cJSON_AddNumberToObject(o, "target_loss", j->target_loss);
     cJSON_AddNumberToObject(o, "sync_timeout_ms", j->sync_timeout_ms);
     cJSON_AddNumberToObject(o, "heartbeat_timeout_ms", j->heartbeat_timeout_ms);
@@ -353,6 +362,7 @@ spStatus job_FromJson(const cJSON *o, job_config *j)
         (st = get_int(o, "byzantine", 0, 1000, &j->agg.f)) ||
         (st = get_float(o, "significance", &j->significance)) ||
         (st = get_bool(o, "scale_in", &j->scale_in)) ||
+        (st = get_int(o, "slack", 0, JOB_MAX_SLACK, &j->slack)) ||
         (st = get_bool(o, "sparse_input", &j->model.sparse)) ||
         (st = get_float(o, "target_loss", &j->target_loss)) ||
         (st = get_int(o, "sync_timeout_ms", 10, JOB_MAX_WAIT_MS, &j->sync_timeout_ms)) ||

@@ -31,6 +31,7 @@
 #define JOB_MAX_EPOCHS 10000
 #define JOB_MAX_BATCH 65536        /* samples per minibatch */
 #define JOB_MAX_WAIT_MS 3600000    /* sync / heartbeat timeouts and every step's waits */
+#define JOB_MAX_SLACK 64           /* MLLESS: iterations a worker may run ahead */
 
 typedef enum {
     ARCH_SINGLE = 1,
@@ -60,6 +61,7 @@ typedef struct {
     int sync_timeout_ms;      /* barrier timeout before a peer is declared failed */
     float significance;       /* MLLESS v */
     int scale_in;             /* MLLESS auto-tuner on/off */
+    int slack;                /* MLLESS: iterations ahead of the slowest (0: synchronous) */
     float target_loss;        /* stop when the training loss falls below (0 = off) */
     long eval_every;          /* also evaluate every N iterations (0 = at epoch ends only) */
     /* fault tolerance (SPIRT) */

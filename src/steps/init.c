@@ -146,7 +146,7 @@ static spStatus init_PeerResume(const step_req *q, store *s, int i, long *applie
 static spStatus init_Peers(const step_req *q, const float *params, int resume, long *applied,
                            step_io *io)
 {
-    char kp[160], km[160];
+    char kp[160], km[160], kmg[160], kab[160];
     spStatus st;
     double t0 = io_NowMs();
     /* Keys carry the peer index so architectures whose workers share one
@@ -155,7 +155,11 @@ static spStatus init_Peers(const step_req *q, const float *params, int resume, l
         store *s;
         int kept = 0;
         applied[i] = -1;
-        if ((st = req_Key(q, kp, "params:%d", i)) || (st = req_Key(q, km, "mom:%d", i)))
+        /* added:<i>, absorbed:<i>: the last iteration whose others' steps
+         * / removed worker's residual MLLESS added to i's replica
+         * (apply.c), marked like applied. */
+        if ((st = req_Key(q, kp, "params:%d", i)) || (st = req_Key(q, km, "mom:%d", i)) ||
+            (st = req_Key(q, kmg, "added:%d", i)) || (st = req_Key(q, kab, "absorbed:%d", i)))
             return st;
         st = req_PeerStore(q, i, &s);
         io_snap snap = st ? (io_snap){0} : io_Snap(s);
@@ -171,7 +175,8 @@ static spStatus init_Peers(const step_req *q, const float *params, int resume, l
         if (st == SP_OK && !kept &&
             ((st = applied_Write(s, q, i, -1)) ||
              (st = store_PutTensor(s, kp, params, q->n_params, 0)) ||
-             (st = store_Delete(s, km))))
+             (st = store_Delete(s, km)) || (st = store_Delete(s, kmg)) ||
+             (st = store_Delete(s, kab))))
             st = sp_Wrap(st, "init of peer %d", i);
         if (st)
             return st;

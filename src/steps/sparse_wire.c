@@ -70,7 +70,7 @@ spStatus sparse_Decode(const uint8_t *blob, size_t len, size_t n, uint32_t **idx
 }
 
 spStatus sparse_AddInto(const uint8_t *blob, size_t len, size_t n, float scale, float *dense,
-                        size_t *k)
+                        uint8_t *touched, size_t *k)
 {
     wire_view v;
     spStatus st = sparse_Check(blob, len, n, &v);
@@ -80,7 +80,10 @@ spStatus sparse_AddInto(const uint8_t *blob, size_t len, size_t n, float scale, 
         uint32_t bits = le32(v.payload + 8 * j + 4);
         float x;
         memcpy(&x, &bits, sizeof x);
-        dense[le32(v.payload + 8 * j)] += scale * x;
+        uint32_t i = le32(v.payload + 8 * j);
+        dense[i] += scale * x;
+        if (touched)
+            touched[i] = 1;
     }
     *k = (size_t)v.count;
     return SP_OK;

@@ -1,110 +1,62 @@
-/* sparsify.c - MLLESS steps 3-4 on every worker: accumulate this
- * iteration's average gradient, send only the significant coordinates
- * (steps/mlless.h) as a sparse update {job}:sparse:<p>:<t>, keep the rest
- * in the accumulator {job}:acc:<p>:<t>, and report (loss, has_update) to
- * the supervisor on NATS ("report").
+/* sparsify.c - MLLESS steps 3-4 on every worker p: apply p's own update
+ * of iteration t to its replica at once, then send only what is
+ * significant of the updates it applied (steps/mlless.h), and report
+ * (loss, has_update) to the supervisor on NATS ("report").
  *
- * The accumulator is versioned by iteration so the step is idempotent: it
- * always starts from acc:<p>:<t-1> (zeros at t = 0) and overwrites the same
- * outputs on a retry. With scale-in on, the supervisor's decision of t-1
- * ({job}:decision:<t-1>) may name this worker the heir of a removed one:
- * the removed worker's acc:<r>:<t-1> - what it never sent - is added in.
- * This worker's keys of t-1 and its accumulator of t-2 have no reader left
- * and are unlinked. */
+ *  1. own update: params:p -= lr * avg:p:t with the job's optimizer
+ *     (SPIRT.UPDATE ... MARK applied:p t, momentum in mom:p);
+ *  2. filter (store_Filter, SPIRT.FILTER in the database): acc:p:t =
+ *     acc:p:t-1 + lr * (mom:p with momentum, else avg:p:t) - the step
+ *     just applied, weight decay aside (each replica decays its own
+ *     weights); the significant part goes to {job}:sparse:<p>:<t>, the
+ *     residual stays in acc:p:t.
+ *
+ * Nothing dense crosses the network: both run inside the shared Redis.
+ * The accumulator is versioned by iteration and the update marked, so the
+ * step is idempotent: a retry skips the applied update and filters the same
+ * inputs again. This worker's keys of t-1 and its accumulator of t-2 have
+ * no reader left and are unlinked (a scale-in's survivors read the removed
+ * worker's acc of t in their apply of t). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/tensor.h"
 #include "steps/collective.h"
 #include "steps/mlless.h"
 #include "steps/step_ctx.h"
 #include "steps/fields.h"
 
-typedef struct {
-    float *params, *g, *acc, *val;
-    uint32_t *idx;
-} sp_bufs;
-
-static void bufs_Free(sp_bufs *b)
+/* Steps 1 and 2 of the header; *k = coordinates sent. */
+static spStatus sparsify_Apply(const step_req *q, store *s, size_t *k)
 {
-    free(b->params);
-    free(b->g);
-    free(b->acc);
-    free(b->val);
-    free(b->idx);
-}
-
-static spStatus get_Into(const step_req *q, store *s, const char *key, float **out)
-{
-    size_t n;
-    spStatus st = store_GetTensor(s, key, q->n_params, out, &n);
-    return st ? sp_Wrap(st, "sparsify") : SP_OK;
-}
-
-/* The worker removed after t-1 whose accumulator this worker inherits, or
- * -1. Only with scale-in: the supervisor writes a decision every iteration. */
-static spStatus sparsify_Heir(const step_req *q, store *s, int *from)
-{
-    char key[160];
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    *from = -1;
-    spStatus st = req_Key(q, key, "decision:%ld", q->iteration - 1);
-    if (st || (st = store_GetBlob(s, key, &buf, &len)))
-        return st ? sp_Wrap(st, "%s (the supervisor writes it every iteration)", key) : st;
-    cJSON *d = cJSON_ParseWithLength((const char *)buf, len);
-    free(buf);
-    const cJSON *heir = cJSON_GetObjectItemCaseSensitive(d, "heir");
-    const cJSON *rem = cJSON_GetObjectItemCaseSensitive(d, "remove");
-    if (!cJSON_IsNumber(heir) || !cJSON_IsNumber(rem))
-        st = sp_Error(SP_ERR_FORMAT, "%s is not a supervisor decision", key);
-    else if ((int)heir->valuedouble == q->peer && rem->valuedouble >= 0 &&
-             rem->valuedouble < JOB_MAX_WORKERS)
-        *from = (int)rem->valuedouble;
-    cJSON_Delete(d);
-    return st;
-}
-
-/* acc:<p>:<t-1>, plus an inherited accumulator, into b->acc. */
-static spStatus sparsify_Accumulator(const step_req *q, store *s, sp_bufs *b, int *from)
-{
-    char key[160];
-    float *extra = NULL;
+    char kp[160], kg[160], km[160], ka[160], acc[160], sp[160], in[160] = "";
+    float mom = q->job.optim.momentum;
     spStatus st;
-    *from = -1;
-    if (q->iteration == 0) {
-        b->acc = tensor_Alloc(q->n_params);
-        return b->acc ? SP_OK : sp_Error(SP_ERR_NOMEM, "out of memory");
-    }
-    if ((st = req_Key(q, key, "acc:%d:%ld", q->peer, q->iteration - 1)) ||
-        (st = get_Into(q, s, key, &b->acc)))
+    if ((st = req_Key(q, kp, "params:%d", q->peer)) ||
+        (st = req_Key(q, kg, "avg:%d:%ld", q->peer, q->iteration)) ||
+        (st = req_Key(q, km, "mom:%d", q->peer)) || (st = req_Key(q, ka, "applied:%d", q->peer)) ||
+        (st = req_Key(q, acc, "acc:%d:%ld", q->peer, q->iteration)) ||
+        (st = req_Key(q, sp, "sparse:%d:%ld", q->peer, q->iteration)) ||
+        (q->iteration > 0 && (st = req_Key(q, in, "acc:%d:%ld", q->peer, q->iteration - 1))))
         return st;
-    if (!q->job.scale_in || (st = sparsify_Heir(q, s, from)) || *from < 0)
+    /* The filter's accumulator must be there before the replica changes:
+     * a call that cannot finish leaves it as it was. */
+    int there = 1;
+    if (in[0] && (st = store_Exists(s, in, &there)))
         return st;
-    if ((st = req_Key(q, key, "acc:%d:%ld", *from, q->iteration - 1)) ||
-        (st = get_Into(q, s, key, &extra)))
-        return st;
-    tensor_Axpy(q->n_params, 1.0f, extra, b->acc);
-    free(extra);
-    return SP_OK;
-}
-
-static spStatus sparsify_Store(const step_req *q, store *s, const sp_bufs *b, size_t k)
-{
-    char key[160];
-    uint8_t *blob = NULL;
-    size_t len;
-    spStatus st;
-    if ((st = req_Key(q, key, "acc:%d:%ld", q->peer, q->iteration)) ||
-        (st = store_PutTensor(s, key, b->acc, q->n_params, STEPS_TTL_S)) || k == 0)
-        return st;
-    if ((st = req_Key(q, key, "sparse:%d:%ld", q->peer, q->iteration)) ||
-        (st = sparse_Encode(b->idx, b->val, k, q->n_params, &blob, &len)))
-        return st;
-    st = store_PutBlob(s, key, blob, len, STEPS_TTL_S);
-    free(blob);
-    return st;
+    if (!there)
+        return sp_Error(SP_ERR_NOT_FOUND, "sparsify: no accumulator '%s' (iteration %ld not "
+                        "filtered)", in, q->iteration - 1);
+    if ((st = store_UpdateMarked(s, kp, kg, mom > 0 ? km : NULL, q->job.optim.lr, mom,
+                                 q->job.optim.weight_decay, ka, q->iteration, NULL, NULL)))
+        return sp_Wrap(st, "sparsify: own update");
+    store_filter f = {.acc_out = acc, .sparse_out = sp, .params = kp,
+                      .src = mom > 0 ? km : kg, .acc_in = in[0] ? in : NULL,
+                      .scale = q->job.optim.lr,
+                      .thr = mlless_Threshold(q->job.significance, q->iteration),
+                      .ttl_s = STEPS_TTL_S};
+    st = store_Filter(s, &f, k, NULL);
+    return st ? sp_Wrap(st, "sparsify: filter") : SP_OK;
 }
 
 static spStatus sparsify_Cleanup(const step_req *q, store *s, int M, step_io *io)
@@ -144,49 +96,20 @@ static spStatus sparsify_Run(step_ctx *c, cJSON *res)
     const step_req *q = &c->q;
     step_io *io = &c->io;
     store *s = c->own;
-    sp_bufs b = {0};
-    int from = -1;
-    char kp[160], kg[160];
-    spStatus st;
-    if ((st = req_Key(q, kp, "params:%d", q->peer)) ||
-        (st = req_Key(q, kg, "avg:%d:%ld", q->peer, q->iteration)))
-        goto out;
+    size_t k = 0;
+    spStatus st0 = steps_CheckInDbOptimizer(q);
+    if (st0)
+        return st0;
     double t0 = io_NowMs();
     io_snap snap = io_Snap(s);
-    st = get_Into(q, s, kp, &b.params);
-    if (!st)
-        st = get_Into(q, s, kg, &b.g);
-    if (!st)
-        st = sparsify_Accumulator(q, s, &b, &from);
-    io_Account(io, &snap);
-    io_Add(&io->transfer_ms, t0);
-    if (st)
-        goto out;
-    b.idx = malloc(sizeof *b.idx * q->n_params);
-    b.val = malloc(sizeof *b.val * q->n_params);
-    if (!b.idx || !b.val) {
-        st = sp_Error(SP_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    float thr = mlless_Threshold(q->job.significance, q->iteration);
-    t0 = io_NowMs();
-    size_t k =
-        mlless_Filter(b.acc, b.g, b.params, q->n_params, q->job.optim.lr, thr, b.idx, b.val);
-    io_Add(&io->compute_ms, t0);
-    t0 = io_NowMs();
-    snap = io_Snap(s);
-    st = sparsify_Store(q, s, &b, k);
+    spStatus st = sparsify_Apply(q, s, &k);
     io_Account(io, &snap);
     io_Add(&io->store_ms, t0);
     if (st || (st = sparsify_Report(q, k, io)) ||
         (st = sparsify_Cleanup(q, s, q->job.minibatches, io)))
-        goto out;
+        return st;
     cJSON_AddNumberToObject(res, "sent", (double)k);
     cJSON_AddNumberToObject(res, "params", (double)q->n_params);
-    cJSON_AddNumberToObject(res, "threshold", thr);
-    if (from >= 0)
-        cJSON_AddNumberToObject(res, "inherited_from", from);
-out:
-    bufs_Free(&b);
-    return st;
+    cJSON_AddNumberToObject(res, "threshold", mlless_Threshold(q->job.significance, q->iteration));
+    return SP_OK;
 }

@@ -188,3 +188,11 @@ spStatus steps_CheckTensors(store *s, const char *const *keys, int k, size_t n,
     free(lens);
     return st;
 }
+
+spStatus steps_CheckInDbOptimizer(const step_req *q)
+{
+    if (q->job.optim.kind == OPTIM_ADAM)
+        return sp_Error(SP_ERR_INVALID, "job.optimizer adam: the in-database update supports "
+                                        "sgd and momentum only");
+    return SP_OK;
+}

@@ -22,6 +22,10 @@
  * an abandoned job does not fill the databases. */
 #define STEPS_TTL_S 600
 
+/* SP_ERR_INVALID unless the job's optimizer is one the in-database update
+ * (SPIRT.UPDATE) runs: sgd or momentum. */
+spStatus steps_CheckInDbOptimizer(const step_req *q);
+
 /* Copies src into dst (capacity cap), truncating, always NUL-terminated. */
 void steps_CopyStr(char *dst, size_t cap, const char *src);
 

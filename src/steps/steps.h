@@ -213,25 +213,37 @@
  *              into agg:p:t -> {"chunks","key"}; then update.
  *   MLLESS (significance filter and policy: steps/mlless.h): minibatch,
  *   gradient, average, then
- *   sparsify   acc = acc:p:<t-1> (zeros at t = 0; with job.scale_in plus the
- *              accumulator of a worker the decision of t-1 removed, when the
- *              caller is its heir) + avg:p:t; significant coordinates
- *              (|lr*acc_i| > v/sqrt(t+1) * |w_i|, v = job.significance, w =
- *              params:p) go to {job}:sparse:<p>:<t> (wire WIRE_SPARSE_F32,
- *              only when there are any) and are reset; the rest is stored as
- *              {job}:acc:<p>:<t>. Announces "report" {"loss" (the request's
- *              "loss", the iteration's mean gradient loss),"has_update",
- *              "sent"} -> {"sent","params","threshold","inherited_from"?}
+ *   sparsify   own update: params:p -= lr * avg:p:t with the job's
+ *              optimizer (in the database, MARK applied:p t); then the
+ *              filter (SPIRT.FILTER): acc = acc:p:<t-1> (zeros at t = 0;
+ *              with job.scale_in plus the accumulator of a worker the
+ *              decision of t-1 removed, when the caller is its heir) +
+ *              lr * (mom:p with momentum, else avg:p:t); significant
+ *              coordinates (|acc_i| > v/sqrt(t+1) * |w_i|, v =
+ *              job.significance, w = params:p after the update) go to
+ *              {job}:sparse:<p>:<t> (wire WIRE_SPARSE_F32, possibly empty)
+ *              and are reset; the rest is stored as {job}:acc:<p>:<t>.
+ *              Announces "report" {"loss" (the request's "loss", the
+ *              iteration's mean gradient loss),"has_update","sent"}
+ *              -> {"sent","params","threshold","inherited_from"?}
  *   supervisor (first live worker only) waits for "report" of all live,
  *              decides and announces "updates" with the decision {"t",
- *              "workers","updates":[w...],"live":[...],"remove","heir",
- *              "stop","loss","smoothed"} (also {job}:decision:<t>; state in
- *              {job}:supervisor; stop when the smoothed loss < job.target_loss;
- *              scale-in with job.scale_in) -> {"decision","duplicate"}
- *   apply      waits for "updates" from live[0], sums the listed sparse:w:t,
- *              divides by "workers", stores agg:p:t -> {"updates","pairs",
- *              "workers"}, context {"live"}, "leave": true for the removed
- *              worker, "stop": true when the supervisor stops; then update.
+ *              "workers","updates":[w...],"live":[...],"remove","cursor",
+ *              "stop","loss","below"} (also {job}:decision:<t>; state in
+ *              {job}:supervisor; stop once the mean loss was below
+ *              job.target_loss for MLLESS_STOP_STEPS iterations in a row
+ *              (steps/mlless.h); scale-in with
+ *              job.scale_in) -> {"decision","duplicate"}
+ *   apply      for u = t - job.slack (none in an epoch's first slack
+ *              iterations; at an epoch's last, every u left up to t): waits
+ *              for "updates" of u from live[0], sums the listed sparse:w:u
+ *              of the other workers into the sparse agg:p:t and adds it to
+ *              params:p (SPIRT.UPDATE lr 1, MARK added:p u); when u's
+ *              decision removes a worker r != p, adds acc:r:u (MARK
+ *              absorbed:p u) -> {"updates","pairs","workers","merged_from"?,
+ *              "applied_from","applied_to"}, context {"live"}, "leave": true
+ *              for the removed worker, "stop": true when the supervisor
+ *              stops.
  */
 #ifndef SPIRT_STEPS_H
 #define SPIRT_STEPS_H

@@ -2,20 +2,23 @@
  * worker; invoked once per iteration, so nothing has to stay up between
  * iterations): waits for every live worker's "report", decides (steps/
  * mlless.h: which sparse updates exist, scale-in, stop) and publishes the
- * decision as "updates" for iteration t. Its state between iterations - the
- * smoothed loss and the loss windows - lives in {job}:supervisor.
+ * decision as "updates" for iteration t. Its state between iterations - how
+ * many iterations in a row the loss was under the target, the loss windows
+ * - lives in {job}:supervisor.
  *
  * Decision (the "updates" payload, also stored as {job}:decision:<t> for
- * the heir's sparsify of t+1):
+ * the minibatch steps of t+1, which re-stride with scale-in on):
  *   {"t", "workers": n reported, "updates": [w with a sparse update],
- *    "live": [workers after this iteration], "remove": r|-1, "heir": h|-1,
- *    "stop": bool, "loss": mean reported loss|null, "smoothed"}
+ *    "live": [workers after this iteration], "remove": r|-1, "cursor": the
+ *    re-striding cursor of t+1,
+ *    "stop": bool, "loss": mean reported loss|null, "below": iterations in
+ *    a row with the loss under the target}
  * Idempotent: the state remembers the last decision, so a retry of
  * iteration t announces the same decision again (same message id; t = 0 is
  * recomputed from the same reports). The state chain starts fresh at t = 0;
  * any other gap is 409. The sparse
- * updates of t-1 (every worker applied them before reporting t) and the
- * decision of t-2 are unlinked. */
+ * updates of t-1-S (every worker applied them before reporting t; S =
+ * --slack) and the decision of t-2-S are unlinked. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,7 @@
 #include "steps/collective.h"
 #include "steps/mlless.h"
 #include "steps/step_ctx.h"
+#include "steps/fields.h"
 
 typedef struct {
     mlless_state s;
@@ -59,10 +63,13 @@ static spStatus state_Load(const step_req *q, store *s, sup_saved *sv, int *exis
         return sp_Error(SP_ERR_FORMAT, "%s is not a supervisor state", key);
     }
     sv->s.t = (long)jnum(o, "t", -1);
-    sv->s.smoothed = jnum(o, "smoothed", -1);
+    sv->s.below = (int)jnum(o, "below", 0);
     sv->s.window_sum = jnum(o, "window_sum", 0);
     sv->s.window_n = (int)jnum(o, "window_n", 0);
-    sv->s.prev_window = jnum(o, "prev_window", -1);
+    sv->s.prev = jnum(o, "prev", -1);
+    sv->s.peak = jnum(o, "peak", 0);
+    sv->s.knee = (int)jnum(o, "knee", 0);
+    sv->s.cursor = (long)jnum(o, "cursor", 0);
     sv->decision = strdup(d->valuestring);
     cJSON_Delete(o);
     *exists = 1;
@@ -77,10 +84,13 @@ static spStatus state_Save(const step_req *q, store *s, const mlless_state *m, c
         return st;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "t", (double)m->t);
-    cJSON_AddNumberToObject(o, "smoothed", m->smoothed);
+    cJSON_AddNumberToObject(o, "below", m->below);
     cJSON_AddNumberToObject(o, "window_sum", m->window_sum);
     cJSON_AddNumberToObject(o, "window_n", m->window_n);
-    cJSON_AddNumberToObject(o, "prev_window", m->prev_window);
+    cJSON_AddNumberToObject(o, "prev", m->prev);
+    cJSON_AddNumberToObject(o, "peak", m->peak);
+    cJSON_AddNumberToObject(o, "knee", m->knee);
+    cJSON_AddNumberToObject(o, "cursor", (double)m->cursor);
     cJSON_AddStringToObject(o, "decision", dec);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -114,21 +124,27 @@ static char *decision_Make(const step_req *q, mlless_state *m, const int *live, 
         cJSON_Delete(p);
     }
     mlless_decision dec;
-    double loss = n_loss ? sum / n_loss : 0;
-    mlless_Decide(m, q->iteration, loss, n_loss > 0, live, n, q->job.scale_in,
-                  q->job.target_loss, &dec);
+    double loss = n_loss ? sum / n_loss : 0, iters = 0;
+    int has_iters = 0;
+    if (req_GetNumber(q->body, FIELD_ITERS_PER_EPOCH, &iters, &has_iters)) {
+        sp_ClearError();
+        has_iters = 0;
+    }
+    mlless_policy pol = {.scale_in = q->job.scale_in, .target_loss = q->job.target_loss,
+                         .M = q->job.minibatches, .iters = has_iters ? (long)iters : 0};
+    mlless_Decide(m, &pol, q->iteration, loss, n_loss > 0, live, n, &dec);
     cJSON *next = cJSON_AddArrayToObject(d, "live");
     for (int i = 0; i < n; i++)
         if (live[i] != dec.remove)
             cJSON_AddItemToArray(next, cJSON_CreateNumber(live[i]));
     cJSON_AddNumberToObject(d, "remove", dec.remove);
-    cJSON_AddNumberToObject(d, "heir", dec.heir);
+    cJSON_AddNumberToObject(d, "cursor", (double)dec.cursor);
     cJSON_AddBoolToObject(d, "stop", dec.stop);
     if (n_loss)
         cJSON_AddNumberToObject(d, "loss", loss);
     else
         cJSON_AddNullToObject(d, "loss");
-    cJSON_AddNumberToObject(d, "smoothed", dec.smoothed);
+    cJSON_AddNumberToObject(d, "below", dec.below);
     char *text = cJSON_PrintUnformatted(d);
     cJSON_Delete(d);
     return text;
@@ -141,7 +157,9 @@ static spStatus sup_Cleanup(const step_req *q, store *s, step_io *io)
     const char *keys[JOB_MAX_WORKERS + 1];
     int k = 0, hi = q->n_peers;
     spStatus st = SP_OK;
-    long t = q->iteration;
+    /* With --slack S every worker applies u's updates by its iteration
+     * u + S, before it reports u + S + 1. */
+    long t = q->iteration - q->job.slack;
     for (int w = 0; t >= 1 && w < hi && !st; w++)
         if (!(st = req_Key(q, names[k], "sparse:%d:%ld", w, t - 1)))
             keys[k] = names[k], k++;

@@ -48,9 +48,9 @@ static spStatus update_Run(step_ctx *c, cJSON *res)
     long last;
     int in_db = 0;
     spStatus st;
-    if (q->job.optim.kind == OPTIM_ADAM)
-        return sp_Error(SP_ERR_INVALID, "job.optimizer adam: the in-database update supports "
-                                        "sgd and momentum only");
+    spStatus st0 = steps_CheckInDbOptimizer(q);
+    if (st0)
+        return st0;
     /* Its own database only after the job check: a request that can never
      * work is 400 even while the database is down. */
     if ((st = req_OwnStore(q, &s)))

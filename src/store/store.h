@@ -152,6 +152,19 @@ spStatus store_UpdateMarked(store *s, const char *params_key, const char *grad_k
                             const char *mom_key, float lr, float momentum, float weight_decay,
                             const char *marker_key, long iteration, int *duplicate, int *in_db);
 
+/* MLLESS's significance filter (core/kernels.h kern_Filter): acc_out =
+ * acc_in + scale * src (acc_in NULL: zeros); the elements with |acc_i| >
+ * thr * |params_i| are stored at sparse_out (WIRE_SPARSE_F32 of params'
+ * length, possibly no pairs) and zeroed, the residual at acc_out, both with
+ * ttl_s. Inside Redis when the module is loaded (SPIRT.FILTER), else
+ * client-side; *sent = pairs sent. Every key must be distinct. */
+typedef struct {
+    const char *acc_out, *sparse_out, *params, *src, *acc_in;
+    float scale, thr;
+    int ttl_s;
+} store_filter;
+spStatus store_Filter(store *s, const store_filter *f, size_t *sent, int *in_db);
+
 /* Bytes sent and received on this connection since it was opened. */
 uint64_t store_BytesOut(const store *s);
 uint64_t store_BytesIn(const store *s);

@@ -319,3 +319,24 @@ int store_HasModule(store *s)
 
 uint64_t store_BytesOut(const store *s) { return s ? s->bytes_out : 0; }
 uint64_t store_BytesIn(const store *s) { return s ? s->bytes_in : 0; }
+
+spStatus store_ExecArgv(store *s, int argc, const char *const *argv, redisReply **out)
+{
+    size_t lens[16];
+    redisReply *r;
+    *out = NULL;
+    if (argc < 1 || argc > 16)
+        return sp_Error(SP_ERR_INVALID, "redis: %d arguments", argc);
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    spStatus st = store_AppendArgv(s, argc, (const char **)argv, lens);
+    if (st != SP_OK || (st = store_Read(s, &r)) != SP_OK)
+        return st;
+    if (r->type == REDIS_REPLY_ERROR) {
+        st = store_Fail(s, r, argv[0]);
+        freeReplyObject(r);
+        return st;
+    }
+    *out = r;
+    return SP_OK;
+}

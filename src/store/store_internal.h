@@ -30,6 +30,8 @@ spStatus store_Read(store *s, redisReply **out);
 /* Append + Read, and an error reply becomes a status via store_Fail (reply
  * freed). */
 spStatus store_Exec(store *s, redisReply **out, const char *fmt, ...);
+/* The same for argc NUL-terminated arguments (argv[0] the command). */
+spStatus store_ExecArgv(store *s, int argc, const char *const *argv, redisReply **out);
 
 /* The one mapping from a Redis failure to a status (store_errors.c):
  * r == NULL: the connection failed (timeout -> SP_ERR_TIMEOUT, otherwise

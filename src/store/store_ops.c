@@ -335,7 +335,6 @@ static spStatus upd_InDb(store *s, const upd_args *a, int *duplicate)
     snprintf(num[2], sizeof num[2], "%.9g", (double)a->wd);
     snprintf(num[3], sizeof num[3], "%ld", a->iteration);
     const char *argv[10] = {"SPIRT.UPDATE", a->keys[0], a->keys[1], num[0], num[1], num[2]};
-    size_t lens[10];
     int argc = 6;
     if (a->nkeys == 3)
         argv[argc++] = a->keys[2];
@@ -344,11 +343,9 @@ static spStatus upd_InDb(store *s, const upd_args *a, int *duplicate)
         argv[argc++] = a->marker;
         argv[argc++] = num[3];
     }
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
     redisReply *r;
-    spStatus st = store_AppendArgv(s, argc, argv, lens);
-    if (st != SP_OK || (st = store_Read(s, &r)) != SP_OK)
+    spStatus st = store_ExecArgv(s, argc, argv, &r);
+    if (st != SP_OK)
         return st;
     if (r->type != REDIS_REPLY_STATUS)
         st = store_Fail(s, r, "SPIRT.UPDATE");

@@ -1,5 +1,6 @@
 /* test_sparse_ops.c - sparse tensors in a real redis-server: SPIRT.AVG
- * of sparse sources, SPIRT.ROWS, and SPIRT.UPDATE with a sparse grad inside it (module loaded), the
+ * of sparse sources, SPIRT.ROWS, SPIRT.UPDATE with a sparse grad and
+ * MLLESS's SPIRT.FILTER inside it (module loaded), the
  * client-side fallback against a server without the module, both giving
  * the bits of the dense kernels on the densified tensors; bad calls are
  * error replies that change nothing. */
@@ -240,6 +241,69 @@ static void test_sparse_errors(void **state)
     }
 }
 
+/* MLLESS's filter: SPIRT.FILTER and the client-side fallback write the
+ * residual and the sparse update kern_Filter computes, bit for bit, with
+ * and without an accumulator in; bad calls write nothing. */
+static void test_filter(void **state)
+{
+    suite *t = *state;
+    float *w = tu_Random(DENSE, 11, 1.0f), *g = tu_Random(DENSE, 12, 1.0f);
+    float *in = tu_Random(DENSE, 13, 0.05f), *acc = malloc(sizeof *acc * DENSE);
+    unsigned char *pairs = malloc(KERN_PAIR * DENSE);
+    for (int with_in = 0; with_in < 2; with_in++) {
+        memcpy(acc, in, sizeof *acc * DENSE);
+        size_t k = kern_Filter(acc, with_in ? acc : NULL, g, 0.05f, w, DENSE, 0.04f, pairs);
+        assert_true(k > 0 && k < DENSE); /* some sent, some kept */
+        for (int p = 0; p < 2; p++) {
+            store *s = t->paths[p];
+            tu_PutOk(s, "{f}:w", w, DENSE, 0);
+            tu_PutOk(s, "{f}:g", g, DENSE, 0);
+            tu_PutOk(s, "{f}:in", in, DENSE, 0);
+            store_filter f = {.acc_out = "{f}:acc", .sparse_out = "{f}:sp", .params = "{f}:w",
+                              .src = "{f}:g", .acc_in = with_in ? "{f}:in" : NULL,
+                              .scale = 0.05f, .thr = 0.04f, .ttl_s = 60};
+            size_t sent = 0;
+            int in_db = -1;
+            assert_int_equal(store_Filter(s, &f, &sent, &in_db), SP_OK);
+            assert_int_equal(in_db, in_db_of[p]);
+            assert_int_equal(sent, k);
+            float *res = tu_GetOk(s, "{f}:acc", DENSE);
+            assert_memory_equal(res, acc, sizeof *acc * DENSE);
+            free(res);
+            size_t len;
+            uint8_t *blob = get_Raw(s, "{f}:sp", &len);
+            wire_view v;
+            assert_int_equal(wire_Parse(blob, len, &v), SP_OK);
+            assert_int_equal(v.dtype, WIRE_SPARSE_F32);
+            assert_int_equal(v.extra, DENSE);
+            assert_int_equal(v.count, k);
+            assert_memory_equal(v.payload, pairs, k * KERN_PAIR);
+            free(blob);
+            assert_true(tu_Int(s, "TTL %s", "{f}:sp") > 0);
+        }
+    }
+    for (int p = 0; p < 2; p++) {
+        store *s = t->paths[p];
+        tu_PutOk(s, "{f}:short", w, DENSE - 1, 0);
+        freeReplyObject(tu_Cmd(s, "DEL %s %s", "{f}:acc", "{f}:sp"));
+        store_filter f = {.acc_out = "{f}:acc", .sparse_out = "{f}:sp", .params = "{f}:w",
+                          .src = "{f}:short", .scale = 0.05f, .thr = 0.04f};
+        size_t sent;
+        assert_int_equal(store_Filter(s, &f, &sent, NULL), SP_ERR_INVALID);
+        f.src = "{f}:missing";
+        assert_int_equal(store_Filter(s, &f, &sent, NULL), SP_ERR_NOT_FOUND);
+        f.src = "{f}:w";
+        assert_int_equal(store_Filter(s, &f, &sent, NULL), SP_ERR_INVALID);
+        assert_int_equal(tu_Int(s, "EXISTS %s", "{f}:acc"), 0);
+        assert_int_equal(tu_Int(s, "EXISTS %s", "{f}:sp"), 0);
+    }
+    free(w);
+    free(g);
+    free(in);
+    free(acc);
+    free(pairs);
+}
+
 /* Rows of a dense tensor: SPIRT.ROWS and the GETRANGE fallback read the
  * same floats; a row beyond the tensor or a wrong length is an error. */
 static void test_tensor_rows(void **state)
@@ -275,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_sparse_update),
         cmocka_unit_test(test_sparse_errors),
         cmocka_unit_test(test_tensor_rows),
+        cmocka_unit_test(test_filter),
     };
     return cmocka_run_group_tests(tests, suite_Up, suite_Down);
 }
