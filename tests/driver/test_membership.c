@@ -131,7 +131,7 @@ static cJSON *run_With(const char *name, long at, fault f, int peer, int arg)
                   cli_Num(cJSON_GetObjectItem(d, "iteration_ms"), "max"), crcs);
     assert_int_equal((int)cli_Num(r, "iterations"), 104);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(d, "models_agree")));
-    assert_true(cJSON_GetArraySize(models) >= 2);
+    assert_true(cJSON_GetArraySize(models) >= 1);
     return r;
 }
 
@@ -151,11 +151,21 @@ static void stalls_end_with_one_model(void **state)
         int peer, ms;
         long at;
     } runs[] = {{1, 2000, 8}, {2, 4000, 40}, {0, 8000, 20}};
+    /* A stall longer than the sync timeout can cost a second peer its place
+     * (its step waited on the stalled database the decision included) and
+     * the run may end before either is back; agreement among one model
+     * proves nothing, so some run must end with several. */
+    int most = 0;
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         char name[32];
         snprintf(name, sizeof name, "stall-%zu", i);
-        cJSON_Delete(run_With(name, runs[i].at, stall, runs[i].peer, runs[i].ms));
+        cJSON *r = run_With(name, runs[i].at, stall, runs[i].peer, runs[i].ms);
+        int n = cJSON_GetArraySize(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(r, "details"), "final_models"));
+        most = n > most ? n : most;
+        cJSON_Delete(r);
     }
+    assert_true(most >= 2);
 }
 
 static void slow_peer_is_left_out_and_rejoins(void **state)
