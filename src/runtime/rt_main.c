@@ -19,7 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 typedef struct {
     rt_options opt;
     char token[SECRET_MAX + 1];
