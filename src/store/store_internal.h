@@ -72,6 +72,10 @@ int store_IsBroken(const store *s);
 /* "host:port" of this connection for messages. */
 const char *store_Name(const store *s);
 
+/* The wire blob a GET reply holds at key, parsed (v points into the reply):
+ * NOT_FOUND for a nil reply, the reply's error for a non-string, FORMAT for
+ * a corrupt blob. The dense and sparse checks below start here. */
+spStatus store_ReplyWire(const store *s, const char *key, const redisReply *r, wire_view *v);
 /* Checks that a GET reply holds a dense float32 wire tensor (expect_n != 0:
  * of exactly that length) and reports its element count. NOT_FOUND for a
  * nil reply, FORMAT for a corrupt blob, INVALID for a wrong dtype/length. */

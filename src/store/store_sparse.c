@@ -15,13 +15,9 @@
 spStatus store_CheckSparse(const store *s, const char *key, const redisReply *r,
                            uint64_t dense_n, wire_view *v)
 {
-    if (r->type == REDIS_REPLY_NIL)
-        return sp_Error(SP_ERR_NOT_FOUND, "redis %s: no such key '%s'", store_Name(s), key);
-    if (r->type != REDIS_REPLY_STRING)
-        return store_Fail(s, r, "GET");
-    spStatus st = wire_Parse((const uint8_t *)r->str, r->len, v);
+    spStatus st = store_ReplyWire(s, key, r, v);
     if (st)
-        return sp_Wrap(st, "redis %s: corrupt tensor at '%s'", store_Name(s), key);
+        return st;
     if ((st = wire_CheckSparse(v)))
         return sp_Wrap(st, "redis %s: '%s'", store_Name(s), key);
     if (dense_n && v->extra != dense_n)

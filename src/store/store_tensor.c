@@ -17,17 +17,23 @@ static spStatus check_Key(const char *key)
     return SP_OK;
 }
 
+spStatus store_ReplyWire(const store *s, const char *key, const redisReply *r, wire_view *v)
+{
+    if (r->type == REDIS_REPLY_NIL)
+        return sp_Error(SP_ERR_NOT_FOUND, "redis %s: no such key '%s'", store_Name(s), key);
+    if (r->type != REDIS_REPLY_STRING)
+        return store_Fail(s, r, "GET");
+    spStatus st = wire_Parse((const uint8_t *)r->str, r->len, v);
+    return st ? sp_Wrap(st, "redis %s: corrupt tensor at '%s'", store_Name(s), key) : SP_OK;
+}
+
 spStatus store_CheckTensor(const store *s, const char *key, const redisReply *r,
                            uint64_t expect_n, uint64_t *count)
 {
-    if (r->type == REDIS_REPLY_NIL)
-        return sp_Error(SP_ERR_NOT_FOUND, "redis %s: key '%s' not found", store_Name(s), key);
-    if (r->type != REDIS_REPLY_STRING)
-        return store_Fail(s, r, "GET");
     wire_view v;
-    spStatus st = wire_Parse((const uint8_t *)r->str, r->len, &v);
+    spStatus st = store_ReplyWire(s, key, r, &v);
     if (st != SP_OK)
-        return sp_Wrap(st, "redis %s: key '%s'", store_Name(s), key);
+        return st;
     if (v.dtype != WIRE_F32)
         return sp_Error(SP_ERR_INVALID, "redis %s: key '%s' holds dtype %d, not float32",
                         store_Name(s), key, (int)v.dtype);
